@@ -1,0 +1,362 @@
+//! Activity tasks after they are scheduled: a poller starting one, completion, failure with
+//! retries (no history until the final outcome, as in Temporal), cancellation, heartbeats,
+//! and the start-to-close / schedule-to-close timeouts.
+
+use crate::ctx::ApplyCtx;
+use crate::error::{ApplyResult, Rejection};
+use crate::execution::{self, is_running};
+use crate::history::{self, Attributes};
+use crate::mutation::{CancelActivityTask, CompleteActivityTask, FailActivityTask, RecordHeartbeat};
+use crate::outcome::Outcome;
+use crate::records::{ActivityInfo, ExecutionRecord, TaskKind, TaskRecord, TimerKind, TimerRecord};
+use crate::time::{duration, nanos, timestamp};
+use crate::token::TaskToken;
+use crate::workflow_task;
+use temporalio_protos::temporal::api::{
+    common::v1::{ActivityType, WorkflowExecution, WorkflowType},
+    enums::v1::{EventType, RetryState, TimeoutType},
+    failure::v1::{failure::FailureInfo, Failure, TimeoutFailureInfo},
+    history::v1 as h,
+    workflowservice::v1 as ws,
+};
+
+fn not_found() -> Rejection {
+    Rejection::NotFound("Activity task not found.".into())
+}
+
+fn timer(exec: &ExecutionRecord, kind: TimerKind, a: &ActivityInfo) -> TimerRecord {
+    TimerRecord {
+        kind: kind as i32,
+        namespace: exec.namespace.clone(),
+        workflow_id: exec.workflow_id.clone(),
+        run_id: exec.run_id.clone(),
+        target: a.scheduled_event_id,
+        attempt: a.attempt,
+    }
+}
+
+/// Puts the activity's current attempt in its task queue.
+pub(crate) fn dispatch(ctx: &mut ApplyCtx, exec: &ExecutionRecord, a: &ActivityInfo) {
+    let record = TaskRecord {
+        workflow_id: exec.workflow_id.clone(),
+        run_id: exec.run_id.clone(),
+        target: a.scheduled_event_id,
+        attempt: a.attempt,
+    };
+    ctx.enqueue_task(&exec.namespace, &a.task_queue, TaskKind::Activity, &record);
+}
+
+/// A poller takes the activity attempt named by `task`.
+pub(crate) fn start(
+    ctx: &mut ApplyCtx,
+    namespace: &str,
+    task: TaskRecord,
+    identity: String,
+    request_id: String,
+) -> ApplyResult<Outcome> {
+    let mut exec = execution::load(ctx, namespace, &task.workflow_id, &task.run_id)?;
+    if !is_running(&exec) {
+        return Err(not_found());
+    }
+    let now = ctx.now;
+    let a = exec
+        .activities
+        .iter_mut()
+        .find(|a| a.scheduled_event_id == task.target && a.attempt == task.attempt && a.started_time == 0)
+        .ok_or_else(not_found)?;
+    a.started_time = now;
+    a.started_identity = identity;
+    a.started_request_id = request_id;
+    let a = a.clone();
+    if a.start_to_close_timeout > 0 {
+        let t = timer(&exec, TimerKind::ActivityStartToClose, &a);
+        ctx.schedule_timer(now + a.start_to_close_timeout, &t);
+    }
+    execution::save(ctx, &mut exec);
+    let token = TaskToken {
+        namespace: exec.namespace.clone(),
+        workflow_id: exec.workflow_id.clone(),
+        run_id: exec.run_id.clone(),
+        target: a.scheduled_event_id,
+        attempt: a.attempt,
+        kind: TaskKind::Activity as i32,
+        activity_id: a.activity_id.clone(),
+    };
+    Ok(Outcome::ActivityTaskStarted(Box::new(ws::PollActivityTaskQueueResponse {
+        task_token: token.to_bytes(),
+        workflow_namespace: exec.namespace.clone(),
+        workflow_type: Some(WorkflowType { name: exec.workflow_type.clone() }),
+        workflow_execution: Some(WorkflowExecution {
+            workflow_id: exec.workflow_id.clone(),
+            run_id: exec.run_id.clone(),
+        }),
+        activity_type: Some(ActivityType { name: a.activity_type.clone() }),
+        activity_id: a.activity_id.clone(),
+        header: a.header.clone(),
+        input: a.input.clone(),
+        heartbeat_details: a.heartbeat_details.clone(),
+        scheduled_time: timestamp(a.scheduled_time),
+        current_attempt_scheduled_time: timestamp(a.current_attempt_scheduled_time),
+        started_time: timestamp(a.started_time),
+        attempt: a.attempt,
+        schedule_to_close_timeout: duration(a.schedule_to_close_timeout),
+        start_to_close_timeout: duration(a.start_to_close_timeout),
+        heartbeat_timeout: duration(a.heartbeat_timeout),
+        retry_policy: a.retry_policy.clone(),
+        ..Default::default()
+    })))
+}
+
+/// The running attempt a token names.
+fn started_index(exec: &ExecutionRecord, token: &TaskToken) -> ApplyResult<usize> {
+    exec.activities
+        .iter()
+        .position(|a| a.scheduled_event_id == token.target && a.attempt == token.attempt && a.started_time != 0)
+        .ok_or_else(not_found)
+}
+
+/// Ends the activity: its ActivityTaskStarted event (if an attempt started) and its outcome
+/// go to history, or to the buffer while a workflow task runs; the workflow gets a task.
+fn finish(
+    ctx: &mut ApplyCtx,
+    exec: &mut ExecutionRecord,
+    index: usize,
+    outcome: impl FnOnce(i64) -> (EventType, Attributes),
+) {
+    let a = exec.activities.remove(index);
+    let mut started_event_id = 0;
+    if a.started_time != 0 {
+        let started = history::event(
+            ctx,
+            EventType::ActivityTaskStarted,
+            Attributes::ActivityTaskStartedEventAttributes(h::ActivityTaskStartedEventAttributes {
+                scheduled_event_id: a.scheduled_event_id,
+                identity: a.started_identity.clone(),
+                request_id: a.started_request_id.clone(),
+                attempt: a.attempt,
+                last_failure: a.last_failure.clone(),
+                ..Default::default()
+            }),
+        );
+        if history::workflow_task_running(exec) {
+            exec.buffered_events.push(started); // its id is fixed up when flushed
+        } else {
+            started_event_id = history::append(ctx, exec, started);
+        }
+    }
+    let (event_type, attrs) = outcome(started_event_id);
+    let e = history::event(ctx, event_type, attrs);
+    history::append_or_buffer(ctx, exec, e);
+    workflow_task::ensure_scheduled(ctx, exec);
+}
+
+pub(crate) fn complete(ctx: &mut ApplyCtx, m: CompleteActivityTask) -> ApplyResult<Outcome> {
+    let token = m.token.unwrap_or_default();
+    let req = m.request.unwrap_or_default();
+    let mut exec = execution::load_running(ctx, &token)?;
+    let i = started_index(&exec, &token)?;
+    let scheduled_event_id = exec.activities[i].scheduled_event_id;
+    finish(ctx, &mut exec, i, |started_event_id| {
+        (
+            EventType::ActivityTaskCompleted,
+            Attributes::ActivityTaskCompletedEventAttributes(h::ActivityTaskCompletedEventAttributes {
+                result: req.result,
+                scheduled_event_id,
+                started_event_id,
+                identity: req.identity,
+                ..Default::default()
+            }),
+        )
+    });
+    execution::save(ctx, &mut exec);
+    Ok(Outcome::Done)
+}
+
+pub(crate) fn fail(ctx: &mut ApplyCtx, m: FailActivityTask) -> ApplyResult<Outcome> {
+    let token = m.token.unwrap_or_default();
+    let req = m.request.unwrap_or_default();
+    let mut exec = execution::load_running(ctx, &token)?;
+    let i = started_index(&exec, &token)?;
+    if req.last_heartbeat_details.is_some() {
+        exec.activities[i].heartbeat_details = req.last_heartbeat_details.clone();
+    }
+    let failure = req.failure.unwrap_or_default();
+    fail_attempt(ctx, &mut exec, i, failure, req.identity);
+    execution::save(ctx, &mut exec);
+    Ok(Outcome::Done)
+}
+
+/// An attempt failed (by the worker or a start-to-close timeout): retry per the retry policy,
+/// or record the final failure.
+fn fail_attempt(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, i: usize, failure: Failure, identity: String) {
+    let now = ctx.now;
+    match retry_delay(&exec.activities[i], &failure, now) {
+        Ok(delay) => {
+            let a = &mut exec.activities[i];
+            a.attempt += 1;
+            a.started_time = 0;
+            a.current_attempt_scheduled_time = now + delay;
+            a.last_failure = Some(failure);
+            a.last_worker_identity = identity;
+            let a = a.clone();
+            let t = timer(exec, TimerKind::ActivityRetry, &a);
+            ctx.schedule_timer(now + delay, &t);
+        }
+        Err(retry_state) => {
+            let scheduled_event_id = exec.activities[i].scheduled_event_id;
+            let is_timeout = matches!(failure.failure_info, Some(FailureInfo::TimeoutFailureInfo(_)));
+            finish(ctx, exec, i, |started_event_id| {
+                if is_timeout {
+                    (
+                        EventType::ActivityTaskTimedOut,
+                        Attributes::ActivityTaskTimedOutEventAttributes(h::ActivityTaskTimedOutEventAttributes {
+                            failure: Some(failure),
+                            scheduled_event_id,
+                            started_event_id,
+                            retry_state: retry_state as i32,
+                        }),
+                    )
+                } else {
+                    (
+                        EventType::ActivityTaskFailed,
+                        Attributes::ActivityTaskFailedEventAttributes(h::ActivityTaskFailedEventAttributes {
+                            failure: Some(failure),
+                            scheduled_event_id,
+                            started_event_id,
+                            identity,
+                            retry_state: retry_state as i32,
+                            ..Default::default()
+                        }),
+                    )
+                }
+            });
+        }
+    }
+}
+
+/// The backoff before the next attempt, or why there is none.
+fn retry_delay(a: &ActivityInfo, failure: &Failure, now: i64) -> Result<i64, RetryState> {
+    let policy = a.retry_policy.clone().unwrap_or_default();
+    let mut explicit_delay = None;
+    match &failure.failure_info {
+        Some(FailureInfo::ApplicationFailureInfo(info)) => {
+            if info.non_retryable || policy.non_retryable_error_types.contains(&info.r#type) {
+                return Err(RetryState::NonRetryableFailure);
+            }
+            explicit_delay = info.next_retry_delay.as_ref().map(|d| nanos(&Some(*d)));
+        }
+        Some(FailureInfo::TimeoutFailureInfo(info)) if info.timeout_type != TimeoutType::StartToClose as i32
+            && info.timeout_type != TimeoutType::Heartbeat as i32 =>
+        {
+            return Err(RetryState::Timeout);
+        }
+        _ => {}
+    }
+    if policy.maximum_attempts > 0 && a.attempt >= policy.maximum_attempts {
+        return Err(RetryState::MaximumAttemptsReached);
+    }
+    let initial = nanos(&policy.initial_interval).max(1);
+    let coefficient = if policy.backoff_coefficient >= 1.0 { policy.backoff_coefficient } else { 2.0 };
+    let mut delay = explicit_delay.unwrap_or_else(|| {
+        let d = initial as f64 * coefficient.powi(a.attempt.saturating_sub(1));
+        d.min(i64::MAX as f64) as i64
+    });
+    let max_interval = nanos(&policy.maximum_interval);
+    if explicit_delay.is_none() && max_interval > 0 {
+        delay = delay.min(max_interval);
+    }
+    if a.schedule_to_close_timeout > 0 && now.saturating_add(delay) >= a.scheduled_time + a.schedule_to_close_timeout {
+        return Err(RetryState::Timeout);
+    }
+    Ok(delay)
+}
+
+pub(crate) fn cancel(ctx: &mut ApplyCtx, m: CancelActivityTask) -> ApplyResult<Outcome> {
+    let token = m.token.unwrap_or_default();
+    let req = m.request.unwrap_or_default();
+    let mut exec = execution::load_running(ctx, &token)?;
+    let i = started_index(&exec, &token)?;
+    let scheduled_event_id = exec.activities[i].scheduled_event_id;
+    finish(ctx, &mut exec, i, |started_event_id| {
+        (
+            EventType::ActivityTaskCanceled,
+            Attributes::ActivityTaskCanceledEventAttributes(h::ActivityTaskCanceledEventAttributes {
+                details: req.details,
+                latest_cancel_requested_event_id: 0,
+                scheduled_event_id,
+                started_event_id,
+                identity: req.identity,
+                ..Default::default()
+            }),
+        )
+    });
+    execution::save(ctx, &mut exec);
+    Ok(Outcome::Done)
+}
+
+pub(crate) fn heartbeat(ctx: &mut ApplyCtx, m: RecordHeartbeat) -> ApplyResult<Outcome> {
+    let token = m.token.unwrap_or_default();
+    let req = m.request.unwrap_or_default();
+    let mut exec = execution::load_running(ctx, &token)?;
+    let i = started_index(&exec, &token)?;
+    let a = &mut exec.activities[i];
+    a.heartbeat_details = req.details;
+    a.last_heartbeat_time = ctx.now;
+    execution::save(ctx, &mut exec);
+    Ok(Outcome::Heartbeat { cancel_requested: false })
+}
+
+fn timeout_failure(timeout_type: TimeoutType, a: &ActivityInfo) -> Failure {
+    let name = match timeout_type {
+        TimeoutType::StartToClose => "StartToClose",
+        TimeoutType::ScheduleToClose => "ScheduleToClose",
+        TimeoutType::ScheduleToStart => "ScheduleToStart",
+        TimeoutType::Heartbeat => "Heartbeat",
+        TimeoutType::Unspecified => "Unspecified",
+    };
+    Failure {
+        message: format!("activity {name} timeout"),
+        source: String::new(),
+        failure_info: Some(FailureInfo::TimeoutFailureInfo(TimeoutFailureInfo {
+            timeout_type: timeout_type as i32,
+            last_heartbeat_details: a.heartbeat_details.clone(),
+        })),
+        ..Default::default()
+    }
+}
+
+/// A timer guarding an activity fired; it acts only if it still names the current state.
+pub(crate) fn timer_fired(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, t: &TimerRecord) {
+    let kind = TimerKind::try_from(t.kind).unwrap_or(TimerKind::Unspecified);
+    let Some(i) = exec.activities.iter().position(|a| a.scheduled_event_id == t.target) else {
+        return;
+    };
+    let a = exec.activities[i].clone();
+    match kind {
+        TimerKind::ActivityStartToClose if a.attempt == t.attempt && a.started_time != 0 => {
+            let failure = timeout_failure(TimeoutType::StartToClose, &a);
+            let identity = a.started_identity.clone();
+            fail_attempt(ctx, exec, i, failure, identity);
+        }
+        TimerKind::ActivityScheduleToClose => {
+            let scheduled_event_id = a.scheduled_event_id;
+            let failure = timeout_failure(TimeoutType::ScheduleToClose, &a);
+            finish(ctx, exec, i, |started_event_id| {
+                (
+                    EventType::ActivityTaskTimedOut,
+                    Attributes::ActivityTaskTimedOutEventAttributes(h::ActivityTaskTimedOutEventAttributes {
+                        failure: Some(failure),
+                        scheduled_event_id,
+                        started_event_id,
+                        retry_state: RetryState::Timeout as i32,
+                    }),
+                )
+            });
+        }
+        TimerKind::ActivityRetry if a.attempt == t.attempt && a.started_time == 0 => {
+            dispatch(ctx, exec, &a);
+        }
+        _ => return,
+    }
+    execution::save(ctx, exec);
+}

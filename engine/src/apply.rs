@@ -1,0 +1,94 @@
+//! The one dispatcher: `apply(view, mutation)` decides what a mutation does to replicated
+//! state, reading only the view and the mutation. Same log, same state, on every replica.
+
+use crate::activity;
+use crate::ctx::ApplyCtx;
+use crate::error::{ApplyResult, Rejection};
+use crate::keys;
+use crate::mutation::{Kind, Mutation, StartTask};
+use crate::namespace;
+use crate::outcome::{Notification, Outcome};
+use crate::records::{TaskKind, TaskRecord};
+use crate::start;
+use crate::timers;
+use crate::view::{StateView, Writes};
+use crate::workflow_task;
+
+/// The result of applying one mutation. A rejection carries no writes, except the clock
+/// advance, so the replicated clock never depends on whether a request was valid.
+#[derive(Debug)]
+pub struct Applied {
+    pub writes: Writes,
+    pub outcome: ApplyResult<Outcome>,
+    pub notifications: Vec<Notification>,
+}
+
+pub fn apply(view: &dyn StateView, mutation: &Mutation) -> Applied {
+    let mut ctx = match ApplyCtx::new(view, mutation.now) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            return Applied {
+                writes: Writes::new(),
+                outcome: Err(e),
+                notifications: Vec::new(),
+            }
+        }
+    };
+    match dispatch(&mut ctx, mutation.kind.clone()) {
+        Ok(outcome) => {
+            let (writes, notifications) = ctx.finish();
+            Applied {
+                writes,
+                outcome: Ok(outcome),
+                notifications,
+            }
+        }
+        Err(rejection) => {
+            // Start over from the view so nothing the mutation wrote survives, but keep time.
+            let clock_only = ApplyCtx::new(view, mutation.now).map(|c| c.finish().0);
+            Applied {
+                writes: clock_only.unwrap_or_default(),
+                outcome: Err(rejection),
+                notifications: Vec::new(),
+            }
+        }
+    }
+}
+
+fn dispatch(ctx: &mut ApplyCtx, kind: Option<Kind>) -> ApplyResult<Outcome> {
+    match kind {
+        Some(Kind::RegisterNamespace(m)) => namespace::register(ctx, m),
+        Some(Kind::UpdateNamespace(m)) => namespace::update(ctx, m),
+        Some(Kind::StartWorkflow(m)) => start::start(ctx, m),
+        Some(Kind::StartTask(m)) => start_task(ctx, m),
+        Some(Kind::CompleteWorkflowTask(m)) => workflow_task::complete(ctx, m),
+        Some(Kind::FailWorkflowTask(m)) => workflow_task::fail(ctx, m),
+        Some(Kind::CompleteActivityTask(m)) => activity::complete(ctx, m),
+        Some(Kind::FailActivityTask(m)) => activity::fail(ctx, m),
+        Some(Kind::CancelActivityTask(m)) => activity::cancel(ctx, m),
+        Some(Kind::RecordHeartbeat(m)) => activity::heartbeat(ctx, m),
+        Some(Kind::FireTimers(m)) => timers::fire(ctx, m),
+        Some(Kind::Noop(_)) => Ok(Outcome::Done),
+        None => Err(Rejection::InvalidArgument("empty mutation".into())),
+    }
+}
+
+/// A poller takes a task from a queue: the task leaves the queue in the same write that
+/// starts it, so it is handed out at most once.
+fn start_task(ctx: &mut ApplyCtx, m: StartTask) -> ApplyResult<Outcome> {
+    let gone = || Rejection::NotFound("task not found".into());
+    let (namespace, _queue, kind, _id) = keys::decode_task(&m.task_key).ok_or_else(gone)?;
+    let task: TaskRecord = ctx.get(&m.task_key)?.ok_or_else(gone)?;
+    ctx.delete(m.task_key.clone());
+    let started = match kind {
+        TaskKind::Workflow => workflow_task::start(ctx, &namespace, task, m.identity, m.request_id),
+        TaskKind::Activity => activity::start(ctx, &namespace, task, m.identity, m.request_id),
+        TaskKind::Unspecified => Err(gone()),
+    };
+    match started {
+        // A stale task is consumed (the delete above is all that is written): it can never
+        // become valid again. The start functions reject before they write anything.
+        Err(Rejection::NotFound(_)) => Ok(Outcome::TaskStale),
+        other => other,
+    }
+}

@@ -1,0 +1,135 @@
+//! ScheduleActivityTask: timeouts and retry policy normalised as Temporal does, the
+//! ActivityTaskScheduled event, the task in its queue and the schedule-to-close timer.
+
+use super::CommandCtx;
+use crate::activity;
+use crate::ctx::ApplyCtx;
+use crate::error::{ApplyResult, Rejection};
+use crate::history::{self, Attributes};
+use crate::records::{ActivityInfo, TimerKind, TimerRecord};
+use crate::time::{duration, nanos, secs};
+use crate::validate;
+use temporalio_protos::temporal::api::{
+    command::v1::ScheduleActivityTaskCommandAttributes,
+    common::v1::RetryPolicy,
+    enums::v1::{EventType, TaskQueueKind},
+    history::v1 as h,
+    taskqueue::v1::TaskQueue,
+};
+
+/// Temporal's limit on pending activities per run.
+pub(crate) const MAX_PENDING_ACTIVITIES: usize = 2000;
+
+/// Temporal's default activity retry policy, with the caller's fields where set.
+fn retry_policy(given: Option<RetryPolicy>) -> RetryPolicy {
+    let mut p = given.unwrap_or_default();
+    if nanos(&p.initial_interval) <= 0 {
+        p.initial_interval = duration(secs(1));
+    }
+    if p.backoff_coefficient == 0.0 {
+        p.backoff_coefficient = 2.0;
+    }
+    if nanos(&p.maximum_interval) <= 0 {
+        p.maximum_interval = duration(100 * nanos(&p.initial_interval));
+    }
+    p
+}
+
+pub(super) fn apply(ctx: &mut ApplyCtx, c: &mut CommandCtx, a: ScheduleActivityTaskCommandAttributes) -> ApplyResult<()> {
+    let invalid = |m: &str| Rejection::InvalidArgument(m.to_string());
+    validate::id("ActivityId", &a.activity_id).map_err(Rejection::InvalidArgument)?;
+    let activity_type = a.activity_type.clone().unwrap_or_default().name;
+    validate::id("ActivityType", &activity_type).map_err(Rejection::InvalidArgument)?;
+    if let Some(input) = &a.input {
+        validate::payload_size("ScheduleActivityTaskCommandAttributes.Input", input).map_err(Rejection::InvalidArgument)?;
+    }
+    if c.exec.activities.iter().any(|x| x.activity_id == a.activity_id) {
+        return Err(invalid("Activity ID is already in use by a pending activity."));
+    }
+    if c.exec.activities.len() >= MAX_PENDING_ACTIVITIES {
+        return Err(invalid("The number of pending activities has reached the limit of 2000."));
+    }
+    let mut task_queue = a.task_queue.clone().map(|q| q.name).unwrap_or_default();
+    if task_queue.is_empty() {
+        task_queue = c.exec.task_queue.clone();
+    }
+
+    let run_timeout = c.exec.run_timeout;
+    let mut schedule_to_close = nanos(&a.schedule_to_close_timeout);
+    let mut schedule_to_start = nanos(&a.schedule_to_start_timeout);
+    let mut start_to_close = nanos(&a.start_to_close_timeout);
+    let mut heartbeat = nanos(&a.heartbeat_timeout);
+    if [schedule_to_close, schedule_to_start, start_to_close, heartbeat].iter().any(|t| *t < 0) {
+        return Err(invalid("A valid timeout may not be negative."));
+    }
+    if schedule_to_close == 0 && start_to_close == 0 {
+        return Err(invalid("A valid StartToClose or ScheduleToCloseTimeout is not set on ScheduleActivityTaskCommand."));
+    }
+    // Temporal's normalisation: bounded by the run timeout, missing ones derived from the rest.
+    let cap = |t: i64| if run_timeout > 0 && (t == 0 || t > run_timeout) { run_timeout } else { t };
+    schedule_to_close = cap(schedule_to_close);
+    if schedule_to_close > 0 {
+        schedule_to_start = if schedule_to_start == 0 { schedule_to_close } else { schedule_to_start.min(schedule_to_close) };
+        start_to_close = if start_to_close == 0 { schedule_to_close } else { start_to_close.min(schedule_to_close) };
+    } else {
+        schedule_to_start = cap(schedule_to_start);
+    }
+    heartbeat = heartbeat.min(start_to_close);
+    let retry_policy = retry_policy(a.retry_policy.clone());
+
+    let e = history::event(
+        ctx,
+        EventType::ActivityTaskScheduled,
+        Attributes::ActivityTaskScheduledEventAttributes(h::ActivityTaskScheduledEventAttributes {
+            activity_id: a.activity_id.clone(),
+            activity_type: a.activity_type.clone(),
+            task_queue: Some(TaskQueue {
+                name: task_queue.clone(),
+                kind: TaskQueueKind::Normal as i32,
+                ..Default::default()
+            }),
+            header: a.header.clone(),
+            input: a.input.clone(),
+            schedule_to_close_timeout: duration(schedule_to_close),
+            schedule_to_start_timeout: duration(schedule_to_start),
+            start_to_close_timeout: duration(start_to_close),
+            heartbeat_timeout: duration(heartbeat),
+            workflow_task_completed_event_id: c.completed_event_id,
+            retry_policy: Some(retry_policy.clone()),
+            priority: a.priority.clone(),
+            ..Default::default()
+        }),
+    );
+    let scheduled_event_id = history::append(ctx, c.exec, e);
+    let info = ActivityInfo {
+        scheduled_event_id,
+        activity_id: a.activity_id,
+        activity_type,
+        task_queue,
+        header: a.header,
+        input: a.input,
+        schedule_to_close_timeout: schedule_to_close,
+        schedule_to_start_timeout: schedule_to_start,
+        start_to_close_timeout: start_to_close,
+        heartbeat_timeout: heartbeat,
+        retry_policy: Some(retry_policy),
+        attempt: 1,
+        scheduled_time: ctx.now,
+        current_attempt_scheduled_time: ctx.now,
+        ..Default::default()
+    };
+    activity::dispatch(ctx, c.exec, &info);
+    if schedule_to_close > 0 {
+        let record = TimerRecord {
+            kind: TimerKind::ActivityScheduleToClose as i32,
+            namespace: c.exec.namespace.clone(),
+            workflow_id: c.exec.workflow_id.clone(),
+            run_id: c.exec.run_id.clone(),
+            target: scheduled_event_id,
+            attempt: 1,
+        };
+        ctx.schedule_timer(ctx.now + schedule_to_close, &record);
+    }
+    c.exec.activities.push(info);
+    Ok(())
+}

@@ -1,0 +1,100 @@
+//! The context one mutation is applied in: its overlay of writes, the replicated clock, the
+//! id sequence and the notifications it raises. Typed record access lives here so every
+//! handler reads and writes state the same way.
+
+use crate::error::{ApplyResult, Rejection};
+use crate::keys;
+use crate::outcome::Notification;
+use crate::records::{EngineMeta, NamespaceRecord, TaskKind, TaskRecord, TimerRecord};
+use crate::view::{Overlay, ReadError, StateView, Writes};
+use prost::Message;
+
+pub struct ApplyCtx<'a> {
+    pub(crate) state: Overlay<'a>,
+    /// Replicated time for this mutation: `max(clock so far, leader's stamp)`.
+    pub(crate) now: i64,
+    meta: EngineMeta,
+    notifications: Vec<Notification>,
+}
+
+impl<'a> ApplyCtx<'a> {
+    pub(crate) fn new(view: &'a dyn StateView, stamped_now: i64) -> ApplyResult<Self> {
+        let state = Overlay::new(view);
+        let mut meta: EngineMeta = decode_opt(state.get(&keys::meta()))?.unwrap_or_default();
+        meta.clock = meta.clock.max(stamped_now);
+        Ok(ApplyCtx {
+            now: meta.clock,
+            state,
+            meta,
+            notifications: Vec::new(),
+        })
+    }
+
+    pub(crate) fn finish(mut self) -> (Writes, Vec<Notification>) {
+        let meta = self.meta.encode_to_vec();
+        self.state.put(keys::meta(), meta);
+        (self.state.into_writes(), self.notifications)
+    }
+
+    /// Next value of the replicated id sequence (task ids, timer sequence, event task ids).
+    pub(crate) fn next_id(&mut self) -> u64 {
+        self.meta.next_id += 1;
+        self.meta.next_id
+    }
+
+    pub(crate) fn get<M: Message + Default>(&self, key: &[u8]) -> ApplyResult<Option<M>> {
+        decode_opt(self.state.get(key))
+    }
+
+    pub(crate) fn put<M: Message>(&mut self, key: Vec<u8>, record: &M) {
+        self.state.put(key, record.encode_to_vec());
+    }
+
+    pub(crate) fn delete(&mut self, key: Vec<u8>) {
+        self.state.delete(key);
+    }
+
+    pub(crate) fn notify(&mut self, n: Notification) {
+        if !self.notifications.contains(&n) {
+            self.notifications.push(n);
+        }
+    }
+
+    pub(crate) fn namespace(&self, name: &str) -> ApplyResult<NamespaceRecord> {
+        self.get(&keys::namespace(name))?
+            .ok_or_else(|| Rejection::NamespaceNotFound(name.to_string()))
+    }
+
+    /// Puts a ready task in a queue and tells matching.
+    pub(crate) fn enqueue_task(
+        &mut self,
+        namespace: &str,
+        queue: &str,
+        kind: TaskKind,
+        record: &TaskRecord,
+    ) {
+        let key = keys::task(namespace, queue, kind, self.next_id());
+        self.put(key.clone(), record);
+        self.notify(Notification::TaskAdded {
+            namespace: namespace.to_string(),
+            queue: queue.to_string(),
+            kind,
+            task_key: key,
+        });
+    }
+
+    /// Records a due time and tells the timer service.
+    pub(crate) fn schedule_timer(&mut self, fire_at: i64, record: &TimerRecord) {
+        let key = keys::timer(fire_at, self.next_id());
+        self.put(key.clone(), record);
+        self.notify(Notification::TimerAdded { fire_at, key });
+    }
+}
+
+fn decode_opt<M: Message + Default>(bytes: Result<Option<Vec<u8>>, ReadError>) -> ApplyResult<Option<M>> {
+    bytes
+        .map_err(|e| Rejection::Internal(e.to_string()))?
+        .map(|b| M::decode(b.as_slice()))
+        .transpose()
+        .map_err(|e| Rejection::Internal(format!("undecodable record: {e}")))
+}

@@ -1,0 +1,35 @@
+//! Rejections: `apply` decided the mutation must not change anything. They are data; the
+//! frontend maps each to a gRPC status and Temporal's error details in one place.
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Rejection {
+    #[error("Namespace {0} is not found.")]
+    NamespaceNotFound(String),
+    #[error("Namespace {0} already exists.")]
+    NamespaceAlreadyExists(String),
+    #[error("Workflow execution is already running. WorkflowId: {workflow_id}, RunId: {run_id}.")]
+    WorkflowAlreadyStarted {
+        workflow_id: String,
+        run_id: String,
+        start_request_id: String,
+    },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// Stored state could not be decoded: a bug or corruption, never the caller's fault.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type ApplyResult<T> = Result<T, Rejection>;
+
+pub(crate) fn workflow_not_found(workflow_id: &str, run_id: &str) -> Rejection {
+    Rejection::NotFound(format!(
+        "workflow execution not found for workflow ID \"{workflow_id}\" and run ID \"{run_id}\""
+    ))
+}
+
+pub(crate) fn workflow_completed() -> Rejection {
+    Rejection::NotFound("workflow execution already completed".into())
+}

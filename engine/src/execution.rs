@@ -1,0 +1,66 @@
+//! Loading, saving and closing a run's mutable state, and the current-run pointer.
+
+use crate::ctx::ApplyCtx;
+use crate::error::{workflow_completed, workflow_not_found, ApplyResult};
+use crate::history::{self, Attributes};
+use crate::keys;
+use crate::records::{CurrentRun, ExecutionRecord};
+use crate::token::TaskToken;
+use temporalio_protos::temporal::api::enums::v1::{EventType, WorkflowExecutionStatus};
+
+pub(crate) fn is_running(exec: &ExecutionRecord) -> bool {
+    exec.status == WorkflowExecutionStatus::Running as i32
+}
+
+pub(crate) fn load(ctx: &ApplyCtx, namespace: &str, workflow_id: &str, run_id: &str) -> ApplyResult<ExecutionRecord> {
+    ctx.get(&keys::execution(namespace, workflow_id, run_id))?
+        .ok_or_else(|| workflow_not_found(workflow_id, run_id))
+}
+
+/// The open run a task token names; a closed run rejects like Temporal: NOT_FOUND.
+pub(crate) fn load_running(ctx: &ApplyCtx, token: &TaskToken) -> ApplyResult<ExecutionRecord> {
+    let exec = load(ctx, &token.namespace, &token.workflow_id, &token.run_id)?;
+    if !is_running(&exec) {
+        return Err(workflow_completed());
+    }
+    Ok(exec)
+}
+
+pub(crate) fn save(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord) {
+    exec.state_transitions += 1;
+    let key = keys::execution(&exec.namespace, &exec.workflow_id, &exec.run_id);
+    ctx.put(key, &*exec);
+}
+
+pub(crate) fn set_current(ctx: &mut ApplyCtx, exec: &ExecutionRecord) {
+    let current = CurrentRun {
+        run_id: exec.run_id.clone(),
+        status: exec.status,
+        start_request_id: exec.start_request_id.clone(),
+    };
+    ctx.put(keys::current_run(&exec.namespace, &exec.workflow_id), &current);
+}
+
+/// Appends the close event and ends the run: nothing stays pending.
+pub(crate) fn close(
+    ctx: &mut ApplyCtx,
+    exec: &mut ExecutionRecord,
+    status: WorkflowExecutionStatus,
+    event_type: EventType,
+    attributes: Attributes,
+) {
+    let event = history::event(ctx, event_type, attributes);
+    exec.close_event_id = history::append(ctx, exec, event);
+    exec.status = status as i32;
+    exec.close_time = ctx.now;
+    exec.workflow_task = None;
+    exec.activities.clear();
+    exec.timers.clear();
+    let current: Option<CurrentRun> = ctx
+        .get(&keys::current_run(&exec.namespace, &exec.workflow_id))
+        .ok()
+        .flatten();
+    if current.is_some_and(|c| c.run_id == exec.run_id) {
+        set_current(ctx, exec);
+    }
+}

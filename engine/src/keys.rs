@@ -1,0 +1,224 @@
+//! Key layout of every table in the `state` column family, written once, next to its codec.
+//!
+//! A key is `shard (u32 BE) | table tag (u8) | fields`. Integers are big-endian so byte order
+//! is numeric order; strings are length-prefixed (u32 BE) so no string is a prefix of another
+//! field. Table tags are never reused. Shard is always 0 until multi-group sharding lands.
+//!
+//! | tag | table        | fields                                   | value            |
+//! |-----|--------------|------------------------------------------|------------------|
+//! | 1   | meta         | -                                        | `EngineMeta`     |
+//! | 2   | namespace    | name                                     | `NamespaceRecord`|
+//! | 3   | execution    | namespace, workflow id, run id           | `ExecutionRecord`|
+//! | 4   | current run  | namespace, workflow id                   | `CurrentRun`     |
+//! | 5   | history      | namespace, workflow id, run id, event id | `HistoryEvent`   |
+//! | 6   | task         | namespace, queue, kind (u8), task id     | `TaskRecord`     |
+//! | 7   | timer        | fire time (i64 nanos, sign-flipped), seq | `TimerRecord`    |
+//! | 8   | apply meta   | name (owned by keel-raft: last applied log id, membership) | raft's own |
+
+use crate::records::TaskKind;
+
+const SHARD: u32 = 0;
+
+/// Table tags. Never reuse a retired tag.
+pub mod table {
+    pub const META: u8 = 1;
+    pub const NAMESPACE: u8 = 2;
+    pub const EXECUTION: u8 = 3;
+    pub const CURRENT_RUN: u8 = 4;
+    pub const HISTORY: u8 = 5;
+    pub const TASK: u8 = 6;
+    pub const TIMER: u8 = 7;
+    pub const APPLY_META: u8 = 8;
+}
+
+struct KeyBuilder(Vec<u8>);
+
+impl KeyBuilder {
+    fn new(tag: u8) -> Self {
+        let mut v = Vec::with_capacity(64);
+        v.extend_from_slice(&SHARD.to_be_bytes());
+        v.push(tag);
+        KeyBuilder(v)
+    }
+    fn str(mut self, s: &str) -> Self {
+        self.0.extend_from_slice(&(s.len() as u32).to_be_bytes());
+        self.0.extend_from_slice(s.as_bytes());
+        self
+    }
+    fn u8(mut self, n: u8) -> Self {
+        self.0.push(n);
+        self
+    }
+    fn u64(mut self, n: u64) -> Self {
+        self.0.extend_from_slice(&n.to_be_bytes());
+        self
+    }
+    fn done(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+/// Reads fields back out of a key, in the order they were written.
+struct KeyReader<'a>(&'a [u8]);
+
+impl<'a> KeyReader<'a> {
+    fn new(key: &'a [u8], tag: u8) -> Option<Self> {
+        let rest = key.get(5..)?;
+        (key.get(4) == Some(&tag)).then_some(KeyReader(rest))
+    }
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, tail) = (self.0.get(..n)?, self.0.get(n..)?);
+        self.0 = tail;
+        Some(head)
+    }
+    fn str(&mut self) -> Option<String> {
+        let len = u32::from_be_bytes(self.take(4)?.try_into().ok()?) as usize;
+        String::from_utf8(self.take(len)?.to_vec()).ok()
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_be_bytes(self.take(8)?.try_into().ok()?))
+    }
+}
+
+pub fn meta() -> Vec<u8> {
+    KeyBuilder::new(table::META).done()
+}
+
+pub fn namespace(name: &str) -> Vec<u8> {
+    KeyBuilder::new(table::NAMESPACE).str(name).done()
+}
+
+/// Raft's apply metadata, kept in `state` so that a snapshot of `state` carries it.
+pub fn apply_meta(name: &str) -> Vec<u8> {
+    KeyBuilder::new(table::APPLY_META).str(name).done()
+}
+
+pub fn namespace_prefix() -> Vec<u8> {
+    KeyBuilder::new(table::NAMESPACE).done()
+}
+
+pub fn execution(namespace: &str, workflow_id: &str, run_id: &str) -> Vec<u8> {
+    KeyBuilder::new(table::EXECUTION)
+        .str(namespace)
+        .str(workflow_id)
+        .str(run_id)
+        .done()
+}
+
+pub fn current_run(namespace: &str, workflow_id: &str) -> Vec<u8> {
+    KeyBuilder::new(table::CURRENT_RUN)
+        .str(namespace)
+        .str(workflow_id)
+        .done()
+}
+
+pub fn history_prefix(namespace: &str, workflow_id: &str, run_id: &str) -> Vec<u8> {
+    KeyBuilder::new(table::HISTORY)
+        .str(namespace)
+        .str(workflow_id)
+        .str(run_id)
+        .done()
+}
+
+pub fn history_event(namespace: &str, workflow_id: &str, run_id: &str, event_id: i64) -> Vec<u8> {
+    let mut key = history_prefix(namespace, workflow_id, run_id);
+    key.extend_from_slice(&(event_id as u64).to_be_bytes());
+    key
+}
+
+/// The event id at the end of a history key.
+pub fn history_event_id(key: &[u8]) -> Option<i64> {
+    let tail = key.get(key.len().checked_sub(8)?..)?;
+    Some(u64::from_be_bytes(tail.try_into().ok()?) as i64)
+}
+
+pub fn task_prefix_all() -> Vec<u8> {
+    KeyBuilder::new(table::TASK).done()
+}
+
+pub fn task(namespace: &str, queue: &str, kind: TaskKind, task_id: u64) -> Vec<u8> {
+    KeyBuilder::new(table::TASK)
+        .str(namespace)
+        .str(queue)
+        .u8(kind as u8)
+        .u64(task_id)
+        .done()
+}
+
+/// The fields of a task key: namespace, queue, kind, task id.
+pub fn decode_task(key: &[u8]) -> Option<(String, String, TaskKind, u64)> {
+    let mut r = KeyReader::new(key, table::TASK)?;
+    let ns = r.str()?;
+    let queue = r.str()?;
+    let kind = TaskKind::try_from(r.u8()? as i32).ok()?;
+    Some((ns, queue, kind, r.u64()?))
+}
+
+pub fn timer_prefix() -> Vec<u8> {
+    KeyBuilder::new(table::TIMER).done()
+}
+
+/// Flipping the sign bit makes signed nanos sort correctly as unsigned big-endian bytes.
+fn ordered_time(nanos: i64) -> u64 {
+    (nanos as u64) ^ (1 << 63)
+}
+
+pub fn timer(fire_at: i64, seq: u64) -> Vec<u8> {
+    KeyBuilder::new(table::TIMER)
+        .u64(ordered_time(fire_at))
+        .u64(seq)
+        .done()
+}
+
+/// The fire time (unix nanos) of a timer key.
+pub fn decode_timer(key: &[u8]) -> Option<i64> {
+    let mut r = KeyReader::new(key, table::TIMER)?;
+    Some((r.u64()? ^ (1 << 63)) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_key_round_trips() {
+        let key = task("ns", "queue", TaskKind::Activity, 42);
+        assert_eq!(
+            decode_task(&key),
+            Some(("ns".into(), "queue".into(), TaskKind::Activity, 42))
+        );
+        assert!(key.starts_with(&task_prefix_all()));
+    }
+
+    #[test]
+    fn timer_keys_sort_by_fire_time_including_negative_times() {
+        let times = [-5i64, 0, 7, 1_700_000_000_000_000_000, i64::MAX];
+        let keys: Vec<_> = times.iter().map(|t| timer(*t, 1)).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        for (t, k) in times.iter().zip(&keys) {
+            assert_eq!(decode_timer(k), Some(*t));
+        }
+    }
+
+    #[test]
+    fn history_keys_sort_by_event_id_and_share_the_run_prefix() {
+        let a = history_event("ns", "wf", "run", 2);
+        let b = history_event("ns", "wf", "run", 10);
+        assert!(a < b);
+        assert!(a.starts_with(&history_prefix("ns", "wf", "run")));
+        assert_eq!(history_event_id(&b), Some(10));
+        // A workflow id that is a prefix of another never shares its history prefix.
+        assert!(!history_event("ns", "wf2", "run", 1).starts_with(&history_prefix("ns", "wf", "run")));
+    }
+
+    #[test]
+    fn wrong_table_does_not_decode() {
+        assert_eq!(decode_task(&timer(1, 1)), None);
+        assert_eq!(decode_timer(&task("a", "b", TaskKind::Workflow, 1)), None);
+    }
+}

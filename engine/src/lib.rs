@@ -1,0 +1,41 @@
+//! keel-engine: Temporal's semantics as a pure, deterministic state machine.
+//!
+//! `apply(view, mutation)` reads only the view of the `state` column family and the
+//! mutation (which carries the leader's time and ids) and returns the writes, an outcome for
+//! the proposer and notifications for the leader's in-memory services. No tokio, no RocksDB,
+//! no Raft, no clock, no RNG: every replica that applies the same log ends byte-identical.
+//!
+//! Where things live: `start` (StartWorkflowExecution), `workflow_task` (workflow tasks),
+//! `commands/` (one file per workflow command), `activity` (activity tasks, retries,
+//! timeouts), `timers` (every due time), `history` (events and buffering), `keys` (key
+//! layout), `records` (stored values), `validate` (request checks shared with the frontend).
+
+// SDKs still send deprecated fields (binary checksum); Temporal records them, so do we.
+#![allow(deprecated)]
+
+mod activity;
+mod apply;
+mod commands;
+mod ctx;
+mod error;
+mod execution;
+mod history;
+pub mod keys;
+pub mod mutation;
+mod namespace;
+pub mod outcome;
+pub mod records;
+mod start;
+pub mod time;
+mod timers;
+pub mod token;
+pub mod validate;
+pub mod view;
+mod workflow_task;
+
+pub use apply::{apply, Applied};
+pub use error::{ApplyResult, Rejection};
+pub use mutation::Mutation;
+pub use outcome::{Notification, Outcome};
+pub use token::TaskToken;
+pub use view::{MemState, StateView, Writes};

@@ -1,0 +1,135 @@
+//! Mutations: what the Raft log carries. Each is stamped by the leader with its time (`now`)
+//! and any ids it needs, so that `apply` reads no clock and draws no random number.
+//! Encoded with prost; add fields with new tags, never reuse a tag.
+
+use crate::token::TaskToken;
+use temporalio_protos::temporal::api::workflowservice::v1 as ws;
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Mutation {
+    /// Leader's wall-clock time when it proposed, unix nanos.
+    #[prost(int64, tag = "1")]
+    pub now: i64,
+    #[prost(oneof = "Kind", tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13")]
+    pub kind: Option<Kind>,
+}
+
+#[derive(Clone, PartialEq, prost::Oneof)]
+pub enum Kind {
+    #[prost(message, tag = "2")]
+    RegisterNamespace(RegisterNamespace),
+    #[prost(message, tag = "3")]
+    UpdateNamespace(ws::UpdateNamespaceRequest),
+    #[prost(message, tag = "4")]
+    StartWorkflow(StartWorkflow),
+    #[prost(message, tag = "5")]
+    StartTask(StartTask),
+    #[prost(message, tag = "6")]
+    CompleteWorkflowTask(CompleteWorkflowTask),
+    #[prost(message, tag = "7")]
+    FailWorkflowTask(FailWorkflowTask),
+    #[prost(message, tag = "8")]
+    CompleteActivityTask(CompleteActivityTask),
+    #[prost(message, tag = "9")]
+    FailActivityTask(FailActivityTask),
+    #[prost(message, tag = "10")]
+    CancelActivityTask(CancelActivityTask),
+    #[prost(message, tag = "11")]
+    RecordHeartbeat(RecordHeartbeat),
+    #[prost(message, tag = "12")]
+    FireTimers(FireTimers),
+    #[prost(message, tag = "13")]
+    Noop(Noop),
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RegisterNamespace {
+    #[prost(message, optional, tag = "1")]
+    pub request: Option<ws::RegisterNamespaceRequest>,
+    /// Stamped by the leader.
+    #[prost(string, tag = "2")]
+    pub namespace_id: String,
+    /// Succeed without change when the namespace exists (bootstrap of `default`).
+    #[prost(bool, tag = "3")]
+    pub if_absent: bool,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StartWorkflow {
+    #[prost(message, optional, tag = "1")]
+    pub request: Option<ws::StartWorkflowExecutionRequest>,
+    /// Stamped by the leader; used only when a new run is created.
+    #[prost(string, tag = "2")]
+    pub run_id: String,
+}
+
+/// A poller takes the task at `task_key` (a `keys::task` key).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StartTask {
+    #[prost(bytes = "vec", tag = "1")]
+    pub task_key: Vec<u8>,
+    #[prost(string, tag = "2")]
+    pub identity: String,
+    /// Stamped by the leader: the poll's request id, recorded in the started event.
+    #[prost(string, tag = "3")]
+    pub request_id: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CompleteWorkflowTask {
+    #[prost(message, optional, tag = "1")]
+    pub token: Option<TaskToken>,
+    #[prost(message, optional, tag = "2")]
+    pub request: Option<ws::RespondWorkflowTaskCompletedRequest>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct FailWorkflowTask {
+    #[prost(message, optional, tag = "1")]
+    pub token: Option<TaskToken>,
+    #[prost(message, optional, tag = "2")]
+    pub request: Option<ws::RespondWorkflowTaskFailedRequest>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CompleteActivityTask {
+    #[prost(message, optional, tag = "1")]
+    pub token: Option<TaskToken>,
+    #[prost(message, optional, tag = "2")]
+    pub request: Option<ws::RespondActivityTaskCompletedRequest>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct FailActivityTask {
+    #[prost(message, optional, tag = "1")]
+    pub token: Option<TaskToken>,
+    #[prost(message, optional, tag = "2")]
+    pub request: Option<ws::RespondActivityTaskFailedRequest>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CancelActivityTask {
+    #[prost(message, optional, tag = "1")]
+    pub token: Option<TaskToken>,
+    #[prost(message, optional, tag = "2")]
+    pub request: Option<ws::RespondActivityTaskCanceledRequest>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RecordHeartbeat {
+    #[prost(message, optional, tag = "1")]
+    pub token: Option<TaskToken>,
+    #[prost(message, optional, tag = "2")]
+    pub request: Option<ws::RecordActivityTaskHeartbeatRequest>,
+}
+
+/// The timer service found these timer keys due (by the leader's clock).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct FireTimers {
+    #[prost(bytes = "vec", repeated, tag = "1")]
+    pub keys: Vec<Vec<u8>>,
+}
+
+/// Changes nothing; a new leader proposes one to learn that its log is applied.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Noop {}

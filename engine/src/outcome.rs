@@ -1,0 +1,48 @@
+//! What `apply` hands back: the outcome for the proposer, and notifications for the leader's
+//! in-memory services (matching, timers, watchers).
+
+use crate::records::{NamespaceRecord, TaskKind};
+use temporalio_protos::temporal::api::{history::v1 as history, workflowservice::v1 as ws};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Done,
+    /// The polled task no longer matches its run; it was removed from its queue.
+    TaskStale,
+    Namespace(NamespaceRecord),
+    WorkflowStarted { run_id: String, started: bool },
+    WorkflowTaskStarted(Box<WorkflowTaskStarted>),
+    ActivityTaskStarted(Box<ws::PollActivityTaskQueueResponse>),
+    Heartbeat { cancel_requested: bool },
+}
+
+/// What a workflow-task poll needs besides the stored history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkflowTaskStarted {
+    /// The poll response with everything but `history`.
+    pub response: ws::PollWorkflowTaskQueueResponse,
+    /// Last event id already stored in history; the response's history is events
+    /// `1..=stored_through` read from storage, followed by `transient_events`.
+    pub stored_through: i64,
+    /// A retried workflow task's scheduled/started events: sent, not yet in history.
+    pub transient_events: Vec<history::HistoryEvent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Notification {
+    TaskAdded {
+        namespace: String,
+        queue: String,
+        kind: TaskKind,
+        task_key: Vec<u8>,
+    },
+    TimerAdded {
+        fire_at: i64,
+        key: Vec<u8>,
+    },
+    HistoryAppended {
+        namespace: String,
+        workflow_id: String,
+        run_id: String,
+    },
+}

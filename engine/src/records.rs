@@ -1,0 +1,242 @@
+//! The prost records the engine keeps in the `state` column family (values of the tables
+//! that `keys` lays out). History events are stored as the API's own `HistoryEvent`.
+//!
+//! Times are unix nanoseconds (`i64`) and durations nanoseconds; 0 means "not set".
+
+use temporalio_protos::temporal::api::{
+    common::v1 as common, failure::v1 as failure, history::v1 as history,
+};
+
+/// Engine-wide counters: the replicated clock and the id sequence for tasks, timers and
+/// event task ids.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct EngineMeta {
+    /// `max` of every mutation's stamped time: replicated time never goes backwards.
+    #[prost(int64, tag = "1")]
+    pub clock: i64,
+    #[prost(uint64, tag = "2")]
+    pub next_id: u64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct NamespaceRecord {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    #[prost(string, tag = "2")]
+    pub id: String,
+    #[prost(string, tag = "3")]
+    pub description: String,
+    #[prost(string, tag = "4")]
+    pub owner_email: String,
+    #[prost(int64, tag = "5")]
+    pub retention: i64,
+    #[prost(map = "string, string", tag = "6")]
+    pub data: std::collections::HashMap<String, String>,
+    #[prost(int64, tag = "7")]
+    pub created_time: i64,
+}
+
+/// The run a workflow id currently points at (open, or the last closed one).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CurrentRun {
+    #[prost(string, tag = "1")]
+    pub run_id: String,
+    /// `WorkflowExecutionStatus`.
+    #[prost(int32, tag = "2")]
+    pub status: i32,
+    #[prost(string, tag = "3")]
+    pub start_request_id: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum TaskKind {
+    Unspecified = 0,
+    Workflow = 1,
+    Activity = 2,
+}
+
+/// A ready task in a task queue, waiting for a poller.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TaskRecord {
+    #[prost(string, tag = "1")]
+    pub workflow_id: String,
+    #[prost(string, tag = "2")]
+    pub run_id: String,
+    /// Workflow tasks: the run's workflow-task sequence number. Activities: scheduled event id.
+    #[prost(int64, tag = "3")]
+    pub target: i64,
+    #[prost(int32, tag = "4")]
+    pub attempt: i32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum TimerKind {
+    Unspecified = 0,
+    /// A workflow's StartTimer command; target = TimerStarted event id.
+    UserTimer = 1,
+    /// target = activity scheduled event id; attempt = the attempt it guards.
+    ActivityStartToClose = 2,
+    ActivityScheduleToClose = 3,
+    /// The backoff before an activity's next attempt is dispatched.
+    ActivityRetry = 4,
+    /// target = workflow-task sequence number.
+    WorkflowTaskStartToClose = 5,
+    WorkflowRunTimeout = 6,
+}
+
+/// A due-time entry. A timer whose target has moved on (timer cancelled, activity completed,
+/// newer attempt) is stale and firing it changes nothing but its own removal.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TimerRecord {
+    #[prost(enumeration = "TimerKind", tag = "1")]
+    pub kind: i32,
+    #[prost(string, tag = "2")]
+    pub namespace: String,
+    #[prost(string, tag = "3")]
+    pub workflow_id: String,
+    #[prost(string, tag = "4")]
+    pub run_id: String,
+    #[prost(int64, tag = "5")]
+    pub target: i64,
+    #[prost(int32, tag = "6")]
+    pub attempt: i32,
+}
+
+/// The mutable state of one run.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ExecutionRecord {
+    #[prost(string, tag = "1")]
+    pub namespace: String,
+    #[prost(string, tag = "2")]
+    pub workflow_id: String,
+    #[prost(string, tag = "3")]
+    pub run_id: String,
+    #[prost(string, tag = "4")]
+    pub workflow_type: String,
+    #[prost(string, tag = "5")]
+    pub task_queue: String,
+    /// `WorkflowExecutionStatus`.
+    #[prost(int32, tag = "6")]
+    pub status: i32,
+    #[prost(int64, tag = "7")]
+    pub next_event_id: i64,
+    #[prost(int64, tag = "8")]
+    pub start_time: i64,
+    #[prost(int64, tag = "9")]
+    pub close_time: i64,
+    #[prost(int64, tag = "10")]
+    pub execution_timeout: i64,
+    #[prost(int64, tag = "11")]
+    pub run_timeout: i64,
+    #[prost(int64, tag = "12")]
+    pub task_timeout: i64,
+    #[prost(string, tag = "13")]
+    pub start_request_id: String,
+    /// Started event id of the last completed workflow task (the poll response's
+    /// `previous_started_event_id`).
+    #[prost(int64, tag = "14")]
+    pub last_completed_started_event_id: i64,
+    /// Incremented each time a workflow task is scheduled; names the task in queues and timers.
+    #[prost(uint64, tag = "15")]
+    pub workflow_task_seq: u64,
+    #[prost(message, optional, tag = "16")]
+    pub workflow_task: Option<WorkflowTaskInfo>,
+    #[prost(message, repeated, tag = "17")]
+    pub activities: Vec<ActivityInfo>,
+    #[prost(message, repeated, tag = "18")]
+    pub timers: Vec<TimerInfo>,
+    /// Events that arrived while a workflow task was running, appended after it completes.
+    #[prost(message, repeated, tag = "19")]
+    pub buffered_events: Vec<history::HistoryEvent>,
+    #[prost(int64, tag = "20")]
+    pub history_size_bytes: i64,
+    #[prost(int64, tag = "21")]
+    pub close_event_id: i64,
+    #[prost(message, optional, tag = "22")]
+    pub memo: Option<common::Memo>,
+    #[prost(message, optional, tag = "23")]
+    pub search_attributes: Option<common::SearchAttributes>,
+    #[prost(int64, tag = "24")]
+    pub state_transitions: i64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WorkflowTaskInfo {
+    #[prost(uint64, tag = "1")]
+    pub seq: u64,
+    /// 0 for a transient attempt that has not started: its events get ids when it starts.
+    #[prost(int64, tag = "2")]
+    pub scheduled_event_id: i64,
+    /// 0 until started.
+    #[prost(int64, tag = "3")]
+    pub started_event_id: i64,
+    #[prost(int32, tag = "4")]
+    pub attempt: i32,
+    #[prost(int64, tag = "5")]
+    pub scheduled_time: i64,
+    #[prost(int64, tag = "6")]
+    pub started_time: i64,
+    #[prost(string, tag = "7")]
+    pub identity: String,
+    #[prost(string, tag = "8")]
+    pub request_id: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ActivityInfo {
+    #[prost(int64, tag = "1")]
+    pub scheduled_event_id: i64,
+    #[prost(string, tag = "2")]
+    pub activity_id: String,
+    #[prost(string, tag = "3")]
+    pub activity_type: String,
+    #[prost(string, tag = "4")]
+    pub task_queue: String,
+    #[prost(message, optional, tag = "5")]
+    pub header: Option<common::Header>,
+    #[prost(message, optional, tag = "6")]
+    pub input: Option<common::Payloads>,
+    #[prost(int64, tag = "7")]
+    pub schedule_to_close_timeout: i64,
+    #[prost(int64, tag = "8")]
+    pub schedule_to_start_timeout: i64,
+    #[prost(int64, tag = "9")]
+    pub start_to_close_timeout: i64,
+    #[prost(int64, tag = "10")]
+    pub heartbeat_timeout: i64,
+    #[prost(message, optional, tag = "11")]
+    pub retry_policy: Option<common::RetryPolicy>,
+    #[prost(int32, tag = "12")]
+    pub attempt: i32,
+    #[prost(int64, tag = "13")]
+    pub scheduled_time: i64,
+    #[prost(int64, tag = "14")]
+    pub current_attempt_scheduled_time: i64,
+    /// 0 until the current attempt is started by a poller.
+    #[prost(int64, tag = "15")]
+    pub started_time: i64,
+    #[prost(string, tag = "16")]
+    pub started_identity: String,
+    #[prost(string, tag = "17")]
+    pub started_request_id: String,
+    #[prost(message, optional, tag = "18")]
+    pub heartbeat_details: Option<common::Payloads>,
+    #[prost(int64, tag = "19")]
+    pub last_heartbeat_time: i64,
+    #[prost(message, optional, tag = "20")]
+    pub last_failure: Option<failure::Failure>,
+    #[prost(string, tag = "21")]
+    pub last_worker_identity: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TimerInfo {
+    #[prost(string, tag = "1")]
+    pub timer_id: String,
+    #[prost(int64, tag = "2")]
+    pub started_event_id: i64,
+    #[prost(int64, tag = "3")]
+    pub fire_time: i64,
+}

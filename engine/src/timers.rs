@@ -1,0 +1,73 @@
+//! Due times firing: the timer service proposes `FireTimers` with keys it found due, and
+//! each key is dispatched to the concept it guards. Every timeout Temporal has is a timer here.
+
+use crate::activity;
+use crate::ctx::ApplyCtx;
+use crate::error::ApplyResult;
+use crate::execution::{self, is_running};
+use crate::history::{self, Attributes};
+use crate::keys;
+use crate::mutation::FireTimers;
+use crate::outcome::Outcome;
+use crate::records::{ExecutionRecord, TimerKind, TimerRecord};
+use crate::workflow_task;
+use temporalio_protos::temporal::api::{
+    enums::v1::{EventType, RetryState, WorkflowExecutionStatus},
+    history::v1 as h,
+};
+
+pub(crate) fn fire(ctx: &mut ApplyCtx, m: FireTimers) -> ApplyResult<Outcome> {
+    for key in m.keys {
+        // A key already fired (a repeated proposal) or not a timer key is skipped.
+        let Some(fire_at) = keys::decode_timer(&key) else { continue };
+        let Some(record) = ctx.get::<TimerRecord>(&key)? else { continue };
+        if fire_at > ctx.now {
+            continue; // never early by the replicated clock
+        }
+        ctx.delete(key);
+        let Ok(mut exec) = execution::load(ctx, &record.namespace, &record.workflow_id, &record.run_id) else {
+            continue;
+        };
+        if !is_running(&exec) {
+            continue;
+        }
+        match TimerKind::try_from(record.kind).unwrap_or(TimerKind::Unspecified) {
+            TimerKind::UserTimer => user_timer_fired(ctx, &mut exec, record.target),
+            TimerKind::WorkflowTaskStartToClose => workflow_task::timed_out(ctx, &mut exec, record.target as u64),
+            TimerKind::WorkflowRunTimeout => run_timed_out(ctx, &mut exec),
+            TimerKind::ActivityStartToClose | TimerKind::ActivityScheduleToClose | TimerKind::ActivityRetry => {
+                activity::timer_fired(ctx, &mut exec, &record)
+            }
+            TimerKind::Unspecified => {}
+        }
+    }
+    Ok(Outcome::Done)
+}
+
+fn user_timer_fired(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, started_event_id: i64) {
+    let Some(i) = exec.timers.iter().position(|t| t.started_event_id == started_event_id) else {
+        return; // cancelled
+    };
+    let timer = exec.timers.remove(i);
+    let e = history::event(
+        ctx,
+        EventType::TimerFired,
+        Attributes::TimerFiredEventAttributes(h::TimerFiredEventAttributes {
+            timer_id: timer.timer_id,
+            started_event_id,
+        }),
+    );
+    history::append_or_buffer(ctx, exec, e);
+    workflow_task::ensure_scheduled(ctx, exec);
+    execution::save(ctx, exec);
+}
+
+fn run_timed_out(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord) {
+    history::flush_buffered(ctx, exec);
+    let attrs = Attributes::WorkflowExecutionTimedOutEventAttributes(h::WorkflowExecutionTimedOutEventAttributes {
+        retry_state: RetryState::RetryPolicyNotSet as i32,
+        new_execution_run_id: String::new(),
+    });
+    execution::close(ctx, exec, WorkflowExecutionStatus::TimedOut, EventType::WorkflowExecutionTimedOut, attrs);
+    execution::save(ctx, exec);
+}

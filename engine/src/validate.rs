@@ -1,0 +1,100 @@
+//! Request checks shared by the frontend (before anything is proposed) and `apply` (so the
+//! log can never carry something invalid into state). Each returns a message for
+//! INVALID_ARGUMENT.
+
+use prost::Message;
+use temporalio_protos::temporal::api::{
+    command::v1::{command::Attributes as C, Command},
+    enums::v1::CommandType,
+    workflowservice::v1 as ws,
+};
+
+/// Temporal's default limit on an id or name (workflow id, type, task queue, activity id).
+pub const MAX_ID_LENGTH: usize = 1000;
+/// Temporal's default blob size limit: a request carrying more payload bytes is rejected.
+pub const MAX_PAYLOAD_BYTES: usize = 2 * 1024 * 1024;
+
+pub fn id(what: &str, value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err(format!("{what} is not set on request."));
+    }
+    if value.len() > MAX_ID_LENGTH {
+        return Err(format!("{what} exceeds length limit of {MAX_ID_LENGTH}."));
+    }
+    Ok(())
+}
+
+pub fn payload_size(what: &str, m: &impl Message) -> Result<(), String> {
+    let size = m.encoded_len();
+    if size > MAX_PAYLOAD_BYTES {
+        return Err(format!(
+            "{what} size {size} bytes exceeds the limit of {MAX_PAYLOAD_BYTES} bytes."
+        ));
+    }
+    Ok(())
+}
+
+pub fn start_request(req: &ws::StartWorkflowExecutionRequest) -> Result<(), String> {
+    id("WorkflowId", &req.workflow_id)?;
+    id("WorkflowType", &req.workflow_type.as_ref().map(|t| t.name.as_str()).unwrap_or(""))?;
+    id("TaskQueue", &req.task_queue.as_ref().map(|t| t.name.as_str()).unwrap_or(""))?;
+    if req.request_id.len() > MAX_ID_LENGTH {
+        return Err("RequestId exceeds length limit.".into());
+    }
+    for (name, d) in [
+        ("WorkflowExecutionTimeout", &req.workflow_execution_timeout),
+        ("WorkflowRunTimeout", &req.workflow_run_timeout),
+        ("WorkflowTaskTimeout", &req.workflow_task_timeout),
+    ] {
+        if crate::time::nanos(d) < 0 {
+            return Err(format!("Invalid {name}."));
+        }
+    }
+    if !req.cron_schedule.is_empty() {
+        return Err("cron schedules are not supported by Keel yet.".into());
+    }
+    if let Some(input) = &req.input {
+        payload_size("Input", input)?;
+    }
+    Ok(())
+}
+
+/// A command whose type Keel knows and whose attributes match its type.
+pub fn command(c: &Command) -> Result<(), String> {
+    let ty = CommandType::try_from(c.command_type).unwrap_or(CommandType::Unspecified);
+    let matches = matches!(
+        (ty, &c.attributes),
+        (CommandType::ScheduleActivityTask, Some(C::ScheduleActivityTaskCommandAttributes(_)))
+            | (CommandType::StartTimer, Some(C::StartTimerCommandAttributes(_)))
+            | (CommandType::CancelTimer, Some(C::CancelTimerCommandAttributes(_)))
+            | (CommandType::RecordMarker, Some(C::RecordMarkerCommandAttributes(_)))
+            | (CommandType::CompleteWorkflowExecution, Some(C::CompleteWorkflowExecutionCommandAttributes(_)))
+            | (CommandType::FailWorkflowExecution, Some(C::FailWorkflowExecutionCommandAttributes(_)))
+    );
+    if matches {
+        return Ok(());
+    }
+    match ty {
+        CommandType::Unspecified => Err(format!("Unknown command type: {}.", c.command_type)),
+        CommandType::ScheduleActivityTask
+        | CommandType::StartTimer
+        | CommandType::CancelTimer
+        | CommandType::RecordMarker
+        | CommandType::CompleteWorkflowExecution
+        | CommandType::FailWorkflowExecution => Err(format!(
+            "Command {} has missing or mismatched attributes.",
+            ty.as_str_name()
+        )),
+        other => Err(format!(
+            "Command {} is not supported by Keel yet.",
+            other.as_str_name()
+        )),
+    }
+}
+
+pub fn completion_request(req: &ws::RespondWorkflowTaskCompletedRequest) -> Result<(), String> {
+    for c in &req.commands {
+        command(c)?;
+    }
+    payload_size("Workflow task completion", req)
+}

@@ -1,0 +1,319 @@
+//! Workflow tasks: scheduling, a poller starting one, completion (commands), failure and the
+//! start-to-close timeout; transient attempts (attempt > 1 stays out of history until it
+//! completes) and the UnhandledCommand rule for close commands racing new events.
+
+use crate::commands;
+use crate::ctx::ApplyCtx;
+use crate::error::{ApplyResult, Rejection};
+use crate::execution::{self, is_running};
+use crate::history::{self, Attributes};
+use crate::mutation::{CompleteWorkflowTask, FailWorkflowTask};
+use crate::outcome::{Outcome, WorkflowTaskStarted};
+use crate::records::{ExecutionRecord, TaskKind, TaskRecord, TimerKind, TimerRecord, WorkflowTaskInfo};
+use crate::time::{duration, timestamp};
+use crate::token::TaskToken;
+use crate::validate;
+use temporalio_protos::temporal::api::{
+    common::v1::{WorkflowExecution, WorkflowType},
+    enums::v1::{EventType, TaskQueueKind, TimeoutType, WorkflowTaskFailedCause},
+    history::v1 as h,
+    taskqueue::v1::TaskQueue,
+    workflowservice::v1 as ws,
+};
+
+fn task_queue(exec: &ExecutionRecord) -> Option<TaskQueue> {
+    Some(TaskQueue {
+        name: exec.task_queue.clone(),
+        kind: TaskQueueKind::Normal as i32,
+        ..Default::default()
+    })
+}
+
+/// Schedules the run's next workflow task. Attempt 1 writes WorkflowTaskScheduled now; a
+/// retry attempt is transient and gets its event ids when it starts.
+pub(crate) fn schedule(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, attempt: i32) {
+    debug_assert!(exec.workflow_task.is_none(), "one workflow task at a time");
+    exec.workflow_task_seq += 1;
+    let scheduled_event_id = if attempt == 1 {
+        let e = scheduled_event(ctx, exec, attempt);
+        history::append(ctx, exec, e)
+    } else {
+        0
+    };
+    exec.workflow_task = Some(WorkflowTaskInfo {
+        seq: exec.workflow_task_seq,
+        scheduled_event_id,
+        attempt,
+        scheduled_time: ctx.now,
+        ..Default::default()
+    });
+    let record = TaskRecord {
+        workflow_id: exec.workflow_id.clone(),
+        run_id: exec.run_id.clone(),
+        target: exec.workflow_task_seq as i64,
+        attempt,
+    };
+    ctx.enqueue_task(&exec.namespace.clone(), &exec.task_queue.clone(), TaskKind::Workflow, &record);
+}
+
+/// After a new event: make sure a workflow task will deliver it.
+pub(crate) fn ensure_scheduled(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord) {
+    if is_running(exec) && exec.workflow_task.is_none() {
+        schedule(ctx, exec, 1);
+    }
+}
+
+fn scheduled_event(ctx: &mut ApplyCtx, exec: &ExecutionRecord, attempt: i32) -> h::HistoryEvent {
+    history::event(
+        ctx,
+        EventType::WorkflowTaskScheduled,
+        Attributes::WorkflowTaskScheduledEventAttributes(h::WorkflowTaskScheduledEventAttributes {
+            task_queue: task_queue(exec),
+            start_to_close_timeout: duration(exec.task_timeout),
+            attempt,
+        }),
+    )
+}
+
+fn started_event(ctx: &mut ApplyCtx, exec: &ExecutionRecord, wt: &WorkflowTaskInfo) -> h::HistoryEvent {
+    history::event(
+        ctx,
+        EventType::WorkflowTaskStarted,
+        Attributes::WorkflowTaskStartedEventAttributes(h::WorkflowTaskStartedEventAttributes {
+            scheduled_event_id: wt.scheduled_event_id,
+            identity: wt.identity.clone(),
+            request_id: wt.request_id.clone(),
+            history_size_bytes: exec.history_size_bytes,
+            ..Default::default()
+        }),
+    )
+}
+
+/// A retried task's scheduled and started events, with the ids they will have.
+fn transient_events(ctx: &mut ApplyCtx, exec: &ExecutionRecord, wt: &WorkflowTaskInfo) -> Vec<h::HistoryEvent> {
+    let mut scheduled = scheduled_event(ctx, exec, wt.attempt);
+    scheduled.event_id = wt.scheduled_event_id;
+    scheduled.event_time = timestamp(wt.scheduled_time);
+    let mut started = started_event(ctx, exec, wt);
+    started.event_id = wt.started_event_id;
+    started.event_time = timestamp(wt.started_time);
+    vec![scheduled, started]
+}
+
+/// A poller takes the workflow task named by `task`.
+pub(crate) fn start(
+    ctx: &mut ApplyCtx,
+    namespace: &str,
+    task: TaskRecord,
+    identity: String,
+    request_id: String,
+) -> ApplyResult<Outcome> {
+    let mut exec = execution::load(ctx, namespace, &task.workflow_id, &task.run_id)?;
+    let stale = || Rejection::NotFound("workflow task not found".into());
+    if !is_running(&exec) {
+        return Err(stale());
+    }
+    let mut wt = exec
+        .workflow_task
+        .clone()
+        .filter(|wt| wt.seq == task.target as u64 && wt.started_event_id == 0)
+        .ok_or_else(stale)?;
+    wt.identity = identity;
+    wt.request_id = request_id;
+    wt.started_time = ctx.now;
+    let transient = wt.attempt > 1;
+    let stored_through;
+    let transient_events;
+    if transient {
+        wt.scheduled_event_id = exec.next_event_id;
+        wt.started_event_id = exec.next_event_id + 1;
+        stored_through = exec.next_event_id - 1;
+        transient_events = self::transient_events(ctx, &exec, &wt);
+    } else {
+        let e = started_event(ctx, &exec, &wt);
+        wt.started_event_id = history::append(ctx, &mut exec, e);
+        stored_through = wt.started_event_id;
+        transient_events = Vec::new();
+    }
+    exec.workflow_task = Some(wt.clone());
+    let timer = TimerRecord {
+        kind: TimerKind::WorkflowTaskStartToClose as i32,
+        namespace: exec.namespace.clone(),
+        workflow_id: exec.workflow_id.clone(),
+        run_id: exec.run_id.clone(),
+        target: wt.seq as i64,
+        attempt: wt.attempt,
+    };
+    ctx.schedule_timer(ctx.now + exec.task_timeout, &timer);
+    execution::save(ctx, &mut exec);
+
+    let token = TaskToken {
+        namespace: exec.namespace.clone(),
+        workflow_id: exec.workflow_id.clone(),
+        run_id: exec.run_id.clone(),
+        target: wt.seq as i64,
+        attempt: wt.attempt,
+        kind: TaskKind::Workflow as i32,
+        activity_id: String::new(),
+    };
+    let response = ws::PollWorkflowTaskQueueResponse {
+        task_token: token.to_bytes(),
+        workflow_execution: Some(WorkflowExecution {
+            workflow_id: exec.workflow_id.clone(),
+            run_id: exec.run_id.clone(),
+        }),
+        workflow_type: Some(WorkflowType {
+            name: exec.workflow_type.clone(),
+        }),
+        previous_started_event_id: exec.last_completed_started_event_id,
+        started_event_id: wt.started_event_id,
+        attempt: wt.attempt,
+        workflow_execution_task_queue: task_queue(&exec),
+        scheduled_time: timestamp(wt.scheduled_time),
+        started_time: timestamp(wt.started_time),
+        ..Default::default()
+    };
+    Ok(Outcome::WorkflowTaskStarted(Box::new(WorkflowTaskStarted {
+        response,
+        stored_through,
+        transient_events,
+    })))
+}
+
+/// The started workflow task a token names, or NOT_FOUND if it has moved on.
+fn started_task(exec: &ExecutionRecord, token: &TaskToken) -> ApplyResult<WorkflowTaskInfo> {
+    exec.workflow_task
+        .clone()
+        .filter(|wt| {
+            wt.seq == token.target as u64 && wt.attempt == token.attempt && wt.started_event_id != 0
+        })
+        .ok_or_else(|| Rejection::NotFound("Workflow task not found.".into()))
+}
+
+/// Writes a transient attempt's events into history now that it counts.
+fn persist_transient(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, wt: &WorkflowTaskInfo) {
+    if wt.attempt > 1 {
+        for e in transient_events(ctx, exec, wt) {
+            let id = history::append(ctx, exec, e.clone());
+            debug_assert_eq!(id, e.event_id, "transient event ids were promised to the worker");
+        }
+    }
+}
+
+pub(crate) fn complete(ctx: &mut ApplyCtx, m: CompleteWorkflowTask) -> ApplyResult<Outcome> {
+    let token = m.token.unwrap_or_default();
+    let req = m.request.unwrap_or_default();
+    let mut exec = execution::load_running(ctx, &token)?;
+    let wt = started_task(&exec, &token)?;
+    validate::completion_request(&req).map_err(Rejection::InvalidArgument)?;
+    let close_at = req.commands.iter().position(commands::closes_workflow);
+    if let Some(i) = close_at {
+        if i + 1 != req.commands.len() {
+            return Err(Rejection::InvalidArgument(
+                "A workflow-closing command must be the last command.".into(),
+            ));
+        }
+    }
+    persist_transient(ctx, &mut exec, &wt);
+
+    if close_at.is_some() && !exec.buffered_events.is_empty() {
+        // New events arrived while the worker decided to close: it must see them first.
+        let failed = history::event(
+            ctx,
+            EventType::WorkflowTaskFailed,
+            Attributes::WorkflowTaskFailedEventAttributes(h::WorkflowTaskFailedEventAttributes {
+                scheduled_event_id: wt.scheduled_event_id,
+                started_event_id: wt.started_event_id,
+                cause: WorkflowTaskFailedCause::UnhandledCommand as i32,
+                identity: req.identity.clone(),
+                ..Default::default()
+            }),
+        );
+        history::append(ctx, &mut exec, failed);
+        exec.workflow_task = None;
+        history::flush_buffered(ctx, &mut exec);
+        schedule(ctx, &mut exec, 1);
+        execution::save(ctx, &mut exec);
+        return Ok(Outcome::Done);
+    }
+
+    let completed = history::event(
+        ctx,
+        EventType::WorkflowTaskCompleted,
+        Attributes::WorkflowTaskCompletedEventAttributes(h::WorkflowTaskCompletedEventAttributes {
+            scheduled_event_id: wt.scheduled_event_id,
+            started_event_id: wt.started_event_id,
+            identity: req.identity.clone(),
+            binary_checksum: req.binary_checksum.clone(),
+            sdk_metadata: req.sdk_metadata.clone(),
+            metering_metadata: req.metering_metadata.clone(),
+            ..Default::default()
+        }),
+    );
+    let completed_id = history::append(ctx, &mut exec, completed);
+    exec.last_completed_started_event_id = wt.started_event_id;
+    exec.workflow_task = None;
+    for command in req.commands {
+        commands::apply(ctx, &mut exec, completed_id, &req.identity, command)?;
+    }
+    if is_running(&exec) {
+        let flushed = history::flush_buffered(ctx, &mut exec);
+        if flushed || req.force_create_new_workflow_task {
+            schedule(ctx, &mut exec, 1);
+        }
+    }
+    execution::save(ctx, &mut exec);
+    Ok(Outcome::Done)
+}
+
+pub(crate) fn fail(ctx: &mut ApplyCtx, m: FailWorkflowTask) -> ApplyResult<Outcome> {
+    let token = m.token.unwrap_or_default();
+    let req = m.request.unwrap_or_default();
+    let mut exec = execution::load_running(ctx, &token)?;
+    let wt = started_task(&exec, &token)?;
+    let failed = Attributes::WorkflowTaskFailedEventAttributes(h::WorkflowTaskFailedEventAttributes {
+        scheduled_event_id: wt.scheduled_event_id,
+        started_event_id: wt.started_event_id,
+        cause: req.cause,
+        failure: req.failure,
+        identity: req.identity,
+        binary_checksum: req.binary_checksum,
+        ..Default::default()
+    });
+    end_attempt(ctx, &mut exec, &wt, EventType::WorkflowTaskFailed, failed);
+    execution::save(ctx, &mut exec);
+    Ok(Outcome::Done)
+}
+
+/// The start-to-close timer of workflow task `seq` fired.
+pub(crate) fn timed_out(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, seq: u64) {
+    let Some(wt) = exec.workflow_task.clone() else { return };
+    if !is_running(exec) || wt.seq != seq || wt.started_event_id == 0 {
+        return;
+    }
+    let attrs = Attributes::WorkflowTaskTimedOutEventAttributes(h::WorkflowTaskTimedOutEventAttributes {
+        scheduled_event_id: wt.scheduled_event_id,
+        started_event_id: wt.started_event_id,
+        timeout_type: TimeoutType::StartToClose as i32,
+    });
+    end_attempt(ctx, exec, &wt, EventType::WorkflowTaskTimedOut, attrs);
+    execution::save(ctx, exec);
+}
+
+/// A failed or timed-out attempt: the first is recorded in history, retries are not (as in
+/// Temporal); the next attempt is scheduled right away.
+fn end_attempt(
+    ctx: &mut ApplyCtx,
+    exec: &mut ExecutionRecord,
+    wt: &WorkflowTaskInfo,
+    event_type: EventType,
+    attrs: Attributes,
+) {
+    if wt.attempt == 1 {
+        let e = history::event(ctx, event_type, attrs);
+        history::append(ctx, exec, e);
+    }
+    exec.workflow_task = None;
+    history::flush_buffered(ctx, exec);
+    schedule(ctx, exec, wt.attempt + 1);
+}

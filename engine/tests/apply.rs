@@ -1,0 +1,646 @@
+//! Unit tests of `apply` against the in-memory state: every command and event path of
+//! workflows with activities and timers, stale tokens, rejections, and determinism.
+
+use keel_engine::mutation::*;
+use keel_engine::records::{ExecutionRecord, TaskKind};
+use keel_engine::{apply, keys, MemState, Mutation, Notification, Outcome, Rejection, TaskToken};
+use prost::Message;
+use temporalio_protos::temporal::api::{
+    command::v1::{command::Attributes as A, *},
+    common::v1::{ActivityType, Payload, Payloads, RetryPolicy, WorkflowType},
+    enums::v1::{CommandType, EventType, RetryState, WorkflowExecutionStatus, WorkflowIdReusePolicy},
+    failure::v1::{failure::FailureInfo, ApplicationFailureInfo, Failure},
+    history::v1::{history_event::Attributes as EA, HistoryEvent},
+    taskqueue::v1::TaskQueue,
+    workflowservice::v1 as ws,
+};
+
+const SEC: i64 = 1_000_000_000;
+const NS: &str = "default";
+
+struct Harness {
+    state: MemState,
+    now: i64,
+    tasks: Vec<(TaskKind, Vec<u8>)>,
+    timers: Vec<(i64, Vec<u8>)>,
+    log: Vec<Mutation>,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let mut h = Harness {
+            state: MemState::default(),
+            now: 1_700_000_000 * SEC,
+            tasks: vec![],
+            timers: vec![],
+            log: vec![],
+        };
+        h.apply(Kind::RegisterNamespace(RegisterNamespace {
+            request: Some(ws::RegisterNamespaceRequest {
+                namespace: NS.into(),
+                ..Default::default()
+            }),
+            namespace_id: "ns-id".into(),
+            if_absent: false,
+        }))
+        .unwrap();
+        h
+    }
+
+    fn advance(&mut self, nanos: i64) {
+        self.now += nanos;
+    }
+
+    fn apply(&mut self, kind: Kind) -> Result<Outcome, Rejection> {
+        self.now += 1_000;
+        let m = Mutation {
+            now: self.now,
+            kind: Some(kind),
+        };
+        self.log.push(m.clone());
+        let applied = apply(&self.state, &m);
+        if applied.outcome.is_err() {
+            // Only the clock may move on a rejection.
+            assert!(applied.writes.keys().all(|k| *k == keys::meta()), "rejection wrote state");
+        }
+        self.state.apply_writes(applied.writes);
+        for n in applied.notifications {
+            match n {
+                Notification::TaskAdded { kind, task_key, .. } => self.tasks.push((kind, task_key)),
+                Notification::TimerAdded { fire_at, key } => self.timers.push((fire_at, key)),
+                Notification::HistoryAppended { .. } => {}
+            }
+        }
+        applied.outcome
+    }
+
+    fn start(&mut self, wf: &str, request_id: &str) -> Result<Outcome, Rejection> {
+        self.start_with(ws::StartWorkflowExecutionRequest {
+            namespace: NS.into(),
+            workflow_id: wf.into(),
+            workflow_type: Some(WorkflowType { name: "Greet".into() }),
+            task_queue: Some(TaskQueue {
+                name: "q".into(),
+                ..Default::default()
+            }),
+            request_id: request_id.into(),
+            ..Default::default()
+        })
+    }
+
+    fn start_with(&mut self, req: ws::StartWorkflowExecutionRequest) -> Result<Outcome, Rejection> {
+        let run_id = format!("run-{}", self.log.len());
+        self.apply(Kind::StartWorkflow(StartWorkflow {
+            request: Some(req),
+            run_id,
+        }))
+    }
+
+    fn run_id(outcome: Outcome) -> String {
+        match outcome {
+            Outcome::WorkflowStarted { run_id, .. } => run_id,
+            o => panic!("not started: {o:?}"),
+        }
+    }
+
+    fn take_task(&mut self, kind: TaskKind) -> Vec<u8> {
+        let i = self.tasks.iter().position(|(k, _)| *k == kind).expect("a task of that kind");
+        self.tasks.remove(i).1
+    }
+
+    fn poll(&mut self, kind: TaskKind) -> Outcome {
+        let key = self.take_task(kind);
+        self.apply(Kind::StartTask(StartTask {
+            task_key: key,
+            identity: "worker".into(),
+            request_id: "poll".into(),
+        }))
+        .unwrap()
+    }
+
+    fn poll_workflow(&mut self) -> (TaskToken, i64) {
+        match self.poll(TaskKind::Workflow) {
+            Outcome::WorkflowTaskStarted(s) => (
+                TaskToken::from_bytes(&s.response.task_token).unwrap(),
+                s.response.started_event_id,
+            ),
+            o => panic!("{o:?}"),
+        }
+    }
+
+    fn poll_activity(&mut self) -> (TaskToken, ws::PollActivityTaskQueueResponse) {
+        match self.poll(TaskKind::Activity) {
+            Outcome::ActivityTaskStarted(r) => (TaskToken::from_bytes(&r.task_token).unwrap(), *r),
+            o => panic!("{o:?}"),
+        }
+    }
+
+    fn complete_workflow_task(&mut self, token: &TaskToken, commands: Vec<Command>) -> Result<Outcome, Rejection> {
+        self.apply(Kind::CompleteWorkflowTask(CompleteWorkflowTask {
+            token: Some(token.clone()),
+            request: Some(ws::RespondWorkflowTaskCompletedRequest {
+                commands,
+                identity: "worker".into(),
+                ..Default::default()
+            }),
+        }))
+    }
+
+    fn complete_activity(&mut self, token: &TaskToken, result: &str) -> Result<Outcome, Rejection> {
+        self.apply(Kind::CompleteActivityTask(CompleteActivityTask {
+            token: Some(token.clone()),
+            request: Some(ws::RespondActivityTaskCompletedRequest {
+                result: Some(payloads(result)),
+                identity: "worker".into(),
+                ..Default::default()
+            }),
+        }))
+    }
+
+    /// Fires every timer due by now (what the leader's timer service does).
+    fn fire_due(&mut self) -> usize {
+        let now = self.now + 1_000;
+        let (due, rest): (Vec<_>, Vec<_>) = self.timers.drain(..).partition(|(t, _)| *t <= now);
+        self.timers = rest;
+        let n = due.len();
+        self.apply(Kind::FireTimers(FireTimers {
+            keys: due.into_iter().map(|(_, k)| k).collect(),
+        }))
+        .unwrap();
+        n
+    }
+
+    fn execution(&self, wf: &str, run: &str) -> ExecutionRecord {
+        ExecutionRecord::decode(self.state.0[&keys::execution(NS, wf, run)].as_slice()).unwrap()
+    }
+
+    fn history(&self, wf: &str, run: &str) -> Vec<HistoryEvent> {
+        let prefix = keys::history_prefix(NS, wf, run);
+        let events: Vec<HistoryEvent> = self
+            .state
+            .scan(&prefix)
+            .map(|(_, v)| HistoryEvent::decode(v.as_slice()).unwrap())
+            .collect();
+        for (i, e) in events.iter().enumerate() {
+            assert_eq!(e.event_id, i as i64 + 1, "event ids are contiguous from 1");
+        }
+        events
+    }
+
+    fn types(&self, wf: &str, run: &str) -> Vec<EventType> {
+        self.history(wf, run)
+            .iter()
+            .map(|e| EventType::try_from(e.event_type).unwrap())
+            .collect()
+    }
+}
+
+fn payloads(s: &str) -> Payloads {
+    Payloads {
+        payloads: vec![Payload {
+            metadata: Default::default(),
+            data: s.as_bytes().to_vec(),
+            ..Default::default()
+        }],
+    }
+}
+
+fn schedule_activity(id: &str, retry: Option<RetryPolicy>) -> Command {
+    Command {
+        command_type: CommandType::ScheduleActivityTask as i32,
+        attributes: Some(A::ScheduleActivityTaskCommandAttributes(ScheduleActivityTaskCommandAttributes {
+            activity_id: id.into(),
+            activity_type: Some(ActivityType { name: "act".into() }),
+            start_to_close_timeout: Some(prost_wkt_types::Duration { seconds: 10, nanos: 0 }),
+            retry_policy: retry,
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+fn start_timer(id: &str, secs: i64) -> Command {
+    Command {
+        command_type: CommandType::StartTimer as i32,
+        attributes: Some(A::StartTimerCommandAttributes(StartTimerCommandAttributes {
+            timer_id: id.into(),
+            start_to_fire_timeout: Some(prost_wkt_types::Duration { seconds: secs, nanos: 0 }),
+        })),
+        ..Default::default()
+    }
+}
+
+fn complete_workflow(result: &str) -> Command {
+    Command {
+        command_type: CommandType::CompleteWorkflowExecution as i32,
+        attributes: Some(A::CompleteWorkflowExecutionCommandAttributes(CompleteWorkflowExecutionCommandAttributes {
+            result: Some(payloads(result)),
+        })),
+        ..Default::default()
+    }
+}
+
+fn app_failure(message: &str, non_retryable: bool) -> Failure {
+    Failure {
+        message: message.into(),
+        failure_info: Some(FailureInfo::ApplicationFailureInfo(ApplicationFailureInfo {
+            r#type: "Boom".into(),
+            non_retryable,
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+use EventType::*;
+
+#[test]
+fn start_writes_started_and_first_workflow_task() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r1").unwrap());
+    assert_eq!(h.types("wf", &run), vec![WorkflowExecutionStarted, WorkflowTaskScheduled]);
+    let exec = h.execution("wf", &run);
+    assert_eq!(exec.task_timeout, 10 * SEC, "Temporal's default workflow task timeout");
+    assert_eq!(exec.status, WorkflowExecutionStatus::Running as i32);
+}
+
+#[test]
+fn start_is_idempotent_by_request_id_and_rejects_a_second_run() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r1").unwrap());
+    assert_eq!(Harness::run_id(h.start("wf", "r1").unwrap()), run);
+    match h.start("wf", "r2") {
+        Err(Rejection::WorkflowAlreadyStarted { run_id, start_request_id, .. }) => {
+            assert_eq!(run_id, run);
+            assert_eq!(start_request_id, "r1");
+        }
+        o => panic!("{o:?}"),
+    }
+}
+
+#[test]
+fn unknown_namespace_and_bad_ids_are_rejected() {
+    let mut h = Harness::new();
+    let mut req = ws::StartWorkflowExecutionRequest {
+        namespace: "nope".into(),
+        workflow_id: "wf".into(),
+        workflow_type: Some(WorkflowType { name: "T".into() }),
+        task_queue: Some(TaskQueue { name: "q".into(), ..Default::default() }),
+        ..Default::default()
+    };
+    assert_eq!(h.start_with(req.clone()), Err(Rejection::NamespaceNotFound("nope".into())));
+    req.namespace = NS.into();
+    req.workflow_id = String::new();
+    assert!(matches!(h.start_with(req.clone()), Err(Rejection::InvalidArgument(_))));
+    req.workflow_id = "x".repeat(1001);
+    assert!(matches!(h.start_with(req), Err(Rejection::InvalidArgument(_))));
+}
+
+#[test]
+fn activity_round_trip_writes_temporals_event_sequence() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, started) = h.poll_workflow();
+    assert_eq!(started, 3);
+    h.complete_workflow_task(&wt, vec![schedule_activity("1", None)]).unwrap();
+    let (at, resp) = h.poll_activity();
+    assert_eq!(resp.attempt, 1);
+    assert_eq!(resp.activity_type.unwrap().name, "act");
+    h.complete_activity(&at, "done").unwrap();
+    let (wt2, started2) = h.poll_workflow();
+    assert_eq!(started2, 9);
+    h.complete_workflow_task(&wt2, vec![complete_workflow("ok")]).unwrap();
+    assert_eq!(
+        h.types("wf", &run),
+        vec![
+            WorkflowExecutionStarted,
+            WorkflowTaskScheduled,
+            WorkflowTaskStarted,
+            WorkflowTaskCompleted,
+            ActivityTaskScheduled,
+            ActivityTaskStarted,
+            ActivityTaskCompleted,
+            WorkflowTaskScheduled,
+            WorkflowTaskStarted,
+            WorkflowTaskCompleted,
+            WorkflowExecutionCompleted,
+        ]
+    );
+    let history = h.history("wf", &run);
+    match &history[4].attributes {
+        Some(EA::ActivityTaskScheduledEventAttributes(a)) => {
+            assert_eq!(a.workflow_task_completed_event_id, 4);
+            let p = a.retry_policy.as_ref().unwrap();
+            assert_eq!(p.backoff_coefficient, 2.0, "default retry policy filled in");
+        }
+        o => panic!("{o:?}"),
+    }
+    match &history[6].attributes {
+        Some(EA::ActivityTaskCompletedEventAttributes(a)) => {
+            assert_eq!((a.scheduled_event_id, a.started_event_id), (5, 6));
+        }
+        o => panic!("{o:?}"),
+    }
+    assert_eq!(h.execution("wf", &run).status, WorkflowExecutionStatus::Completed as i32);
+}
+
+#[test]
+fn completion_while_a_workflow_task_runs_is_buffered_and_ids_fixed_up() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt, vec![schedule_activity("1", None), schedule_activity("2", None)])
+        .unwrap();
+    let (a1, _) = h.poll_activity();
+    let (a2, _) = h.poll_activity();
+    h.complete_activity(&a1, "one").unwrap();
+    let (wt2, _) = h.poll_workflow(); // running now
+    h.complete_activity(&a2, "two").unwrap(); // buffered
+    assert_eq!(h.history("wf", &run).len(), 10, "the second completion waits in the buffer");
+    h.complete_workflow_task(&wt2, vec![]).unwrap();
+    let history = h.history("wf", &run);
+    let types: Vec<_> = history.iter().map(|e| EventType::try_from(e.event_type).unwrap()).collect();
+    assert_eq!(
+        &types[9..],
+        &[WorkflowTaskStarted, WorkflowTaskCompleted, ActivityTaskStarted, ActivityTaskCompleted, WorkflowTaskScheduled]
+    );
+    match &history[12].attributes {
+        Some(EA::ActivityTaskCompletedEventAttributes(a)) => assert_eq!(a.started_event_id, 12),
+        o => panic!("{o:?}"),
+    }
+}
+
+#[test]
+fn close_command_with_buffered_events_fails_the_task_as_unhandled_command() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt, vec![schedule_activity("1", None), schedule_activity("2", None)])
+        .unwrap();
+    let (a1, _) = h.poll_activity();
+    let (a2, _) = h.poll_activity();
+    h.complete_activity(&a1, "one").unwrap();
+    let (wt2, _) = h.poll_workflow();
+    h.complete_activity(&a2, "two").unwrap(); // arrives while the worker decides to close
+    h.complete_workflow_task(&wt2, vec![complete_workflow("early")]).unwrap();
+    assert_eq!(
+        h.types("wf", &run)[9..],
+        [WorkflowTaskStarted, WorkflowTaskFailed, ActivityTaskStarted, ActivityTaskCompleted, WorkflowTaskScheduled]
+    );
+    assert_eq!(h.execution("wf", &run).status, WorkflowExecutionStatus::Running as i32);
+    let (wt3, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt3, vec![complete_workflow("done")]).unwrap();
+    assert_eq!(h.execution("wf", &run).status, WorkflowExecutionStatus::Completed as i32);
+}
+
+#[test]
+fn cancelled_timer_never_fires() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt, vec![start_timer("t1", 10), schedule_activity("1", None)]).unwrap();
+    let (at, _) = h.poll_activity();
+    h.complete_activity(&at, "x").unwrap();
+    let (wt2, _) = h.poll_workflow();
+    let cancel = Command {
+        command_type: CommandType::CancelTimer as i32,
+        attributes: Some(A::CancelTimerCommandAttributes(CancelTimerCommandAttributes { timer_id: "t1".into() })),
+        ..Default::default()
+    };
+    h.complete_workflow_task(&wt2, vec![cancel]).unwrap();
+    assert_eq!(h.types("wf", &run).last(), Some(&TimerCanceled));
+    h.advance(20 * SEC);
+    h.fire_due();
+    assert_eq!(h.types("wf", &run).last(), Some(&TimerCanceled), "a cancelled timer adds nothing");
+}
+
+#[test]
+fn timer_fires_only_when_due_and_not_after_cancel() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt, vec![start_timer("t1", 2)]).unwrap();
+    // The user timer is the last due time added (the workflow task's own timeout came first).
+    let (fire_at, key) = h.timers.last().cloned().unwrap();
+    // Proposed early (a skewed leader): apply refuses by the replicated clock.
+    h.apply(Kind::FireTimers(FireTimers { keys: vec![key.clone()] })).unwrap();
+    assert_eq!(h.types("wf", &run).last(), Some(&TimerStarted));
+    assert!(h.state.0.contains_key(&key), "an early fire leaves the timer in place");
+    h.now = fire_at;
+    assert_eq!(h.fire_due(), 1);
+    let history = h.history("wf", &run);
+    assert_eq!(EventType::try_from(history[5].event_type).unwrap(), TimerFired);
+    match &history[5].attributes {
+        Some(EA::TimerFiredEventAttributes(a)) => assert_eq!((a.timer_id.as_str(), a.started_event_id), ("t1", 5)),
+        o => panic!("{o:?}"),
+    }
+    assert_eq!(EventType::try_from(history[6].event_type).unwrap(), WorkflowTaskScheduled);
+    assert!(!h.state.0.contains_key(&key), "fired timers leave the table");
+
+}
+
+#[test]
+fn a_completed_task_token_cannot_complete_twice() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt, vec![schedule_activity("1", None)]).unwrap();
+    let before = h.history("wf", &run).len();
+    assert!(matches!(h.complete_workflow_task(&wt, vec![]), Err(Rejection::NotFound(_))));
+    let (at, _) = h.poll_activity();
+    h.complete_activity(&at, "x").unwrap();
+    assert!(matches!(h.complete_activity(&at, "again"), Err(Rejection::NotFound(_))));
+    assert_eq!(h.history("wf", &run).len(), before + 3);
+    let mut forged = at.clone();
+    forged.run_id = "other".into();
+    assert!(matches!(h.complete_activity(&forged, "x"), Err(Rejection::NotFound(_))));
+}
+
+#[test]
+fn unknown_command_type_is_rejected_and_writes_nothing() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    let bad = Command {
+        command_type: 999,
+        ..Default::default()
+    };
+    let before = h.state.clone();
+    assert!(matches!(h.complete_workflow_task(&wt, vec![bad]), Err(Rejection::InvalidArgument(_))));
+    // Only the clock moved.
+    let mut a = before.0.clone();
+    let mut b = h.state.0.clone();
+    a.remove(&keys::meta());
+    b.remove(&keys::meta());
+    assert_eq!(a, b);
+    // The task is still valid afterwards.
+    h.complete_workflow_task(&wt, vec![complete_workflow("ok")]).unwrap();
+    assert_eq!(h.types("wf", &run).last(), Some(&WorkflowExecutionCompleted));
+}
+
+#[test]
+fn failing_activity_retries_without_history_then_fails_at_max_attempts() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    let policy = RetryPolicy {
+        maximum_attempts: 2,
+        initial_interval: Some(prost_wkt_types::Duration { seconds: 1, nanos: 0 }),
+        ..Default::default()
+    };
+    h.complete_workflow_task(&wt, vec![schedule_activity("1", Some(policy))]).unwrap();
+    let (at, _) = h.poll_activity();
+    let fail = |h: &mut Harness, t: &TaskToken| {
+        h.apply(Kind::FailActivityTask(FailActivityTask {
+            token: Some(t.clone()),
+            request: Some(ws::RespondActivityTaskFailedRequest {
+                failure: Some(app_failure("boom", false)),
+                ..Default::default()
+            }),
+        }))
+    };
+    fail(&mut h, &at).unwrap();
+    assert_eq!(h.history("wf", &run).len(), 5, "a retried attempt writes no events");
+    assert!(h.tasks.is_empty(), "the retry waits for its backoff");
+    h.advance(SEC);
+    h.fire_due();
+    let (at2, resp) = h.poll_activity();
+    assert_eq!(resp.attempt, 2);
+    fail(&mut h, &at2).unwrap();
+    let history = h.history("wf", &run);
+    match &history[6].attributes {
+        Some(EA::ActivityTaskFailedEventAttributes(a)) => {
+            assert_eq!(a.retry_state, RetryState::MaximumAttemptsReached as i32);
+            assert_eq!(a.started_event_id, 6);
+        }
+        o => panic!("{o:?}"),
+    }
+    match &history[5].attributes {
+        Some(EA::ActivityTaskStartedEventAttributes(a)) => {
+            assert_eq!(a.attempt, 2);
+            assert_eq!(a.last_failure.as_ref().unwrap().message, "boom");
+        }
+        o => panic!("{o:?}"),
+    }
+}
+
+#[test]
+fn non_retryable_failure_fails_at_once() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt, vec![schedule_activity("1", None)]).unwrap();
+    let (at, _) = h.poll_activity();
+    h.apply(Kind::FailActivityTask(FailActivityTask {
+        token: Some(at),
+        request: Some(ws::RespondActivityTaskFailedRequest {
+            failure: Some(app_failure("fatal", true)),
+            ..Default::default()
+        }),
+    }))
+    .unwrap();
+    assert_eq!(h.types("wf", &run)[5..], [ActivityTaskStarted, ActivityTaskFailed, WorkflowTaskScheduled]);
+}
+
+#[test]
+fn activity_start_to_close_timeout_records_timed_out_when_out_of_attempts() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    let policy = RetryPolicy { maximum_attempts: 1, ..Default::default() };
+    h.complete_workflow_task(&wt, vec![schedule_activity("1", Some(policy))]).unwrap();
+    let (at, _) = h.poll_activity();
+    h.advance(11 * SEC);
+    h.fire_due();
+    assert_eq!(h.types("wf", &run)[5..], [ActivityTaskStarted, ActivityTaskTimedOut, WorkflowTaskScheduled]);
+    // The late completion is rejected.
+    assert!(matches!(h.complete_activity(&at, "late"), Err(Rejection::NotFound(_))));
+}
+
+#[test]
+fn workflow_task_timeout_then_transient_retry_is_written_only_on_completion() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    h.advance(11 * SEC);
+    h.fire_due();
+    assert_eq!(h.types("wf", &run), vec![WorkflowExecutionStarted, WorkflowTaskScheduled, WorkflowTaskStarted, WorkflowTaskTimedOut]);
+    assert!(matches!(h.complete_workflow_task(&wt, vec![]), Err(Rejection::NotFound(_))));
+    match h.poll(TaskKind::Workflow) {
+        Outcome::WorkflowTaskStarted(s) => {
+            assert_eq!(s.response.attempt, 2);
+            assert_eq!(s.stored_through, 4);
+            assert_eq!(s.transient_events.iter().map(|e| e.event_id).collect::<Vec<_>>(), vec![5, 6]);
+            let token = TaskToken::from_bytes(&s.response.task_token).unwrap();
+            assert_eq!(h.history("wf", &run).len(), 4, "transient events are not in history");
+            h.complete_workflow_task(&token, vec![complete_workflow("ok")]).unwrap();
+        }
+        o => panic!("{o:?}"),
+    }
+    assert_eq!(
+        h.types("wf", &run)[4..],
+        [WorkflowTaskScheduled, WorkflowTaskStarted, WorkflowTaskCompleted, WorkflowExecutionCompleted]
+    );
+}
+
+#[test]
+fn run_timeout_closes_the_workflow() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(
+        h.start_with(ws::StartWorkflowExecutionRequest {
+            namespace: NS.into(),
+            workflow_id: "wf".into(),
+            workflow_type: Some(WorkflowType { name: "T".into() }),
+            task_queue: Some(TaskQueue { name: "q".into(), ..Default::default() }),
+            workflow_run_timeout: Some(prost_wkt_types::Duration { seconds: 5, nanos: 0 }),
+            ..Default::default()
+        })
+        .unwrap(),
+    );
+    assert_eq!(h.execution("wf", &run).task_timeout, 5 * SEC, "task timeout capped by run timeout");
+    h.advance(6 * SEC);
+    h.fire_due();
+    assert_eq!(h.types("wf", &run).last(), Some(&WorkflowExecutionTimedOut));
+    assert_eq!(h.execution("wf", &run).status, WorkflowExecutionStatus::TimedOut as i32);
+}
+
+#[test]
+fn reuse_policy_reject_duplicate_and_allow_duplicate_after_close() {
+    let mut h = Harness::new();
+    let _ = Harness::run_id(h.start("wf", "r1").unwrap());
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt, vec![complete_workflow("ok")]).unwrap();
+    let mut req = ws::StartWorkflowExecutionRequest {
+        namespace: NS.into(),
+        workflow_id: "wf".into(),
+        workflow_type: Some(WorkflowType { name: "T".into() }),
+        task_queue: Some(TaskQueue { name: "q".into(), ..Default::default() }),
+        request_id: "r2".into(),
+        workflow_id_reuse_policy: WorkflowIdReusePolicy::RejectDuplicate as i32,
+        ..Default::default()
+    };
+    assert!(matches!(h.start_with(req.clone()), Err(Rejection::WorkflowAlreadyStarted { .. })));
+    req.workflow_id_reuse_policy = WorkflowIdReusePolicy::AllowDuplicateFailedOnly as i32;
+    assert!(matches!(h.start_with(req.clone()), Err(Rejection::WorkflowAlreadyStarted { .. })));
+    req.workflow_id_reuse_policy = WorkflowIdReusePolicy::AllowDuplicate as i32;
+    assert!(matches!(h.start_with(req), Ok(Outcome::WorkflowStarted { started: true, .. })));
+}
+
+#[test]
+fn same_log_gives_byte_identical_state() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt, vec![schedule_activity("1", None), start_timer("t", 3)]).unwrap();
+    let (at, _) = h.poll_activity();
+    h.complete_activity(&at, "v").unwrap();
+    h.advance(4 * SEC);
+    h.fire_due();
+    let _ = run;
+    let mut replica = MemState::default();
+    for m in &h.log {
+        let applied = apply(&replica, m);
+        replica.apply_writes(applied.writes);
+    }
+    assert_eq!(replica, h.state);
+}

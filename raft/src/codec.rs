@@ -1,0 +1,215 @@
+//! Byte formats of what keel-raft stores: log entries, votes, log ids and memberships, as
+//! prost records (stable, evolvable: new fields get new tags).
+
+use crate::types::{Entry, LogId, NodeId, StoredMembership, TypeConfig, Vote};
+use keel_engine::Mutation;
+use openraft::{BasicNode, CommittedLeaderId, EntryPayload, LeaderId, Membership};
+use prost::Message;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct LogIdRecord {
+    #[prost(uint64, tag = "1")]
+    term: u64,
+    #[prost(uint64, tag = "2")]
+    node_id: u64,
+    #[prost(uint64, tag = "3")]
+    index: u64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct EntryRecord {
+    #[prost(message, optional, tag = "1")]
+    log_id: Option<LogIdRecord>,
+    #[prost(oneof = "Payload", tags = "2, 3, 4")]
+    payload: Option<Payload>,
+}
+
+#[derive(Clone, PartialEq, prost::Oneof)]
+enum Payload {
+    #[prost(message, tag = "2")]
+    Blank(Blank),
+    #[prost(message, tag = "3")]
+    Normal(Mutation),
+    #[prost(message, tag = "4")]
+    Membership(MembershipRecord),
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct Blank {}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct NodeSet {
+    #[prost(uint64, repeated, tag = "1")]
+    ids: Vec<u64>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct MembershipRecord {
+    #[prost(message, repeated, tag = "1")]
+    configs: Vec<NodeSet>,
+    #[prost(btree_map = "uint64, string", tag = "2")]
+    nodes: BTreeMap<u64, String>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct StoredMembershipRecord {
+    #[prost(message, optional, tag = "1")]
+    log_id: Option<LogIdRecord>,
+    #[prost(message, optional, tag = "2")]
+    membership: Option<MembershipRecord>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct VoteRecord {
+    #[prost(uint64, tag = "1")]
+    term: u64,
+    #[prost(uint64, tag = "2")]
+    node_id: u64,
+    #[prost(bool, tag = "3")]
+    committed: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("undecodable {what}: {detail}")]
+pub struct DecodeError {
+    what: &'static str,
+    detail: String,
+}
+
+fn bad(what: &'static str) -> impl Fn(prost::DecodeError) -> DecodeError {
+    move |e| DecodeError {
+        what,
+        detail: e.to_string(),
+    }
+}
+
+fn log_id_record(id: &LogId) -> LogIdRecord {
+    LogIdRecord {
+        term: id.leader_id.term,
+        node_id: id.leader_id.node_id,
+        index: id.index,
+    }
+}
+
+fn log_id_from(r: LogIdRecord) -> LogId {
+    LogId::new(CommittedLeaderId::new(r.term, r.node_id), r.index)
+}
+
+fn membership_record(m: &Membership<NodeId, BasicNode>) -> MembershipRecord {
+    MembershipRecord {
+        configs: m
+            .get_joint_config()
+            .iter()
+            .map(|set| NodeSet {
+                ids: set.iter().copied().collect(),
+            })
+            .collect(),
+        nodes: m.nodes().map(|(id, n)| (*id, n.addr.clone())).collect(),
+    }
+}
+
+fn membership_from(r: MembershipRecord) -> Membership<NodeId, BasicNode> {
+    let configs: Vec<BTreeSet<NodeId>> = r.configs.into_iter().map(|s| s.ids.into_iter().collect()).collect();
+    let nodes: BTreeMap<NodeId, BasicNode> = r.nodes.into_iter().map(|(id, addr)| (id, BasicNode { addr })).collect();
+    Membership::new(configs, nodes)
+}
+
+pub fn encode_entry(e: &Entry) -> Vec<u8> {
+    let payload = match &e.payload {
+        EntryPayload::Blank => Payload::Blank(Blank {}),
+        EntryPayload::Normal(m) => Payload::Normal(m.clone()),
+        EntryPayload::Membership(m) => Payload::Membership(membership_record(m)),
+    };
+    EntryRecord {
+        log_id: Some(log_id_record(&e.log_id)),
+        payload: Some(payload),
+    }
+    .encode_to_vec()
+}
+
+pub fn decode_entry(bytes: &[u8]) -> Result<Entry, DecodeError> {
+    let r = EntryRecord::decode(bytes).map_err(bad("log entry"))?;
+    let payload = match r.payload {
+        Some(Payload::Normal(m)) => EntryPayload::<TypeConfig>::Normal(m),
+        Some(Payload::Membership(m)) => EntryPayload::Membership(membership_from(m)),
+        Some(Payload::Blank(_)) | None => EntryPayload::Blank,
+    };
+    Ok(Entry {
+        log_id: log_id_from(r.log_id.unwrap_or_default()),
+        payload,
+    })
+}
+
+pub fn encode_log_id(id: &LogId) -> Vec<u8> {
+    log_id_record(id).encode_to_vec()
+}
+
+pub fn decode_log_id(bytes: &[u8]) -> Result<LogId, DecodeError> {
+    Ok(log_id_from(LogIdRecord::decode(bytes).map_err(bad("log id"))?))
+}
+
+pub fn encode_vote(v: &Vote) -> Vec<u8> {
+    VoteRecord {
+        term: v.leader_id.term,
+        node_id: v.leader_id.node_id,
+        committed: v.committed,
+    }
+    .encode_to_vec()
+}
+
+pub fn decode_vote(bytes: &[u8]) -> Result<Vote, DecodeError> {
+    let r = VoteRecord::decode(bytes).map_err(bad("vote"))?;
+    Ok(Vote {
+        leader_id: LeaderId::new(r.term, r.node_id),
+        committed: r.committed,
+    })
+}
+
+pub fn encode_membership(m: &StoredMembership) -> Vec<u8> {
+    StoredMembershipRecord {
+        log_id: m.log_id().as_ref().map(log_id_record),
+        membership: Some(membership_record(m.membership())),
+    }
+    .encode_to_vec()
+}
+
+pub fn decode_membership(bytes: &[u8]) -> Result<StoredMembership, DecodeError> {
+    let r = StoredMembershipRecord::decode(bytes).map_err(bad("membership"))?;
+    Ok(StoredMembership::new(
+        r.log_id.map(log_id_from),
+        membership_from(r.membership.unwrap_or_default()),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_votes_and_memberships_round_trip() {
+        let id = LogId::new(CommittedLeaderId::new(3, 1), 42);
+        let m = Mutation {
+            now: 7,
+            kind: Some(keel_engine::mutation::Kind::Noop(keel_engine::mutation::Noop {})),
+        };
+        let e = Entry {
+            log_id: id,
+            payload: EntryPayload::Normal(m),
+        };
+        let back = decode_entry(&encode_entry(&e)).unwrap();
+        assert_eq!(back.log_id, id);
+        assert!(matches!(back.payload, EntryPayload::Normal(ref m) if m.now == 7));
+
+        let v = Vote::new_committed(5, 2);
+        assert_eq!(decode_vote(&encode_vote(&v)).unwrap(), v);
+
+        let members = Membership::new(
+            vec![BTreeSet::from([1, 2])],
+            BTreeMap::from([(1, BasicNode::new("a:1")), (2, BasicNode::new("b:2"))]),
+        );
+        let stored = StoredMembership::new(Some(id), members);
+        assert_eq!(decode_membership(&encode_membership(&stored)).unwrap(), stored);
+        assert!(decode_entry(b"\xff\xff").is_err());
+    }
+}

@@ -1,0 +1,14 @@
+//! keel-raft: openraft on Keel's storage. The log store (fsynced appends and votes), the
+//! state machine (decode, apply, one write batch, respond, notify), snapshots, and the
+//! proposer that stamps the leader's time into every mutation.
+
+pub mod codec;
+pub mod log_store;
+pub mod network;
+pub mod node;
+pub mod state_machine;
+pub mod types;
+
+pub use node::{leader_now, ProposeError, RaftNode, StartError};
+pub use state_machine::NotificationSender;
+pub use types::{NodeId, Response};

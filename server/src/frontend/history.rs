@@ -1,0 +1,104 @@
+//! GetWorkflowExecutionHistory: pages straight from the history table, the `wait_new_event`
+//! long poll, and the close-event filter SDK clients use to wait for a result.
+
+use super::{long_poll_deadline, Frontend, Res};
+use crate::errors;
+use keel_engine::keys;
+use prost::Message;
+use temporalio_protos::temporal::api::{
+    enums::v1::HistoryEventFilterType,
+    history::v1::{History, HistoryEvent},
+    workflowservice::v1::*,
+};
+use tonic::{Request, Response, Status};
+
+/// Temporal's default and maximum page size for history reads.
+const MAX_PAGE: usize = 1000;
+
+/// Page tokens are the next event id to return, 8 bytes big-endian.
+fn decode_token(token: &[u8]) -> Result<i64, Status> {
+    if token.is_empty() {
+        return Ok(1);
+    }
+    let bytes: [u8; 8] = token
+        .try_into()
+        .map_err(|_| Status::invalid_argument("Invalid NextPageToken."))?;
+    Ok(i64::from_be_bytes(bytes).max(1))
+}
+
+pub(super) async fn get(f: &Frontend, req: Request<GetWorkflowExecutionHistoryRequest>) -> Res<GetWorkflowExecutionHistoryResponse> {
+    let deadline = long_poll_deadline(&req);
+    let req = req.into_inner();
+    let keel = &f.keel;
+    keel.namespace(&req.namespace)?;
+    let execution = req.execution.clone().unwrap_or_default();
+    let mut exec = keel.execution(&req.namespace, &execution.workflow_id, &execution.run_id)?;
+    let (ns, wf, run) = (exec.namespace.clone(), exec.workflow_id.clone(), exec.run_id.clone());
+    let close_only = req.history_event_filter_type == HistoryEventFilterType::CloseEvent as i32;
+    let page_size = match req.maximum_page_size {
+        n if n <= 0 => MAX_PAGE,
+        n => (n as usize).min(MAX_PAGE),
+    };
+    let mut from = decode_token(&req.next_page_token)?;
+    let watch = keel.watchers.watch(&ns, &wf, &run);
+    loop {
+        let changed = watch.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let running = exec.close_event_id == 0;
+        let events: Vec<HistoryEvent> = if close_only {
+            if running {
+                Vec::new()
+            } else {
+                read_events(f, &ns, &wf, &run, exec.close_event_id, 1)?
+            }
+        } else {
+            read_events(f, &ns, &wf, &run, from, page_size)?
+        };
+        let waiting = req.wait_new_event && events.is_empty() && running;
+        if !waiting || tokio::time::Instant::now() >= deadline {
+            let next_page_token = match events.last() {
+                _ if close_only && running => from.to_be_bytes().to_vec(),
+                _ if close_only => Vec::new(),
+                Some(last) if last.event_id < exec.next_event_id - 1 || (running && req.wait_new_event) => {
+                    (last.event_id + 1).to_be_bytes().to_vec()
+                }
+                None if running && req.wait_new_event => from.to_be_bytes().to_vec(),
+                _ => Vec::new(),
+            };
+            return Ok(Response::new(GetWorkflowExecutionHistoryResponse {
+                history: Some(History { events }),
+                next_page_token,
+                archived: false,
+                ..Default::default()
+            }));
+        }
+        tokio::select! {
+            _ = &mut changed => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+        exec = keel.execution(&ns, &wf, &run)?;
+        from = from.max(1);
+    }
+}
+
+/// Up to `limit` events of a run starting at event id `from`.
+pub(crate) fn read_events(
+    f: &Frontend,
+    ns: &str,
+    wf: &str,
+    run: &str,
+    from: i64,
+    limit: usize,
+) -> Result<Vec<HistoryEvent>, Status> {
+    let prefix = keys::history_prefix(ns, wf, run);
+    let start = keys::history_event(ns, wf, run, from);
+    let rows = f
+        .keel
+        .store
+        .state_scan(&prefix, Some(&start), limit)
+        .map_err(errors::internal)?;
+    rows.into_iter()
+        .map(|(_, v)| HistoryEvent::decode(v.as_slice()).map_err(errors::internal))
+        .collect()
+}

@@ -1,0 +1,107 @@
+//! The Temporal WorkflowService frontend: each RPC validates its request, builds a mutation or
+//! reads state, and maps the result to Temporal's response. Methods not listed here answer
+//! UNIMPLEMENTED through the generated default stubs.
+
+mod history;
+mod namespaces;
+mod system;
+mod tasks;
+mod workflows;
+
+use crate::app::Keel;
+use crate::proto::workflowservice::workflow_service_server::WorkflowService;
+use std::sync::Arc;
+use std::time::Duration;
+use temporalio_protos::temporal::api::workflowservice::v1::*;
+use tokio::time::Instant;
+use tonic::{Request, Response, Status};
+
+pub type Res<T> = Result<Response<T>, Status>;
+
+#[derive(Clone)]
+pub struct Frontend {
+    pub(crate) keel: Arc<Keel>,
+}
+
+/// Temporal answers an idle long poll after about a minute.
+const LONG_POLL: Duration = Duration::from_secs(60);
+/// Answer this long before the caller's own deadline so the empty response arrives in time.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(1);
+
+/// When a long poll must return: ~60 s, or just before the client's `grpc-timeout`.
+pub(crate) fn long_poll_deadline<T>(req: &Request<T>) -> Instant {
+    let client = req
+        .metadata()
+        .get("grpc-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_grpc_timeout);
+    let wait = match client {
+        Some(t) => t.saturating_sub(DEADLINE_MARGIN).min(LONG_POLL),
+        None => LONG_POLL,
+    };
+    Instant::now() + wait
+}
+
+/// `grpc-timeout` header value: digits and a unit (H, M, S, m, u, n).
+fn parse_grpc_timeout(v: &str) -> Option<Duration> {
+    let (digits, unit) = v.split_at(v.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+macro_rules! route {
+    ($($method:ident($req:ty) -> $resp:ty => $handler:path;)*) => {
+        #[tonic::async_trait]
+        impl WorkflowService for Frontend {
+            $(
+                async fn $method(&self, request: Request<$req>) -> Res<$resp> {
+                    let span = tracing::info_span!(stringify!($method));
+                    tracing::Instrument::instrument($handler(self, request), span).await
+                }
+            )*
+        }
+    };
+}
+
+route! {
+    get_system_info(GetSystemInfoRequest) -> GetSystemInfoResponse => system::get_system_info;
+    get_cluster_info(GetClusterInfoRequest) -> GetClusterInfoResponse => system::get_cluster_info;
+    register_namespace(RegisterNamespaceRequest) -> RegisterNamespaceResponse => namespaces::register;
+    describe_namespace(DescribeNamespaceRequest) -> DescribeNamespaceResponse => namespaces::describe;
+    list_namespaces(ListNamespacesRequest) -> ListNamespacesResponse => namespaces::list;
+    update_namespace(UpdateNamespaceRequest) -> UpdateNamespaceResponse => namespaces::update;
+    start_workflow_execution(StartWorkflowExecutionRequest) -> StartWorkflowExecutionResponse => workflows::start;
+    describe_workflow_execution(DescribeWorkflowExecutionRequest) -> DescribeWorkflowExecutionResponse => workflows::describe;
+    get_workflow_execution_history(GetWorkflowExecutionHistoryRequest) -> GetWorkflowExecutionHistoryResponse => history::get;
+    poll_workflow_task_queue(PollWorkflowTaskQueueRequest) -> PollWorkflowTaskQueueResponse => tasks::poll_workflow_task;
+    poll_activity_task_queue(PollActivityTaskQueueRequest) -> PollActivityTaskQueueResponse => tasks::poll_activity_task;
+    respond_workflow_task_completed(RespondWorkflowTaskCompletedRequest) -> RespondWorkflowTaskCompletedResponse => tasks::workflow_task_completed;
+    respond_workflow_task_failed(RespondWorkflowTaskFailedRequest) -> RespondWorkflowTaskFailedResponse => tasks::workflow_task_failed;
+    respond_activity_task_completed(RespondActivityTaskCompletedRequest) -> RespondActivityTaskCompletedResponse => tasks::activity_task_completed;
+    respond_activity_task_failed(RespondActivityTaskFailedRequest) -> RespondActivityTaskFailedResponse => tasks::activity_task_failed;
+    respond_activity_task_canceled(RespondActivityTaskCanceledRequest) -> RespondActivityTaskCanceledResponse => tasks::activity_task_canceled;
+    record_activity_task_heartbeat(RecordActivityTaskHeartbeatRequest) -> RecordActivityTaskHeartbeatResponse => tasks::activity_heartbeat;
+    shutdown_worker(ShutdownWorkerRequest) -> ShutdownWorkerResponse => system::shutdown_worker;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse() {
+        assert_eq!(parse_grpc_timeout("70S"), Some(Duration::from_secs(70)));
+        assert_eq!(parse_grpc_timeout("1500m"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_grpc_timeout("2M"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_grpc_timeout("x"), None);
+        assert_eq!(parse_grpc_timeout(""), None);
+    }
+}

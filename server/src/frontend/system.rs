@@ -1,0 +1,47 @@
+//! GetSystemInfo (honest capabilities), GetClusterInfo, ShutdownWorker.
+
+use super::{Frontend, Res};
+use temporalio_protos::temporal::api::workflowservice::v1::{get_system_info_response::Capabilities, *};
+use tonic::{Request, Response};
+
+pub const SERVER_VERSION: &str = concat!("keel-", env!("CARGO_PKG_VERSION"));
+
+pub(super) async fn get_system_info(_: &Frontend, _: Request<GetSystemInfoRequest>) -> Res<GetSystemInfoResponse> {
+    Ok(Response::new(GetSystemInfoResponse {
+        server_version: SERVER_VERSION.into(),
+        capabilities: Some(Capabilities {
+            // Headers are stored and passed on as given.
+            signal_and_query_header: true,
+            internal_error_differentiation: true,
+            activity_failure_include_heartbeat: false,
+            supports_schedules: false,
+            // Failures are stored opaquely, so encoded attributes survive.
+            encoded_failure_attributes: true,
+            build_id_based_versioning: false,
+            upsert_memo: false,
+            eager_workflow_start: false,
+            // sdk_metadata is recorded in WorkflowTaskCompleted events.
+            sdk_metadata: true,
+            count_group_by_execution_status: false,
+            nexus: false,
+            ..Default::default()
+        }),
+    }))
+}
+
+pub(super) async fn get_cluster_info(f: &Frontend, _: Request<GetClusterInfoRequest>) -> Res<GetClusterInfoResponse> {
+    Ok(Response::new(GetClusterInfoResponse {
+        server_version: SERVER_VERSION.into(),
+        cluster_id: f.keel.cluster_id.clone(),
+        cluster_name: "keel".into(),
+        history_shard_count: 1,
+        persistence_store: "keel-rocksdb-raft".into(),
+        visibility_store: "keel-rocksdb-raft".into(),
+        ..Default::default()
+    }))
+}
+
+/// Keel keeps no sticky queues yet, so there is nothing to release.
+pub(super) async fn shutdown_worker(_: &Frontend, _: Request<ShutdownWorkerRequest>) -> Res<ShutdownWorkerResponse> {
+    Ok(Response::new(ShutdownWorkerResponse::default()))
+}

@@ -1,0 +1,182 @@
+//! Workers' calls: long polls for workflow and activity tasks, and every Respond… /
+//! heartbeat call, each turned into one mutation named by its task token.
+
+use super::history::read_events;
+use super::{long_poll_deadline, Frontend, Res};
+use crate::errors;
+use keel_engine::mutation::{
+    CancelActivityTask, CompleteActivityTask, CompleteWorkflowTask, FailActivityTask, FailWorkflowTask, Kind,
+    RecordHeartbeat,
+};
+use keel_engine::records::TaskKind;
+use keel_engine::{validate, Outcome, TaskToken};
+use temporalio_protos::temporal::api::{history::v1::History, workflowservice::v1::*};
+use tonic::{Request, Response, Status};
+
+fn token(bytes: &[u8], kind: TaskKind) -> Result<TaskToken, Status> {
+    let token = TaskToken::from_bytes(bytes).ok_or_else(|| Status::invalid_argument("Error deserializing task token."))?;
+    if token.kind != kind as i32 {
+        return Err(Status::invalid_argument("Task token is for a different kind of task."));
+    }
+    Ok(token)
+}
+
+fn queue_name(q: &Option<temporalio_protos::temporal::api::taskqueue::v1::TaskQueue>) -> Result<String, Status> {
+    let name = q.as_ref().map(|q| q.name.clone()).unwrap_or_default();
+    validate::id("TaskQueue", &name).map_err(errors::invalid_argument)?;
+    Ok(name)
+}
+
+pub(super) async fn poll_workflow_task(f: &Frontend, req: Request<PollWorkflowTaskQueueRequest>) -> Res<PollWorkflowTaskQueueResponse> {
+    let deadline = long_poll_deadline(&req);
+    let req = req.into_inner();
+    f.keel.namespace(&req.namespace)?;
+    let queue = queue_name(&req.task_queue)?;
+    let outcome = f
+        .keel
+        .matching
+        .poll(&f.keel.node, &req.namespace, &queue, TaskKind::Workflow, &req.identity, deadline)
+        .await?;
+    match outcome {
+        None => Ok(Response::new(PollWorkflowTaskQueueResponse::default())),
+        Some(Outcome::WorkflowTaskStarted(started)) => {
+            let mut response = started.response;
+            let execution = response.workflow_execution.clone().unwrap_or_default();
+            let mut events = read_events(
+                f,
+                &req.namespace,
+                &execution.workflow_id,
+                &execution.run_id,
+                1,
+                started.stored_through as usize,
+            )?;
+            events.extend(started.transient_events);
+            debug_assert!(events.iter().enumerate().all(|(i, e)| e.event_id == i as i64 + 1), "contiguous event ids");
+            response.history = Some(History { events });
+            Ok(Response::new(response))
+        }
+        Some(other) => Err(errors::internal(format!("unexpected outcome {other:?}"))),
+    }
+}
+
+pub(super) async fn poll_activity_task(f: &Frontend, req: Request<PollActivityTaskQueueRequest>) -> Res<PollActivityTaskQueueResponse> {
+    let deadline = long_poll_deadline(&req);
+    let req = req.into_inner();
+    f.keel.namespace(&req.namespace)?;
+    let queue = queue_name(&req.task_queue)?;
+    let outcome = f
+        .keel
+        .matching
+        .poll(&f.keel.node, &req.namespace, &queue, TaskKind::Activity, &req.identity, deadline)
+        .await?;
+    match outcome {
+        None => Ok(Response::new(PollActivityTaskQueueResponse::default())),
+        Some(Outcome::ActivityTaskStarted(response)) => Ok(Response::new(*response)),
+        Some(other) => Err(errors::internal(format!("unexpected outcome {other:?}"))),
+    }
+}
+
+pub(super) async fn workflow_task_completed(
+    f: &Frontend,
+    req: Request<RespondWorkflowTaskCompletedRequest>,
+) -> Res<RespondWorkflowTaskCompletedResponse> {
+    let req = req.into_inner();
+    let token = token(&req.task_token, TaskKind::Workflow)?;
+    validate::completion_request(&req).map_err(errors::invalid_argument)?;
+    f.keel
+        .propose(Kind::CompleteWorkflowTask(CompleteWorkflowTask {
+            token: Some(token),
+            request: Some(req),
+        }))
+        .await?;
+    Ok(Response::new(RespondWorkflowTaskCompletedResponse::default()))
+}
+
+pub(super) async fn workflow_task_failed(
+    f: &Frontend,
+    req: Request<RespondWorkflowTaskFailedRequest>,
+) -> Res<RespondWorkflowTaskFailedResponse> {
+    let req = req.into_inner();
+    let token = token(&req.task_token, TaskKind::Workflow)?;
+    validate::payload_size("Failure", &req).map_err(errors::invalid_argument)?;
+    f.keel
+        .propose(Kind::FailWorkflowTask(FailWorkflowTask {
+            token: Some(token),
+            request: Some(req),
+        }))
+        .await?;
+    Ok(Response::new(RespondWorkflowTaskFailedResponse::default()))
+}
+
+pub(super) async fn activity_task_completed(
+    f: &Frontend,
+    req: Request<RespondActivityTaskCompletedRequest>,
+) -> Res<RespondActivityTaskCompletedResponse> {
+    let req = req.into_inner();
+    let token = token(&req.task_token, TaskKind::Activity)?;
+    if let Some(result) = &req.result {
+        validate::payload_size("Result", result).map_err(errors::invalid_argument)?;
+    }
+    f.keel
+        .propose(Kind::CompleteActivityTask(CompleteActivityTask {
+            token: Some(token),
+            request: Some(req),
+        }))
+        .await?;
+    Ok(Response::new(RespondActivityTaskCompletedResponse::default()))
+}
+
+pub(super) async fn activity_task_failed(
+    f: &Frontend,
+    req: Request<RespondActivityTaskFailedRequest>,
+) -> Res<RespondActivityTaskFailedResponse> {
+    let req = req.into_inner();
+    let token = token(&req.task_token, TaskKind::Activity)?;
+    validate::payload_size("Failure", &req).map_err(errors::invalid_argument)?;
+    f.keel
+        .propose(Kind::FailActivityTask(FailActivityTask {
+            token: Some(token),
+            request: Some(req),
+        }))
+        .await?;
+    Ok(Response::new(RespondActivityTaskFailedResponse::default()))
+}
+
+pub(super) async fn activity_task_canceled(
+    f: &Frontend,
+    req: Request<RespondActivityTaskCanceledRequest>,
+) -> Res<RespondActivityTaskCanceledResponse> {
+    let req = req.into_inner();
+    let token = token(&req.task_token, TaskKind::Activity)?;
+    validate::payload_size("Details", &req).map_err(errors::invalid_argument)?;
+    f.keel
+        .propose(Kind::CancelActivityTask(CancelActivityTask {
+            token: Some(token),
+            request: Some(req),
+        }))
+        .await?;
+    Ok(Response::new(RespondActivityTaskCanceledResponse::default()))
+}
+
+pub(super) async fn activity_heartbeat(
+    f: &Frontend,
+    req: Request<RecordActivityTaskHeartbeatRequest>,
+) -> Res<RecordActivityTaskHeartbeatResponse> {
+    let req = req.into_inner();
+    let token = token(&req.task_token, TaskKind::Activity)?;
+    validate::payload_size("Details", &req).map_err(errors::invalid_argument)?;
+    match f
+        .keel
+        .propose(Kind::RecordHeartbeat(RecordHeartbeat {
+            token: Some(token),
+            request: Some(req),
+        }))
+        .await?
+    {
+        Outcome::Heartbeat { cancel_requested } => Ok(Response::new(RecordActivityTaskHeartbeatResponse {
+            cancel_requested,
+            ..Default::default()
+        })),
+        other => Err(errors::internal(format!("unexpected outcome {other:?}"))),
+    }
+}

@@ -1,0 +1,107 @@
+//! Matching: per (namespace, queue, kind) the ready tasks (loaded from RocksDB when this node
+//! starts leading, then fed by apply's notifications) and the pollers waiting for them. A poll
+//! takes a task by proposing `StartTask`; apply decides whether it is still valid.
+
+use crate::errors;
+use keel_engine::mutation::{Kind, StartTask};
+use keel_engine::records::TaskKind;
+use keel_engine::{keys, Mutation, Outcome};
+use keel_raft::RaftNode;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tonic::Status;
+
+type QueueKey = (String, String, TaskKind);
+
+#[derive(Default)]
+struct Queue {
+    /// Task keys; key order is task-id order, so this is FIFO and free of duplicates.
+    ready: Mutex<BTreeSet<Vec<u8>>>,
+    added: Notify,
+}
+
+#[derive(Default)]
+pub struct Matching {
+    queues: Mutex<HashMap<QueueKey, Arc<Queue>>>,
+}
+
+impl Matching {
+    fn queue(&self, namespace: &str, queue: &str, kind: TaskKind) -> Arc<Queue> {
+        let mut queues = self.queues.lock().expect("matching lock");
+        queues
+            .entry((namespace.to_string(), queue.to_string(), kind))
+            .or_default()
+            .clone()
+    }
+
+    pub fn add(&self, namespace: &str, queue: &str, kind: TaskKind, task_key: Vec<u8>) {
+        let q = self.queue(namespace, queue, kind);
+        q.ready.lock().expect("queue lock").insert(task_key);
+        q.added.notify_one();
+    }
+
+    /// Loads every ready task from storage (on becoming leader).
+    pub fn load(&self, store: &keel_storage::Store) -> Result<usize, keel_storage::StorageError> {
+        let prefix = keys::task_prefix_all();
+        let mut from: Option<Vec<u8>> = None;
+        let mut count = 0;
+        loop {
+            let page = store.state_scan(&prefix, from.as_deref(), 1024)?;
+            let Some((last, _)) = page.last() else { break };
+            let mut next = last.clone();
+            next.push(0);
+            for (key, _) in &page {
+                if let Some((ns, queue, kind, _)) = keys::decode_task(key) {
+                    self.add(&ns, &queue, kind, key.clone());
+                    count += 1;
+                }
+            }
+            from = Some(next);
+        }
+        Ok(count)
+    }
+
+    /// Waits for a task until `deadline`; `None` means the long poll ran out (an empty
+    /// response, as Temporal gives).
+    pub async fn poll(
+        &self,
+        node: &RaftNode,
+        namespace: &str,
+        queue: &str,
+        kind: TaskKind,
+        identity: &str,
+        deadline: Instant,
+    ) -> Result<Option<Outcome>, Status> {
+        let q = self.queue(namespace, queue, kind);
+        loop {
+            let added = q.added.notified();
+            tokio::pin!(added);
+            added.as_mut().enable();
+            let next = q.ready.lock().expect("queue lock").pop_first();
+            if let Some(task_key) = next {
+                let mutation = Mutation {
+                    now: 0,
+                    kind: Some(Kind::StartTask(StartTask {
+                        task_key,
+                        identity: identity.to_string(),
+                        request_id: uuid::Uuid::new_v4().to_string(),
+                    })),
+                };
+                match node.propose(mutation).await.map_err(errors::propose)? {
+                    Ok(Outcome::TaskStale) => continue,
+                    Ok(outcome) => return Ok(Some(outcome)),
+                    Err(rejection) => {
+                        tracing::debug!(%rejection, "task could not be started");
+                        continue;
+                    }
+                }
+            }
+            tokio::select! {
+                _ = &mut added => {}
+                _ = tokio::time::sleep_until(deadline) => return Ok(None),
+            }
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! keel-storage: the one RocksDB of a node. It owns the column families, the Raft log and
+//! meta keys, atomic apply batches and reads of `state`; it knows nothing of Raft or gRPC
+//! (the bytes it stores are opaque here). The `state` key layout is `keel_engine::keys`.
+//!
+//! Column families: `raft_log` (log index u64 BE -> entry bytes), `raft_meta` (fixed names ->
+//! bytes: vote, last purged log id), `state` (engine tables and raft's apply metadata).
+
+use keel_engine::view::{ReadError, StateView, Writes};
+use rocksdb::{ColumnFamily, Direction, IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions, DB};
+use std::path::Path;
+use std::sync::Arc;
+
+const CF_RAFT_LOG: &str = "raft_log";
+const CF_RAFT_META: &str = "raft_meta";
+const CF_STATE: &str = "state";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("the data directory {path} is in use by another Keel process (RocksDB lock held): {source}")]
+    Locked { path: String, source: rocksdb::Error },
+    #[error("rocksdb: {0}")]
+    Rocks(#[from] rocksdb::Error),
+}
+
+pub type Result<T> = std::result::Result<T, StorageError>;
+
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<DB>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the node's database under `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        // Small, write-heavy records: keep memtables moderate and compress only the lower
+        // levels; the log is written once and read back rarely.
+        opts.set_max_background_jobs(2);
+        opts.set_bytes_per_sync(1 << 20);
+        let mut state_opts = Options::default();
+        state_opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        let cfs = vec![
+            rocksdb::ColumnFamilyDescriptor::new(CF_RAFT_LOG, Options::default()),
+            rocksdb::ColumnFamilyDescriptor::new(CF_RAFT_META, Options::default()),
+            rocksdb::ColumnFamilyDescriptor::new(CF_STATE, state_opts),
+        ];
+        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| {
+            if e.to_string().contains("lock") {
+                StorageError::Locked {
+                    path: path.display().to_string(),
+                    source: e,
+                }
+            } else {
+                StorageError::Rocks(e)
+            }
+        })?;
+        Ok(Store { db: Arc::new(db) })
+    }
+
+    fn cf(&self, name: &str) -> &ColumnFamily {
+        self.db
+            .cf_handle(name)
+            .expect("column families are created at open")
+    }
+
+    fn synced() -> WriteOptions {
+        let mut w = WriteOptions::default();
+        w.set_sync(true);
+        w
+    }
+
+    // ---- raft log -------------------------------------------------------------------------
+
+    /// Appends log entries and returns once they are fsynced (the Raft durability contract).
+    pub fn log_append(&self, entries: impl IntoIterator<Item = (u64, Vec<u8>)>) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        let cf = self.cf(CF_RAFT_LOG);
+        for (index, bytes) in entries {
+            batch.put_cf(cf, index.to_be_bytes(), bytes);
+        }
+        self.db.write_opt(batch, &Self::synced())?;
+        Ok(())
+    }
+
+    /// Entries with `start <= index < end`, in order.
+    pub fn log_range(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>> {
+        let mut out = Vec::new();
+        let iter = self.db.iterator_cf(
+            self.cf(CF_RAFT_LOG),
+            IteratorMode::From(&start.to_be_bytes(), Direction::Forward),
+        );
+        for item in iter {
+            let (k, v) = item?;
+            let index = u64::from_be_bytes(k.as_ref().try_into().unwrap_or([0xff; 8]));
+            if index >= end {
+                break;
+            }
+            out.push((index, v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    pub fn log_last(&self) -> Result<Option<(u64, Vec<u8>)>> {
+        let mut iter = self.db.iterator_cf(self.cf(CF_RAFT_LOG), IteratorMode::End);
+        match iter.next() {
+            Some(item) => {
+                let (k, v) = item?;
+                let index = u64::from_be_bytes(k.as_ref().try_into().unwrap_or([0; 8]));
+                Ok(Some((index, v.to_vec())))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Deletes entries with index >= `from` (conflicting suffix), fsynced.
+    pub fn log_truncate(&self, from: u64) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(self.cf(CF_RAFT_LOG), from.to_be_bytes(), u64::MAX.to_be_bytes());
+        batch.delete_cf(self.cf(CF_RAFT_LOG), u64::MAX.to_be_bytes());
+        self.db.write_opt(batch, &Self::synced())?;
+        Ok(())
+    }
+
+    /// Deletes entries with index <= `upto` and records `meta` in the same write.
+    pub fn log_purge(&self, upto: u64, meta: (&str, Vec<u8>)) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(self.cf(CF_RAFT_LOG), 0u64.to_be_bytes(), (upto + 1).to_be_bytes());
+        batch.put_cf(self.cf(CF_RAFT_META), meta.0, meta.1);
+        self.db.write_opt(batch, &Self::synced())?;
+        Ok(())
+    }
+
+    pub fn meta_get(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get_cf(self.cf(CF_RAFT_META), name)?)
+    }
+
+    /// Writes a meta value and returns once it is fsynced (votes must survive a crash).
+    pub fn meta_put_synced(&self, name: &str, value: Vec<u8>) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_RAFT_META), name, value);
+        self.db.write_opt(batch, &Self::synced())?;
+        Ok(())
+    }
+
+    // ---- state ----------------------------------------------------------------------------
+
+    /// Writes one applied batch to `state` atomically. Not fsynced: after a crash the log is
+    /// replayed from the last applied id written here, so state can lag but never tear.
+    pub fn commit_state(&self, writes: Writes) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        let cf = self.cf(CF_STATE);
+        for (k, v) in writes {
+            match v {
+                Some(v) => batch.put_cf(cf, k, v),
+                None => batch.delete_cf(cf, k),
+            }
+        }
+        self.db.write(batch)?;
+        Ok(())
+    }
+
+    pub fn state_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get_cf(self.cf(CF_STATE), key)?)
+    }
+
+    /// Up to `limit` entries under `prefix`, starting at `from` (inclusive) if given.
+    pub fn state_scan(&self, prefix: &[u8], from: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let start = from.unwrap_or(prefix);
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_lower_bound(prefix.to_vec());
+        if let Some(upper) = prefix_upper_bound(prefix) {
+            ro.set_iterate_upper_bound(upper);
+        }
+        let iter = self
+            .db
+            .iterator_cf_opt(self.cf(CF_STATE), ro, IteratorMode::From(start, Direction::Forward));
+        let mut out = Vec::new();
+        for item in iter {
+            let (k, v) = item?;
+            if !k.starts_with(prefix) || out.len() >= limit {
+                break;
+            }
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// The last entry under `prefix`.
+    pub fn state_last(&self, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_lower_bound(prefix.to_vec());
+        if let Some(upper) = prefix_upper_bound(prefix) {
+            ro.set_iterate_upper_bound(upper);
+        }
+        let mut iter = self.db.iterator_cf_opt(self.cf(CF_STATE), ro, IteratorMode::End);
+        match iter.next() {
+            Some(item) => {
+                let (k, v) = item?;
+                Ok(Some((k.to_vec(), v.to_vec())))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Every `state` key and value in order (snapshots, checksums).
+    pub fn state_for_each(&self, mut f: impl FnMut(&[u8], &[u8])) -> Result<()> {
+        for item in self.db.iterator_cf(self.cf(CF_STATE), IteratorMode::Start) {
+            let (k, v) = item?;
+            f(&k, &v);
+        }
+        Ok(())
+    }
+
+    /// Replaces all of `state` with `entries` in one atomic write (snapshot install).
+    pub fn replace_state(&self, entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>) -> Result<()> {
+        let cf = self.cf(CF_STATE);
+        let mut batch = WriteBatch::default();
+        let mut last_key: Option<Vec<u8>> = None;
+        if let Some(item) = self.db.iterator_cf(cf, IteratorMode::End).next() {
+            last_key = Some(item?.0.to_vec());
+        }
+        if let Some(last) = last_key {
+            batch.delete_range_cf(cf, Vec::<u8>::new(), last.clone());
+            batch.delete_cf(cf, last);
+        }
+        for (k, v) in entries {
+            batch.put_cf(cf, k, v);
+        }
+        self.db.write_opt(batch, &Self::synced())?;
+        Ok(())
+    }
+}
+
+/// The smallest key greater than every key with this prefix, if there is one.
+fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut upper = prefix.to_vec();
+    while let Some(last) = upper.pop() {
+        if last < 0xff {
+            upper.push(last + 1);
+            return Some(upper);
+        }
+    }
+    None
+}
+
+impl StateView for Store {
+    fn get(&self, key: &[u8]) -> std::result::Result<Option<Vec<u8>>, ReadError> {
+        self.state_get(key).map_err(|e| ReadError(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests;

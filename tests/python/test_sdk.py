@@ -1,0 +1,215 @@
+"""The official Python SDK (`temporalio` from PyPI) against a real `keel` process: the same
+scenarios as the Rust SDK tests, asserting results and exact event sequences."""
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import pytest
+from temporalio import activity, workflow
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
+
+E = EventType
+
+
+@activity.defn
+async def greet(name: str) -> str:
+    return f"Hello, {name}!"
+
+
+@activity.defn
+async def explode(what: str) -> str:
+    raise ApplicationError(f"{what} exploded")
+
+
+@activity.defn
+async def linger(secs: float) -> str:
+    await asyncio.sleep(secs)
+    return "finished"
+
+
+@workflow.defn
+class GreetWorkflow:
+    @workflow.run
+    async def run(self, name: str) -> str:
+        return await workflow.execute_activity(greet, name, start_to_close_timeout=timedelta(seconds=10))
+
+
+@workflow.defn
+class SleepWorkflow:
+    @workflow.run
+    async def run(self, secs: float) -> str:
+        await asyncio.sleep(secs)
+        return "woke"
+
+
+@workflow.defn
+class ExplodeWorkflow:
+    @workflow.run
+    async def run(self, what: str) -> str:
+        return await workflow.execute_activity(
+            explode,
+            what,
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=RetryPolicy(maximum_attempts=1),
+        )
+
+
+@workflow.defn
+class FailWorkflow:
+    @workflow.run
+    async def run(self, why: str) -> str:
+        raise ApplicationError(why, non_retryable=True)
+
+
+@workflow.defn
+class LingerWorkflow:
+    @workflow.run
+    async def run(self, secs: float) -> str:
+        try:
+            return await workflow.execute_activity(
+                linger,
+                secs,
+                start_to_close_timeout=timedelta(seconds=3),
+                retry_policy=RetryPolicy(maximum_attempts=1),
+            )
+        except Exception as e:  # the timeout reaches the workflow as an ActivityError
+            return f"activity failed: {e}"
+
+
+WORKFLOWS = [GreetWorkflow, SleepWorkflow, ExplodeWorkflow, FailWorkflow, LingerWorkflow]
+ACTIVITIES = [greet, explode, linger]
+
+ACTIVITY_ROUND_TRIP = [
+    E.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
+    E.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+    E.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+    E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+    E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+    E.EVENT_TYPE_ACTIVITY_TASK_STARTED,
+    E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
+    E.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+    E.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+    E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+    E.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+]
+
+TIMER = [
+    E.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
+    E.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+    E.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+    E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+    E.EVENT_TYPE_TIMER_STARTED,
+    E.EVENT_TYPE_TIMER_FIRED,
+    E.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+    E.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+    E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+    E.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+]
+
+
+async def event_types(handle) -> list:
+    history = await handle.fetch_history()
+    ids = [e.event_id for e in history.events]
+    assert ids == list(range(1, len(ids) + 1)), "event ids are contiguous"
+    return [e.event_type for e in history.events]
+
+
+def worker(client: Client, queue: str) -> Worker:
+    return Worker(client, task_queue=queue, workflows=WORKFLOWS, activities=ACTIVITIES)
+
+
+async def test_activity_workflow_returns_its_result(keel):
+    client = await Client.connect(keel.target)
+    async with worker(client, "py-greet"):
+        handle = await client.start_workflow(GreetWorkflow.run, "Keel", id="py-greet-1", task_queue="py-greet")
+        assert await handle.result() == "Hello, Keel!"
+    assert await event_types(handle) == ACTIVITY_ROUND_TRIP
+
+
+async def test_two_second_timer(keel):
+    client = await Client.connect(keel.target)
+    loop = asyncio.get_running_loop()
+    async with worker(client, "py-sleep"):
+        began = loop.time()
+        handle = await client.start_workflow(SleepWorkflow.run, 2.0, id="py-sleep-1", task_queue="py-sleep")
+        assert await handle.result() == "woke"
+        assert loop.time() - began >= 2.0
+    assert await event_types(handle) == TIMER
+
+
+async def test_failing_activity_fails_the_workflow(keel):
+    client = await Client.connect(keel.target)
+    async with worker(client, "py-explode"):
+        handle = await client.start_workflow(ExplodeWorkflow.run, "boiler", id="py-explode-1", task_queue="py-explode")
+        with pytest.raises(WorkflowFailureError) as err:
+            await handle.result()
+        assert "boiler exploded" in str(err.value.cause.cause)
+    types = await event_types(handle)
+    assert types[4:7] == [
+        E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+        E.EVENT_TYPE_ACTIVITY_TASK_STARTED,
+        E.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+    ]
+    assert types[-1] == E.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED
+
+
+async def test_workflow_that_fails_itself(keel):
+    client = await Client.connect(keel.target)
+    async with worker(client, "py-fail"):
+        handle = await client.start_workflow(FailWorkflow.run, "on purpose", id="py-fail-1", task_queue="py-fail")
+        with pytest.raises(WorkflowFailureError) as err:
+            await handle.result()
+        assert "on purpose" in str(err.value.cause)
+    assert await event_types(handle) == [
+        E.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
+        E.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+        E.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+        E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+        E.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+    ]
+
+
+async def wait_for(handle, event_type, timeout=10.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        if event_type in await event_types(handle):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never saw {event_type}")
+
+
+async def test_timer_workflow_survives_kill9(keel):
+    client = await Client.connect(keel.target)
+    async with worker(client, "py-dur-timer"):
+        handle = await client.start_workflow(SleepWorkflow.run, 3.0, id="py-dur-timer-1", task_queue="py-dur-timer")
+        await wait_for(handle, E.EVENT_TYPE_TIMER_STARTED)
+        keel.restart_after_kill9()
+        assert await handle.result() == "woke"
+    assert await event_types(handle) == TIMER
+
+
+async def test_activity_running_at_kill9_times_out(keel):
+    client = await Client.connect(keel.target)
+    async with worker(client, "py-dur-act"):
+        handle = await client.start_workflow(LingerWorkflow.run, 6.0, id="py-dur-act-1", task_queue="py-dur-act")
+        await wait_for(handle, E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
+        for _ in range(100):
+            desc = await handle.describe()
+            if desc.raw_description.pending_activities and desc.raw_description.pending_activities[0].state == 2:
+                break  # PENDING_ACTIVITY_STATE_STARTED
+            await asyncio.sleep(0.05)
+        keel.restart_after_kill9()
+        result = await handle.result()
+        assert "activity failed" in result
+    types = await event_types(handle)
+    assert types[4:7] == [
+        E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+        E.EVENT_TYPE_ACTIVITY_TASK_STARTED,
+        E.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
+    ]
+    assert types[-1] == E.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED

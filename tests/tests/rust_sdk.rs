@@ -1,0 +1,234 @@
+//! The official Rust SDK (`temporalio-sdk` workers, `temporalio-client`) against a real
+//! `keel` process: activities, timers, failing activities, failing workflows, with the
+//! histories Temporal writes.
+
+use keel_tests::{history, raw_client, sdk_client, KeelProcess};
+use std::time::{Duration, Instant};
+use temporalio_client::errors::WorkflowGetResultError;
+use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
+use temporalio_common::RetryPolicy;
+use temporalio_macros::{activities, workflow, workflow_methods};
+use temporalio_protos::temporal::api::enums::v1::EventType::{self, *};
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use temporalio_sdk::{
+    ActivityOptions, ApplicationFailure, Runtime, Worker, WorkerOptions, WorkflowContext, WorkflowResult,
+    WorkflowTermination,
+};
+
+pub struct Acts;
+
+#[activities]
+impl Acts {
+    #[activity]
+    pub async fn greet(_ctx: ActivityContext, name: String) -> Result<String, ActivityError> {
+        Ok(format!("Hello, {name}!"))
+    }
+
+    #[activity]
+    pub async fn explode(_ctx: ActivityContext, what: String) -> Result<String, ActivityError> {
+        Err(ActivityError::Application(Box::new(ApplicationFailure::new(format!("{what} exploded")))))
+    }
+}
+
+#[workflow]
+#[derive(Default)]
+pub struct GreetWorkflow;
+
+#[workflow_methods]
+impl GreetWorkflow {
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, name: String) -> WorkflowResult<String> {
+        let greeting = ctx
+            .execute_activity(Acts::greet, name, ActivityOptions::start_to_close_timeout(Duration::from_secs(10)))
+            .await?;
+        Ok(greeting)
+    }
+}
+
+#[workflow]
+#[derive(Default)]
+pub struct SleepWorkflow;
+
+#[workflow_methods]
+impl SleepWorkflow {
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, secs: u64) -> WorkflowResult<String> {
+        ctx.timer(Duration::from_secs(secs)).await;
+        Ok("woke".to_string())
+    }
+}
+
+#[workflow]
+#[derive(Default)]
+pub struct ExplodeWorkflow;
+
+#[workflow_methods]
+impl ExplodeWorkflow {
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, what: String) -> WorkflowResult<String> {
+        let options = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(10))
+            .retry_policy(RetryPolicy::builder().maximum_attempts(1).build())
+            .build();
+        let r = ctx.execute_activity(Acts::explode, what, options).await?;
+        Ok(r)
+    }
+}
+
+#[workflow]
+#[derive(Default)]
+pub struct FailWorkflow;
+
+#[workflow_methods]
+impl FailWorkflow {
+    #[run]
+    pub async fn run(_ctx: &mut WorkflowContext<Self>, why: String) -> WorkflowResult<String> {
+        Err(WorkflowTermination::failed_application(ApplicationFailure::non_retryable(why)))
+    }
+}
+
+/// Runs a worker on `queue` while `body` runs, then shuts it down.
+async fn with_worker<F, T>(url: &str, queue: &str, body: F) -> anyhow::Result<T>
+where
+    F: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let runtime = Runtime::from_current_tokio(Default::default())?;
+    let client = sdk_client(url, "default").await?;
+    let options = WorkerOptions::new(queue)
+        .register_workflow::<GreetWorkflow>()?
+        .register_workflow::<SleepWorkflow>()?
+        .register_workflow::<ExplodeWorkflow>()?
+        .register_workflow::<FailWorkflow>()?
+        .register_activities(Acts)
+        .build();
+    let mut worker = Worker::new(&runtime, client, options)?;
+    let shutdown = worker.shutdown_handle();
+    let (run, result) = tokio::join!(worker.run(), async {
+        let r = tokio::time::timeout(Duration::from_secs(90), body).await;
+        shutdown();
+        r
+    });
+    run?;
+    result.map_err(|_| anyhow::anyhow!("test body timed out"))?
+}
+
+async fn event_types(keel: &KeelProcess, wf: &str) -> anyhow::Result<Vec<EventType>> {
+    let mut raw = raw_client(&keel.url()).await?;
+    Ok(history::types(&history::fetch(&mut raw, "default", wf, "").await?))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflow_runs_one_activity_and_returns_its_result() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let keel = KeelProcess::start(dir.path())?;
+    let url = keel.url();
+    let result = with_worker(&url, "greet-q", async {
+        let client = sdk_client(&url, "default").await?;
+        let handle = client
+            .start_workflow(GreetWorkflow::run, "Keel".to_string(), WorkflowStartOptions::new("greet-q", "greet-1").build())
+            .await?;
+        Ok(handle.get_result(WorkflowGetResultOptions::default()).await?)
+    })
+    .await?;
+    assert_eq!(result, "Hello, Keel!");
+    assert_eq!(
+        event_types(&keel, "greet-1").await?,
+        vec![
+            WorkflowExecutionStarted,
+            WorkflowTaskScheduled,
+            WorkflowTaskStarted,
+            WorkflowTaskCompleted,
+            ActivityTaskScheduled,
+            ActivityTaskStarted,
+            ActivityTaskCompleted,
+            WorkflowTaskScheduled,
+            WorkflowTaskStarted,
+            WorkflowTaskCompleted,
+            WorkflowExecutionCompleted,
+        ]
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflow_sleeps_on_a_two_second_timer() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let keel = KeelProcess::start(dir.path())?;
+    let url = keel.url();
+    let began = Instant::now();
+    let result = with_worker(&url, "sleep-q", async {
+        let client = sdk_client(&url, "default").await?;
+        let handle = client
+            .start_workflow(SleepWorkflow::run, 2u64, WorkflowStartOptions::new("sleep-q", "sleep-1").build())
+            .await?;
+        Ok(handle.get_result(WorkflowGetResultOptions::default()).await?)
+    })
+    .await?;
+    assert_eq!(result, "woke");
+    assert!(began.elapsed() >= Duration::from_secs(2), "a timer never fires early");
+    assert_eq!(
+        event_types(&keel, "sleep-1").await?,
+        vec![
+            WorkflowExecutionStarted,
+            WorkflowTaskScheduled,
+            WorkflowTaskStarted,
+            WorkflowTaskCompleted,
+            TimerStarted,
+            TimerFired,
+            WorkflowTaskScheduled,
+            WorkflowTaskStarted,
+            WorkflowTaskCompleted,
+            WorkflowExecutionCompleted,
+        ]
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_activity_fails_the_workflow_with_that_failure() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let keel = KeelProcess::start(dir.path())?;
+    let url = keel.url();
+    let outcome = with_worker(&url, "explode-q", async {
+        let client = sdk_client(&url, "default").await?;
+        let handle = client
+            .start_workflow(ExplodeWorkflow::run, "boiler".to_string(), WorkflowStartOptions::new("explode-q", "explode-1").build())
+            .await?;
+        Ok(handle.get_result(WorkflowGetResultOptions::default()).await)
+    })
+    .await?;
+    match outcome {
+        Err(WorkflowGetResultError::Failed(f)) => {
+            let text = format!("{f:?}");
+            assert!(text.contains("boiler exploded"), "the activity's failure reaches the caller: {text}");
+        }
+        other => panic!("expected a failed workflow, got {other:?}"),
+    }
+    let types = event_types(&keel, "explode-1").await?;
+    assert_eq!(types[4..7], [ActivityTaskScheduled, ActivityTaskStarted, ActivityTaskFailed]);
+    assert_eq!(types.last(), Some(&WorkflowExecutionFailed));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflow_that_fails_itself_is_failed() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let keel = KeelProcess::start(dir.path())?;
+    let url = keel.url();
+    let outcome = with_worker(&url, "fail-q", async {
+        let client = sdk_client(&url, "default").await?;
+        let handle = client
+            .start_workflow(FailWorkflow::run, "on purpose".to_string(), WorkflowStartOptions::new("fail-q", "fail-1").build())
+            .await?;
+        Ok(handle.get_result(WorkflowGetResultOptions::default()).await)
+    })
+    .await?;
+    match outcome {
+        Err(WorkflowGetResultError::Failed(f)) => assert!(format!("{f:?}").contains("on purpose")),
+        other => panic!("expected a failed workflow, got {other:?}"),
+    }
+    assert_eq!(
+        event_types(&keel, "fail-1").await?,
+        vec![WorkflowExecutionStarted, WorkflowTaskScheduled, WorkflowTaskStarted, WorkflowTaskCompleted, WorkflowExecutionFailed]
+    );
+    Ok(())
+}
