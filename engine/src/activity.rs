@@ -6,7 +6,9 @@ use crate::ctx::ApplyCtx;
 use crate::error::{ApplyResult, Rejection};
 use crate::execution::{self, is_running};
 use crate::history::{self, Attributes};
-use crate::mutation::{CancelActivityTask, CompleteActivityTask, FailActivityTask, RecordHeartbeat};
+use crate::mutation::{
+    CancelActivityTask, CompleteActivityTask, FailActivityTask, RecordHeartbeat,
+};
 use crate::outcome::Outcome;
 use crate::records::{ActivityInfo, ExecutionRecord, TaskKind, TaskRecord, TimerKind, TimerRecord};
 use crate::time::{duration, nanos, timestamp};
@@ -62,7 +64,9 @@ pub(crate) fn start(
     let a = exec
         .activities
         .iter_mut()
-        .find(|a| a.scheduled_event_id == task.target && a.attempt == task.attempt && a.started_time == 0)
+        .find(|a| {
+            a.scheduled_event_id == task.target && a.attempt == task.attempt && a.started_time == 0
+        })
         .ok_or_else(not_found)?;
     a.started_time = now;
     a.started_identity = identity;
@@ -82,36 +86,46 @@ pub(crate) fn start(
         kind: TaskKind::Activity as i32,
         activity_id: a.activity_id.clone(),
     };
-    Ok(Outcome::ActivityTaskStarted(Box::new(ws::PollActivityTaskQueueResponse {
-        task_token: token.to_bytes(),
-        workflow_namespace: exec.namespace.clone(),
-        workflow_type: Some(WorkflowType { name: exec.workflow_type.clone() }),
-        workflow_execution: Some(WorkflowExecution {
-            workflow_id: exec.workflow_id.clone(),
-            run_id: exec.run_id.clone(),
-        }),
-        activity_type: Some(ActivityType { name: a.activity_type.clone() }),
-        activity_id: a.activity_id.clone(),
-        header: a.header.clone(),
-        input: a.input.clone(),
-        heartbeat_details: a.heartbeat_details.clone(),
-        scheduled_time: timestamp(a.scheduled_time),
-        current_attempt_scheduled_time: timestamp(a.current_attempt_scheduled_time),
-        started_time: timestamp(a.started_time),
-        attempt: a.attempt,
-        schedule_to_close_timeout: duration(a.schedule_to_close_timeout),
-        start_to_close_timeout: duration(a.start_to_close_timeout),
-        heartbeat_timeout: duration(a.heartbeat_timeout),
-        retry_policy: a.retry_policy.clone(),
-        ..Default::default()
-    })))
+    Ok(Outcome::ActivityTaskStarted(Box::new(
+        ws::PollActivityTaskQueueResponse {
+            task_token: token.to_bytes(),
+            workflow_namespace: exec.namespace.clone(),
+            workflow_type: Some(WorkflowType {
+                name: exec.workflow_type.clone(),
+            }),
+            workflow_execution: Some(WorkflowExecution {
+                workflow_id: exec.workflow_id.clone(),
+                run_id: exec.run_id.clone(),
+            }),
+            activity_type: Some(ActivityType {
+                name: a.activity_type.clone(),
+            }),
+            activity_id: a.activity_id.clone(),
+            header: a.header.clone(),
+            input: a.input.clone(),
+            heartbeat_details: a.heartbeat_details.clone(),
+            scheduled_time: timestamp(a.scheduled_time),
+            current_attempt_scheduled_time: timestamp(a.current_attempt_scheduled_time),
+            started_time: timestamp(a.started_time),
+            attempt: a.attempt,
+            schedule_to_close_timeout: duration(a.schedule_to_close_timeout),
+            start_to_close_timeout: duration(a.start_to_close_timeout),
+            heartbeat_timeout: duration(a.heartbeat_timeout),
+            retry_policy: a.retry_policy.clone(),
+            ..Default::default()
+        },
+    )))
 }
 
 /// The running attempt a token names.
 fn started_index(exec: &ExecutionRecord, token: &TaskToken) -> ApplyResult<usize> {
     exec.activities
         .iter()
-        .position(|a| a.scheduled_event_id == token.target && a.attempt == token.attempt && a.started_time != 0)
+        .position(|a| {
+            a.scheduled_event_id == token.target
+                && a.attempt == token.attempt
+                && a.started_time != 0
+        })
         .ok_or_else(not_found)
 }
 
@@ -159,13 +173,15 @@ pub(crate) fn complete(ctx: &mut ApplyCtx, m: CompleteActivityTask) -> ApplyResu
     finish(ctx, &mut exec, i, |started_event_id| {
         (
             EventType::ActivityTaskCompleted,
-            Attributes::ActivityTaskCompletedEventAttributes(h::ActivityTaskCompletedEventAttributes {
-                result: req.result,
-                scheduled_event_id,
-                started_event_id,
-                identity: req.identity,
-                ..Default::default()
-            }),
+            Attributes::ActivityTaskCompletedEventAttributes(
+                h::ActivityTaskCompletedEventAttributes {
+                    result: req.result,
+                    scheduled_event_id,
+                    started_event_id,
+                    identity: req.identity,
+                    ..Default::default()
+                },
+            ),
         )
     });
     execution::save(ctx, &mut exec);
@@ -188,7 +204,13 @@ pub(crate) fn fail(ctx: &mut ApplyCtx, m: FailActivityTask) -> ApplyResult<Outco
 
 /// An attempt failed (by the worker or a start-to-close timeout): retry per the retry policy,
 /// or record the final failure.
-fn fail_attempt(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, i: usize, failure: Failure, identity: String) {
+fn fail_attempt(
+    ctx: &mut ApplyCtx,
+    exec: &mut ExecutionRecord,
+    i: usize,
+    failure: Failure,
+    identity: String,
+) {
     let now = ctx.now;
     match retry_delay(&exec.activities[i], &failure, now) {
         Ok(delay) => {
@@ -204,29 +226,36 @@ fn fail_attempt(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, i: usize, failur
         }
         Err(retry_state) => {
             let scheduled_event_id = exec.activities[i].scheduled_event_id;
-            let is_timeout = matches!(failure.failure_info, Some(FailureInfo::TimeoutFailureInfo(_)));
+            let is_timeout = matches!(
+                failure.failure_info,
+                Some(FailureInfo::TimeoutFailureInfo(_))
+            );
             finish(ctx, exec, i, |started_event_id| {
                 if is_timeout {
                     (
                         EventType::ActivityTaskTimedOut,
-                        Attributes::ActivityTaskTimedOutEventAttributes(h::ActivityTaskTimedOutEventAttributes {
-                            failure: Some(failure),
-                            scheduled_event_id,
-                            started_event_id,
-                            retry_state: retry_state as i32,
-                        }),
+                        Attributes::ActivityTaskTimedOutEventAttributes(
+                            h::ActivityTaskTimedOutEventAttributes {
+                                failure: Some(failure),
+                                scheduled_event_id,
+                                started_event_id,
+                                retry_state: retry_state as i32,
+                            },
+                        ),
                     )
                 } else {
                     (
                         EventType::ActivityTaskFailed,
-                        Attributes::ActivityTaskFailedEventAttributes(h::ActivityTaskFailedEventAttributes {
-                            failure: Some(failure),
-                            scheduled_event_id,
-                            started_event_id,
-                            identity,
-                            retry_state: retry_state as i32,
-                            ..Default::default()
-                        }),
+                        Attributes::ActivityTaskFailedEventAttributes(
+                            h::ActivityTaskFailedEventAttributes {
+                                failure: Some(failure),
+                                scheduled_event_id,
+                                started_event_id,
+                                identity,
+                                retry_state: retry_state as i32,
+                                ..Default::default()
+                            },
+                        ),
                     )
                 }
             });
@@ -245,8 +274,9 @@ fn retry_delay(a: &ActivityInfo, failure: &Failure, now: i64) -> Result<i64, Ret
             }
             explicit_delay = info.next_retry_delay.as_ref().map(|d| nanos(&Some(*d)));
         }
-        Some(FailureInfo::TimeoutFailureInfo(info)) if info.timeout_type != TimeoutType::StartToClose as i32
-            && info.timeout_type != TimeoutType::Heartbeat as i32 =>
+        Some(FailureInfo::TimeoutFailureInfo(info))
+            if info.timeout_type != TimeoutType::StartToClose as i32
+                && info.timeout_type != TimeoutType::Heartbeat as i32 =>
         {
             return Err(RetryState::Timeout);
         }
@@ -256,7 +286,11 @@ fn retry_delay(a: &ActivityInfo, failure: &Failure, now: i64) -> Result<i64, Ret
         return Err(RetryState::MaximumAttemptsReached);
     }
     let initial = nanos(&policy.initial_interval).max(1);
-    let coefficient = if policy.backoff_coefficient >= 1.0 { policy.backoff_coefficient } else { 2.0 };
+    let coefficient = if policy.backoff_coefficient >= 1.0 {
+        policy.backoff_coefficient
+    } else {
+        2.0
+    };
     let mut delay = explicit_delay.unwrap_or_else(|| {
         let d = initial as f64 * coefficient.powi(a.attempt.saturating_sub(1));
         d.min(i64::MAX as f64) as i64
@@ -265,7 +299,9 @@ fn retry_delay(a: &ActivityInfo, failure: &Failure, now: i64) -> Result<i64, Ret
     if explicit_delay.is_none() && max_interval > 0 {
         delay = delay.min(max_interval);
     }
-    if a.schedule_to_close_timeout > 0 && now.saturating_add(delay) >= a.scheduled_time + a.schedule_to_close_timeout {
+    if a.schedule_to_close_timeout > 0
+        && now.saturating_add(delay) >= a.scheduled_time + a.schedule_to_close_timeout
+    {
         return Err(RetryState::Timeout);
     }
     Ok(delay)
@@ -280,14 +316,16 @@ pub(crate) fn cancel(ctx: &mut ApplyCtx, m: CancelActivityTask) -> ApplyResult<O
     finish(ctx, &mut exec, i, |started_event_id| {
         (
             EventType::ActivityTaskCanceled,
-            Attributes::ActivityTaskCanceledEventAttributes(h::ActivityTaskCanceledEventAttributes {
-                details: req.details,
-                latest_cancel_requested_event_id: 0,
-                scheduled_event_id,
-                started_event_id,
-                identity: req.identity,
-                ..Default::default()
-            }),
+            Attributes::ActivityTaskCanceledEventAttributes(
+                h::ActivityTaskCanceledEventAttributes {
+                    details: req.details,
+                    latest_cancel_requested_event_id: 0,
+                    scheduled_event_id,
+                    started_event_id,
+                    identity: req.identity,
+                    ..Default::default()
+                },
+            ),
         )
     });
     execution::save(ctx, &mut exec);
@@ -303,7 +341,9 @@ pub(crate) fn heartbeat(ctx: &mut ApplyCtx, m: RecordHeartbeat) -> ApplyResult<O
     a.heartbeat_details = req.details;
     a.last_heartbeat_time = ctx.now;
     execution::save(ctx, &mut exec);
-    Ok(Outcome::Heartbeat { cancel_requested: false })
+    Ok(Outcome::Heartbeat {
+        cancel_requested: false,
+    })
 }
 
 fn timeout_failure(timeout_type: TimeoutType, a: &ActivityInfo) -> Failure {
@@ -328,7 +368,11 @@ fn timeout_failure(timeout_type: TimeoutType, a: &ActivityInfo) -> Failure {
 /// A timer guarding an activity fired; it acts only if it still names the current state.
 pub(crate) fn timer_fired(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, t: &TimerRecord) {
     let kind = TimerKind::try_from(t.kind).unwrap_or(TimerKind::Unspecified);
-    let Some(i) = exec.activities.iter().position(|a| a.scheduled_event_id == t.target) else {
+    let Some(i) = exec
+        .activities
+        .iter()
+        .position(|a| a.scheduled_event_id == t.target)
+    else {
         return;
     };
     let a = exec.activities[i].clone();
@@ -344,12 +388,14 @@ pub(crate) fn timer_fired(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, t: &Ti
             finish(ctx, exec, i, |started_event_id| {
                 (
                     EventType::ActivityTaskTimedOut,
-                    Attributes::ActivityTaskTimedOutEventAttributes(h::ActivityTaskTimedOutEventAttributes {
-                        failure: Some(failure),
-                        scheduled_event_id,
-                        started_event_id,
-                        retry_state: RetryState::Timeout as i32,
-                    }),
+                    Attributes::ActivityTaskTimedOutEventAttributes(
+                        h::ActivityTaskTimedOutEventAttributes {
+                            failure: Some(failure),
+                            scheduled_event_id,
+                            started_event_id,
+                            retry_state: RetryState::Timeout as i32,
+                        },
+                    ),
                 )
             });
         }

@@ -91,7 +91,9 @@ impl<'a> ApplyCtx<'a> {
     }
 }
 
-fn decode_opt<M: Message + Default>(bytes: Result<Option<Vec<u8>>, ReadError>) -> ApplyResult<Option<M>> {
+fn decode_opt<M: Message + Default>(
+    bytes: Result<Option<Vec<u8>>, ReadError>,
+) -> ApplyResult<Option<M>> {
     bytes
         .map_err(|e| Rejection::Internal(e.to_string()))?
         .map(|b| M::decode(b.as_slice()))

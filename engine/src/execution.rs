@@ -12,7 +12,12 @@ pub(crate) fn is_running(exec: &ExecutionRecord) -> bool {
     exec.status == WorkflowExecutionStatus::Running as i32
 }
 
-pub(crate) fn load(ctx: &ApplyCtx, namespace: &str, workflow_id: &str, run_id: &str) -> ApplyResult<ExecutionRecord> {
+pub(crate) fn load(
+    ctx: &ApplyCtx,
+    namespace: &str,
+    workflow_id: &str,
+    run_id: &str,
+) -> ApplyResult<ExecutionRecord> {
     ctx.get(&keys::execution(namespace, workflow_id, run_id))?
         .ok_or_else(|| workflow_not_found(workflow_id, run_id))
 }
@@ -38,7 +43,10 @@ pub(crate) fn set_current(ctx: &mut ApplyCtx, exec: &ExecutionRecord) {
         status: exec.status,
         start_request_id: exec.start_request_id.clone(),
     };
-    ctx.put(keys::current_run(&exec.namespace, &exec.workflow_id), &current);
+    ctx.put(
+        keys::current_run(&exec.namespace, &exec.workflow_id),
+        &current,
+    );
 }
 
 /// Appends the close event and ends the run: nothing stays pending.

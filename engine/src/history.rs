@@ -13,7 +13,11 @@ use temporalio_protos::temporal::api::{enums::v1::EventType, history::v1 as hist
 pub(crate) use history::history_event::Attributes;
 
 /// A new event without an id (ids are given when it enters history).
-pub(crate) fn event(ctx: &mut ApplyCtx, event_type: EventType, attributes: Attributes) -> history::HistoryEvent {
+pub(crate) fn event(
+    ctx: &mut ApplyCtx,
+    event_type: EventType,
+    attributes: Attributes,
+) -> history::HistoryEvent {
     history::HistoryEvent {
         event_id: 0,
         event_time: timestamp(ctx.now),
@@ -26,7 +30,11 @@ pub(crate) fn event(ctx: &mut ApplyCtx, event_type: EventType, attributes: Attri
 }
 
 /// Writes `event` as the run's next event and returns its id.
-pub(crate) fn append(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, mut event: history::HistoryEvent) -> i64 {
+pub(crate) fn append(
+    ctx: &mut ApplyCtx,
+    exec: &mut ExecutionRecord,
+    mut event: history::HistoryEvent,
+) -> i64 {
     let id = exec.next_event_id;
     debug_assert!(id >= 1, "event ids start at 1");
     event.event_id = id;
@@ -46,7 +54,11 @@ pub(crate) fn append(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, mut event: 
 }
 
 /// Appends now, or buffers until the running workflow task completes (as Temporal does).
-pub(crate) fn append_or_buffer(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, event: history::HistoryEvent) {
+pub(crate) fn append_or_buffer(
+    ctx: &mut ApplyCtx,
+    exec: &mut ExecutionRecord,
+    event: history::HistoryEvent,
+) {
     if workflow_task_running(exec) {
         exec.buffered_events.push(event);
     } else {

@@ -213,7 +213,9 @@ mod tests {
         assert!(a.starts_with(&history_prefix("ns", "wf", "run")));
         assert_eq!(history_event_id(&b), Some(10));
         // A workflow id that is a prefix of another never shares its history prefix.
-        assert!(!history_event("ns", "wf2", "run", 1).starts_with(&history_prefix("ns", "wf", "run")));
+        assert!(
+            !history_event("ns", "wf2", "run", 1).starts_with(&history_prefix("ns", "wf", "run"))
+        );
     }
 
     #[test]

@@ -14,6 +14,9 @@ pub struct Mutation {
     pub kind: Option<Kind>,
 }
 
+/// Mutations are decoded once per log entry and moved, never copied in bulk: boxing the
+/// large variants would add an allocation for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, PartialEq, prost::Oneof)]
 pub enum Kind {
     #[prost(message, tag = "2")]

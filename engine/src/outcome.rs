@@ -10,10 +10,15 @@ pub enum Outcome {
     /// The polled task no longer matches its run; it was removed from its queue.
     TaskStale,
     Namespace(NamespaceRecord),
-    WorkflowStarted { run_id: String, started: bool },
+    WorkflowStarted {
+        run_id: String,
+        started: bool,
+    },
     WorkflowTaskStarted(Box<WorkflowTaskStarted>),
     ActivityTaskStarted(Box<ws::PollActivityTaskQueueResponse>),
-    Heartbeat { cancel_requested: bool },
+    Heartbeat {
+        cancel_requested: bool,
+    },
 }
 
 /// What a workflow-task poll needs besides the stored history.

@@ -32,7 +32,8 @@ pub(crate) fn start(ctx: &mut ApplyCtx, m: StartWorkflow) -> ApplyResult<Outcome
     ctx.namespace(&req.namespace)?;
     validate::start_request(&req).map_err(Rejection::InvalidArgument)?;
 
-    let current: Option<CurrentRun> = ctx.get(&keys::current_run(&req.namespace, &req.workflow_id))?;
+    let current: Option<CurrentRun> =
+        ctx.get(&keys::current_run(&req.namespace, &req.workflow_id))?;
     if let Some(current) = current {
         if !req.request_id.is_empty() && current.start_request_id == req.request_id {
             return Ok(Outcome::WorkflowStarted {
@@ -63,9 +64,14 @@ pub(crate) fn start(ctx: &mut ApplyCtx, m: StartWorkflow) -> ApplyResult<Outcome
                 _ => return Err(already_started()),
             }
         } else {
-            let closed_unsuccessfully = [Status::Failed, Status::Canceled, Status::Terminated, Status::TimedOut]
-                .iter()
-                .any(|s| *s as i32 == current.status);
+            let closed_unsuccessfully = [
+                Status::Failed,
+                Status::Canceled,
+                Status::Terminated,
+                Status::TimedOut,
+            ]
+            .iter()
+            .any(|s| *s as i32 == current.status);
             match reuse {
                 WorkflowIdReusePolicy::RejectDuplicate => return Err(already_started()),
                 WorkflowIdReusePolicy::AllowDuplicateFailedOnly if !closed_unsuccessfully => {
@@ -114,33 +120,35 @@ pub(crate) fn start(ctx: &mut ApplyCtx, m: StartWorkflow) -> ApplyResult<Outcome
     let started = history::event(
         ctx,
         EventType::WorkflowExecutionStarted,
-        Attributes::WorkflowExecutionStartedEventAttributes(h::WorkflowExecutionStartedEventAttributes {
-            workflow_type: req.workflow_type,
-            task_queue: Some(TaskQueue {
-                name: task_queue,
-                kind: TaskQueueKind::Normal as i32,
+        Attributes::WorkflowExecutionStartedEventAttributes(
+            h::WorkflowExecutionStartedEventAttributes {
+                workflow_type: req.workflow_type,
+                task_queue: Some(TaskQueue {
+                    name: task_queue,
+                    kind: TaskQueueKind::Normal as i32,
+                    ..Default::default()
+                }),
+                input: req.input,
+                workflow_execution_timeout: duration(execution_timeout),
+                workflow_run_timeout: duration(run_timeout),
+                workflow_task_timeout: duration(task_timeout),
+                original_execution_run_id: m.run_id.clone(),
+                identity: req.identity,
+                first_execution_run_id: m.run_id.clone(),
+                retry_policy: req.retry_policy,
+                attempt: 1,
+                workflow_execution_expiration_time: if execution_timeout > 0 {
+                    timestamp(ctx.now + execution_timeout)
+                } else {
+                    None
+                },
+                memo: req.memo,
+                search_attributes: req.search_attributes,
+                header: req.header,
+                workflow_id: req.workflow_id,
                 ..Default::default()
-            }),
-            input: req.input,
-            workflow_execution_timeout: duration(execution_timeout),
-            workflow_run_timeout: duration(run_timeout),
-            workflow_task_timeout: duration(task_timeout),
-            original_execution_run_id: m.run_id.clone(),
-            identity: req.identity,
-            first_execution_run_id: m.run_id.clone(),
-            retry_policy: req.retry_policy,
-            attempt: 1,
-            workflow_execution_expiration_time: if execution_timeout > 0 {
-                timestamp(ctx.now + execution_timeout)
-            } else {
-                None
             },
-            memo: req.memo,
-            search_attributes: req.search_attributes,
-            header: req.header,
-            workflow_id: req.workflow_id,
-            ..Default::default()
-        }),
+        ),
     );
     history::append(ctx, &mut exec, started);
     workflow_task::schedule(ctx, &mut exec, 1);
@@ -164,7 +172,11 @@ pub(crate) fn start(ctx: &mut ApplyCtx, m: StartWorkflow) -> ApplyResult<Outcome
 
 /// The running run gives way to a new one (conflict policy TERMINATE_EXISTING or reuse
 /// policy TERMINATE_IF_RUNNING).
-fn terminate_for_new_run(ctx: &mut ApplyCtx, req: &ws::StartWorkflowExecutionRequest, run_id: &str) -> ApplyResult<()> {
+fn terminate_for_new_run(
+    ctx: &mut ApplyCtx,
+    req: &ws::StartWorkflowExecutionRequest,
+    run_id: &str,
+) -> ApplyResult<()> {
     let mut old = execution::load(ctx, &req.namespace, &req.workflow_id, run_id)?;
     history::flush_buffered(ctx, &mut old);
     execution::close(
@@ -172,12 +184,13 @@ fn terminate_for_new_run(ctx: &mut ApplyCtx, req: &ws::StartWorkflowExecutionReq
         &mut old,
         Status::Terminated,
         EventType::WorkflowExecutionTerminated,
-        Attributes::WorkflowExecutionTerminatedEventAttributes(h::WorkflowExecutionTerminatedEventAttributes {
-            reason: "terminated by a new start of the same workflow id".into(),
-            details: None,
-            identity: req.identity.clone(),
-            ..Default::default()
-        }),
+        Attributes::WorkflowExecutionTerminatedEventAttributes(
+            h::WorkflowExecutionTerminatedEventAttributes {
+                reason: "terminated by a new start of the same workflow id".into(),
+                details: None,
+                identity: req.identity.clone(),
+            },
+        ),
     );
     execution::save(ctx, &mut old);
     Ok(())

@@ -12,7 +12,7 @@ pub fn timestamp(nanos: i64) -> Option<Timestamp> {
 }
 
 pub fn duration(nanos: i64) -> Option<Duration> {
-    (nanos != 0).then(|| Duration {
+    (nanos != 0).then_some(Duration {
         seconds: nanos / NANOS,
         nanos: (nanos % NANOS) as i32,
     })

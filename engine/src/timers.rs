@@ -19,13 +19,19 @@ use temporalio_protos::temporal::api::{
 pub(crate) fn fire(ctx: &mut ApplyCtx, m: FireTimers) -> ApplyResult<Outcome> {
     for key in m.keys {
         // A key already fired (a repeated proposal) or not a timer key is skipped.
-        let Some(fire_at) = keys::decode_timer(&key) else { continue };
-        let Some(record) = ctx.get::<TimerRecord>(&key)? else { continue };
+        let Some(fire_at) = keys::decode_timer(&key) else {
+            continue;
+        };
+        let Some(record) = ctx.get::<TimerRecord>(&key)? else {
+            continue;
+        };
         if fire_at > ctx.now {
             continue; // never early by the replicated clock
         }
         ctx.delete(key);
-        let Ok(mut exec) = execution::load(ctx, &record.namespace, &record.workflow_id, &record.run_id) else {
+        let Ok(mut exec) =
+            execution::load(ctx, &record.namespace, &record.workflow_id, &record.run_id)
+        else {
             continue;
         };
         if !is_running(&exec) {
@@ -33,11 +39,13 @@ pub(crate) fn fire(ctx: &mut ApplyCtx, m: FireTimers) -> ApplyResult<Outcome> {
         }
         match TimerKind::try_from(record.kind).unwrap_or(TimerKind::Unspecified) {
             TimerKind::UserTimer => user_timer_fired(ctx, &mut exec, record.target),
-            TimerKind::WorkflowTaskStartToClose => workflow_task::timed_out(ctx, &mut exec, record.target as u64),
-            TimerKind::WorkflowRunTimeout => run_timed_out(ctx, &mut exec),
-            TimerKind::ActivityStartToClose | TimerKind::ActivityScheduleToClose | TimerKind::ActivityRetry => {
-                activity::timer_fired(ctx, &mut exec, &record)
+            TimerKind::WorkflowTaskStartToClose => {
+                workflow_task::timed_out(ctx, &mut exec, record.target as u64)
             }
+            TimerKind::WorkflowRunTimeout => run_timed_out(ctx, &mut exec),
+            TimerKind::ActivityStartToClose
+            | TimerKind::ActivityScheduleToClose
+            | TimerKind::ActivityRetry => activity::timer_fired(ctx, &mut exec, &record),
             TimerKind::Unspecified => {}
         }
     }
@@ -45,7 +53,11 @@ pub(crate) fn fire(ctx: &mut ApplyCtx, m: FireTimers) -> ApplyResult<Outcome> {
 }
 
 fn user_timer_fired(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, started_event_id: i64) {
-    let Some(i) = exec.timers.iter().position(|t| t.started_event_id == started_event_id) else {
+    let Some(i) = exec
+        .timers
+        .iter()
+        .position(|t| t.started_event_id == started_event_id)
+    else {
         return; // cancelled
     };
     let timer = exec.timers.remove(i);
@@ -64,10 +76,18 @@ fn user_timer_fired(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, started_even
 
 fn run_timed_out(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord) {
     history::flush_buffered(ctx, exec);
-    let attrs = Attributes::WorkflowExecutionTimedOutEventAttributes(h::WorkflowExecutionTimedOutEventAttributes {
-        retry_state: RetryState::RetryPolicyNotSet as i32,
-        new_execution_run_id: String::new(),
-    });
-    execution::close(ctx, exec, WorkflowExecutionStatus::TimedOut, EventType::WorkflowExecutionTimedOut, attrs);
+    let attrs = Attributes::WorkflowExecutionTimedOutEventAttributes(
+        h::WorkflowExecutionTimedOutEventAttributes {
+            retry_state: RetryState::RetryPolicyNotSet as i32,
+            new_execution_run_id: String::new(),
+        },
+    );
+    execution::close(
+        ctx,
+        exec,
+        WorkflowExecutionStatus::TimedOut,
+        EventType::WorkflowExecutionTimedOut,
+        attrs,
+    );
     execution::save(ctx, exec);
 }

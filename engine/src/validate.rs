@@ -36,8 +36,20 @@ pub fn payload_size(what: &str, m: &impl Message) -> Result<(), String> {
 
 pub fn start_request(req: &ws::StartWorkflowExecutionRequest) -> Result<(), String> {
     id("WorkflowId", &req.workflow_id)?;
-    id("WorkflowType", &req.workflow_type.as_ref().map(|t| t.name.as_str()).unwrap_or(""))?;
-    id("TaskQueue", &req.task_queue.as_ref().map(|t| t.name.as_str()).unwrap_or(""))?;
+    id(
+        "WorkflowType",
+        req.workflow_type
+            .as_ref()
+            .map(|t| t.name.as_str())
+            .unwrap_or(""),
+    )?;
+    id(
+        "TaskQueue",
+        req.task_queue
+            .as_ref()
+            .map(|t| t.name.as_str())
+            .unwrap_or(""),
+    )?;
     if req.request_id.len() > MAX_ID_LENGTH {
         return Err("RequestId exceeds length limit.".into());
     }
@@ -64,12 +76,25 @@ pub fn command(c: &Command) -> Result<(), String> {
     let ty = CommandType::try_from(c.command_type).unwrap_or(CommandType::Unspecified);
     let matches = matches!(
         (ty, &c.attributes),
-        (CommandType::ScheduleActivityTask, Some(C::ScheduleActivityTaskCommandAttributes(_)))
-            | (CommandType::StartTimer, Some(C::StartTimerCommandAttributes(_)))
-            | (CommandType::CancelTimer, Some(C::CancelTimerCommandAttributes(_)))
-            | (CommandType::RecordMarker, Some(C::RecordMarkerCommandAttributes(_)))
-            | (CommandType::CompleteWorkflowExecution, Some(C::CompleteWorkflowExecutionCommandAttributes(_)))
-            | (CommandType::FailWorkflowExecution, Some(C::FailWorkflowExecutionCommandAttributes(_)))
+        (
+            CommandType::ScheduleActivityTask,
+            Some(C::ScheduleActivityTaskCommandAttributes(_))
+        ) | (
+            CommandType::StartTimer,
+            Some(C::StartTimerCommandAttributes(_))
+        ) | (
+            CommandType::CancelTimer,
+            Some(C::CancelTimerCommandAttributes(_))
+        ) | (
+            CommandType::RecordMarker,
+            Some(C::RecordMarkerCommandAttributes(_))
+        ) | (
+            CommandType::CompleteWorkflowExecution,
+            Some(C::CompleteWorkflowExecutionCommandAttributes(_))
+        ) | (
+            CommandType::FailWorkflowExecution,
+            Some(C::FailWorkflowExecutionCommandAttributes(_))
+        )
     );
     if matches {
         return Ok(());

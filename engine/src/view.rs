@@ -68,7 +68,10 @@ impl MemState {
         }
     }
     /// Keys and values under `prefix`, in key order.
-    pub fn scan<'a>(&'a self, prefix: &'a [u8]) -> impl Iterator<Item = (&'a Vec<u8>, &'a Vec<u8>)> {
+    pub fn scan<'a>(
+        &'a self,
+        prefix: &'a [u8],
+    ) -> impl Iterator<Item = (&'a Vec<u8>, &'a Vec<u8>)> {
         self.0
             .range(prefix.to_vec()..)
             .take_while(move |(k, _)| k.starts_with(prefix))

@@ -9,7 +9,9 @@ use crate::execution::{self, is_running};
 use crate::history::{self, Attributes};
 use crate::mutation::{CompleteWorkflowTask, FailWorkflowTask};
 use crate::outcome::{Outcome, WorkflowTaskStarted};
-use crate::records::{ExecutionRecord, TaskKind, TaskRecord, TimerKind, TimerRecord, WorkflowTaskInfo};
+use crate::records::{
+    ExecutionRecord, TaskKind, TaskRecord, TimerKind, TimerRecord, WorkflowTaskInfo,
+};
 use crate::time::{duration, timestamp};
 use crate::token::TaskToken;
 use crate::validate;
@@ -53,7 +55,12 @@ pub(crate) fn schedule(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, attempt: 
         target: exec.workflow_task_seq as i64,
         attempt,
     };
-    ctx.enqueue_task(&exec.namespace.clone(), &exec.task_queue.clone(), TaskKind::Workflow, &record);
+    ctx.enqueue_task(
+        &exec.namespace.clone(),
+        &exec.task_queue.clone(),
+        TaskKind::Workflow,
+        &record,
+    );
 }
 
 /// After a new event: make sure a workflow task will deliver it.
@@ -75,7 +82,11 @@ fn scheduled_event(ctx: &mut ApplyCtx, exec: &ExecutionRecord, attempt: i32) -> 
     )
 }
 
-fn started_event(ctx: &mut ApplyCtx, exec: &ExecutionRecord, wt: &WorkflowTaskInfo) -> h::HistoryEvent {
+fn started_event(
+    ctx: &mut ApplyCtx,
+    exec: &ExecutionRecord,
+    wt: &WorkflowTaskInfo,
+) -> h::HistoryEvent {
     history::event(
         ctx,
         EventType::WorkflowTaskStarted,
@@ -90,7 +101,11 @@ fn started_event(ctx: &mut ApplyCtx, exec: &ExecutionRecord, wt: &WorkflowTaskIn
 }
 
 /// A retried task's scheduled and started events, with the ids they will have.
-fn transient_events(ctx: &mut ApplyCtx, exec: &ExecutionRecord, wt: &WorkflowTaskInfo) -> Vec<h::HistoryEvent> {
+fn transient_events(
+    ctx: &mut ApplyCtx,
+    exec: &ExecutionRecord,
+    wt: &WorkflowTaskInfo,
+) -> Vec<h::HistoryEvent> {
     let mut scheduled = scheduled_event(ctx, exec, wt.attempt);
     scheduled.event_id = wt.scheduled_event_id;
     scheduled.event_time = timestamp(wt.scheduled_time);
@@ -173,11 +188,13 @@ pub(crate) fn start(
         started_time: timestamp(wt.started_time),
         ..Default::default()
     };
-    Ok(Outcome::WorkflowTaskStarted(Box::new(WorkflowTaskStarted {
-        response,
-        stored_through,
-        transient_events,
-    })))
+    Ok(Outcome::WorkflowTaskStarted(Box::new(
+        WorkflowTaskStarted {
+            response,
+            stored_through,
+            transient_events,
+        },
+    )))
 }
 
 /// The started workflow task a token names, or NOT_FOUND if it has moved on.
@@ -195,7 +212,10 @@ fn persist_transient(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, wt: &Workfl
     if wt.attempt > 1 {
         for e in transient_events(ctx, exec, wt) {
             let id = history::append(ctx, exec, e.clone());
-            debug_assert_eq!(id, e.event_id, "transient event ids were promised to the worker");
+            debug_assert_eq!(
+                id, e.event_id,
+                "transient event ids were promised to the worker"
+            );
         }
     }
 }
@@ -246,7 +266,7 @@ pub(crate) fn complete(ctx: &mut ApplyCtx, m: CompleteWorkflowTask) -> ApplyResu
             identity: req.identity.clone(),
             binary_checksum: req.binary_checksum.clone(),
             sdk_metadata: req.sdk_metadata.clone(),
-            metering_metadata: req.metering_metadata.clone(),
+            metering_metadata: req.metering_metadata,
             ..Default::default()
         }),
     );
@@ -271,15 +291,16 @@ pub(crate) fn fail(ctx: &mut ApplyCtx, m: FailWorkflowTask) -> ApplyResult<Outco
     let req = m.request.unwrap_or_default();
     let mut exec = execution::load_running(ctx, &token)?;
     let wt = started_task(&exec, &token)?;
-    let failed = Attributes::WorkflowTaskFailedEventAttributes(h::WorkflowTaskFailedEventAttributes {
-        scheduled_event_id: wt.scheduled_event_id,
-        started_event_id: wt.started_event_id,
-        cause: req.cause,
-        failure: req.failure,
-        identity: req.identity,
-        binary_checksum: req.binary_checksum,
-        ..Default::default()
-    });
+    let failed =
+        Attributes::WorkflowTaskFailedEventAttributes(h::WorkflowTaskFailedEventAttributes {
+            scheduled_event_id: wt.scheduled_event_id,
+            started_event_id: wt.started_event_id,
+            cause: req.cause,
+            failure: req.failure,
+            identity: req.identity,
+            binary_checksum: req.binary_checksum,
+            ..Default::default()
+        });
     end_attempt(ctx, &mut exec, &wt, EventType::WorkflowTaskFailed, failed);
     execution::save(ctx, &mut exec);
     Ok(Outcome::Done)
@@ -287,15 +308,18 @@ pub(crate) fn fail(ctx: &mut ApplyCtx, m: FailWorkflowTask) -> ApplyResult<Outco
 
 /// The start-to-close timer of workflow task `seq` fired.
 pub(crate) fn timed_out(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, seq: u64) {
-    let Some(wt) = exec.workflow_task.clone() else { return };
+    let Some(wt) = exec.workflow_task.clone() else {
+        return;
+    };
     if !is_running(exec) || wt.seq != seq || wt.started_event_id == 0 {
         return;
     }
-    let attrs = Attributes::WorkflowTaskTimedOutEventAttributes(h::WorkflowTaskTimedOutEventAttributes {
-        scheduled_event_id: wt.scheduled_event_id,
-        started_event_id: wt.started_event_id,
-        timeout_type: TimeoutType::StartToClose as i32,
-    });
+    let attrs =
+        Attributes::WorkflowTaskTimedOutEventAttributes(h::WorkflowTaskTimedOutEventAttributes {
+            scheduled_event_id: wt.scheduled_event_id,
+            started_event_id: wt.started_event_id,
+            timeout_type: TimeoutType::StartToClose as i32,
+        });
     end_attempt(ctx, exec, &wt, EventType::WorkflowTaskTimedOut, attrs);
     execution::save(ctx, exec);
 }

@@ -8,7 +8,9 @@ use prost::Message;
 use temporalio_protos::temporal::api::{
     command::v1::{command::Attributes as A, *},
     common::v1::{ActivityType, Payload, Payloads, RetryPolicy, WorkflowType},
-    enums::v1::{CommandType, EventType, RetryState, WorkflowExecutionStatus, WorkflowIdReusePolicy},
+    enums::v1::{
+        CommandType, EventType, RetryState, WorkflowExecutionStatus, WorkflowIdReusePolicy,
+    },
     failure::v1::{failure::FailureInfo, ApplicationFailureInfo, Failure},
     history::v1::{history_event::Attributes as EA, HistoryEvent},
     taskqueue::v1::TaskQueue,
@@ -61,7 +63,10 @@ impl Harness {
         let applied = apply(&self.state, &m);
         if applied.outcome.is_err() {
             // Only the clock may move on a rejection.
-            assert!(applied.writes.keys().all(|k| *k == keys::meta()), "rejection wrote state");
+            assert!(
+                applied.writes.keys().all(|k| *k == keys::meta()),
+                "rejection wrote state"
+            );
         }
         self.state.apply_writes(applied.writes);
         for n in applied.notifications {
@@ -78,7 +83,9 @@ impl Harness {
         self.start_with(ws::StartWorkflowExecutionRequest {
             namespace: NS.into(),
             workflow_id: wf.into(),
-            workflow_type: Some(WorkflowType { name: "Greet".into() }),
+            workflow_type: Some(WorkflowType {
+                name: "Greet".into(),
+            }),
             task_queue: Some(TaskQueue {
                 name: "q".into(),
                 ..Default::default()
@@ -104,7 +111,11 @@ impl Harness {
     }
 
     fn take_task(&mut self, kind: TaskKind) -> Vec<u8> {
-        let i = self.tasks.iter().position(|(k, _)| *k == kind).expect("a task of that kind");
+        let i = self
+            .tasks
+            .iter()
+            .position(|(k, _)| *k == kind)
+            .expect("a task of that kind");
         self.tasks.remove(i).1
     }
 
@@ -135,7 +146,11 @@ impl Harness {
         }
     }
 
-    fn complete_workflow_task(&mut self, token: &TaskToken, commands: Vec<Command>) -> Result<Outcome, Rejection> {
+    fn complete_workflow_task(
+        &mut self,
+        token: &TaskToken,
+        commands: Vec<Command>,
+    ) -> Result<Outcome, Rejection> {
         self.apply(Kind::CompleteWorkflowTask(CompleteWorkflowTask {
             token: Some(token.clone()),
             request: Some(ws::RespondWorkflowTaskCompletedRequest {
@@ -208,13 +223,18 @@ fn payloads(s: &str) -> Payloads {
 fn schedule_activity(id: &str, retry: Option<RetryPolicy>) -> Command {
     Command {
         command_type: CommandType::ScheduleActivityTask as i32,
-        attributes: Some(A::ScheduleActivityTaskCommandAttributes(ScheduleActivityTaskCommandAttributes {
-            activity_id: id.into(),
-            activity_type: Some(ActivityType { name: "act".into() }),
-            start_to_close_timeout: Some(prost_wkt_types::Duration { seconds: 10, nanos: 0 }),
-            retry_policy: retry,
-            ..Default::default()
-        })),
+        attributes: Some(A::ScheduleActivityTaskCommandAttributes(
+            ScheduleActivityTaskCommandAttributes {
+                activity_id: id.into(),
+                activity_type: Some(ActivityType { name: "act".into() }),
+                start_to_close_timeout: Some(prost_wkt_types::Duration {
+                    seconds: 10,
+                    nanos: 0,
+                }),
+                retry_policy: retry,
+                ..Default::default()
+            },
+        )),
         ..Default::default()
     }
 }
@@ -222,10 +242,15 @@ fn schedule_activity(id: &str, retry: Option<RetryPolicy>) -> Command {
 fn start_timer(id: &str, secs: i64) -> Command {
     Command {
         command_type: CommandType::StartTimer as i32,
-        attributes: Some(A::StartTimerCommandAttributes(StartTimerCommandAttributes {
-            timer_id: id.into(),
-            start_to_fire_timeout: Some(prost_wkt_types::Duration { seconds: secs, nanos: 0 }),
-        })),
+        attributes: Some(A::StartTimerCommandAttributes(
+            StartTimerCommandAttributes {
+                timer_id: id.into(),
+                start_to_fire_timeout: Some(prost_wkt_types::Duration {
+                    seconds: secs,
+                    nanos: 0,
+                }),
+            },
+        )),
         ..Default::default()
     }
 }
@@ -233,9 +258,11 @@ fn start_timer(id: &str, secs: i64) -> Command {
 fn complete_workflow(result: &str) -> Command {
     Command {
         command_type: CommandType::CompleteWorkflowExecution as i32,
-        attributes: Some(A::CompleteWorkflowExecutionCommandAttributes(CompleteWorkflowExecutionCommandAttributes {
-            result: Some(payloads(result)),
-        })),
+        attributes: Some(A::CompleteWorkflowExecutionCommandAttributes(
+            CompleteWorkflowExecutionCommandAttributes {
+                result: Some(payloads(result)),
+            },
+        )),
         ..Default::default()
     }
 }
@@ -243,11 +270,13 @@ fn complete_workflow(result: &str) -> Command {
 fn app_failure(message: &str, non_retryable: bool) -> Failure {
     Failure {
         message: message.into(),
-        failure_info: Some(FailureInfo::ApplicationFailureInfo(ApplicationFailureInfo {
-            r#type: "Boom".into(),
-            non_retryable,
-            ..Default::default()
-        })),
+        failure_info: Some(FailureInfo::ApplicationFailureInfo(
+            ApplicationFailureInfo {
+                r#type: "Boom".into(),
+                non_retryable,
+                ..Default::default()
+            },
+        )),
         ..Default::default()
     }
 }
@@ -258,9 +287,16 @@ use EventType::*;
 fn start_writes_started_and_first_workflow_task() {
     let mut h = Harness::new();
     let run = Harness::run_id(h.start("wf", "r1").unwrap());
-    assert_eq!(h.types("wf", &run), vec![WorkflowExecutionStarted, WorkflowTaskScheduled]);
+    assert_eq!(
+        h.types("wf", &run),
+        vec![WorkflowExecutionStarted, WorkflowTaskScheduled]
+    );
     let exec = h.execution("wf", &run);
-    assert_eq!(exec.task_timeout, 10 * SEC, "Temporal's default workflow task timeout");
+    assert_eq!(
+        exec.task_timeout,
+        10 * SEC,
+        "Temporal's default workflow task timeout"
+    );
     assert_eq!(exec.status, WorkflowExecutionStatus::Running as i32);
 }
 
@@ -270,7 +306,11 @@ fn start_is_idempotent_by_request_id_and_rejects_a_second_run() {
     let run = Harness::run_id(h.start("wf", "r1").unwrap());
     assert_eq!(Harness::run_id(h.start("wf", "r1").unwrap()), run);
     match h.start("wf", "r2") {
-        Err(Rejection::WorkflowAlreadyStarted { run_id, start_request_id, .. }) => {
+        Err(Rejection::WorkflowAlreadyStarted {
+            run_id,
+            start_request_id,
+            ..
+        }) => {
             assert_eq!(run_id, run);
             assert_eq!(start_request_id, "r1");
         }
@@ -285,15 +325,27 @@ fn unknown_namespace_and_bad_ids_are_rejected() {
         namespace: "nope".into(),
         workflow_id: "wf".into(),
         workflow_type: Some(WorkflowType { name: "T".into() }),
-        task_queue: Some(TaskQueue { name: "q".into(), ..Default::default() }),
+        task_queue: Some(TaskQueue {
+            name: "q".into(),
+            ..Default::default()
+        }),
         ..Default::default()
     };
-    assert_eq!(h.start_with(req.clone()), Err(Rejection::NamespaceNotFound("nope".into())));
+    assert_eq!(
+        h.start_with(req.clone()),
+        Err(Rejection::NamespaceNotFound("nope".into()))
+    );
     req.namespace = NS.into();
     req.workflow_id = String::new();
-    assert!(matches!(h.start_with(req.clone()), Err(Rejection::InvalidArgument(_))));
+    assert!(matches!(
+        h.start_with(req.clone()),
+        Err(Rejection::InvalidArgument(_))
+    ));
     req.workflow_id = "x".repeat(1001);
-    assert!(matches!(h.start_with(req), Err(Rejection::InvalidArgument(_))));
+    assert!(matches!(
+        h.start_with(req),
+        Err(Rejection::InvalidArgument(_))
+    ));
 }
 
 #[test]
@@ -302,14 +354,16 @@ fn activity_round_trip_writes_temporals_event_sequence() {
     let run = Harness::run_id(h.start("wf", "r").unwrap());
     let (wt, started) = h.poll_workflow();
     assert_eq!(started, 3);
-    h.complete_workflow_task(&wt, vec![schedule_activity("1", None)]).unwrap();
+    h.complete_workflow_task(&wt, vec![schedule_activity("1", None)])
+        .unwrap();
     let (at, resp) = h.poll_activity();
     assert_eq!(resp.attempt, 1);
     assert_eq!(resp.activity_type.unwrap().name, "act");
     h.complete_activity(&at, "done").unwrap();
     let (wt2, started2) = h.poll_workflow();
     assert_eq!(started2, 9);
-    h.complete_workflow_task(&wt2, vec![complete_workflow("ok")]).unwrap();
+    h.complete_workflow_task(&wt2, vec![complete_workflow("ok")])
+        .unwrap();
     assert_eq!(
         h.types("wf", &run),
         vec![
@@ -341,7 +395,10 @@ fn activity_round_trip_writes_temporals_event_sequence() {
         }
         o => panic!("{o:?}"),
     }
-    assert_eq!(h.execution("wf", &run).status, WorkflowExecutionStatus::Completed as i32);
+    assert_eq!(
+        h.execution("wf", &run).status,
+        WorkflowExecutionStatus::Completed as i32
+    );
 }
 
 #[test]
@@ -349,20 +406,36 @@ fn completion_while_a_workflow_task_runs_is_buffered_and_ids_fixed_up() {
     let mut h = Harness::new();
     let run = Harness::run_id(h.start("wf", "r").unwrap());
     let (wt, _) = h.poll_workflow();
-    h.complete_workflow_task(&wt, vec![schedule_activity("1", None), schedule_activity("2", None)])
-        .unwrap();
+    h.complete_workflow_task(
+        &wt,
+        vec![schedule_activity("1", None), schedule_activity("2", None)],
+    )
+    .unwrap();
     let (a1, _) = h.poll_activity();
     let (a2, _) = h.poll_activity();
     h.complete_activity(&a1, "one").unwrap();
     let (wt2, _) = h.poll_workflow(); // running now
     h.complete_activity(&a2, "two").unwrap(); // buffered
-    assert_eq!(h.history("wf", &run).len(), 10, "the second completion waits in the buffer");
+    assert_eq!(
+        h.history("wf", &run).len(),
+        10,
+        "the second completion waits in the buffer"
+    );
     h.complete_workflow_task(&wt2, vec![]).unwrap();
     let history = h.history("wf", &run);
-    let types: Vec<_> = history.iter().map(|e| EventType::try_from(e.event_type).unwrap()).collect();
+    let types: Vec<_> = history
+        .iter()
+        .map(|e| EventType::try_from(e.event_type).unwrap())
+        .collect();
     assert_eq!(
         &types[9..],
-        &[WorkflowTaskStarted, WorkflowTaskCompleted, ActivityTaskStarted, ActivityTaskCompleted, WorkflowTaskScheduled]
+        &[
+            WorkflowTaskStarted,
+            WorkflowTaskCompleted,
+            ActivityTaskStarted,
+            ActivityTaskCompleted,
+            WorkflowTaskScheduled
+        ]
     );
     match &history[12].attributes {
         Some(EA::ActivityTaskCompletedEventAttributes(a)) => assert_eq!(a.started_event_id, 12),
@@ -375,22 +448,39 @@ fn close_command_with_buffered_events_fails_the_task_as_unhandled_command() {
     let mut h = Harness::new();
     let run = Harness::run_id(h.start("wf", "r").unwrap());
     let (wt, _) = h.poll_workflow();
-    h.complete_workflow_task(&wt, vec![schedule_activity("1", None), schedule_activity("2", None)])
-        .unwrap();
+    h.complete_workflow_task(
+        &wt,
+        vec![schedule_activity("1", None), schedule_activity("2", None)],
+    )
+    .unwrap();
     let (a1, _) = h.poll_activity();
     let (a2, _) = h.poll_activity();
     h.complete_activity(&a1, "one").unwrap();
     let (wt2, _) = h.poll_workflow();
     h.complete_activity(&a2, "two").unwrap(); // arrives while the worker decides to close
-    h.complete_workflow_task(&wt2, vec![complete_workflow("early")]).unwrap();
+    h.complete_workflow_task(&wt2, vec![complete_workflow("early")])
+        .unwrap();
     assert_eq!(
         h.types("wf", &run)[9..],
-        [WorkflowTaskStarted, WorkflowTaskFailed, ActivityTaskStarted, ActivityTaskCompleted, WorkflowTaskScheduled]
+        [
+            WorkflowTaskStarted,
+            WorkflowTaskFailed,
+            ActivityTaskStarted,
+            ActivityTaskCompleted,
+            WorkflowTaskScheduled
+        ]
     );
-    assert_eq!(h.execution("wf", &run).status, WorkflowExecutionStatus::Running as i32);
+    assert_eq!(
+        h.execution("wf", &run).status,
+        WorkflowExecutionStatus::Running as i32
+    );
     let (wt3, _) = h.poll_workflow();
-    h.complete_workflow_task(&wt3, vec![complete_workflow("done")]).unwrap();
-    assert_eq!(h.execution("wf", &run).status, WorkflowExecutionStatus::Completed as i32);
+    h.complete_workflow_task(&wt3, vec![complete_workflow("done")])
+        .unwrap();
+    assert_eq!(
+        h.execution("wf", &run).status,
+        WorkflowExecutionStatus::Completed as i32
+    );
 }
 
 #[test]
@@ -398,20 +488,32 @@ fn cancelled_timer_never_fires() {
     let mut h = Harness::new();
     let run = Harness::run_id(h.start("wf", "r").unwrap());
     let (wt, _) = h.poll_workflow();
-    h.complete_workflow_task(&wt, vec![start_timer("t1", 10), schedule_activity("1", None)]).unwrap();
+    h.complete_workflow_task(
+        &wt,
+        vec![start_timer("t1", 10), schedule_activity("1", None)],
+    )
+    .unwrap();
     let (at, _) = h.poll_activity();
     h.complete_activity(&at, "x").unwrap();
     let (wt2, _) = h.poll_workflow();
     let cancel = Command {
         command_type: CommandType::CancelTimer as i32,
-        attributes: Some(A::CancelTimerCommandAttributes(CancelTimerCommandAttributes { timer_id: "t1".into() })),
+        attributes: Some(A::CancelTimerCommandAttributes(
+            CancelTimerCommandAttributes {
+                timer_id: "t1".into(),
+            },
+        )),
         ..Default::default()
     };
     h.complete_workflow_task(&wt2, vec![cancel]).unwrap();
     assert_eq!(h.types("wf", &run).last(), Some(&TimerCanceled));
     h.advance(20 * SEC);
     h.fire_due();
-    assert_eq!(h.types("wf", &run).last(), Some(&TimerCanceled), "a cancelled timer adds nothing");
+    assert_eq!(
+        h.types("wf", &run).last(),
+        Some(&TimerCanceled),
+        "a cancelled timer adds nothing"
+    );
 }
 
 #[test]
@@ -419,24 +521,41 @@ fn timer_fires_only_when_due_and_not_after_cancel() {
     let mut h = Harness::new();
     let run = Harness::run_id(h.start("wf", "r").unwrap());
     let (wt, _) = h.poll_workflow();
-    h.complete_workflow_task(&wt, vec![start_timer("t1", 2)]).unwrap();
+    h.complete_workflow_task(&wt, vec![start_timer("t1", 2)])
+        .unwrap();
     // The user timer is the last due time added (the workflow task's own timeout came first).
     let (fire_at, key) = h.timers.last().cloned().unwrap();
     // Proposed early (a skewed leader): apply refuses by the replicated clock.
-    h.apply(Kind::FireTimers(FireTimers { keys: vec![key.clone()] })).unwrap();
+    h.apply(Kind::FireTimers(FireTimers {
+        keys: vec![key.clone()],
+    }))
+    .unwrap();
     assert_eq!(h.types("wf", &run).last(), Some(&TimerStarted));
-    assert!(h.state.0.contains_key(&key), "an early fire leaves the timer in place");
+    assert!(
+        h.state.0.contains_key(&key),
+        "an early fire leaves the timer in place"
+    );
     h.now = fire_at;
     assert_eq!(h.fire_due(), 1);
     let history = h.history("wf", &run);
-    assert_eq!(EventType::try_from(history[5].event_type).unwrap(), TimerFired);
+    assert_eq!(
+        EventType::try_from(history[5].event_type).unwrap(),
+        TimerFired
+    );
     match &history[5].attributes {
-        Some(EA::TimerFiredEventAttributes(a)) => assert_eq!((a.timer_id.as_str(), a.started_event_id), ("t1", 5)),
+        Some(EA::TimerFiredEventAttributes(a)) => {
+            assert_eq!((a.timer_id.as_str(), a.started_event_id), ("t1", 5))
+        }
         o => panic!("{o:?}"),
     }
-    assert_eq!(EventType::try_from(history[6].event_type).unwrap(), WorkflowTaskScheduled);
-    assert!(!h.state.0.contains_key(&key), "fired timers leave the table");
-
+    assert_eq!(
+        EventType::try_from(history[6].event_type).unwrap(),
+        WorkflowTaskScheduled
+    );
+    assert!(
+        !h.state.0.contains_key(&key),
+        "fired timers leave the table"
+    );
 }
 
 #[test]
@@ -444,16 +563,26 @@ fn a_completed_task_token_cannot_complete_twice() {
     let mut h = Harness::new();
     let run = Harness::run_id(h.start("wf", "r").unwrap());
     let (wt, _) = h.poll_workflow();
-    h.complete_workflow_task(&wt, vec![schedule_activity("1", None)]).unwrap();
+    h.complete_workflow_task(&wt, vec![schedule_activity("1", None)])
+        .unwrap();
     let before = h.history("wf", &run).len();
-    assert!(matches!(h.complete_workflow_task(&wt, vec![]), Err(Rejection::NotFound(_))));
+    assert!(matches!(
+        h.complete_workflow_task(&wt, vec![]),
+        Err(Rejection::NotFound(_))
+    ));
     let (at, _) = h.poll_activity();
     h.complete_activity(&at, "x").unwrap();
-    assert!(matches!(h.complete_activity(&at, "again"), Err(Rejection::NotFound(_))));
+    assert!(matches!(
+        h.complete_activity(&at, "again"),
+        Err(Rejection::NotFound(_))
+    ));
     assert_eq!(h.history("wf", &run).len(), before + 3);
     let mut forged = at.clone();
     forged.run_id = "other".into();
-    assert!(matches!(h.complete_activity(&forged, "x"), Err(Rejection::NotFound(_))));
+    assert!(matches!(
+        h.complete_activity(&forged, "x"),
+        Err(Rejection::NotFound(_))
+    ));
 }
 
 #[test]
@@ -466,7 +595,10 @@ fn unknown_command_type_is_rejected_and_writes_nothing() {
         ..Default::default()
     };
     let before = h.state.clone();
-    assert!(matches!(h.complete_workflow_task(&wt, vec![bad]), Err(Rejection::InvalidArgument(_))));
+    assert!(matches!(
+        h.complete_workflow_task(&wt, vec![bad]),
+        Err(Rejection::InvalidArgument(_))
+    ));
     // Only the clock moved.
     let mut a = before.0.clone();
     let mut b = h.state.0.clone();
@@ -474,8 +606,12 @@ fn unknown_command_type_is_rejected_and_writes_nothing() {
     b.remove(&keys::meta());
     assert_eq!(a, b);
     // The task is still valid afterwards.
-    h.complete_workflow_task(&wt, vec![complete_workflow("ok")]).unwrap();
-    assert_eq!(h.types("wf", &run).last(), Some(&WorkflowExecutionCompleted));
+    h.complete_workflow_task(&wt, vec![complete_workflow("ok")])
+        .unwrap();
+    assert_eq!(
+        h.types("wf", &run).last(),
+        Some(&WorkflowExecutionCompleted)
+    );
 }
 
 #[test]
@@ -485,10 +621,14 @@ fn failing_activity_retries_without_history_then_fails_at_max_attempts() {
     let (wt, _) = h.poll_workflow();
     let policy = RetryPolicy {
         maximum_attempts: 2,
-        initial_interval: Some(prost_wkt_types::Duration { seconds: 1, nanos: 0 }),
+        initial_interval: Some(prost_wkt_types::Duration {
+            seconds: 1,
+            nanos: 0,
+        }),
         ..Default::default()
     };
-    h.complete_workflow_task(&wt, vec![schedule_activity("1", Some(policy))]).unwrap();
+    h.complete_workflow_task(&wt, vec![schedule_activity("1", Some(policy))])
+        .unwrap();
     let (at, _) = h.poll_activity();
     let fail = |h: &mut Harness, t: &TaskToken| {
         h.apply(Kind::FailActivityTask(FailActivityTask {
@@ -500,7 +640,11 @@ fn failing_activity_retries_without_history_then_fails_at_max_attempts() {
         }))
     };
     fail(&mut h, &at).unwrap();
-    assert_eq!(h.history("wf", &run).len(), 5, "a retried attempt writes no events");
+    assert_eq!(
+        h.history("wf", &run).len(),
+        5,
+        "a retried attempt writes no events"
+    );
     assert!(h.tasks.is_empty(), "the retry waits for its backoff");
     h.advance(SEC);
     h.fire_due();
@@ -529,7 +673,8 @@ fn non_retryable_failure_fails_at_once() {
     let mut h = Harness::new();
     let run = Harness::run_id(h.start("wf", "r").unwrap());
     let (wt, _) = h.poll_workflow();
-    h.complete_workflow_task(&wt, vec![schedule_activity("1", None)]).unwrap();
+    h.complete_workflow_task(&wt, vec![schedule_activity("1", None)])
+        .unwrap();
     let (at, _) = h.poll_activity();
     h.apply(Kind::FailActivityTask(FailActivityTask {
         token: Some(at),
@@ -539,7 +684,14 @@ fn non_retryable_failure_fails_at_once() {
         }),
     }))
     .unwrap();
-    assert_eq!(h.types("wf", &run)[5..], [ActivityTaskStarted, ActivityTaskFailed, WorkflowTaskScheduled]);
+    assert_eq!(
+        h.types("wf", &run)[5..],
+        [
+            ActivityTaskStarted,
+            ActivityTaskFailed,
+            WorkflowTaskScheduled
+        ]
+    );
 }
 
 #[test]
@@ -547,14 +699,28 @@ fn activity_start_to_close_timeout_records_timed_out_when_out_of_attempts() {
     let mut h = Harness::new();
     let run = Harness::run_id(h.start("wf", "r").unwrap());
     let (wt, _) = h.poll_workflow();
-    let policy = RetryPolicy { maximum_attempts: 1, ..Default::default() };
-    h.complete_workflow_task(&wt, vec![schedule_activity("1", Some(policy))]).unwrap();
+    let policy = RetryPolicy {
+        maximum_attempts: 1,
+        ..Default::default()
+    };
+    h.complete_workflow_task(&wt, vec![schedule_activity("1", Some(policy))])
+        .unwrap();
     let (at, _) = h.poll_activity();
     h.advance(11 * SEC);
     h.fire_due();
-    assert_eq!(h.types("wf", &run)[5..], [ActivityTaskStarted, ActivityTaskTimedOut, WorkflowTaskScheduled]);
+    assert_eq!(
+        h.types("wf", &run)[5..],
+        [
+            ActivityTaskStarted,
+            ActivityTaskTimedOut,
+            WorkflowTaskScheduled
+        ]
+    );
     // The late completion is rejected.
-    assert!(matches!(h.complete_activity(&at, "late"), Err(Rejection::NotFound(_))));
+    assert!(matches!(
+        h.complete_activity(&at, "late"),
+        Err(Rejection::NotFound(_))
+    ));
 }
 
 #[test]
@@ -564,22 +730,49 @@ fn workflow_task_timeout_then_transient_retry_is_written_only_on_completion() {
     let (wt, _) = h.poll_workflow();
     h.advance(11 * SEC);
     h.fire_due();
-    assert_eq!(h.types("wf", &run), vec![WorkflowExecutionStarted, WorkflowTaskScheduled, WorkflowTaskStarted, WorkflowTaskTimedOut]);
-    assert!(matches!(h.complete_workflow_task(&wt, vec![]), Err(Rejection::NotFound(_))));
+    assert_eq!(
+        h.types("wf", &run),
+        vec![
+            WorkflowExecutionStarted,
+            WorkflowTaskScheduled,
+            WorkflowTaskStarted,
+            WorkflowTaskTimedOut
+        ]
+    );
+    assert!(matches!(
+        h.complete_workflow_task(&wt, vec![]),
+        Err(Rejection::NotFound(_))
+    ));
     match h.poll(TaskKind::Workflow) {
         Outcome::WorkflowTaskStarted(s) => {
             assert_eq!(s.response.attempt, 2);
             assert_eq!(s.stored_through, 4);
-            assert_eq!(s.transient_events.iter().map(|e| e.event_id).collect::<Vec<_>>(), vec![5, 6]);
+            assert_eq!(
+                s.transient_events
+                    .iter()
+                    .map(|e| e.event_id)
+                    .collect::<Vec<_>>(),
+                vec![5, 6]
+            );
             let token = TaskToken::from_bytes(&s.response.task_token).unwrap();
-            assert_eq!(h.history("wf", &run).len(), 4, "transient events are not in history");
-            h.complete_workflow_task(&token, vec![complete_workflow("ok")]).unwrap();
+            assert_eq!(
+                h.history("wf", &run).len(),
+                4,
+                "transient events are not in history"
+            );
+            h.complete_workflow_task(&token, vec![complete_workflow("ok")])
+                .unwrap();
         }
         o => panic!("{o:?}"),
     }
     assert_eq!(
         h.types("wf", &run)[4..],
-        [WorkflowTaskScheduled, WorkflowTaskStarted, WorkflowTaskCompleted, WorkflowExecutionCompleted]
+        [
+            WorkflowTaskScheduled,
+            WorkflowTaskStarted,
+            WorkflowTaskCompleted,
+            WorkflowExecutionCompleted
+        ]
     );
 }
 
@@ -591,17 +784,30 @@ fn run_timeout_closes_the_workflow() {
             namespace: NS.into(),
             workflow_id: "wf".into(),
             workflow_type: Some(WorkflowType { name: "T".into() }),
-            task_queue: Some(TaskQueue { name: "q".into(), ..Default::default() }),
-            workflow_run_timeout: Some(prost_wkt_types::Duration { seconds: 5, nanos: 0 }),
+            task_queue: Some(TaskQueue {
+                name: "q".into(),
+                ..Default::default()
+            }),
+            workflow_run_timeout: Some(prost_wkt_types::Duration {
+                seconds: 5,
+                nanos: 0,
+            }),
             ..Default::default()
         })
         .unwrap(),
     );
-    assert_eq!(h.execution("wf", &run).task_timeout, 5 * SEC, "task timeout capped by run timeout");
+    assert_eq!(
+        h.execution("wf", &run).task_timeout,
+        5 * SEC,
+        "task timeout capped by run timeout"
+    );
     h.advance(6 * SEC);
     h.fire_due();
     assert_eq!(h.types("wf", &run).last(), Some(&WorkflowExecutionTimedOut));
-    assert_eq!(h.execution("wf", &run).status, WorkflowExecutionStatus::TimedOut as i32);
+    assert_eq!(
+        h.execution("wf", &run).status,
+        WorkflowExecutionStatus::TimedOut as i32
+    );
 }
 
 #[test]
@@ -609,21 +815,34 @@ fn reuse_policy_reject_duplicate_and_allow_duplicate_after_close() {
     let mut h = Harness::new();
     let _ = Harness::run_id(h.start("wf", "r1").unwrap());
     let (wt, _) = h.poll_workflow();
-    h.complete_workflow_task(&wt, vec![complete_workflow("ok")]).unwrap();
+    h.complete_workflow_task(&wt, vec![complete_workflow("ok")])
+        .unwrap();
     let mut req = ws::StartWorkflowExecutionRequest {
         namespace: NS.into(),
         workflow_id: "wf".into(),
         workflow_type: Some(WorkflowType { name: "T".into() }),
-        task_queue: Some(TaskQueue { name: "q".into(), ..Default::default() }),
+        task_queue: Some(TaskQueue {
+            name: "q".into(),
+            ..Default::default()
+        }),
         request_id: "r2".into(),
         workflow_id_reuse_policy: WorkflowIdReusePolicy::RejectDuplicate as i32,
         ..Default::default()
     };
-    assert!(matches!(h.start_with(req.clone()), Err(Rejection::WorkflowAlreadyStarted { .. })));
+    assert!(matches!(
+        h.start_with(req.clone()),
+        Err(Rejection::WorkflowAlreadyStarted { .. })
+    ));
     req.workflow_id_reuse_policy = WorkflowIdReusePolicy::AllowDuplicateFailedOnly as i32;
-    assert!(matches!(h.start_with(req.clone()), Err(Rejection::WorkflowAlreadyStarted { .. })));
+    assert!(matches!(
+        h.start_with(req.clone()),
+        Err(Rejection::WorkflowAlreadyStarted { .. })
+    ));
     req.workflow_id_reuse_policy = WorkflowIdReusePolicy::AllowDuplicate as i32;
-    assert!(matches!(h.start_with(req), Ok(Outcome::WorkflowStarted { started: true, .. })));
+    assert!(matches!(
+        h.start_with(req),
+        Ok(Outcome::WorkflowStarted { started: true, .. })
+    ));
 }
 
 #[test]
@@ -631,7 +850,8 @@ fn same_log_gives_byte_identical_state() {
     let mut h = Harness::new();
     let run = Harness::run_id(h.start("wf", "r").unwrap());
     let (wt, _) = h.poll_workflow();
-    h.complete_workflow_task(&wt, vec![schedule_activity("1", None), start_timer("t", 3)]).unwrap();
+    h.complete_workflow_task(&wt, vec![schedule_activity("1", None), start_timer("t", 3)])
+        .unwrap();
     let (at, _) = h.poll_activity();
     h.complete_activity(&at, "v").unwrap();
     h.advance(4 * SEC);

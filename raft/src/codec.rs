@@ -25,6 +25,8 @@ struct EntryRecord {
     payload: Option<Payload>,
 }
 
+/// Decoded once per entry and moved; see `keel_engine::mutation::Kind`.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, PartialEq, prost::Oneof)]
 enum Payload {
     #[prost(message, tag = "2")]
@@ -110,8 +112,16 @@ fn membership_record(m: &Membership<NodeId, BasicNode>) -> MembershipRecord {
 }
 
 fn membership_from(r: MembershipRecord) -> Membership<NodeId, BasicNode> {
-    let configs: Vec<BTreeSet<NodeId>> = r.configs.into_iter().map(|s| s.ids.into_iter().collect()).collect();
-    let nodes: BTreeMap<NodeId, BasicNode> = r.nodes.into_iter().map(|(id, addr)| (id, BasicNode { addr })).collect();
+    let configs: Vec<BTreeSet<NodeId>> = r
+        .configs
+        .into_iter()
+        .map(|s| s.ids.into_iter().collect())
+        .collect();
+    let nodes: BTreeMap<NodeId, BasicNode> = r
+        .nodes
+        .into_iter()
+        .map(|(id, addr)| (id, BasicNode { addr }))
+        .collect();
     Membership::new(configs, nodes)
 }
 
@@ -146,7 +156,9 @@ pub fn encode_log_id(id: &LogId) -> Vec<u8> {
 }
 
 pub fn decode_log_id(bytes: &[u8]) -> Result<LogId, DecodeError> {
-    Ok(log_id_from(LogIdRecord::decode(bytes).map_err(bad("log id"))?))
+    Ok(log_id_from(
+        LogIdRecord::decode(bytes).map_err(bad("log id"))?,
+    ))
 }
 
 pub fn encode_vote(v: &Vote) -> Vec<u8> {
@@ -191,7 +203,9 @@ mod tests {
         let id = LogId::new(CommittedLeaderId::new(3, 1), 42);
         let m = Mutation {
             now: 7,
-            kind: Some(keel_engine::mutation::Kind::Noop(keel_engine::mutation::Noop {})),
+            kind: Some(keel_engine::mutation::Kind::Noop(
+                keel_engine::mutation::Noop {},
+            )),
         };
         let e = Entry {
             log_id: id,
@@ -209,7 +223,10 @@ mod tests {
             BTreeMap::from([(1, BasicNode::new("a:1")), (2, BasicNode::new("b:2"))]),
         );
         let stored = StoredMembership::new(Some(id), members);
-        assert_eq!(decode_membership(&encode_membership(&stored)).unwrap(), stored);
+        assert_eq!(
+            decode_membership(&encode_membership(&stored)).unwrap(),
+            stored
+        );
         assert!(decode_entry(b"\xff\xff").is_err());
     }
 }

@@ -23,7 +23,11 @@ impl LogStore {
     }
 }
 
-fn io_err(subject: ErrorSubject<u64>, verb: ErrorVerb, e: impl std::error::Error + 'static) -> StorageError {
+fn io_err(
+    subject: ErrorSubject<u64>,
+    verb: ErrorVerb,
+    e: impl std::error::Error + 'static,
+) -> StorageError {
     StorageIOError::new(subject, verb, openraft::AnyError::new(&e)).into()
 }
 
@@ -88,14 +92,20 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .meta_get(VOTE)
             .map_err(|e| io_err(ErrorSubject::Vote, ErrorVerb::Read, e))?
         {
-            Some(b) => Ok(Some(
-                codec::decode_vote(&b).map_err(|e| io_err(ErrorSubject::Vote, ErrorVerb::Read, e))?,
-            )),
+            Some(b) => {
+                Ok(Some(codec::decode_vote(&b).map_err(|e| {
+                    io_err(ErrorSubject::Vote, ErrorVerb::Read, e)
+                })?))
+            }
             None => Ok(None),
         }
     }
 
-    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
     where
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,

@@ -70,28 +70,48 @@ impl RaftNode {
         .map_err(|e| StartError::Config(e.to_string()))?;
         let log_store = LogStore::new(store.clone());
         let state_machine = StateMachine::open(store.clone(), notifications)?;
-        let raft = Raft::new(node_id, Arc::new(config), NoPeersFactory, log_store, state_machine)
+        let raft = Raft::new(
+            node_id,
+            Arc::new(config),
+            NoPeersFactory,
+            log_store,
+            state_machine,
+        )
+        .await
+        .map_err(|e| StartError::Raft(e.to_string()))?;
+        let initialized = raft
+            .is_initialized()
             .await
             .map_err(|e| StartError::Raft(e.to_string()))?;
-        let initialized = raft.is_initialized().await.map_err(|e| StartError::Raft(e.to_string()))?;
         if !initialized {
             let members = BTreeMap::from([(node_id, BasicNode::new(addr))]);
-            raft.initialize(members).await.map_err(|e| StartError::Raft(e.to_string()))?;
+            raft.initialize(members)
+                .await
+                .map_err(|e| StartError::Raft(e.to_string()))?;
         }
         raft.wait(Some(Duration::from_secs(30)))
             .state(ServerState::Leader, "single node becomes leader")
             .await
             .map_err(|e| StartError::Raft(e.to_string()))?;
-        Ok(RaftNode { raft, store, node_id })
+        Ok(RaftNode {
+            raft,
+            store,
+            node_id,
+        })
     }
 
     /// Proposes `mutation` (stamped now) and returns the engine's outcome once applied.
-    pub async fn propose(&self, mut mutation: Mutation) -> Result<ApplyResult<Outcome>, ProposeError> {
+    pub async fn propose(
+        &self,
+        mut mutation: Mutation,
+    ) -> Result<ApplyResult<Outcome>, ProposeError> {
         mutation.now = leader_now();
         match self.raft.client_write(mutation).await {
             Ok(resp) => Ok(resp.data.0),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                Err(ProposeError::NotLeader { leader: f.leader_id })
+                Err(ProposeError::NotLeader {
+                    leader: f.leader_id,
+                })
             }
             Err(e) => Err(ProposeError::Fatal(e.to_string())),
         }

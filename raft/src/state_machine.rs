@@ -9,7 +9,9 @@ use keel_engine::view::{ReadError, StateView, Writes};
 use keel_engine::{Notification, Outcome, Rejection};
 use keel_storage::Store;
 use openraft::storage::{RaftStateMachine, Snapshot};
-use openraft::{EntryPayload, ErrorSubject, ErrorVerb, RaftSnapshotBuilder, SnapshotMeta, StorageIOError};
+use openraft::{
+    EntryPayload, ErrorSubject, ErrorVerb, RaftSnapshotBuilder, SnapshotMeta, StorageIOError,
+};
 use std::io::Cursor;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -27,7 +29,12 @@ pub struct StateMachine {
 }
 
 fn sm_err(verb: ErrorVerb, e: impl std::error::Error + 'static) -> StorageError {
-    StorageIOError::new(ErrorSubject::StateMachine, verb, openraft::AnyError::new(&e)).into()
+    StorageIOError::new(
+        ErrorSubject::StateMachine,
+        verb,
+        openraft::AnyError::new(&e),
+    )
+    .into()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +55,11 @@ impl StateMachine {
 }
 
 fn read_applied(store: &Store) -> Result<(Option<LogId>, StoredMembership), StorageError> {
-    let read = |name| store.state_get(&apply_meta(name)).map_err(|e| sm_err(ErrorVerb::Read, e));
+    let read = |name| {
+        store
+            .state_get(&apply_meta(name))
+            .map_err(|e| sm_err(ErrorVerb::Read, e))
+    };
     let last_applied = match read(LAST_APPLIED)? {
         Some(b) => Some(codec::decode_log_id(&b).map_err(|e| sm_err(ErrorVerb::Read, e))?),
         None => None,
@@ -91,14 +102,24 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut pending = Writes::new();
         let mut responses = Vec::new();
         let mut notifications = Vec::new();
-        let span = tracing::debug_span!("raft_apply", entries = tracing::field::Empty, last = tracing::field::Empty);
+        let span = tracing::debug_span!(
+            "raft_apply",
+            entries = tracing::field::Empty,
+            last = tracing::field::Empty
+        );
         let _guard = span.enter();
         for entry in entries {
             self.last_applied = Some(entry.log_id);
             match entry.payload {
                 EntryPayload::Blank => responses.push(Response(Ok(Outcome::Done))),
                 EntryPayload::Normal(mutation) => {
-                    let applied = keel_engine::apply(&BatchView { store: &self.store, pending: &pending }, &mutation);
+                    let applied = keel_engine::apply(
+                        &BatchView {
+                            store: &self.store,
+                            pending: &pending,
+                        },
+                        &mutation,
+                    );
                     if let Err(Rejection::Internal(msg)) = &applied.outcome {
                         // Storage failed or state is corrupt: stop rather than diverge.
                         return Err(sm_err(ErrorVerb::Write, Msg(msg.clone())));
@@ -109,7 +130,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 }
                 EntryPayload::Membership(m) => {
                     self.membership = StoredMembership::new(Some(entry.log_id), m);
-                    pending.insert(apply_meta(MEMBERSHIP), Some(codec::encode_membership(&self.membership)));
+                    pending.insert(
+                        apply_meta(MEMBERSHIP),
+                        Some(codec::encode_membership(&self.membership)),
+                    );
                     responses.push(Response(Ok(Outcome::Done)));
                 }
             }
@@ -149,7 +173,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError> {
         let bytes = snapshot.into_inner();
-        let entries = decode_dump(&bytes).ok_or_else(|| sm_err(ErrorVerb::Read, Msg("corrupt snapshot".into())))?;
+        let entries = decode_dump(&bytes)
+            .ok_or_else(|| sm_err(ErrorVerb::Read, Msg("corrupt snapshot".into())))?;
         self.store
             .replace_state(entries)
             .map_err(|e| sm_err(ErrorVerb::Write, e))?;
@@ -176,7 +201,10 @@ pub struct SnapshotBuilder {
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        let data = self.data.clone().map_err(|e| sm_err(ErrorVerb::Read, Msg(e)))?;
+        let data = self
+            .data
+            .clone()
+            .map_err(|e| sm_err(ErrorVerb::Read, Msg(e)))?;
         let snapshot_id = match &self.last_applied {
             Some(id) => format!("{}-{}", id.leader_id.term, id.index),
             None => "empty".to_string(),

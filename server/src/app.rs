@@ -20,7 +20,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
-use temporalio_protos::grpc::health::v1::{health_check_response::ServingStatus, HealthCheckRequest, HealthCheckResponse};
+use temporalio_protos::grpc::health::v1::{
+    health_check_response::ServingStatus, HealthCheckRequest, HealthCheckResponse,
+};
 use temporalio_protos::temporal::api::workflowservice::v1::RegisterNamespaceRequest;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tonic::codec::CompressionEncoding;
@@ -43,7 +45,10 @@ pub struct Keel {
 impl Keel {
     /// Proposes a mutation; a rejection becomes its gRPC status.
     pub async fn propose(&self, kind: Kind) -> Result<Outcome, Status> {
-        let mutation = Mutation { now: 0, kind: Some(kind) };
+        let mutation = Mutation {
+            now: 0,
+            kind: Some(kind),
+        };
         self.node
             .propose(mutation)
             .await
@@ -53,14 +58,23 @@ impl Keel {
 
     pub fn namespace(&self, name: &str) -> Result<NamespaceRecord, Status> {
         validate::id("Namespace", name).map_err(errors::invalid_argument)?;
-        match self.store.state_get(&keys::namespace(name)).map_err(errors::internal)? {
+        match self
+            .store
+            .state_get(&keys::namespace(name))
+            .map_err(errors::internal)?
+        {
             Some(b) => NamespaceRecord::decode(b.as_slice()).map_err(errors::internal),
             None => Err(errors::namespace_not_found(name)),
         }
     }
 
     /// A run's state; an empty run id means the workflow id's current run.
-    pub fn execution(&self, namespace: &str, workflow_id: &str, run_id: &str) -> Result<ExecutionRecord, Status> {
+    pub fn execution(
+        &self,
+        namespace: &str,
+        workflow_id: &str,
+        run_id: &str,
+    ) -> Result<ExecutionRecord, Status> {
         validate::id("WorkflowId", workflow_id).map_err(errors::invalid_argument)?;
         let not_found = || {
             errors::not_found(format!(
@@ -73,7 +87,9 @@ impl Keel {
                 .state_get(&keys::current_run(namespace, workflow_id))
                 .map_err(errors::internal)?
                 .ok_or_else(not_found)?;
-            CurrentRun::decode(current.as_slice()).map_err(errors::internal)?.run_id
+            CurrentRun::decode(current.as_slice())
+                .map_err(errors::internal)?
+                .run_id
         } else {
             run_id.to_string()
         };
@@ -122,7 +138,10 @@ struct HealthService;
 
 #[tonic::async_trait]
 impl Health for HealthService {
-    async fn check(&self, _: Request<HealthCheckRequest>) -> Result<Response<HealthCheckResponse>, Status> {
+    async fn check(
+        &self,
+        _: Request<HealthCheckRequest>,
+    ) -> Result<Response<HealthCheckResponse>, Status> {
         Ok(Response::new(HealthCheckResponse {
             status: ServingStatus::Serving as i32,
         }))
@@ -130,7 +149,10 @@ impl Health for HealthService {
 }
 
 /// Runs a single-node Keel until `shutdown` resolves.
-pub async fn run_dev(opts: DevOptions, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run_dev(
+    opts: DevOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let began = Instant::now();
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
@@ -151,11 +173,13 @@ pub async fn run_dev(opts: DevOptions, shutdown: impl std::future::Future<Output
     });
     tokio::spawn(dispatch_notifications(keel.clone(), rx));
     // The log must be applied through the current term before loading the caches.
-    keel.propose(Kind::Noop(keel_engine::mutation::Noop {})).await?;
+    keel.propose(Kind::Noop(keel_engine::mutation::Noop {}))
+        .await?;
     let tasks = keel.matching.load(&store)?;
     let timers = keel.timers.load(&store)?;
     let timer_keel = keel.clone();
-    let timer_task = tokio::spawn(async move { timer_keel.timers.run(timer_keel.node.clone()).await });
+    let timer_task =
+        tokio::spawn(async move { timer_keel.timers.run(timer_keel.node.clone()).await });
 
     let mut namespaces = vec!["default".to_string()];
     namespaces.extend(opts.namespaces.iter().cloned());
@@ -187,11 +211,18 @@ pub async fn run_dev(opts: DevOptions, shutdown: impl std::future::Future<Output
         startup_ms = began.elapsed().as_millis() as u64,
         "Keel is serving"
     );
-    println!("keel serving on {local} (data in {}), ready in {} ms", opts.data_dir.display(), began.elapsed().as_millis());
+    println!(
+        "keel serving on {local} (data in {}), ready in {} ms",
+        opts.data_dir.display(),
+        began.elapsed().as_millis()
+    );
     tonic::transport::Server::builder()
         .add_service(frontend)
         .add_service(health)
-        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown,
+        )
         .await?;
     timer_task.abort();
     node.shutdown().await;

@@ -5,7 +5,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "keel", version, about = "Durable execution in one binary: Temporal's API on RocksDB and Raft")]
+#[command(
+    name = "keel",
+    version,
+    about = "Durable execution in one binary: Temporal's API on RocksDB and Raft"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -14,9 +14,12 @@ use tokio::sync::Notify;
 /// At most this many timers fire in one mutation.
 const MAX_BATCH: usize = 512;
 
+/// A due time and its timer-table key; `Reverse` makes the max-heap a min-heap.
+type Due = Reverse<(i64, Vec<u8>)>;
+
 #[derive(Default)]
 pub struct Timers {
-    heap: Mutex<BinaryHeap<Reverse<(i64, Vec<u8>)>>>,
+    heap: Mutex<BinaryHeap<Due>>,
     changed: Notify,
 }
 

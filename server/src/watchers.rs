@@ -16,14 +16,22 @@ impl Watchers {
     /// The notifier of a run; enable a `notified()` future before checking state.
     pub fn watch(&self, namespace: &str, workflow_id: &str, run_id: &str) -> Arc<Notify> {
         let mut runs = self.runs.lock().expect("watchers lock");
-        runs.entry((namespace.to_string(), workflow_id.to_string(), run_id.to_string()))
-            .or_default()
-            .clone()
+        runs.entry((
+            namespace.to_string(),
+            workflow_id.to_string(),
+            run_id.to_string(),
+        ))
+        .or_default()
+        .clone()
     }
 
     pub fn notify(&self, namespace: &str, workflow_id: &str, run_id: &str) {
         let mut runs = self.runs.lock().expect("watchers lock");
-        let key = (namespace.to_string(), workflow_id.to_string(), run_id.to_string());
+        let key = (
+            namespace.to_string(),
+            workflow_id.to_string(),
+            run_id.to_string(),
+        );
         if let Some(n) = runs.get(&key) {
             n.notify_waiters();
             // Nobody else holds it: no one is waiting, drop the entry.

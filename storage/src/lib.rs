@@ -6,7 +6,9 @@
 //! bytes: vote, last purged log id), `state` (engine tables and raft's apply metadata).
 
 use keel_engine::view::{ReadError, StateView, Writes};
-use rocksdb::{ColumnFamily, Direction, IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions, DB};
+use rocksdb::{
+    ColumnFamily, Direction, IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions, DB,
+};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -16,8 +18,13 @@ const CF_STATE: &str = "state";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    #[error("the data directory {path} is in use by another Keel process (RocksDB lock held): {source}")]
-    Locked { path: String, source: rocksdb::Error },
+    #[error(
+        "the data directory {path} is in use by another Keel process (RocksDB lock held): {source}"
+    )]
+    Locked {
+        path: String,
+        source: rocksdb::Error,
+    },
     #[error("rocksdb: {0}")]
     Rocks(#[from] rocksdb::Error),
 }
@@ -117,7 +124,11 @@ impl Store {
     /// Deletes entries with index >= `from` (conflicting suffix), fsynced.
     pub fn log_truncate(&self, from: u64) -> Result<()> {
         let mut batch = WriteBatch::default();
-        batch.delete_range_cf(self.cf(CF_RAFT_LOG), from.to_be_bytes(), u64::MAX.to_be_bytes());
+        batch.delete_range_cf(
+            self.cf(CF_RAFT_LOG),
+            from.to_be_bytes(),
+            u64::MAX.to_be_bytes(),
+        );
         batch.delete_cf(self.cf(CF_RAFT_LOG), u64::MAX.to_be_bytes());
         self.db.write_opt(batch, &Self::synced())?;
         Ok(())
@@ -126,7 +137,11 @@ impl Store {
     /// Deletes entries with index <= `upto` and records `meta` in the same write.
     pub fn log_purge(&self, upto: u64, meta: (&str, Vec<u8>)) -> Result<()> {
         let mut batch = WriteBatch::default();
-        batch.delete_range_cf(self.cf(CF_RAFT_LOG), 0u64.to_be_bytes(), (upto + 1).to_be_bytes());
+        batch.delete_range_cf(
+            self.cf(CF_RAFT_LOG),
+            0u64.to_be_bytes(),
+            (upto + 1).to_be_bytes(),
+        );
         batch.put_cf(self.cf(CF_RAFT_META), meta.0, meta.1);
         self.db.write_opt(batch, &Self::synced())?;
         Ok(())
@@ -166,16 +181,23 @@ impl Store {
     }
 
     /// Up to `limit` entries under `prefix`, starting at `from` (inclusive) if given.
-    pub fn state_scan(&self, prefix: &[u8], from: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    pub fn state_scan(
+        &self,
+        prefix: &[u8],
+        from: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let start = from.unwrap_or(prefix);
         let mut ro = ReadOptions::default();
         ro.set_iterate_lower_bound(prefix.to_vec());
         if let Some(upper) = prefix_upper_bound(prefix) {
             ro.set_iterate_upper_bound(upper);
         }
-        let iter = self
-            .db
-            .iterator_cf_opt(self.cf(CF_STATE), ro, IteratorMode::From(start, Direction::Forward));
+        let iter = self.db.iterator_cf_opt(
+            self.cf(CF_STATE),
+            ro,
+            IteratorMode::From(start, Direction::Forward),
+        );
         let mut out = Vec::new();
         for item in iter {
             let (k, v) = item?;
@@ -194,7 +216,9 @@ impl Store {
         if let Some(upper) = prefix_upper_bound(prefix) {
             ro.set_iterate_upper_bound(upper);
         }
-        let mut iter = self.db.iterator_cf_opt(self.cf(CF_STATE), ro, IteratorMode::End);
+        let mut iter = self
+            .db
+            .iterator_cf_opt(self.cf(CF_STATE), ro, IteratorMode::End);
         match iter.next() {
             Some(item) => {
                 let (k, v) = item?;
@@ -214,7 +238,10 @@ impl Store {
     }
 
     /// Replaces all of `state` with `entries` in one atomic write (snapshot install).
-    pub fn replace_state(&self, entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>) -> Result<()> {
+    pub fn replace_state(
+        &self,
+        entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+    ) -> Result<()> {
         let cf = self.cf(CF_STATE);
         let mut batch = WriteBatch::default();
         let mut last_key: Option<Vec<u8>> = None;

@@ -4,8 +4,13 @@ use super::*;
 fn log_append_range_truncate_purge() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    store.log_append((1..=5).map(|i| (i, vec![i as u8]))).unwrap();
-    assert_eq!(store.log_range(2, 4).unwrap(), vec![(2, vec![2]), (3, vec![3])]);
+    store
+        .log_append((1..=5).map(|i| (i, vec![i as u8])))
+        .unwrap();
+    assert_eq!(
+        store.log_range(2, 4).unwrap(),
+        vec![(2, vec![2]), (3, vec![3])]
+    );
     assert_eq!(store.log_last().unwrap(), Some((5, vec![5])));
     store.log_truncate(4).unwrap();
     assert_eq!(store.log_last().unwrap(), Some((3, vec![3])));
@@ -29,8 +34,14 @@ fn state_survives_reopen_and_scans_stay_in_prefix() {
         store.commit_state(w).unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.state_scan(b"a", None, 10).unwrap(), vec![(b"a1".to_vec(), b"x".to_vec())]);
-    assert_eq!(store.state_last(b"b").unwrap(), Some((b"b1".to_vec(), b"z".to_vec())));
+    assert_eq!(
+        store.state_scan(b"a", None, 10).unwrap(),
+        vec![(b"a1".to_vec(), b"x".to_vec())]
+    );
+    assert_eq!(
+        store.state_last(b"b").unwrap(),
+        Some((b"b1".to_vec(), b"z".to_vec()))
+    );
     assert_eq!(StateView::get(&store, b"b1").unwrap(), Some(b"z".to_vec()));
 }
 
@@ -38,7 +49,9 @@ fn state_survives_reopen_and_scans_stay_in_prefix() {
 fn a_second_open_of_the_same_directory_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let _first = Store::open(dir.path()).unwrap();
-    let err = Store::open(dir.path()).err().expect("second open must fail");
+    let err = Store::open(dir.path())
+        .err()
+        .expect("second open must fail");
     assert!(matches!(err, StorageError::Locked { .. }), "{err}");
     assert!(err.to_string().contains("in use by another Keel process"));
 }
@@ -51,8 +64,12 @@ fn replace_state_drops_everything_else() {
     w.insert(b"old".to_vec(), Some(b"1".to_vec()));
     w.insert(vec![0xff, 0xff], Some(b"2".to_vec()));
     store.commit_state(w).unwrap();
-    store.replace_state([(b"new".to_vec(), b"3".to_vec())]).unwrap();
+    store
+        .replace_state([(b"new".to_vec(), b"3".to_vec())])
+        .unwrap();
     let mut all = Vec::new();
-    store.state_for_each(|k, v| all.push((k.to_vec(), v.to_vec()))).unwrap();
+    store
+        .state_for_each(|k, v| all.push((k.to_vec(), v.to_vec())))
+        .unwrap();
     assert_eq!(all, vec![(b"new".to_vec(), b"3".to_vec())]);
 }

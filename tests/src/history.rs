@@ -2,9 +2,7 @@
 
 use keel_server::proto::workflowservice::workflow_service_client::WorkflowServiceClient;
 use temporalio_protos::temporal::api::{
-    common::v1::WorkflowExecution,
-    enums::v1::EventType,
-    history::v1::HistoryEvent,
+    common::v1::WorkflowExecution, enums::v1::EventType, history::v1::HistoryEvent,
     workflowservice::v1::GetWorkflowExecutionHistoryRequest,
 };
 use tonic::transport::Channel;
@@ -38,7 +36,11 @@ pub async fn fetch(
         token = resp.next_page_token;
     }
     for (i, e) in events.iter().enumerate() {
-        anyhow::ensure!(e.event_id == i as i64 + 1, "event ids not contiguous at {i}: {}", e.event_id);
+        anyhow::ensure!(
+            e.event_id == i as i64 + 1,
+            "event ids not contiguous at {i}: {}",
+            e.event_id
+        );
     }
     Ok(events)
 }

@@ -19,7 +19,10 @@ pub fn keel_binary() -> PathBuf {
         return PathBuf::from(p);
     }
     let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
     profile_dir.join("keel")
 }
 
@@ -46,13 +49,25 @@ impl KeelProcess {
     pub fn start_at(data_dir: &Path, addr: SocketAddr) -> anyhow::Result<Self> {
         let bin = keel_binary();
         if !bin.exists() {
-            bail!("{} not found: build it first (cargo build --bin keel)", bin.display());
+            bail!(
+                "{} not found: build it first (cargo build --bin keel)",
+                bin.display()
+            );
         }
         let began = Instant::now();
         let mut child = Command::new(&bin)
-            .args(["server", "start-dev", "--listen", &addr.to_string(), "--data-dir"])
+            .args([
+                "server",
+                "start-dev",
+                "--listen",
+                &addr.to_string(),
+                "--data-dir",
+            ])
             .arg(data_dir)
-            .env("KEEL_LOG", std::env::var("KEEL_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "KEEL_LOG",
+                std::env::var("KEEL_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -96,8 +111,12 @@ impl KeelProcess {
 
     /// SIGTERM and wait for a clean exit; returns whether it exited successfully.
     pub fn terminate(&mut self) -> bool {
-        let Some(mut c) = self.child.take() else { return false };
-        let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+        let Some(mut c) = self.child.take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = c.try_wait() {
@@ -128,7 +147,10 @@ impl Drop for KeelProcess {
 pub async fn sdk_client(url: &str, namespace: &str) -> anyhow::Result<Client> {
     let options = ConnectionOptions::new(Url::from_str(url)?).build();
     let connection = Connection::connect(options).await?;
-    Ok(Client::new(connection, ClientOptions::new(namespace).build())?)
+    Ok(Client::new(
+        connection,
+        ClientOptions::new(namespace).build(),
+    )?)
 }
 
 /// A raw WorkflowService client (requests exactly as written, no SDK help).
@@ -136,7 +158,11 @@ pub async fn raw_client(url: &str) -> anyhow::Result<WorkflowServiceClient<Chann
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         match WorkflowServiceClient::connect(url.to_string()).await {
-            Ok(c) => return Ok(c.max_decoding_message_size(64 << 20).max_encoding_message_size(64 << 20)),
+            Ok(c) => {
+                return Ok(c
+                    .max_decoding_message_size(64 << 20)
+                    .max_encoding_message_size(64 << 20))
+            }
             Err(e) if Instant::now() > deadline => return Err(e.into()),
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }

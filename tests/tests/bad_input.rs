@@ -20,7 +20,10 @@ fn start_request(wf: &str) -> StartWorkflowExecutionRequest {
         namespace: "default".into(),
         workflow_id: wf.into(),
         workflow_type: Some(WorkflowType { name: "T".into() }),
-        task_queue: Some(TaskQueue { name: "bad-q".into(), ..Default::default() }),
+        task_queue: Some(TaskQueue {
+            name: "bad-q".into(),
+            ..Default::default()
+        }),
         request_id: uuid::Uuid::new_v4().to_string(),
         ..Default::default()
     }
@@ -28,7 +31,10 @@ fn start_request(wf: &str) -> StartWorkflowExecutionRequest {
 
 fn detail<M: Message + Default>(status: &tonic::Status, type_suffix: &str) -> Option<M> {
     let rpc = RpcStatus::decode(status.details()).ok()?;
-    let any = rpc.details.into_iter().find(|a| a.type_url.ends_with(type_suffix))?;
+    let any = rpc
+        .details
+        .into_iter()
+        .find(|a| a.type_url.ends_with(type_suffix))?;
     M::decode(any.value.as_slice()).ok()
 }
 
@@ -38,11 +44,21 @@ async fn bad_requests_get_clear_errors_and_write_nothing() -> anyhow::Result<()>
     let keel = KeelProcess::start(dir.path())?;
     let mut c = raw_client(&keel.url()).await?;
 
-    let e = c.start_workflow_execution(start_request("")).await.unwrap_err();
+    let e = c
+        .start_workflow_execution(start_request(""))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
-    assert!(e.message().contains("WorkflowId is not set"), "{}", e.message());
+    assert!(
+        e.message().contains("WorkflowId is not set"),
+        "{}",
+        e.message()
+    );
 
-    let e = c.start_workflow_execution(start_request(&"w".repeat(1001))).await.unwrap_err();
+    let e = c
+        .start_workflow_execution(start_request(&"w".repeat(1001)))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().contains("length limit"), "{}", e.message());
 
@@ -50,12 +66,16 @@ async fn bad_requests_get_clear_errors_and_write_nothing() -> anyhow::Result<()>
     req.namespace = "no-such-namespace".into();
     let e = c.start_workflow_execution(req).await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
-    let d: NamespaceNotFoundFailure = detail(&e, "NamespaceNotFoundFailure").expect("NamespaceNotFoundFailure details");
+    let d: NamespaceNotFoundFailure =
+        detail(&e, "NamespaceNotFoundFailure").expect("NamespaceNotFoundFailure details");
     assert_eq!(d.namespace, "no-such-namespace");
 
     let mut req = start_request("wf-big");
     req.input = Some(Payloads {
-        payloads: vec![Payload { data: vec![7; 2 * 1024 * 1024 + 1], ..Default::default() }],
+        payloads: vec![Payload {
+            data: vec![7; 2 * 1024 * 1024 + 1],
+            ..Default::default()
+        }],
     });
     let e = c.start_workflow_execution(req).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
@@ -66,8 +86,10 @@ async fn bad_requests_get_clear_errors_and_write_nothing() -> anyhow::Result<()>
         let e = c
             .describe_workflow_execution(DescribeWorkflowExecutionRequest {
                 namespace: "default".into(),
-                execution: Some(WorkflowExecution { workflow_id: wf.into(), run_id: String::new() }),
-                ..Default::default()
+                execution: Some(WorkflowExecution {
+                    workflow_id: wf.into(),
+                    run_id: String::new(),
+                }),
             })
             .await
             .unwrap_err();
@@ -75,8 +97,14 @@ async fn bad_requests_get_clear_errors_and_write_nothing() -> anyhow::Result<()>
     }
 
     // A second start of a running id: ALREADY_EXISTS with Temporal's details.
-    let first = c.start_workflow_execution(start_request("wf-dup")).await?.into_inner();
-    let e = c.start_workflow_execution(start_request("wf-dup")).await.unwrap_err();
+    let first = c
+        .start_workflow_execution(start_request("wf-dup"))
+        .await?
+        .into_inner();
+    let e = c
+        .start_workflow_execution(start_request("wf-dup"))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::AlreadyExists);
     let d: WorkflowExecutionAlreadyStartedFailure =
         detail(&e, "WorkflowExecutionAlreadyStartedFailure").expect("already-started details");
@@ -105,7 +133,10 @@ async fn bad_requests_get_clear_errors_and_write_nothing() -> anyhow::Result<()>
     let poll = c
         .poll_workflow_task_queue(PollWorkflowTaskQueueRequest {
             namespace: "default".into(),
-            task_queue: Some(TaskQueue { name: "bad-q".into(), ..Default::default() }),
+            task_queue: Some(TaskQueue {
+                name: "bad-q".into(),
+                ..Default::default()
+            }),
             identity: "test".into(),
             ..Default::default()
         })
@@ -114,7 +145,10 @@ async fn bad_requests_get_clear_errors_and_write_nothing() -> anyhow::Result<()>
     assert!(!poll.task_token.is_empty());
     let before = history::fetch(&mut c, "default", "wf-dup", "").await?;
 
-    let unknown = Command { command_type: 4242, ..Default::default() };
+    let unknown = Command {
+        command_type: 4242,
+        ..Default::default()
+    };
     let e = c
         .respond_workflow_task_completed(RespondWorkflowTaskCompletedRequest {
             task_token: poll.task_token.clone(),
@@ -125,8 +159,16 @@ async fn bad_requests_get_clear_errors_and_write_nothing() -> anyhow::Result<()>
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
-    assert!(e.message().contains("Unknown command type"), "{}", e.message());
-    assert_eq!(history::fetch(&mut c, "default", "wf-dup", "").await?, before, "nothing written");
+    assert!(
+        e.message().contains("Unknown command type"),
+        "{}",
+        e.message()
+    );
+    assert_eq!(
+        history::fetch(&mut c, "default", "wf-dup", "").await?,
+        before,
+        "nothing written"
+    );
 
     // The task is still good; complete it, then its token is stale.
     let complete = Command {
@@ -146,7 +188,11 @@ async fn bad_requests_get_clear_errors_and_write_nothing() -> anyhow::Result<()>
     let after = history::fetch(&mut c, "default", "wf-dup", "").await?;
     let e = c.respond_workflow_task_completed(done).await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
-    assert_eq!(history::fetch(&mut c, "default", "wf-dup", "").await?, after, "a stale token writes nothing");
+    assert_eq!(
+        history::fetch(&mut c, "default", "wf-dup", "").await?,
+        after,
+        "a stale token writes nothing"
+    );
 
     // Still serving.
     c.get_system_info(GetSystemInfoRequest::default()).await?;
@@ -158,12 +204,21 @@ async fn a_second_process_on_the_same_data_dir_fails_clearly() -> anyhow::Result
     let dir = tempfile::tempdir()?;
     let _keel = KeelProcess::start(dir.path())?;
     let out = std::process::Command::new(keel_tests::keel_binary())
-        .args(["server", "start-dev", "--listen", &keel_tests::free_port().to_string(), "--data-dir"])
+        .args([
+            "server",
+            "start-dev",
+            "--listen",
+            &keel_tests::free_port().to_string(),
+            "--data-dir",
+        ])
         .arg(dir.path())
         .output()?;
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("in use by another Keel process"), "{stderr}");
+    assert!(
+        stderr.contains("in use by another Keel process"),
+        "{stderr}"
+    );
     Ok(())
 }
 
@@ -172,7 +227,11 @@ async fn sigterm_shuts_down_cleanly_and_data_is_kept() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut keel = KeelProcess::start(dir.path())?;
     let mut c = raw_client(&keel.url()).await?;
-    let run = c.start_workflow_execution(start_request("wf-kept")).await?.into_inner().run_id;
+    let run = c
+        .start_workflow_execution(start_request("wf-kept"))
+        .await?
+        .into_inner()
+        .run_id;
     assert!(keel.terminate(), "clean exit on SIGTERM");
     let keel = KeelProcess::start(dir.path())?;
     let mut c = raw_client(&keel.url()).await?;

@@ -9,7 +9,9 @@ use temporalio_common::RetryPolicy;
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_protos::temporal::api::enums::v1::EventType::{self, *};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
-use temporalio_sdk::{ActivityOptions, Runtime, Worker, WorkerOptions, WorkflowContext, WorkflowResult};
+use temporalio_sdk::{
+    ActivityOptions, Runtime, Worker, WorkerOptions, WorkflowContext, WorkflowResult,
+};
 
 pub struct SlowActs;
 
@@ -55,26 +57,37 @@ impl LingerWorkflow {
 
 /// Whether the run's pending activity has been handed to a worker (DescribeWorkflowExecution).
 async fn activity_started(
-    raw: &mut keel_server::proto::workflowservice::workflow_service_client::WorkflowServiceClient<tonic::transport::Channel>,
+    raw: &mut keel_server::proto::workflowservice::workflow_service_client::WorkflowServiceClient<
+        tonic::transport::Channel,
+    >,
     wf: &str,
 ) -> anyhow::Result<bool> {
-    use temporalio_protos::temporal::api::{common::v1::WorkflowExecution, enums::v1::PendingActivityState, workflowservice::v1::DescribeWorkflowExecutionRequest};
+    use temporalio_protos::temporal::api::{
+        common::v1::WorkflowExecution, enums::v1::PendingActivityState,
+        workflowservice::v1::DescribeWorkflowExecutionRequest,
+    };
     let d = raw
         .describe_workflow_execution(DescribeWorkflowExecutionRequest {
             namespace: "default".into(),
-            execution: Some(WorkflowExecution { workflow_id: wf.into(), run_id: String::new() }),
-            ..Default::default()
+            execution: Some(WorkflowExecution {
+                workflow_id: wf.into(),
+                run_id: String::new(),
+            }),
         })
         .await?
         .into_inner();
-    Ok(d.pending_activities.iter().any(|a| a.state == PendingActivityState::Started as i32))
+    Ok(d.pending_activities
+        .iter()
+        .any(|a| a.state == PendingActivityState::Started as i32))
 }
 
 async fn wait_for_event(keel: &KeelProcess, wf: &str, want: EventType) -> anyhow::Result<()> {
     let mut raw = raw_client(&keel.url()).await?;
     for _ in 0..200 {
         let events = history::fetch(&mut raw, "default", wf, "").await?;
-        if history::types(&events).contains(&want) && (want != ActivityTaskScheduled || activity_started(&mut raw, wf).await?) {
+        if history::types(&events).contains(&want)
+            && (want != ActivityTaskScheduled || activity_started(&mut raw, wf).await?)
+        {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -100,10 +113,14 @@ macro_rules! through_kill9 {
         let shutdown = worker.shutdown_handle();
         let body = async {
             let client = sdk_client(&url, "default").await?;
-            let handle = client.start_workflow($run, $input, WorkflowStartOptions::new($queue, $wf).build()).await?;
+            let handle = client
+                .start_workflow($run, $input, WorkflowStartOptions::new($queue, $wf).build())
+                .await?;
             wait_for_event(&keel, $wf, $kill_after).await?;
             keel.restart_after_kill9()?;
-            let result: String = handle.get_result(WorkflowGetResultOptions::default()).await?;
+            let result: String = handle
+                .get_result(WorkflowGetResultOptions::default())
+                .await?;
             let mut raw = raw_client(&url).await?;
             let types = history::types(&history::fetch(&mut raw, "default", $wf, "").await?);
             anyhow::Ok((result, types))
@@ -120,7 +137,13 @@ macro_rules! through_kill9 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timer_workflow_survives_kill9_and_restart() -> anyhow::Result<()> {
-    let (result, types) = through_kill9!("dur-timer", "dur-timer-1", TimerWorkflow::run, 3u64, TimerStarted);
+    let (result, types) = through_kill9!(
+        "dur-timer",
+        "dur-timer-1",
+        TimerWorkflow::run,
+        3u64,
+        TimerStarted
+    );
     assert_eq!(result, "timer survived");
     assert_eq!(
         types,
@@ -143,7 +166,13 @@ async fn timer_workflow_survives_kill9_and_restart() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn activity_running_at_kill9_times_out_after_restart() -> anyhow::Result<()> {
     // The activity takes 8 s; its start-to-close timeout is 3 s; Keel dies while it runs.
-    let (result, types) = through_kill9!("dur-act", "dur-act-1", LingerWorkflow::run, 8u64, ActivityTaskScheduled);
+    let (result, types) = through_kill9!(
+        "dur-act",
+        "dur-act-1",
+        LingerWorkflow::run,
+        8u64,
+        ActivityTaskScheduled
+    );
     assert!(result.contains("activity failed"), "{result}");
     assert_eq!(
         types[4..],

@@ -11,8 +11,8 @@ use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_protos::temporal::api::enums::v1::EventType::{self, *};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{
-    ActivityOptions, ApplicationFailure, Runtime, Worker, WorkerOptions, WorkflowContext, WorkflowResult,
-    WorkflowTermination,
+    ActivityOptions, ApplicationFailure, Runtime, Worker, WorkerOptions, WorkflowContext,
+    WorkflowResult, WorkflowTermination,
 };
 
 pub struct Acts;
@@ -26,7 +26,9 @@ impl Acts {
 
     #[activity]
     pub async fn explode(_ctx: ActivityContext, what: String) -> Result<String, ActivityError> {
-        Err(ActivityError::Application(Box::new(ApplicationFailure::new(format!("{what} exploded")))))
+        Err(ActivityError::Application(Box::new(
+            ApplicationFailure::new(format!("{what} exploded")),
+        )))
     }
 }
 
@@ -39,7 +41,11 @@ impl GreetWorkflow {
     #[run]
     pub async fn run(ctx: &mut WorkflowContext<Self>, name: String) -> WorkflowResult<String> {
         let greeting = ctx
-            .execute_activity(Acts::greet, name, ActivityOptions::start_to_close_timeout(Duration::from_secs(10)))
+            .execute_activity(
+                Acts::greet,
+                name,
+                ActivityOptions::start_to_close_timeout(Duration::from_secs(10)),
+            )
             .await?;
         Ok(greeting)
     }
@@ -82,7 +88,9 @@ pub struct FailWorkflow;
 impl FailWorkflow {
     #[run]
     pub async fn run(_ctx: &mut WorkflowContext<Self>, why: String) -> WorkflowResult<String> {
-        Err(WorkflowTermination::failed_application(ApplicationFailure::non_retryable(why)))
+        Err(WorkflowTermination::failed_application(
+            ApplicationFailure::non_retryable(why),
+        ))
     }
 }
 
@@ -113,7 +121,9 @@ where
 
 async fn event_types(keel: &KeelProcess, wf: &str) -> anyhow::Result<Vec<EventType>> {
     let mut raw = raw_client(&keel.url()).await?;
-    Ok(history::types(&history::fetch(&mut raw, "default", wf, "").await?))
+    Ok(history::types(
+        &history::fetch(&mut raw, "default", wf, "").await?,
+    ))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,9 +134,15 @@ async fn workflow_runs_one_activity_and_returns_its_result() -> anyhow::Result<(
     let result = with_worker(&url, "greet-q", async {
         let client = sdk_client(&url, "default").await?;
         let handle = client
-            .start_workflow(GreetWorkflow::run, "Keel".to_string(), WorkflowStartOptions::new("greet-q", "greet-1").build())
+            .start_workflow(
+                GreetWorkflow::run,
+                "Keel".to_string(),
+                WorkflowStartOptions::new("greet-q", "greet-1").build(),
+            )
             .await?;
-        Ok(handle.get_result(WorkflowGetResultOptions::default()).await?)
+        Ok(handle
+            .get_result(WorkflowGetResultOptions::default())
+            .await?)
     })
     .await?;
     assert_eq!(result, "Hello, Keel!");
@@ -158,13 +174,22 @@ async fn workflow_sleeps_on_a_two_second_timer() -> anyhow::Result<()> {
     let result = with_worker(&url, "sleep-q", async {
         let client = sdk_client(&url, "default").await?;
         let handle = client
-            .start_workflow(SleepWorkflow::run, 2u64, WorkflowStartOptions::new("sleep-q", "sleep-1").build())
+            .start_workflow(
+                SleepWorkflow::run,
+                2u64,
+                WorkflowStartOptions::new("sleep-q", "sleep-1").build(),
+            )
             .await?;
-        Ok(handle.get_result(WorkflowGetResultOptions::default()).await?)
+        Ok(handle
+            .get_result(WorkflowGetResultOptions::default())
+            .await?)
     })
     .await?;
     assert_eq!(result, "woke");
-    assert!(began.elapsed() >= Duration::from_secs(2), "a timer never fires early");
+    assert!(
+        began.elapsed() >= Duration::from_secs(2),
+        "a timer never fires early"
+    );
     assert_eq!(
         event_types(&keel, "sleep-1").await?,
         vec![
@@ -191,7 +216,11 @@ async fn failing_activity_fails_the_workflow_with_that_failure() -> anyhow::Resu
     let outcome = with_worker(&url, "explode-q", async {
         let client = sdk_client(&url, "default").await?;
         let handle = client
-            .start_workflow(ExplodeWorkflow::run, "boiler".to_string(), WorkflowStartOptions::new("explode-q", "explode-1").build())
+            .start_workflow(
+                ExplodeWorkflow::run,
+                "boiler".to_string(),
+                WorkflowStartOptions::new("explode-q", "explode-1").build(),
+            )
             .await?;
         Ok(handle.get_result(WorkflowGetResultOptions::default()).await)
     })
@@ -199,12 +228,22 @@ async fn failing_activity_fails_the_workflow_with_that_failure() -> anyhow::Resu
     match outcome {
         Err(WorkflowGetResultError::Failed(f)) => {
             let text = format!("{f:?}");
-            assert!(text.contains("boiler exploded"), "the activity's failure reaches the caller: {text}");
+            assert!(
+                text.contains("boiler exploded"),
+                "the activity's failure reaches the caller: {text}"
+            );
         }
         other => panic!("expected a failed workflow, got {other:?}"),
     }
     let types = event_types(&keel, "explode-1").await?;
-    assert_eq!(types[4..7], [ActivityTaskScheduled, ActivityTaskStarted, ActivityTaskFailed]);
+    assert_eq!(
+        types[4..7],
+        [
+            ActivityTaskScheduled,
+            ActivityTaskStarted,
+            ActivityTaskFailed
+        ]
+    );
     assert_eq!(types.last(), Some(&WorkflowExecutionFailed));
     Ok(())
 }
@@ -217,7 +256,11 @@ async fn workflow_that_fails_itself_is_failed() -> anyhow::Result<()> {
     let outcome = with_worker(&url, "fail-q", async {
         let client = sdk_client(&url, "default").await?;
         let handle = client
-            .start_workflow(FailWorkflow::run, "on purpose".to_string(), WorkflowStartOptions::new("fail-q", "fail-1").build())
+            .start_workflow(
+                FailWorkflow::run,
+                "on purpose".to_string(),
+                WorkflowStartOptions::new("fail-q", "fail-1").build(),
+            )
             .await?;
         Ok(handle.get_result(WorkflowGetResultOptions::default()).await)
     })
@@ -228,7 +271,13 @@ async fn workflow_that_fails_itself_is_failed() -> anyhow::Result<()> {
     }
     assert_eq!(
         event_types(&keel, "fail-1").await?,
-        vec![WorkflowExecutionStarted, WorkflowTaskScheduled, WorkflowTaskStarted, WorkflowTaskCompleted, WorkflowExecutionFailed]
+        vec![
+            WorkflowExecutionStarted,
+            WorkflowTaskScheduled,
+            WorkflowTaskStarted,
+            WorkflowTaskCompleted,
+            WorkflowExecutionFailed
+        ]
     );
     Ok(())
 }

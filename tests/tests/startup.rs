@@ -31,8 +31,13 @@ async fn startup_time_with_ten_thousand_completed_workflows() -> anyhow::Result<
                 c.start_workflow_execution(StartWorkflowExecutionRequest {
                     namespace: "default".into(),
                     workflow_id: format!("startup-{i}"),
-                    workflow_type: Some(WorkflowType { name: "Nothing".into() }),
-                    task_queue: Some(TaskQueue { name: queue.clone(), ..Default::default() }),
+                    workflow_type: Some(WorkflowType {
+                        name: "Nothing".into(),
+                    }),
+                    task_queue: Some(TaskQueue {
+                        name: queue.clone(),
+                        ..Default::default()
+                    }),
                     request_id: uuid::Uuid::new_v4().to_string(),
                     ..Default::default()
                 })
@@ -40,7 +45,10 @@ async fn startup_time_with_ten_thousand_completed_workflows() -> anyhow::Result<
                 let task = c
                     .poll_workflow_task_queue(PollWorkflowTaskQueueRequest {
                         namespace: "default".into(),
-                        task_queue: Some(TaskQueue { name: queue.clone(), ..Default::default() }),
+                        task_queue: Some(TaskQueue {
+                            name: queue.clone(),
+                            ..Default::default()
+                        }),
                         ..Default::default()
                     })
                     .await?
@@ -72,7 +80,10 @@ async fn startup_time_with_ten_thousand_completed_workflows() -> anyhow::Result<
         WORKFLOWS as f64 / elapsed.as_secs_f64()
     );
     keel.restart_after_kill9()?;
-    println!("start-up with {WORKFLOWS} completed workflows (after kill -9): {:?}", keel.startup);
+    println!(
+        "start-up with {WORKFLOWS} completed workflows (after kill -9): {:?}",
+        keel.startup
+    );
     let mut c = raw_client(&keel.url()).await?;
     c.get_system_info(GetSystemInfoRequest::default()).await?;
     Ok(())

@@ -18,7 +18,8 @@ use temporalio_protos::temporal::api::command::v1::{command::Attributes as A, Co
 pub(crate) fn closes_workflow(c: &Command) -> bool {
     matches!(
         c.attributes,
-        Some(A::CompleteWorkflowExecutionCommandAttributes(_)) | Some(A::FailWorkflowExecutionCommandAttributes(_))
+        Some(A::CompleteWorkflowExecutionCommandAttributes(_))
+            | Some(A::FailWorkflowExecutionCommandAttributes(_))
     )
 }
 
@@ -44,11 +45,15 @@ pub(crate) fn apply(
         identity,
     };
     match command.attributes {
-        Some(A::ScheduleActivityTaskCommandAttributes(a)) => schedule_activity::apply(ctx, &mut c, a),
+        Some(A::ScheduleActivityTaskCommandAttributes(a)) => {
+            schedule_activity::apply(ctx, &mut c, a)
+        }
         Some(A::StartTimerCommandAttributes(a)) => start_timer::apply(ctx, &mut c, a),
         Some(A::CancelTimerCommandAttributes(a)) => cancel_timer::apply(ctx, &mut c, a),
         Some(A::RecordMarkerCommandAttributes(a)) => record_marker::apply(ctx, &mut c, a),
-        Some(A::CompleteWorkflowExecutionCommandAttributes(a)) => complete_workflow::apply(ctx, &mut c, a),
+        Some(A::CompleteWorkflowExecutionCommandAttributes(a)) => {
+            complete_workflow::apply(ctx, &mut c, a)
+        }
         Some(A::FailWorkflowExecutionCommandAttributes(a)) => fail_workflow::apply(ctx, &mut c, a),
         _ => Err(Rejection::InvalidArgument("unsupported command".into())),
     }

@@ -5,9 +5,15 @@ use crate::ctx::ApplyCtx;
 use crate::error::{ApplyResult, Rejection};
 use crate::history::{self, Attributes};
 use crate::validate;
-use temporalio_protos::temporal::api::{command::v1::RecordMarkerCommandAttributes, enums::v1::EventType, history::v1 as h};
+use temporalio_protos::temporal::api::{
+    command::v1::RecordMarkerCommandAttributes, enums::v1::EventType, history::v1 as h,
+};
 
-pub(super) fn apply(ctx: &mut ApplyCtx, c: &mut CommandCtx, a: RecordMarkerCommandAttributes) -> ApplyResult<()> {
+pub(super) fn apply(
+    ctx: &mut ApplyCtx,
+    c: &mut CommandCtx,
+    a: RecordMarkerCommandAttributes,
+) -> ApplyResult<()> {
     validate::id("MarkerName", &a.marker_name).map_err(Rejection::InvalidArgument)?;
     let e = history::event(
         ctx,

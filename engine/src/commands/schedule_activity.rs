@@ -35,19 +35,32 @@ fn retry_policy(given: Option<RetryPolicy>) -> RetryPolicy {
     p
 }
 
-pub(super) fn apply(ctx: &mut ApplyCtx, c: &mut CommandCtx, a: ScheduleActivityTaskCommandAttributes) -> ApplyResult<()> {
+pub(super) fn apply(
+    ctx: &mut ApplyCtx,
+    c: &mut CommandCtx,
+    a: ScheduleActivityTaskCommandAttributes,
+) -> ApplyResult<()> {
     let invalid = |m: &str| Rejection::InvalidArgument(m.to_string());
     validate::id("ActivityId", &a.activity_id).map_err(Rejection::InvalidArgument)?;
     let activity_type = a.activity_type.clone().unwrap_or_default().name;
     validate::id("ActivityType", &activity_type).map_err(Rejection::InvalidArgument)?;
     if let Some(input) = &a.input {
-        validate::payload_size("ScheduleActivityTaskCommandAttributes.Input", input).map_err(Rejection::InvalidArgument)?;
+        validate::payload_size("ScheduleActivityTaskCommandAttributes.Input", input)
+            .map_err(Rejection::InvalidArgument)?;
     }
-    if c.exec.activities.iter().any(|x| x.activity_id == a.activity_id) {
-        return Err(invalid("Activity ID is already in use by a pending activity."));
+    if c.exec
+        .activities
+        .iter()
+        .any(|x| x.activity_id == a.activity_id)
+    {
+        return Err(invalid(
+            "Activity ID is already in use by a pending activity.",
+        ));
     }
     if c.exec.activities.len() >= MAX_PENDING_ACTIVITIES {
-        return Err(invalid("The number of pending activities has reached the limit of 2000."));
+        return Err(invalid(
+            "The number of pending activities has reached the limit of 2000.",
+        ));
     }
     let mut task_queue = a.task_queue.clone().map(|q| q.name).unwrap_or_default();
     if task_queue.is_empty() {
@@ -59,18 +72,40 @@ pub(super) fn apply(ctx: &mut ApplyCtx, c: &mut CommandCtx, a: ScheduleActivityT
     let mut schedule_to_start = nanos(&a.schedule_to_start_timeout);
     let mut start_to_close = nanos(&a.start_to_close_timeout);
     let mut heartbeat = nanos(&a.heartbeat_timeout);
-    if [schedule_to_close, schedule_to_start, start_to_close, heartbeat].iter().any(|t| *t < 0) {
+    if [
+        schedule_to_close,
+        schedule_to_start,
+        start_to_close,
+        heartbeat,
+    ]
+    .iter()
+    .any(|t| *t < 0)
+    {
         return Err(invalid("A valid timeout may not be negative."));
     }
     if schedule_to_close == 0 && start_to_close == 0 {
         return Err(invalid("A valid StartToClose or ScheduleToCloseTimeout is not set on ScheduleActivityTaskCommand."));
     }
     // Temporal's normalisation: bounded by the run timeout, missing ones derived from the rest.
-    let cap = |t: i64| if run_timeout > 0 && (t == 0 || t > run_timeout) { run_timeout } else { t };
+    let cap = |t: i64| {
+        if run_timeout > 0 && (t == 0 || t > run_timeout) {
+            run_timeout
+        } else {
+            t
+        }
+    };
     schedule_to_close = cap(schedule_to_close);
     if schedule_to_close > 0 {
-        schedule_to_start = if schedule_to_start == 0 { schedule_to_close } else { schedule_to_start.min(schedule_to_close) };
-        start_to_close = if start_to_close == 0 { schedule_to_close } else { start_to_close.min(schedule_to_close) };
+        schedule_to_start = if schedule_to_start == 0 {
+            schedule_to_close
+        } else {
+            schedule_to_start.min(schedule_to_close)
+        };
+        start_to_close = if start_to_close == 0 {
+            schedule_to_close
+        } else {
+            start_to_close.min(schedule_to_close)
+        };
     } else {
         schedule_to_start = cap(schedule_to_start);
     }

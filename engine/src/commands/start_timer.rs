@@ -7,16 +7,27 @@ use crate::history::{self, Attributes};
 use crate::records::{TimerInfo, TimerKind, TimerRecord};
 use crate::time::nanos;
 use crate::validate;
-use temporalio_protos::temporal::api::{command::v1::StartTimerCommandAttributes, enums::v1::EventType, history::v1 as h};
+use temporalio_protos::temporal::api::{
+    command::v1::StartTimerCommandAttributes, enums::v1::EventType, history::v1 as h,
+};
 
-pub(super) fn apply(ctx: &mut ApplyCtx, c: &mut CommandCtx, a: StartTimerCommandAttributes) -> ApplyResult<()> {
+pub(super) fn apply(
+    ctx: &mut ApplyCtx,
+    c: &mut CommandCtx,
+    a: StartTimerCommandAttributes,
+) -> ApplyResult<()> {
     validate::id("TimerId", &a.timer_id).map_err(Rejection::InvalidArgument)?;
     let fire_in = nanos(&a.start_to_fire_timeout);
     if fire_in <= 0 {
-        return Err(Rejection::InvalidArgument("A valid StartToFireTimeout is not set on StartTimerCommand.".into()));
+        return Err(Rejection::InvalidArgument(
+            "A valid StartToFireTimeout is not set on StartTimerCommand.".into(),
+        ));
     }
     if c.exec.timers.iter().any(|t| t.timer_id == a.timer_id) {
-        return Err(Rejection::InvalidArgument(format!("Timer {} is already pending.", a.timer_id)));
+        return Err(Rejection::InvalidArgument(format!(
+            "Timer {} is already pending.",
+            a.timer_id
+        )));
     }
     let e = history::event(
         ctx,

@@ -26,14 +26,21 @@ fn decode_token(token: &[u8]) -> Result<i64, Status> {
     Ok(i64::from_be_bytes(bytes).max(1))
 }
 
-pub(super) async fn get(f: &Frontend, req: Request<GetWorkflowExecutionHistoryRequest>) -> Res<GetWorkflowExecutionHistoryResponse> {
+pub(super) async fn get(
+    f: &Frontend,
+    req: Request<GetWorkflowExecutionHistoryRequest>,
+) -> Res<GetWorkflowExecutionHistoryResponse> {
     let deadline = long_poll_deadline(&req);
     let req = req.into_inner();
     let keel = &f.keel;
     keel.namespace(&req.namespace)?;
     let execution = req.execution.clone().unwrap_or_default();
     let mut exec = keel.execution(&req.namespace, &execution.workflow_id, &execution.run_id)?;
-    let (ns, wf, run) = (exec.namespace.clone(), exec.workflow_id.clone(), exec.run_id.clone());
+    let (ns, wf, run) = (
+        exec.namespace.clone(),
+        exec.workflow_id.clone(),
+        exec.run_id.clone(),
+    );
     let close_only = req.history_event_filter_type == HistoryEventFilterType::CloseEvent as i32;
     let page_size = match req.maximum_page_size {
         n if n <= 0 => MAX_PAGE,
@@ -60,7 +67,10 @@ pub(super) async fn get(f: &Frontend, req: Request<GetWorkflowExecutionHistoryRe
             let next_page_token = match events.last() {
                 _ if close_only && running => from.to_be_bytes().to_vec(),
                 _ if close_only => Vec::new(),
-                Some(last) if last.event_id < exec.next_event_id - 1 || (running && req.wait_new_event) => {
+                Some(last)
+                    if last.event_id < exec.next_event_id - 1
+                        || (running && req.wait_new_event) =>
+                {
                     (last.event_id + 1).to_be_bytes().to_vec()
                 }
                 None if running && req.wait_new_event => from.to_be_bytes().to_vec(),

@@ -99,7 +99,10 @@ mod tests {
     #[test]
     fn grpc_timeouts_parse() {
         assert_eq!(parse_grpc_timeout("70S"), Some(Duration::from_secs(70)));
-        assert_eq!(parse_grpc_timeout("1500m"), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            parse_grpc_timeout("1500m"),
+            Some(Duration::from_millis(1500))
+        );
         assert_eq!(parse_grpc_timeout("2M"), Some(Duration::from_secs(120)));
         assert_eq!(parse_grpc_timeout("x"), None);
         assert_eq!(parse_grpc_timeout(""), None);

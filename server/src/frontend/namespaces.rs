@@ -51,14 +51,19 @@ pub(crate) fn describe_record(r: &NamespaceRecord) -> DescribeNamespaceResponse 
     }
 }
 
-pub(super) async fn register(f: &Frontend, req: Request<RegisterNamespaceRequest>) -> Res<RegisterNamespaceResponse> {
+pub(super) async fn register(
+    f: &Frontend,
+    req: Request<RegisterNamespaceRequest>,
+) -> Res<RegisterNamespaceResponse> {
     let mut req = req.into_inner();
     validate::id("Namespace", &req.namespace).map_err(errors::invalid_argument)?;
     let retention = nanos(&req.workflow_execution_retention_period);
     if retention == 0 {
         req.workflow_execution_retention_period = duration(secs(MIN_RETENTION_SECS));
     } else if retention < secs(MIN_RETENTION_SECS) {
-        return Err(Status::invalid_argument("WorkflowExecutionRetentionPeriod should be at least 1 day."));
+        return Err(Status::invalid_argument(
+            "WorkflowExecutionRetentionPeriod should be at least 1 day.",
+        ));
     }
     f.keel
         .propose(Kind::RegisterNamespace(RegisterNamespace {
@@ -70,7 +75,10 @@ pub(super) async fn register(f: &Frontend, req: Request<RegisterNamespaceRequest
     Ok(Response::new(RegisterNamespaceResponse::default()))
 }
 
-pub(super) async fn describe(f: &Frontend, req: Request<DescribeNamespaceRequest>) -> Res<DescribeNamespaceResponse> {
+pub(super) async fn describe(
+    f: &Frontend,
+    req: Request<DescribeNamespaceRequest>,
+) -> Res<DescribeNamespaceResponse> {
     let req = req.into_inner();
     let record = if !req.namespace.is_empty() {
         f.keel.namespace(&req.namespace)?
@@ -96,9 +104,16 @@ fn all_namespaces(f: &Frontend) -> Result<Vec<NamespaceRecord>, Status> {
         .collect()
 }
 
-pub(super) async fn list(f: &Frontend, req: Request<ListNamespacesRequest>) -> Res<ListNamespacesResponse> {
+pub(super) async fn list(
+    f: &Frontend,
+    req: Request<ListNamespacesRequest>,
+) -> Res<ListNamespacesResponse> {
     let req = req.into_inner();
-    let page_size = if req.page_size <= 0 { 100 } else { req.page_size as usize };
+    let page_size = if req.page_size <= 0 {
+        100
+    } else {
+        req.page_size as usize
+    };
     let all = all_namespaces(f)?;
     let start = if req.next_page_token.is_empty() {
         0
@@ -108,7 +123,9 @@ pub(super) async fn list(f: &Frontend, req: Request<ListNamespacesRequest>) -> R
     };
     let page: Vec<_> = all.iter().skip(start).take(page_size).collect();
     let next_page_token = if start + page.len() < all.len() {
-        page.last().map(|n| n.name.clone().into_bytes()).unwrap_or_default()
+        page.last()
+            .map(|n| n.name.clone().into_bytes())
+            .unwrap_or_default()
     } else {
         Vec::new()
     };
@@ -118,13 +135,19 @@ pub(super) async fn list(f: &Frontend, req: Request<ListNamespacesRequest>) -> R
     }))
 }
 
-pub(super) async fn update(f: &Frontend, req: Request<UpdateNamespaceRequest>) -> Res<UpdateNamespaceResponse> {
+pub(super) async fn update(
+    f: &Frontend,
+    req: Request<UpdateNamespaceRequest>,
+) -> Res<UpdateNamespaceResponse> {
     let req = req.into_inner();
     validate::id("Namespace", &req.namespace).map_err(errors::invalid_argument)?;
     if let Some(config) = &req.config {
         let retention = nanos(&config.workflow_execution_retention_ttl);
-        if config.workflow_execution_retention_ttl.is_some() && retention < secs(MIN_RETENTION_SECS) {
-            return Err(Status::invalid_argument("WorkflowExecutionRetentionPeriod should be at least 1 day."));
+        if config.workflow_execution_retention_ttl.is_some() && retention < secs(MIN_RETENTION_SECS)
+        {
+            return Err(Status::invalid_argument(
+                "WorkflowExecutionRetentionPeriod should be at least 1 day.",
+            ));
         }
     }
     match f.keel.propose(Kind::UpdateNamespace(req)).await? {

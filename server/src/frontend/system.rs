@@ -1,12 +1,17 @@
 //! GetSystemInfo (honest capabilities), GetClusterInfo, ShutdownWorker.
 
 use super::{Frontend, Res};
-use temporalio_protos::temporal::api::workflowservice::v1::{get_system_info_response::Capabilities, *};
+use temporalio_protos::temporal::api::workflowservice::v1::{
+    get_system_info_response::Capabilities, *,
+};
 use tonic::{Request, Response};
 
 pub const SERVER_VERSION: &str = concat!("keel-", env!("CARGO_PKG_VERSION"));
 
-pub(super) async fn get_system_info(_: &Frontend, _: Request<GetSystemInfoRequest>) -> Res<GetSystemInfoResponse> {
+pub(super) async fn get_system_info(
+    _: &Frontend,
+    _: Request<GetSystemInfoRequest>,
+) -> Res<GetSystemInfoResponse> {
     Ok(Response::new(GetSystemInfoResponse {
         server_version: SERVER_VERSION.into(),
         capabilities: Some(Capabilities {
@@ -29,7 +34,10 @@ pub(super) async fn get_system_info(_: &Frontend, _: Request<GetSystemInfoReques
     }))
 }
 
-pub(super) async fn get_cluster_info(f: &Frontend, _: Request<GetClusterInfoRequest>) -> Res<GetClusterInfoResponse> {
+pub(super) async fn get_cluster_info(
+    f: &Frontend,
+    _: Request<GetClusterInfoRequest>,
+) -> Res<GetClusterInfoResponse> {
     Ok(Response::new(GetClusterInfoResponse {
         server_version: SERVER_VERSION.into(),
         cluster_id: f.keel.cluster_id.clone(),
@@ -42,6 +50,9 @@ pub(super) async fn get_cluster_info(f: &Frontend, _: Request<GetClusterInfoRequ
 }
 
 /// Keel keeps no sticky queues yet, so there is nothing to release.
-pub(super) async fn shutdown_worker(_: &Frontend, _: Request<ShutdownWorkerRequest>) -> Res<ShutdownWorkerResponse> {
+pub(super) async fn shutdown_worker(
+    _: &Frontend,
+    _: Request<ShutdownWorkerRequest>,
+) -> Res<ShutdownWorkerResponse> {
     Ok(Response::new(ShutdownWorkerResponse::default()))
 }

@@ -5,8 +5,8 @@ use super::history::read_events;
 use super::{long_poll_deadline, Frontend, Res};
 use crate::errors;
 use keel_engine::mutation::{
-    CancelActivityTask, CompleteActivityTask, CompleteWorkflowTask, FailActivityTask, FailWorkflowTask, Kind,
-    RecordHeartbeat,
+    CancelActivityTask, CompleteActivityTask, CompleteWorkflowTask, FailActivityTask,
+    FailWorkflowTask, Kind, RecordHeartbeat,
 };
 use keel_engine::records::TaskKind;
 use keel_engine::{validate, Outcome, TaskToken};
@@ -14,20 +14,28 @@ use temporalio_protos::temporal::api::{history::v1::History, workflowservice::v1
 use tonic::{Request, Response, Status};
 
 fn token(bytes: &[u8], kind: TaskKind) -> Result<TaskToken, Status> {
-    let token = TaskToken::from_bytes(bytes).ok_or_else(|| Status::invalid_argument("Error deserializing task token."))?;
+    let token = TaskToken::from_bytes(bytes)
+        .ok_or_else(|| Status::invalid_argument("Error deserializing task token."))?;
     if token.kind != kind as i32 {
-        return Err(Status::invalid_argument("Task token is for a different kind of task."));
+        return Err(Status::invalid_argument(
+            "Task token is for a different kind of task.",
+        ));
     }
     Ok(token)
 }
 
-fn queue_name(q: &Option<temporalio_protos::temporal::api::taskqueue::v1::TaskQueue>) -> Result<String, Status> {
+fn queue_name(
+    q: &Option<temporalio_protos::temporal::api::taskqueue::v1::TaskQueue>,
+) -> Result<String, Status> {
     let name = q.as_ref().map(|q| q.name.clone()).unwrap_or_default();
     validate::id("TaskQueue", &name).map_err(errors::invalid_argument)?;
     Ok(name)
 }
 
-pub(super) async fn poll_workflow_task(f: &Frontend, req: Request<PollWorkflowTaskQueueRequest>) -> Res<PollWorkflowTaskQueueResponse> {
+pub(super) async fn poll_workflow_task(
+    f: &Frontend,
+    req: Request<PollWorkflowTaskQueueRequest>,
+) -> Res<PollWorkflowTaskQueueResponse> {
     let deadline = long_poll_deadline(&req);
     let req = req.into_inner();
     f.keel.namespace(&req.namespace)?;
@@ -35,7 +43,14 @@ pub(super) async fn poll_workflow_task(f: &Frontend, req: Request<PollWorkflowTa
     let outcome = f
         .keel
         .matching
-        .poll(&f.keel.node, &req.namespace, &queue, TaskKind::Workflow, &req.identity, deadline)
+        .poll(
+            &f.keel.node,
+            &req.namespace,
+            &queue,
+            TaskKind::Workflow,
+            &req.identity,
+            deadline,
+        )
         .await?;
     match outcome {
         None => Ok(Response::new(PollWorkflowTaskQueueResponse::default())),
@@ -51,7 +66,13 @@ pub(super) async fn poll_workflow_task(f: &Frontend, req: Request<PollWorkflowTa
                 started.stored_through as usize,
             )?;
             events.extend(started.transient_events);
-            debug_assert!(events.iter().enumerate().all(|(i, e)| e.event_id == i as i64 + 1), "contiguous event ids");
+            debug_assert!(
+                events
+                    .iter()
+                    .enumerate()
+                    .all(|(i, e)| e.event_id == i as i64 + 1),
+                "contiguous event ids"
+            );
             response.history = Some(History { events });
             Ok(Response::new(response))
         }
@@ -59,7 +80,10 @@ pub(super) async fn poll_workflow_task(f: &Frontend, req: Request<PollWorkflowTa
     }
 }
 
-pub(super) async fn poll_activity_task(f: &Frontend, req: Request<PollActivityTaskQueueRequest>) -> Res<PollActivityTaskQueueResponse> {
+pub(super) async fn poll_activity_task(
+    f: &Frontend,
+    req: Request<PollActivityTaskQueueRequest>,
+) -> Res<PollActivityTaskQueueResponse> {
     let deadline = long_poll_deadline(&req);
     let req = req.into_inner();
     f.keel.namespace(&req.namespace)?;
@@ -67,7 +91,14 @@ pub(super) async fn poll_activity_task(f: &Frontend, req: Request<PollActivityTa
     let outcome = f
         .keel
         .matching
-        .poll(&f.keel.node, &req.namespace, &queue, TaskKind::Activity, &req.identity, deadline)
+        .poll(
+            &f.keel.node,
+            &req.namespace,
+            &queue,
+            TaskKind::Activity,
+            &req.identity,
+            deadline,
+        )
         .await?;
     match outcome {
         None => Ok(Response::new(PollActivityTaskQueueResponse::default())),
@@ -89,7 +120,9 @@ pub(super) async fn workflow_task_completed(
             request: Some(req),
         }))
         .await?;
-    Ok(Response::new(RespondWorkflowTaskCompletedResponse::default()))
+    Ok(Response::new(
+        RespondWorkflowTaskCompletedResponse::default(),
+    ))
 }
 
 pub(super) async fn workflow_task_failed(
@@ -123,7 +156,9 @@ pub(super) async fn activity_task_completed(
             request: Some(req),
         }))
         .await?;
-    Ok(Response::new(RespondActivityTaskCompletedResponse::default()))
+    Ok(Response::new(
+        RespondActivityTaskCompletedResponse::default(),
+    ))
 }
 
 pub(super) async fn activity_task_failed(
@@ -173,10 +208,12 @@ pub(super) async fn activity_heartbeat(
         }))
         .await?
     {
-        Outcome::Heartbeat { cancel_requested } => Ok(Response::new(RecordActivityTaskHeartbeatResponse {
-            cancel_requested,
-            ..Default::default()
-        })),
+        Outcome::Heartbeat { cancel_requested } => {
+            Ok(Response::new(RecordActivityTaskHeartbeatResponse {
+                cancel_requested,
+                ..Default::default()
+            }))
+        }
         other => Err(errors::internal(format!("unexpected outcome {other:?}"))),
     }
 }

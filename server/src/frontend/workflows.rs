@@ -10,12 +10,18 @@ use temporalio_protos::temporal::api::{
     common::v1::{WorkflowExecution, WorkflowType},
     enums::v1::{PendingActivityState, PendingWorkflowTaskState, TaskQueueKind},
     taskqueue::v1::TaskQueue,
-    workflow::v1::{PendingActivityInfo, PendingWorkflowTaskInfo, WorkflowExecutionConfig, WorkflowExecutionInfo},
+    workflow::v1::{
+        PendingActivityInfo, PendingWorkflowTaskInfo, WorkflowExecutionConfig,
+        WorkflowExecutionInfo,
+    },
     workflowservice::v1::*,
 };
 use tonic::{Request, Response};
 
-pub(super) async fn start(f: &Frontend, req: Request<StartWorkflowExecutionRequest>) -> Res<StartWorkflowExecutionResponse> {
+pub(super) async fn start(
+    f: &Frontend,
+    req: Request<StartWorkflowExecutionRequest>,
+) -> Res<StartWorkflowExecutionResponse> {
     let mut req = req.into_inner();
     validate::start_request(&req).map_err(errors::invalid_argument)?;
     f.keel.namespace(&req.namespace)?;
@@ -30,11 +36,13 @@ pub(super) async fn start(f: &Frontend, req: Request<StartWorkflowExecutionReque
         }))
         .await?;
     match outcome {
-        Outcome::WorkflowStarted { run_id, started } => Ok(Response::new(StartWorkflowExecutionResponse {
-            run_id,
-            started,
-            ..Default::default()
-        })),
+        Outcome::WorkflowStarted { run_id, started } => {
+            Ok(Response::new(StartWorkflowExecutionResponse {
+                run_id,
+                started,
+                ..Default::default()
+            }))
+        }
         other => Err(errors::internal(format!("unexpected outcome {other:?}"))),
     }
 }
@@ -46,7 +54,9 @@ pub(super) async fn describe(
     let req = req.into_inner();
     f.keel.namespace(&req.namespace)?;
     let execution = req.execution.unwrap_or_default();
-    let exec = f.keel.execution(&req.namespace, &execution.workflow_id, &execution.run_id)?;
+    let exec = f
+        .keel
+        .execution(&req.namespace, &execution.workflow_id, &execution.run_id)?;
     Ok(Response::new(describe_execution(&exec)))
 }
 
@@ -88,17 +98,20 @@ fn describe_execution(exec: &ExecutionRecord) -> DescribeWorkflowExecutionRespon
             ..Default::default()
         })
         .collect();
-    let pending_workflow_task = exec.workflow_task.as_ref().map(|wt| PendingWorkflowTaskInfo {
-        state: if wt.started_event_id != 0 {
-            PendingWorkflowTaskState::Started as i32
-        } else {
-            PendingWorkflowTaskState::Scheduled as i32
-        },
-        scheduled_time: timestamp(wt.scheduled_time),
-        original_scheduled_time: timestamp(wt.scheduled_time),
-        started_time: timestamp(wt.started_time),
-        attempt: wt.attempt,
-    });
+    let pending_workflow_task = exec
+        .workflow_task
+        .as_ref()
+        .map(|wt| PendingWorkflowTaskInfo {
+            state: if wt.started_event_id != 0 {
+                PendingWorkflowTaskState::Started as i32
+            } else {
+                PendingWorkflowTaskState::Scheduled as i32
+            },
+            scheduled_time: timestamp(wt.scheduled_time),
+            original_scheduled_time: timestamp(wt.scheduled_time),
+            started_time: timestamp(wt.started_time),
+            attempt: wt.attempt,
+        });
     DescribeWorkflowExecutionResponse {
         execution_config: Some(WorkflowExecutionConfig {
             task_queue: task_queue(&exec.task_queue),
