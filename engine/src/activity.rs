@@ -7,7 +7,7 @@ use crate::error::{ApplyResult, Rejection};
 use crate::execution::{self, is_running};
 use crate::history::{self, Attributes};
 use crate::mutation::{
-    CancelActivityTask, CompleteActivityTask, FailActivityTask, RecordHeartbeat,
+    CancelActivityTask, CompleteActivityTask, FailActivityTask, RecordHeartbeat, StartTask,
 };
 use crate::outcome::Outcome;
 use crate::records::{ActivityInfo, ExecutionRecord, TaskKind, TaskRecord, TimerKind, TimerRecord};
@@ -53,14 +53,14 @@ pub(crate) fn start(
     ctx: &mut ApplyCtx,
     namespace: &str,
     task: TaskRecord,
-    identity: String,
-    request_id: String,
+    poll: StartTask,
 ) -> ApplyResult<Outcome> {
     let mut exec = execution::load(ctx, namespace, &task.workflow_id, &task.run_id)?;
     if !is_running(&exec) {
         return Err(not_found());
     }
     let now = ctx.now;
+    let exec_version = exec.worker_version.clone();
     let a = exec
         .activities
         .iter_mut()
@@ -69,8 +69,13 @@ pub(crate) fn start(
         })
         .ok_or_else(not_found)?;
     a.started_time = now;
-    a.started_identity = identity;
-    a.started_request_id = request_id;
+    a.started_identity = poll.identity;
+    a.started_request_id = poll.request_id;
+    a.started_worker_version = match poll.worker_version {
+        Some(v) => Some(v),
+        None if a.use_workflow_build_id => exec_version,
+        None => None,
+    };
     let a = a.clone();
     if a.start_to_close_timeout > 0 {
         let t = timer(&exec, TimerKind::ActivityStartToClose, &a);
@@ -147,6 +152,7 @@ fn finish(
                 scheduled_event_id: a.scheduled_event_id,
                 identity: a.started_identity.clone(),
                 request_id: a.started_request_id.clone(),
+                worker_version: a.started_worker_version.clone(),
                 attempt: a.attempt,
                 last_failure: a.last_failure.clone(),
                 ..Default::default()

@@ -81,8 +81,8 @@ fn start_task(ctx: &mut ApplyCtx, m: StartTask) -> ApplyResult<Outcome> {
     let task: TaskRecord = ctx.get(&m.task_key)?.ok_or_else(gone)?;
     ctx.delete(m.task_key.clone());
     let started = match kind {
-        TaskKind::Workflow => workflow_task::start(ctx, &namespace, task, m.identity, m.request_id),
-        TaskKind::Activity => activity::start(ctx, &namespace, task, m.identity, m.request_id),
+        TaskKind::Workflow => workflow_task::start(ctx, &namespace, task, m),
+        TaskKind::Activity => activity::start(ctx, &namespace, task, m),
         TaskKind::Unspecified => Err(gone()),
     };
     match started {

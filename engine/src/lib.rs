@@ -10,7 +10,7 @@
 //! timeouts), `timers` (every due time), `history` (events and buffering), `keys` (key
 //! layout), `records` (stored values), `validate` (request checks shared with the frontend).
 
-// SDKs still send deprecated fields (binary checksum); Temporal records them, so do we.
+// Temporal still records some deprecated fields (use_workflow_build_id), so do we.
 #![allow(deprecated)]
 
 mod activity;

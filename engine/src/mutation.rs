@@ -3,7 +3,7 @@
 //! Encoded with prost; add fields with new tags, never reuse a tag.
 
 use crate::token::TaskToken;
-use temporalio_protos::temporal::api::workflowservice::v1 as ws;
+use temporalio_protos::temporal::api::{common::v1::WorkerVersionStamp, workflowservice::v1 as ws};
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Mutation {
@@ -76,6 +76,9 @@ pub struct StartTask {
     /// Stamped by the leader: the poll's request id, recorded in the started event.
     #[prost(string, tag = "3")]
     pub request_id: String,
+    /// The poller's build id, recorded in the started event as Temporal does.
+    #[prost(message, optional, tag = "4")]
+    pub worker_version: Option<WorkerVersionStamp>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

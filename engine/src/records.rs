@@ -160,6 +160,10 @@ pub struct ExecutionRecord {
     pub search_attributes: Option<common::SearchAttributes>,
     #[prost(int64, tag = "24")]
     pub state_transitions: i64,
+    /// The build id of the worker that last completed a workflow task; activities scheduled
+    /// with `use_workflow_build_id` are stamped with it when started.
+    #[prost(message, optional, tag = "25")]
+    pub worker_version: Option<common::WorkerVersionStamp>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -182,6 +186,8 @@ pub struct WorkflowTaskInfo {
     pub identity: String,
     #[prost(string, tag = "8")]
     pub request_id: String,
+    #[prost(message, optional, tag = "9")]
+    pub worker_version: Option<common::WorkerVersionStamp>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -229,6 +235,10 @@ pub struct ActivityInfo {
     pub last_failure: Option<failure::Failure>,
     #[prost(string, tag = "21")]
     pub last_worker_identity: String,
+    #[prost(message, optional, tag = "22")]
+    pub started_worker_version: Option<common::WorkerVersionStamp>,
+    #[prost(bool, tag = "23")]
+    pub use_workflow_build_id: bool,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

@@ -9,7 +9,7 @@ use crate::keys;
 use crate::mutation::StartWorkflow;
 use crate::outcome::Outcome;
 use crate::records::{CurrentRun, ExecutionRecord, TimerKind, TimerRecord};
-use crate::time::{duration, nanos, secs, timestamp};
+use crate::time::{duration, explicit_duration, nanos, secs, timestamp};
 use crate::validate;
 use crate::workflow_task;
 use temporalio_protos::temporal::api::{
@@ -146,6 +146,7 @@ pub(crate) fn start(ctx: &mut ApplyCtx, m: StartWorkflow) -> ApplyResult<Outcome
                 search_attributes: req.search_attributes,
                 header: req.header,
                 workflow_id: req.workflow_id,
+                first_workflow_task_backoff: explicit_duration(0),
                 ..Default::default()
             },
         ),

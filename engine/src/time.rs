@@ -18,6 +18,11 @@ pub fn duration(nanos: i64) -> Option<Duration> {
     })
 }
 
+/// A duration that is present even when zero ("0s"), where Temporal writes zeros explicitly.
+pub fn explicit_duration(nanos: i64) -> Option<Duration> {
+    Some(duration(nanos).unwrap_or_default())
+}
+
 /// Nanoseconds in a protobuf duration, saturating; 0 when absent.
 pub fn nanos(d: &Option<Duration>) -> i64 {
     d.as_ref().map_or(0, |d| {

@@ -7,7 +7,7 @@ use crate::ctx::ApplyCtx;
 use crate::error::{ApplyResult, Rejection};
 use crate::execution::{self, is_running};
 use crate::history::{self, Attributes};
-use crate::mutation::{CompleteWorkflowTask, FailWorkflowTask};
+use crate::mutation::{CompleteWorkflowTask, FailWorkflowTask, StartTask};
 use crate::outcome::{Outcome, WorkflowTaskStarted};
 use crate::records::{
     ExecutionRecord, TaskKind, TaskRecord, TimerKind, TimerRecord, WorkflowTaskInfo,
@@ -94,6 +94,7 @@ fn started_event(
             scheduled_event_id: wt.scheduled_event_id,
             identity: wt.identity.clone(),
             request_id: wt.request_id.clone(),
+            worker_version: wt.worker_version.clone(),
             history_size_bytes: exec.history_size_bytes,
             ..Default::default()
         }),
@@ -120,8 +121,7 @@ pub(crate) fn start(
     ctx: &mut ApplyCtx,
     namespace: &str,
     task: TaskRecord,
-    identity: String,
-    request_id: String,
+    poll: StartTask,
 ) -> ApplyResult<Outcome> {
     let mut exec = execution::load(ctx, namespace, &task.workflow_id, &task.run_id)?;
     let stale = || Rejection::NotFound("workflow task not found".into());
@@ -133,8 +133,9 @@ pub(crate) fn start(
         .clone()
         .filter(|wt| wt.seq == task.target as u64 && wt.started_event_id == 0)
         .ok_or_else(stale)?;
-    wt.identity = identity;
-    wt.request_id = request_id;
+    wt.identity = poll.identity;
+    wt.request_id = poll.request_id;
+    wt.worker_version = poll.worker_version;
     wt.started_time = ctx.now;
     let transient = wt.attempt > 1;
     let stored_through;
@@ -264,14 +265,15 @@ pub(crate) fn complete(ctx: &mut ApplyCtx, m: CompleteWorkflowTask) -> ApplyResu
             scheduled_event_id: wt.scheduled_event_id,
             started_event_id: wt.started_event_id,
             identity: req.identity.clone(),
-            binary_checksum: req.binary_checksum.clone(),
             sdk_metadata: req.sdk_metadata.clone(),
+            worker_version: req.worker_version_stamp.clone(),
             metering_metadata: req.metering_metadata,
             ..Default::default()
         }),
     );
     let completed_id = history::append(ctx, &mut exec, completed);
     exec.last_completed_started_event_id = wt.started_event_id;
+    exec.worker_version = req.worker_version_stamp.clone();
     exec.workflow_task = None;
     for command in req.commands {
         commands::apply(ctx, &mut exec, completed_id, &req.identity, command)?;
@@ -298,7 +300,6 @@ pub(crate) fn fail(ctx: &mut ApplyCtx, m: FailWorkflowTask) -> ApplyResult<Outco
             cause: req.cause,
             failure: req.failure,
             identity: req.identity,
-            binary_checksum: req.binary_checksum,
             ..Default::default()
         });
     end_attempt(ctx, &mut exec, &wt, EventType::WorkflowTaskFailed, failed);

@@ -1,13 +1,15 @@
 //! Unit tests of `apply` against the in-memory state: every command and event path of
 //! workflows with activities and timers, stale tokens, rejections, and determinism.
 
+#![allow(deprecated)] // worker-version stamps are deprecated in the API, still recorded
+
 use keel_engine::mutation::*;
 use keel_engine::records::{ExecutionRecord, TaskKind};
 use keel_engine::{apply, keys, MemState, Mutation, Notification, Outcome, Rejection, TaskToken};
 use prost::Message;
 use temporalio_protos::temporal::api::{
     command::v1::{command::Attributes as A, *},
-    common::v1::{ActivityType, Payload, Payloads, RetryPolicy, WorkflowType},
+    common::v1::{ActivityType, Payload, Payloads, RetryPolicy, WorkerVersionStamp, WorkflowType},
     enums::v1::{
         CommandType, EventType, RetryState, WorkflowExecutionStatus, WorkflowIdReusePolicy,
     },
@@ -125,6 +127,10 @@ impl Harness {
             task_key: key,
             identity: "worker".into(),
             request_id: "poll".into(),
+            worker_version: Some(WorkerVersionStamp {
+                build_id: "build-7".into(),
+                use_versioning: false,
+            }),
         }))
         .unwrap()
     }
@@ -394,6 +400,18 @@ fn activity_round_trip_writes_temporals_event_sequence() {
             assert_eq!((a.scheduled_event_id, a.started_event_id), (5, 6));
         }
         o => panic!("{o:?}"),
+    }
+    for i in [2, 5] {
+        let stamp = match &history[i].attributes {
+            Some(EA::WorkflowTaskStartedEventAttributes(a)) => a.worker_version.clone(),
+            Some(EA::ActivityTaskStartedEventAttributes(a)) => a.worker_version.clone(),
+            o => panic!("{o:?}"),
+        };
+        assert_eq!(
+            stamp.unwrap().build_id,
+            "build-7",
+            "started events carry the poller's build id"
+        );
     }
     assert_eq!(
         h.execution("wf", &run).status,

@@ -9,11 +9,21 @@ use keel_engine::{keys, Mutation, Outcome};
 use keel_raft::RaftNode;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
+use temporalio_protos::temporal::api::common::v1::WorkerVersionStamp;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tonic::Status;
 
 type QueueKey = (String, String, TaskKind);
+
+/// Who is polling which queue.
+pub struct Poller {
+    pub namespace: String,
+    pub queue: String,
+    pub kind: TaskKind,
+    pub identity: String,
+    pub worker_version: Option<WorkerVersionStamp>,
+}
 
 #[derive(Default)]
 struct Queue {
@@ -68,13 +78,10 @@ impl Matching {
     pub async fn poll(
         &self,
         node: &RaftNode,
-        namespace: &str,
-        queue: &str,
-        kind: TaskKind,
-        identity: &str,
+        poller: Poller,
         deadline: Instant,
     ) -> Result<Option<Outcome>, Status> {
-        let q = self.queue(namespace, queue, kind);
+        let q = self.queue(&poller.namespace, &poller.queue, poller.kind);
         loop {
             let added = q.added.notified();
             tokio::pin!(added);
@@ -85,8 +92,9 @@ impl Matching {
                     now: 0,
                     kind: Some(Kind::StartTask(StartTask {
                         task_key,
-                        identity: identity.to_string(),
+                        identity: poller.identity.clone(),
                         request_id: uuid::Uuid::new_v4().to_string(),
+                        worker_version: poller.worker_version.clone(),
                     })),
                 };
                 match node.propose(mutation).await.map_err(errors::propose)? {

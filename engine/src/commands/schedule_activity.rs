@@ -7,7 +7,7 @@ use crate::ctx::ApplyCtx;
 use crate::error::{ApplyResult, Rejection};
 use crate::history::{self, Attributes};
 use crate::records::{ActivityInfo, TimerKind, TimerRecord};
-use crate::time::{duration, nanos, secs};
+use crate::time::{duration, explicit_duration, nanos, secs};
 use crate::validate;
 use temporalio_protos::temporal::api::{
     command::v1::ScheduleActivityTaskCommandAttributes,
@@ -125,14 +125,14 @@ pub(super) fn apply(
             }),
             header: a.header.clone(),
             input: a.input.clone(),
-            schedule_to_close_timeout: duration(schedule_to_close),
-            schedule_to_start_timeout: duration(schedule_to_start),
-            start_to_close_timeout: duration(start_to_close),
-            heartbeat_timeout: duration(heartbeat),
+            schedule_to_close_timeout: explicit_duration(schedule_to_close),
+            schedule_to_start_timeout: explicit_duration(schedule_to_start),
+            start_to_close_timeout: explicit_duration(start_to_close),
+            heartbeat_timeout: explicit_duration(heartbeat),
             workflow_task_completed_event_id: c.completed_event_id,
             retry_policy: Some(retry_policy.clone()),
             priority: a.priority.clone(),
-            ..Default::default()
+            use_workflow_build_id: a.use_workflow_build_id,
         }),
     );
     let scheduled_event_id = history::append(ctx, c.exec, e);
@@ -151,6 +151,7 @@ pub(super) fn apply(
         attempt: 1,
         scheduled_time: ctx.now,
         current_attempt_scheduled_time: ctx.now,
+        use_workflow_build_id: a.use_workflow_build_id,
         ..Default::default()
     };
     activity::dispatch(ctx, c.exec, &info);

@@ -1,16 +1,25 @@
 //! Workers' calls: long polls for workflow and activity tasks, and every Respond… /
 //! heartbeat call, each turned into one mutation named by its task token.
 
+// Temporal still records the deprecated worker-version fields; so do we.
+#![allow(deprecated)]
+
 use super::history::read_events;
 use super::{long_poll_deadline, Frontend, Res};
 use crate::errors;
+use crate::matching::Poller;
 use keel_engine::mutation::{
     CancelActivityTask, CompleteActivityTask, CompleteWorkflowTask, FailActivityTask,
     FailWorkflowTask, Kind, RecordHeartbeat,
 };
 use keel_engine::records::TaskKind;
 use keel_engine::{validate, Outcome, TaskToken};
-use temporalio_protos::temporal::api::{history::v1::History, workflowservice::v1::*};
+use temporalio_protos::temporal::api::{
+    common::v1::{WorkerVersionCapabilities, WorkerVersionStamp},
+    deployment::v1::WorkerDeploymentOptions,
+    history::v1::History,
+    workflowservice::v1::*,
+};
 use tonic::{Request, Response, Status};
 
 fn token(bytes: &[u8], kind: TaskKind) -> Result<TaskToken, Status> {
@@ -32,6 +41,46 @@ fn queue_name(
     Ok(name)
 }
 
+/// The worker's build id as Temporal stamps it on started and completed events: from the
+/// versioning capabilities, else the deployment options, else the binary checksum (which is
+/// what the Python SDK sends).
+fn worker_version(
+    capabilities: &Option<WorkerVersionCapabilities>,
+    deployment: &Option<WorkerDeploymentOptions>,
+    binary_checksum: &str,
+) -> Option<WorkerVersionStamp> {
+    if let Some(c) = capabilities.as_ref().filter(|c| !c.build_id.is_empty()) {
+        return Some(WorkerVersionStamp {
+            build_id: c.build_id.clone(),
+            use_versioning: c.use_versioning,
+        });
+    }
+    let build_id = match deployment.as_ref().filter(|d| !d.build_id.is_empty()) {
+        Some(d) => d.build_id.clone(),
+        None => binary_checksum.to_string(),
+    };
+    (!build_id.is_empty()).then_some(WorkerVersionStamp {
+        build_id,
+        use_versioning: false,
+    })
+}
+
+fn poller(
+    namespace: &str,
+    queue: String,
+    kind: TaskKind,
+    identity: &str,
+    worker_version: Option<WorkerVersionStamp>,
+) -> Poller {
+    Poller {
+        namespace: namespace.to_string(),
+        queue,
+        kind,
+        identity: identity.to_string(),
+        worker_version,
+    }
+}
+
 pub(super) async fn poll_workflow_task(
     f: &Frontend,
     req: Request<PollWorkflowTaskQueueRequest>,
@@ -45,10 +94,17 @@ pub(super) async fn poll_workflow_task(
         .matching
         .poll(
             &f.keel.node,
-            &req.namespace,
-            &queue,
-            TaskKind::Workflow,
-            &req.identity,
+            poller(
+                &req.namespace,
+                queue,
+                TaskKind::Workflow,
+                &req.identity,
+                worker_version(
+                    &req.worker_version_capabilities,
+                    &req.deployment_options,
+                    &req.binary_checksum,
+                ),
+            ),
             deadline,
         )
         .await?;
@@ -93,10 +149,17 @@ pub(super) async fn poll_activity_task(
         .matching
         .poll(
             &f.keel.node,
-            &req.namespace,
-            &queue,
-            TaskKind::Activity,
-            &req.identity,
+            poller(
+                &req.namespace,
+                queue,
+                TaskKind::Activity,
+                &req.identity,
+                worker_version(
+                    &req.worker_version_capabilities,
+                    &req.deployment_options,
+                    "",
+                ),
+            ),
             deadline,
         )
         .await?;
@@ -111,9 +174,13 @@ pub(super) async fn workflow_task_completed(
     f: &Frontend,
     req: Request<RespondWorkflowTaskCompletedRequest>,
 ) -> Res<RespondWorkflowTaskCompletedResponse> {
-    let req = req.into_inner();
+    let mut req = req.into_inner();
     let token = token(&req.task_token, TaskKind::Workflow)?;
     validate::completion_request(&req).map_err(errors::invalid_argument)?;
+    if req.worker_version_stamp.is_none() {
+        req.worker_version_stamp =
+            worker_version(&None, &req.deployment_options, &req.binary_checksum);
+    }
     f.keel
         .propose(Kind::CompleteWorkflowTask(CompleteWorkflowTask {
             token: Some(token),

