@@ -25,7 +25,7 @@ pub(crate) fn register(ctx: &mut ApplyCtx, m: RegisterNamespace) -> ApplyResult<
         description: req.description,
         owner_email: req.owner_email,
         retention: nanos(&req.workflow_execution_retention_period),
-        data: req.data,
+        data: req.data.into_iter().collect(),
         created_time: ctx.now,
     };
     ctx.put(key, &record);

@@ -30,8 +30,8 @@ pub struct NamespaceRecord {
     pub owner_email: String,
     #[prost(int64, tag = "5")]
     pub retention: i64,
-    #[prost(map = "string, string", tag = "6")]
-    pub data: std::collections::HashMap<String, String>,
+    #[prost(btree_map = "string, string", tag = "6")]
+    pub data: std::collections::BTreeMap<String, String>,
     #[prost(int64, tag = "7")]
     pub created_time: i64,
 }

@@ -26,7 +26,7 @@ pub(crate) fn describe_record(r: &NamespaceRecord) -> DescribeNamespaceResponse 
             state: NamespaceState::Registered as i32,
             description: r.description.clone(),
             owner_email: r.owner_email.clone(),
-            data: r.data.clone(),
+            data: r.data.clone().into_iter().collect(),
             id: r.id.clone(),
             capabilities: Some(Capabilities::default()),
             ..Default::default()
