@@ -99,9 +99,13 @@ fn all_namespaces(f: &Frontend) -> Result<Vec<NamespaceRecord>, Status> {
         .store
         .state_scan(&keys::namespace_prefix(), None, usize::MAX)
         .map_err(errors::internal)?;
-    rows.into_iter()
+    let mut all = rows
+        .into_iter()
         .map(|(_, v)| NamespaceRecord::decode(v.as_slice()).map_err(errors::internal))
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    // Keys are length-prefixed, so key order is not name order; pages follow name order.
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(all)
 }
 
 pub(super) async fn list(
