@@ -220,6 +220,41 @@ async fn history_pages_and_long_polls_for_new_events() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_long_poll_answers_empty_before_the_client_deadline() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let keel = KeelProcess::start(dir.path())?;
+    let mut c = raw_client(&keel.url()).await?;
+    let mut req = tonic::Request::new(PollActivityTaskQueueRequest {
+        namespace: "default".into(),
+        task_queue: queue("idle-q"),
+        ..Default::default()
+    });
+    req.set_timeout(Duration::from_secs(3));
+    let began = Instant::now();
+    let r = c.poll_activity_task_queue(req).await?.into_inner();
+    assert!(
+        r.task_token.is_empty(),
+        "an idle poll gets an empty response, not an error"
+    );
+    assert!(began.elapsed() < Duration::from_secs(3));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_compressed_requests_are_accepted() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let keel = KeelProcess::start(dir.path())?;
+    let mut c = raw_client(&keel.url())
+        .await?
+        .send_compressed(tonic::codec::CompressionEncoding::Gzip)
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+    let run = start(&mut c, "gzipped", "gzip-q").await?;
+    assert!(!run.is_empty());
+    c.get_system_info(GetSystemInfoRequest::default()).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timer_due_while_down_fires_promptly_after_restart() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut keel = KeelProcess::start(dir.path())?;

@@ -15,8 +15,8 @@ pub(super) async fn get_system_info(
     Ok(Response::new(GetSystemInfoResponse {
         server_version: SERVER_VERSION.into(),
         capabilities: Some(Capabilities {
-            // Headers are stored and passed on as given.
-            signal_and_query_header: true,
+            // No signals or queries yet.
+            signal_and_query_header: false,
             internal_error_differentiation: true,
             activity_failure_include_heartbeat: false,
             supports_schedules: false,
