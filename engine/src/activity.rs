@@ -319,13 +319,14 @@ pub(crate) fn cancel(ctx: &mut ApplyCtx, m: CancelActivityTask) -> ApplyResult<O
     let mut exec = execution::load_running(ctx, &token)?;
     let i = started_index(&exec, &token)?;
     let scheduled_event_id = exec.activities[i].scheduled_event_id;
+    let latest_cancel_requested_event_id = exec.activities[i].cancel_requested_event_id;
     finish(ctx, &mut exec, i, |started_event_id| {
         (
             EventType::ActivityTaskCanceled,
             Attributes::ActivityTaskCanceledEventAttributes(
                 h::ActivityTaskCanceledEventAttributes {
                     details: req.details,
-                    latest_cancel_requested_event_id: 0,
+                    latest_cancel_requested_event_id,
                     scheduled_event_id,
                     started_event_id,
                     identity: req.identity,
@@ -346,10 +347,9 @@ pub(crate) fn heartbeat(ctx: &mut ApplyCtx, m: RecordHeartbeat) -> ApplyResult<O
     let a = &mut exec.activities[i];
     a.heartbeat_details = req.details;
     a.last_heartbeat_time = ctx.now;
+    let cancel_requested = a.cancel_requested_event_id != 0;
     execution::save(ctx, &mut exec);
-    Ok(Outcome::Heartbeat {
-        cancel_requested: false,
-    })
+    Ok(Outcome::Heartbeat { cancel_requested })
 }
 
 fn timeout_failure(timeout_type: TimeoutType, a: &ActivityInfo) -> Failure {

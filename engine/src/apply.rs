@@ -2,6 +2,7 @@
 //! state, reading only the view and the mutation. Same log, same state, on every replica.
 
 use crate::activity;
+use crate::cancel_terminate;
 use crate::ctx::ApplyCtx;
 use crate::error::{ApplyResult, Rejection};
 use crate::keys;
@@ -9,6 +10,7 @@ use crate::mutation::{Kind, Mutation, StartTask};
 use crate::namespace;
 use crate::outcome::{Notification, Outcome};
 use crate::records::{TaskKind, TaskRecord};
+use crate::signal;
 use crate::start;
 use crate::timers;
 use crate::view::{StateView, Writes};
@@ -69,6 +71,10 @@ fn dispatch(ctx: &mut ApplyCtx, kind: Option<Kind>) -> ApplyResult<Outcome> {
         Some(Kind::RecordHeartbeat(m)) => activity::heartbeat(ctx, m),
         Some(Kind::FireTimers(m)) => timers::fire(ctx, m),
         Some(Kind::Noop(_)) => Ok(Outcome::Done),
+        Some(Kind::SignalWorkflow(m)) => signal::signal(ctx, m),
+        Some(Kind::SignalWithStart(m)) => signal::signal_with_start(ctx, m),
+        Some(Kind::TerminateWorkflow(m)) => cancel_terminate::terminate(ctx, m),
+        Some(Kind::RequestCancelWorkflow(m)) => cancel_terminate::request_cancel(ctx, m),
         None => Err(Rejection::InvalidArgument("empty mutation".into())),
     }
 }

@@ -22,6 +22,36 @@ pub(crate) fn load(
         .ok_or_else(|| workflow_not_found(workflow_id, run_id))
 }
 
+/// A run named by the API: an empty run id means the workflow id's current run.
+pub(crate) fn resolve(
+    ctx: &ApplyCtx,
+    namespace: &str,
+    workflow_id: &str,
+    run_id: &str,
+) -> ApplyResult<ExecutionRecord> {
+    if !run_id.is_empty() {
+        return load(ctx, namespace, workflow_id, run_id);
+    }
+    let current: CurrentRun = ctx
+        .get(&keys::current_run(namespace, workflow_id))?
+        .ok_or_else(|| workflow_not_found(workflow_id, run_id))?;
+    load(ctx, namespace, workflow_id, &current.run_id)
+}
+
+/// Like `resolve`, but the run must still be open.
+pub(crate) fn resolve_running(
+    ctx: &ApplyCtx,
+    namespace: &str,
+    workflow_id: &str,
+    run_id: &str,
+) -> ApplyResult<ExecutionRecord> {
+    let exec = resolve(ctx, namespace, workflow_id, run_id)?;
+    if !is_running(&exec) {
+        return Err(workflow_completed());
+    }
+    Ok(exec)
+}
+
 /// The open run a task token names; a closed run rejects like Temporal: NOT_FOUND.
 pub(crate) fn load_running(ctx: &ApplyCtx, token: &TaskToken) -> ApplyResult<ExecutionRecord> {
     let exec = load(ctx, &token.namespace, &token.workflow_id, &token.run_id)?;

@@ -15,6 +15,7 @@
 
 mod activity;
 mod apply;
+mod cancel_terminate;
 mod commands;
 mod ctx;
 mod error;
@@ -25,6 +26,7 @@ pub mod mutation;
 mod namespace;
 pub mod outcome;
 pub mod records;
+mod signal;
 mod start;
 pub mod time;
 mod timers;

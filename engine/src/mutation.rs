@@ -10,7 +10,10 @@ pub struct Mutation {
     /// Leader's wall-clock time when it proposed, unix nanos.
     #[prost(int64, tag = "1")]
     pub now: i64,
-    #[prost(oneof = "Kind", tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13")]
+    #[prost(
+        oneof = "Kind",
+        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17"
+    )]
     pub kind: Option<Kind>,
 }
 
@@ -43,6 +46,14 @@ pub enum Kind {
     FireTimers(FireTimers),
     #[prost(message, tag = "13")]
     Noop(Noop),
+    #[prost(message, tag = "14")]
+    SignalWorkflow(ws::SignalWorkflowExecutionRequest),
+    #[prost(message, tag = "15")]
+    SignalWithStart(SignalWithStart),
+    #[prost(message, tag = "16")]
+    TerminateWorkflow(ws::TerminateWorkflowExecutionRequest),
+    #[prost(message, tag = "17")]
+    RequestCancelWorkflow(ws::RequestCancelWorkflowExecutionRequest),
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -61,6 +72,15 @@ pub struct RegisterNamespace {
 pub struct StartWorkflow {
     #[prost(message, optional, tag = "1")]
     pub request: Option<ws::StartWorkflowExecutionRequest>,
+    /// Stamped by the leader; used only when a new run is created.
+    #[prost(string, tag = "2")]
+    pub run_id: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SignalWithStart {
+    #[prost(message, optional, tag = "1")]
+    pub request: Option<ws::SignalWithStartWorkflowExecutionRequest>,
     /// Stamped by the leader; used only when a new run is created.
     #[prost(string, tag = "2")]
     pub run_id: String,

@@ -164,6 +164,11 @@ pub struct ExecutionRecord {
     /// with `use_workflow_build_id` are stamped with it when started.
     #[prost(message, optional, tag = "25")]
     pub worker_version: Option<common::WorkerVersionStamp>,
+    /// Request ids of signals already applied (deduplication).
+    #[prost(string, repeated, tag = "26")]
+    pub signal_request_ids: Vec<String>,
+    #[prost(bool, tag = "27")]
+    pub cancel_requested: bool,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -239,6 +244,9 @@ pub struct ActivityInfo {
     pub started_worker_version: Option<common::WorkerVersionStamp>,
     #[prost(bool, tag = "23")]
     pub use_workflow_build_id: bool,
+    /// The ActivityTaskCancelRequested event id, once the workflow asked to cancel.
+    #[prost(int64, tag = "24")]
+    pub cancel_requested_event_id: i64,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

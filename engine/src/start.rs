@@ -28,7 +28,17 @@ const DEFAULT_TASK_TIMEOUT_SECS: i64 = 10;
 const MAX_TASK_TIMEOUT_SECS: i64 = 120;
 
 pub(crate) fn start(ctx: &mut ApplyCtx, m: StartWorkflow) -> ApplyResult<Outcome> {
-    let req = m.request.unwrap_or_default();
+    start_with(ctx, m.request.unwrap_or_default(), m.run_id, |_, _| Ok(()))
+}
+
+/// Starts a run; `first_events` may add events (signal-with-start's signal) between
+/// WorkflowExecutionStarted and the first workflow task.
+pub(crate) fn start_with(
+    ctx: &mut ApplyCtx,
+    req: ws::StartWorkflowExecutionRequest,
+    run_id: String,
+    first_events: impl FnOnce(&mut ApplyCtx, &mut ExecutionRecord) -> ApplyResult<()>,
+) -> ApplyResult<Outcome> {
     ctx.namespace(&req.namespace)?;
     validate::start_request(&req).map_err(Rejection::InvalidArgument)?;
 
@@ -103,7 +113,7 @@ pub(crate) fn start(ctx: &mut ApplyCtx, m: StartWorkflow) -> ApplyResult<Outcome
     let mut exec = ExecutionRecord {
         namespace: req.namespace.clone(),
         workflow_id: req.workflow_id.clone(),
-        run_id: m.run_id.clone(),
+        run_id: run_id.clone(),
         workflow_type: req.workflow_type.clone().unwrap_or_default().name,
         task_queue: task_queue.clone(),
         status: Status::Running as i32,
@@ -132,9 +142,9 @@ pub(crate) fn start(ctx: &mut ApplyCtx, m: StartWorkflow) -> ApplyResult<Outcome
                 workflow_execution_timeout: duration(execution_timeout),
                 workflow_run_timeout: duration(run_timeout),
                 workflow_task_timeout: duration(task_timeout),
-                original_execution_run_id: m.run_id.clone(),
+                original_execution_run_id: run_id.clone(),
                 identity: req.identity,
-                first_execution_run_id: m.run_id.clone(),
+                first_execution_run_id: run_id.clone(),
                 retry_policy: req.retry_policy,
                 attempt: 1,
                 workflow_execution_expiration_time: if execution_timeout > 0 {
@@ -152,7 +162,8 @@ pub(crate) fn start(ctx: &mut ApplyCtx, m: StartWorkflow) -> ApplyResult<Outcome
         ),
     );
     history::append(ctx, &mut exec, started);
-    workflow_task::schedule(ctx, &mut exec, 1);
+    first_events(ctx, &mut exec)?;
+    workflow_task::ensure_scheduled(ctx, &mut exec);
     if run_timeout > 0 {
         let record = TimerRecord {
             kind: TimerKind::WorkflowRunTimeout as i32,
@@ -166,7 +177,7 @@ pub(crate) fn start(ctx: &mut ApplyCtx, m: StartWorkflow) -> ApplyResult<Outcome
     execution::set_current(ctx, &exec);
     execution::save(ctx, &mut exec);
     Ok(Outcome::WorkflowStarted {
-        run_id: m.run_id,
+        run_id,
         started: true,
     })
 }

@@ -94,6 +94,12 @@ pub fn command(c: &Command) -> Result<(), String> {
         ) | (
             CommandType::FailWorkflowExecution,
             Some(C::FailWorkflowExecutionCommandAttributes(_))
+        ) | (
+            CommandType::CancelWorkflowExecution,
+            Some(C::CancelWorkflowExecutionCommandAttributes(_))
+        ) | (
+            CommandType::RequestCancelActivityTask,
+            Some(C::RequestCancelActivityTaskCommandAttributes(_))
         )
     );
     if matches {
@@ -106,7 +112,9 @@ pub fn command(c: &Command) -> Result<(), String> {
         | CommandType::CancelTimer
         | CommandType::RecordMarker
         | CommandType::CompleteWorkflowExecution
-        | CommandType::FailWorkflowExecution => Err(format!(
+        | CommandType::FailWorkflowExecution
+        | CommandType::CancelWorkflowExecution
+        | CommandType::RequestCancelActivityTask => Err(format!(
             "Command {} has missing or mismatched attributes.",
             ty.as_str_name()
         )),

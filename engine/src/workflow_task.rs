@@ -275,12 +275,13 @@ pub(crate) fn complete(ctx: &mut ApplyCtx, m: CompleteWorkflowTask) -> ApplyResu
     exec.last_completed_started_event_id = wt.started_event_id;
     exec.worker_version = req.worker_version_stamp.clone();
     exec.workflow_task = None;
+    let mut new_events = false;
     for command in req.commands {
-        commands::apply(ctx, &mut exec, completed_id, &req.identity, command)?;
+        new_events |= commands::apply(ctx, &mut exec, completed_id, &req.identity, command)?;
     }
     if is_running(&exec) {
         let flushed = history::flush_buffered(ctx, &mut exec);
-        if flushed || req.force_create_new_workflow_task {
+        if flushed || new_events || req.force_create_new_workflow_task {
             schedule(ctx, &mut exec, 1);
         }
     }

@@ -882,3 +882,227 @@ fn same_log_gives_byte_identical_state() {
     }
     assert_eq!(replica, h.state);
 }
+
+fn signal(h: &mut Harness, wf: &str, request_id: &str) -> Result<Outcome, Rejection> {
+    h.apply(Kind::SignalWorkflow(ws::SignalWorkflowExecutionRequest {
+        namespace: NS.into(),
+        workflow_execution: Some(
+            temporalio_protos::temporal::api::common::v1::WorkflowExecution {
+                workflow_id: wf.into(),
+                run_id: String::new(),
+            },
+        ),
+        signal_name: "go".into(),
+        request_id: request_id.into(),
+        ..Default::default()
+    }))
+}
+
+#[test]
+fn signal_during_a_running_workflow_task_is_buffered_then_delivered() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    signal(&mut h, "wf", "s1").unwrap();
+    signal(&mut h, "wf", "s1").unwrap(); // the same request again: once only
+    assert_eq!(
+        h.history("wf", &run).len(),
+        3,
+        "buffered while the task runs"
+    );
+    h.complete_workflow_task(&wt, vec![]).unwrap();
+    assert_eq!(
+        h.types("wf", &run)[3..],
+        [
+            WorkflowTaskCompleted,
+            WorkflowExecutionSignaled,
+            WorkflowTaskScheduled
+        ]
+    );
+    let (wt2, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt2, vec![complete_workflow("ok")])
+        .unwrap();
+    assert!(
+        matches!(signal(&mut h, "wf", "s2"), Err(Rejection::NotFound(_))),
+        "closed runs take no signals"
+    );
+}
+
+#[test]
+fn signal_with_start_starts_a_run_with_the_signal_first() {
+    let mut h = Harness::new();
+    let m = |request_id: &str| {
+        Kind::SignalWithStart(SignalWithStart {
+            request: Some(ws::SignalWithStartWorkflowExecutionRequest {
+                namespace: NS.into(),
+                workflow_id: "sws".into(),
+                workflow_type: Some(WorkflowType { name: "T".into() }),
+                task_queue: Some(TaskQueue {
+                    name: "q".into(),
+                    ..Default::default()
+                }),
+                signal_name: "go".into(),
+                request_id: request_id.into(),
+                ..Default::default()
+            }),
+            run_id: format!("run-{request_id}"),
+        })
+    };
+    let run = match h.apply(m("a")).unwrap() {
+        Outcome::WorkflowStarted {
+            run_id,
+            started: true,
+        } => run_id,
+        o => panic!("{o:?}"),
+    };
+    assert_eq!(
+        h.types("sws", &run),
+        vec![
+            WorkflowExecutionStarted,
+            WorkflowExecutionSignaled,
+            WorkflowTaskScheduled
+        ]
+    );
+    match h.apply(m("b")).unwrap() {
+        Outcome::WorkflowStarted {
+            run_id,
+            started: false,
+        } => assert_eq!(run_id, run),
+        o => panic!("{o:?}"),
+    }
+    assert_eq!(
+        h.types("sws", &run).last(),
+        Some(&WorkflowExecutionSignaled)
+    );
+}
+
+#[test]
+fn cancel_request_then_cancel_command_closes_as_canceled() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt, vec![]).unwrap();
+    let cancel = || {
+        Kind::RequestCancelWorkflow(ws::RequestCancelWorkflowExecutionRequest {
+            namespace: NS.into(),
+            workflow_execution: Some(
+                temporalio_protos::temporal::api::common::v1::WorkflowExecution {
+                    workflow_id: "wf".into(),
+                    run_id: String::new(),
+                },
+            ),
+            ..Default::default()
+        })
+    };
+    h.apply(cancel()).unwrap();
+    h.apply(cancel()).unwrap();
+    let (wt2, _) = h.poll_workflow();
+    let canceled = Command {
+        command_type: CommandType::CancelWorkflowExecution as i32,
+        attributes: Some(A::CancelWorkflowExecutionCommandAttributes(
+            Default::default(),
+        )),
+        ..Default::default()
+    };
+    h.complete_workflow_task(&wt2, vec![canceled]).unwrap();
+    assert_eq!(
+        h.types("wf", &run)[4..],
+        [
+            WorkflowExecutionCancelRequested,
+            WorkflowTaskScheduled,
+            WorkflowTaskStarted,
+            WorkflowTaskCompleted,
+            WorkflowExecutionCanceled
+        ]
+    );
+    assert_eq!(
+        h.execution("wf", &run).status,
+        WorkflowExecutionStatus::Canceled as i32
+    );
+}
+
+#[test]
+fn terminate_fails_the_running_task_and_closes_the_run() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    h.apply(Kind::TerminateWorkflow(
+        ws::TerminateWorkflowExecutionRequest {
+            namespace: NS.into(),
+            workflow_execution: Some(
+                temporalio_protos::temporal::api::common::v1::WorkflowExecution {
+                    workflow_id: "wf".into(),
+                    run_id: run.clone(),
+                },
+            ),
+            reason: "stop".into(),
+            ..Default::default()
+        },
+    ))
+    .unwrap();
+    assert_eq!(
+        h.types("wf", &run)[3..],
+        [WorkflowTaskFailed, WorkflowExecutionTerminated]
+    );
+    assert!(matches!(
+        h.complete_workflow_task(&wt, vec![]),
+        Err(Rejection::NotFound(_))
+    ));
+}
+
+#[test]
+fn cancelling_a_queued_activity_is_immediate_and_a_started_one_learns_by_heartbeat() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(
+        &wt,
+        vec![
+            schedule_activity("queued", None),
+            schedule_activity("running", None),
+        ],
+    )
+    .unwrap();
+    h.take_task(TaskKind::Activity); // the first activity's task is never polled
+    let (running, _) = h.poll_activity();
+    signal(&mut h, "wf", "wake").unwrap(); // a workflow task to send the cancels from
+    let cancel = |id: i64| Command {
+        command_type: CommandType::RequestCancelActivityTask as i32,
+        attributes: Some(A::RequestCancelActivityTaskCommandAttributes(
+            RequestCancelActivityTaskCommandAttributes {
+                scheduled_event_id: id,
+            },
+        )),
+        ..Default::default()
+    };
+    let (wt2, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt2, vec![cancel(5), cancel(6)])
+        .unwrap();
+    let types = h.types("wf", &run);
+    assert!(types.ends_with(&[
+        WorkflowTaskCompleted,
+        ActivityTaskCancelRequested,
+        ActivityTaskCanceled,
+        ActivityTaskCancelRequested,
+        WorkflowTaskScheduled
+    ]));
+    let hb = h.apply(Kind::RecordHeartbeat(RecordHeartbeat {
+        token: Some(running.clone()),
+        request: Some(Default::default()),
+    }));
+    assert_eq!(
+        hb,
+        Ok(Outcome::Heartbeat {
+            cancel_requested: true
+        })
+    );
+    h.apply(Kind::CancelActivityTask(CancelActivityTask {
+        token: Some(running),
+        request: Some(Default::default()),
+    }))
+    .unwrap();
+    assert_eq!(
+        h.types("wf", &run)[types.len()..],
+        [ActivityTaskStarted, ActivityTaskCanceled]
+    );
+}

@@ -16,7 +16,7 @@ async def keel_histories(keel):
 
 
 async def test_histories_match_temporal_dev_server(keel_histories):
-    for name, *_ in SCENARIOS:
+    for name in SCENARIOS:
         expected = json.loads((FIXTURES / f"{name}.json").read_text())
         diff = differences(keel_histories[name], expected)
         assert not diff, f"{name} differs from Temporal's history:\n" + "\n".join(diff)

@@ -81,8 +81,57 @@ class LingerWorkflow:
             return f"activity failed: {e}"
 
 
-WORKFLOWS = [GreetWorkflow, SleepWorkflow, ExplodeWorkflow, FailWorkflow, LingerWorkflow]
-ACTIVITIES = [greet, explode, linger]
+@activity.defn
+async def heartbeat_until_cancelled() -> str:
+    while True:
+        activity.heartbeat()
+        await asyncio.sleep(0.1)
+
+
+@workflow.defn
+class WaitForSignalWorkflow:
+    def __init__(self) -> None:
+        self.values: list = []
+
+    @workflow.signal
+    def push(self, value: str) -> None:
+        self.values.append(value)
+
+    @workflow.run
+    async def run(self, count: int) -> list:
+        await workflow.wait_condition(lambda: len(self.values) >= count)
+        return self.values
+
+
+@workflow.defn
+class CancelActivityWorkflow:
+    @workflow.run
+    async def run(self) -> str:
+        handle = workflow.start_activity(
+            heartbeat_until_cancelled,
+            start_to_close_timeout=timedelta(seconds=30),
+            heartbeat_timeout=timedelta(seconds=1),
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+        await asyncio.sleep(1)
+        handle.cancel()
+        try:
+            await handle
+        except Exception as e:
+            return f"activity ended: {type(e.cause).__name__}"
+        return "activity finished?"
+
+
+WORKFLOWS = [
+    GreetWorkflow,
+    SleepWorkflow,
+    ExplodeWorkflow,
+    FailWorkflow,
+    LingerWorkflow,
+    WaitForSignalWorkflow,
+    CancelActivityWorkflow,
+]
+ACTIVITIES = [greet, explode, linger, heartbeat_until_cancelled]
 
 ACTIVITY_ROUND_TRIP = [
     E.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
@@ -213,3 +262,88 @@ async def test_activity_running_at_kill9_times_out(keel):
         E.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
     ]
     assert types[-1] == E.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
+
+
+async def test_signals_are_delivered_in_order_and_deduplicated(keel):
+    client = await Client.connect(keel.target)
+    async with worker(client, "py-signal"):
+        handle = await client.start_workflow(WaitForSignalWorkflow.run, 3, id="py-signal-1", task_queue="py-signal")
+        await handle.signal(WaitForSignalWorkflow.push, "a")
+        await handle.signal(WaitForSignalWorkflow.push, "b")
+        raw = client.workflow_service
+        from temporalio.api.common.v1 import Payloads, WorkflowExecution
+        from temporalio.api.workflowservice.v1 import SignalWorkflowExecutionRequest
+
+        payloads = await client.data_converter.encode(["c"])
+        req = SignalWorkflowExecutionRequest(
+            namespace="default",
+            workflow_execution=WorkflowExecution(workflow_id="py-signal-1"),
+            signal_name="push",
+            input=Payloads(payloads=payloads),
+            request_id="same-request",
+        )
+        await raw.signal_workflow_execution(req)
+        await raw.signal_workflow_execution(req)  # a retry of the same request: delivered once
+        assert await handle.result() == ["a", "b", "c"]
+    types = await event_types(handle)
+    assert types.count(E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED) == 3
+    with pytest.raises(Exception) as err:
+        await handle.signal(WaitForSignalWorkflow.push, "late")
+    assert "already completed" in str(err.value)
+
+
+async def test_signal_with_start_starts_then_signals_the_running_run(keel):
+    client = await Client.connect(keel.target)
+    async with worker(client, "py-sws"):
+        handle = await client.start_workflow(
+            WaitForSignalWorkflow.run, 2, id="py-sws-1", task_queue="py-sws", start_signal="push", start_signal_args=["x"]
+        )
+        again = await client.start_workflow(
+            WaitForSignalWorkflow.run, 2, id="py-sws-1", task_queue="py-sws", start_signal="push", start_signal_args=["y"]
+        )
+        assert again.result_run_id == handle.result_run_id
+        assert await handle.result() == ["x", "y"]
+    types = await event_types(handle)
+    assert types[:3] == [
+        E.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
+        E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
+        E.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+    ]
+
+
+async def test_cancel_request_cancels_the_workflow(keel):
+    client = await Client.connect(keel.target)
+    async with worker(client, "py-cancel"):
+        handle = await client.start_workflow(WaitForSignalWorkflow.run, 1, id="py-cancel-1", task_queue="py-cancel")
+        await wait_for(handle, E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
+        await handle.cancel()
+        await handle.cancel()  # asking twice is fine
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+    types = await event_types(handle)
+    assert types.count(E.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED) == 1
+    assert types[-1] == E.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED
+
+
+async def test_terminate_closes_the_workflow_at_once(keel):
+    client = await Client.connect(keel.target)
+    async with worker(client, "py-term"):
+        handle = await client.start_workflow(WaitForSignalWorkflow.run, 1, id="py-term-1", task_queue="py-term")
+        await wait_for(handle, E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
+        await handle.terminate(reason="enough")
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+    types = await event_types(handle)
+    assert types[-1] == E.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED
+    history = await handle.fetch_history()
+    assert history.events[-1].workflow_execution_terminated_event_attributes.reason == "enough"
+
+
+async def test_workflow_cancels_its_running_activity(keel):
+    client = await Client.connect(keel.target)
+    async with worker(client, "py-act-cancel"):
+        handle = await client.start_workflow(CancelActivityWorkflow.run, id="py-act-cancel-1", task_queue="py-act-cancel")
+        assert await handle.result() == "activity ended: CancelledError"
+    types = await event_types(handle)
+    assert E.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED in types
+    assert E.EVENT_TYPE_ACTIVITY_TASK_CANCELED in types

@@ -5,11 +5,15 @@
 use keel_tests::{history, raw_client, sdk_client, KeelProcess};
 use std::time::{Duration, Instant};
 use temporalio_client::errors::WorkflowGetResultError;
-use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
+use temporalio_client::{
+    WorkflowCancelOptions, WorkflowGetResultOptions, WorkflowSignalOptions, WorkflowStartOptions,
+    WorkflowTerminateOptions,
+};
 use temporalio_common::RetryPolicy;
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_protos::temporal::api::enums::v1::EventType::{self, *};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use temporalio_sdk::SyncWorkflowContext;
 use temporalio_sdk::{
     ActivityOptions, ApplicationFailure, Runtime, Worker, WorkerOptions, WorkflowContext,
     WorkflowResult, WorkflowTermination,
@@ -94,6 +98,27 @@ impl FailWorkflow {
     }
 }
 
+#[workflow]
+#[derive(Default)]
+pub struct CollectWorkflow {
+    values: Vec<String>,
+}
+
+#[workflow_methods]
+impl CollectWorkflow {
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, count: u32) -> WorkflowResult<Vec<String>> {
+        ctx.wait_condition(|s| s.values.len() >= count as usize)
+            .await?;
+        Ok(ctx.state(|s| s.values.clone()))
+    }
+
+    #[signal]
+    fn push(&mut self, _ctx: &mut SyncWorkflowContext<Self>, value: String) {
+        self.values.push(value);
+    }
+}
+
 /// Runs a worker on `queue` while `body` runs, then shuts it down.
 async fn with_worker<F, T>(url: &str, queue: &str, body: F) -> anyhow::Result<T>
 where
@@ -106,6 +131,7 @@ where
         .register_workflow::<SleepWorkflow>()?
         .register_workflow::<ExplodeWorkflow>()?
         .register_workflow::<FailWorkflow>()?
+        .register_workflow::<CollectWorkflow>()?
         .register_activities(Acts)
         .build();
     let mut worker = Worker::new(&runtime, client, options)?;
@@ -278,6 +304,105 @@ async fn workflow_that_fails_itself_is_failed() -> anyhow::Result<()> {
             WorkflowTaskCompleted,
             WorkflowExecutionFailed
         ]
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_reach_the_workflow_in_order() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let keel = KeelProcess::start(dir.path())?;
+    let url = keel.url();
+    let result = with_worker(&url, "collect-q", async {
+        let client = sdk_client(&url, "default").await?;
+        let handle = client
+            .start_workflow(
+                CollectWorkflow::run,
+                2,
+                WorkflowStartOptions::new("collect-q", "collect-1").build(),
+            )
+            .await?;
+        for v in ["first", "second"] {
+            handle
+                .signal(
+                    CollectWorkflow::push,
+                    v.to_string(),
+                    WorkflowSignalOptions::default(),
+                )
+                .await?;
+        }
+        Ok(handle
+            .get_result(WorkflowGetResultOptions::default())
+            .await?)
+    })
+    .await?;
+    assert_eq!(result, vec!["first".to_string(), "second".to_string()]);
+    let types = event_types(&keel, "collect-1").await?;
+    assert_eq!(
+        types
+            .iter()
+            .filter(|t| **t == WorkflowExecutionSignaled)
+            .count(),
+        2
+    );
+    assert_eq!(types.last(), Some(&WorkflowExecutionCompleted));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_and_terminate_close_waiting_workflows() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let keel = KeelProcess::start(dir.path())?;
+    let url = keel.url();
+    let (canceled, terminated) = with_worker(&url, "stop-q", async {
+        let client = sdk_client(&url, "default").await?;
+        let a = client
+            .start_workflow(
+                CollectWorkflow::run,
+                5,
+                WorkflowStartOptions::new("stop-q", "cancel-me").build(),
+            )
+            .await?;
+        let b = client
+            .start_workflow(
+                CollectWorkflow::run,
+                5,
+                WorkflowStartOptions::new("stop-q", "terminate-me").build(),
+            )
+            .await?;
+        a.cancel(
+            WorkflowCancelOptions::builder()
+                .reason("no longer needed")
+                .build(),
+        )
+        .await?;
+        b.terminate(
+            WorkflowTerminateOptions::builder()
+                .reason("stop now")
+                .build(),
+        )
+        .await?;
+        Ok((
+            a.get_result(WorkflowGetResultOptions::default()).await,
+            b.get_result(WorkflowGetResultOptions::default()).await,
+        ))
+    })
+    .await?;
+    assert!(
+        matches!(canceled, Err(WorkflowGetResultError::Cancelled { .. })),
+        "{canceled:?}"
+    );
+    assert!(
+        matches!(terminated, Err(WorkflowGetResultError::Terminated { .. })),
+        "{terminated:?}"
+    );
+    assert_eq!(
+        event_types(&keel, "cancel-me").await?.last(),
+        Some(&WorkflowExecutionCanceled)
+    );
+    assert_eq!(
+        event_types(&keel, "terminate-me").await?.last(),
+        Some(&WorkflowExecutionTerminated)
     );
     Ok(())
 }

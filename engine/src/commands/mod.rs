@@ -2,9 +2,11 @@
 //! dispatcher. Each command turns into history events and pending state.
 
 mod cancel_timer;
+mod cancel_workflow;
 mod complete_workflow;
 mod fail_workflow;
 mod record_marker;
+mod request_cancel_activity;
 mod schedule_activity;
 mod start_timer;
 
@@ -20,6 +22,7 @@ pub(crate) fn closes_workflow(c: &Command) -> bool {
         c.attributes,
         Some(A::CompleteWorkflowExecutionCommandAttributes(_))
             | Some(A::FailWorkflowExecutionCommandAttributes(_))
+            | Some(A::CancelWorkflowExecutionCommandAttributes(_))
     )
 }
 
@@ -29,22 +32,26 @@ pub(crate) struct CommandCtx<'e> {
     /// The WorkflowTaskCompleted event the command's events refer to.
     pub completed_event_id: i64,
     pub identity: &'e str,
+    /// A command wrote an event the workflow must see (an activity canceled at once).
+    pub new_events_for_workflow: bool,
 }
 
+/// Applies one command; returns whether it wrote events the workflow must be told about.
 pub(crate) fn apply(
     ctx: &mut ApplyCtx,
     exec: &mut ExecutionRecord,
     completed_event_id: i64,
     identity: &str,
     command: Command,
-) -> ApplyResult<()> {
+) -> ApplyResult<bool> {
     validate::command(&command).map_err(Rejection::InvalidArgument)?;
     let mut c = CommandCtx {
         exec,
         completed_event_id,
         identity,
+        new_events_for_workflow: false,
     };
-    match command.attributes {
+    let applied = match command.attributes {
         Some(A::ScheduleActivityTaskCommandAttributes(a)) => {
             schedule_activity::apply(ctx, &mut c, a)
         }
@@ -55,6 +62,13 @@ pub(crate) fn apply(
             complete_workflow::apply(ctx, &mut c, a)
         }
         Some(A::FailWorkflowExecutionCommandAttributes(a)) => fail_workflow::apply(ctx, &mut c, a),
+        Some(A::CancelWorkflowExecutionCommandAttributes(a)) => {
+            cancel_workflow::apply(ctx, &mut c, a)
+        }
+        Some(A::RequestCancelActivityTaskCommandAttributes(a)) => {
+            request_cancel_activity::apply(ctx, &mut c, a)
+        }
         _ => Err(Rejection::InvalidArgument("unsupported command".into())),
-    }
+    };
+    applied.map(|()| c.new_events_for_workflow)
 }

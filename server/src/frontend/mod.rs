@@ -4,6 +4,7 @@
 
 mod history;
 mod namespaces;
+mod signals;
 mod system;
 mod tasks;
 mod workflows;
@@ -90,6 +91,10 @@ route! {
     respond_activity_task_canceled(RespondActivityTaskCanceledRequest) -> RespondActivityTaskCanceledResponse => tasks::activity_task_canceled;
     record_activity_task_heartbeat(RecordActivityTaskHeartbeatRequest) -> RecordActivityTaskHeartbeatResponse => tasks::activity_heartbeat;
     shutdown_worker(ShutdownWorkerRequest) -> ShutdownWorkerResponse => system::shutdown_worker;
+    signal_workflow_execution(SignalWorkflowExecutionRequest) -> SignalWorkflowExecutionResponse => signals::signal;
+    signal_with_start_workflow_execution(SignalWithStartWorkflowExecutionRequest) -> SignalWithStartWorkflowExecutionResponse => signals::signal_with_start;
+    request_cancel_workflow_execution(RequestCancelWorkflowExecutionRequest) -> RequestCancelWorkflowExecutionResponse => signals::request_cancel;
+    terminate_workflow_execution(TerminateWorkflowExecutionRequest) -> TerminateWorkflowExecutionResponse => signals::terminate;
 }
 
 #[cfg(test)]

@@ -1,0 +1,87 @@
+//! SignalWorkflowExecution, SignalWithStartWorkflowExecution, RequestCancelWorkflowExecution
+//! and TerminateWorkflowExecution: validated here, decided by apply.
+
+use super::{Frontend, Res};
+use crate::errors;
+use keel_engine::mutation::{Kind, SignalWithStart};
+use keel_engine::{validate, Outcome};
+use temporalio_protos::temporal::api::{common::v1::WorkflowExecution, workflowservice::v1::*};
+use tonic::{Request, Response};
+
+fn target(namespace: &str, e: &Option<WorkflowExecution>) -> Result<(), tonic::Status> {
+    validate::id("Namespace", namespace).map_err(errors::invalid_argument)?;
+    let e = e.clone().unwrap_or_default();
+    validate::id("WorkflowId", &e.workflow_id).map_err(errors::invalid_argument)
+}
+
+pub(super) async fn signal(
+    f: &Frontend,
+    req: Request<SignalWorkflowExecutionRequest>,
+) -> Res<SignalWorkflowExecutionResponse> {
+    let req = req.into_inner();
+    target(&req.namespace, &req.workflow_execution)?;
+    validate::id("SignalName", &req.signal_name).map_err(errors::invalid_argument)?;
+    if let Some(input) = &req.input {
+        validate::payload_size("Input", input).map_err(errors::invalid_argument)?;
+    }
+    f.keel.propose(Kind::SignalWorkflow(req)).await?;
+    Ok(Response::new(SignalWorkflowExecutionResponse::default()))
+}
+
+pub(super) async fn signal_with_start(
+    f: &Frontend,
+    req: Request<SignalWithStartWorkflowExecutionRequest>,
+) -> Res<SignalWithStartWorkflowExecutionResponse> {
+    let mut req = req.into_inner();
+    validate::id("SignalName", &req.signal_name).map_err(errors::invalid_argument)?;
+    for (what, p) in [("Input", &req.input), ("SignalInput", &req.signal_input)] {
+        if let Some(p) = p {
+            validate::payload_size(what, p).map_err(errors::invalid_argument)?;
+        }
+    }
+    if req.request_id.is_empty() {
+        req.request_id = uuid::Uuid::new_v4().to_string();
+    }
+    let outcome = f
+        .keel
+        .propose(Kind::SignalWithStart(SignalWithStart {
+            request: Some(req),
+            run_id: uuid::Uuid::new_v4().to_string(),
+        }))
+        .await?;
+    match outcome {
+        Outcome::WorkflowStarted { run_id, started } => {
+            Ok(Response::new(SignalWithStartWorkflowExecutionResponse {
+                run_id,
+                started,
+                ..Default::default()
+            }))
+        }
+        other => Err(errors::internal(format!("unexpected outcome {other:?}"))),
+    }
+}
+
+pub(super) async fn request_cancel(
+    f: &Frontend,
+    req: Request<RequestCancelWorkflowExecutionRequest>,
+) -> Res<RequestCancelWorkflowExecutionResponse> {
+    let req = req.into_inner();
+    target(&req.namespace, &req.workflow_execution)?;
+    f.keel.propose(Kind::RequestCancelWorkflow(req)).await?;
+    Ok(Response::new(
+        RequestCancelWorkflowExecutionResponse::default(),
+    ))
+}
+
+pub(super) async fn terminate(
+    f: &Frontend,
+    req: Request<TerminateWorkflowExecutionRequest>,
+) -> Res<TerminateWorkflowExecutionResponse> {
+    let req = req.into_inner();
+    target(&req.namespace, &req.workflow_execution)?;
+    if let Some(details) = &req.details {
+        validate::payload_size("Details", details).map_err(errors::invalid_argument)?;
+    }
+    f.keel.propose(Kind::TerminateWorkflow(req)).await?;
+    Ok(Response::new(TerminateWorkflowExecutionResponse::default()))
+}
