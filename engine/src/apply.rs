@@ -89,7 +89,7 @@ fn start_task(ctx: &mut ApplyCtx, m: StartTask) -> ApplyResult<Outcome> {
     let started = match kind {
         TaskKind::Workflow => workflow_task::start(ctx, &namespace, task, m),
         TaskKind::Activity => activity::start(ctx, &namespace, task, m),
-        TaskKind::Unspecified => Err(gone()),
+        TaskKind::Unspecified | TaskKind::Query => Err(gone()),
     };
     match started {
         // A stale task is consumed (the delete above is all that is written): it can never

@@ -54,6 +54,8 @@ pub enum TaskKind {
     Unspecified = 0,
     Workflow = 1,
     Activity = 2,
+    /// Only in task tokens: a query, which is dispatched in memory and never stored.
+    Query = 3,
 }
 
 /// A ready task in a task queue, waiting for a poller.

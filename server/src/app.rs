@@ -6,6 +6,7 @@ use crate::frontend::Frontend;
 use crate::matching::Matching;
 use crate::proto::health::health_server::{Health, HealthServer};
 use crate::proto::workflowservice::workflow_service_server::WorkflowServiceServer;
+use crate::queries::Queries;
 use crate::timers::Timers;
 use crate::watchers::Watchers;
 use anyhow::Context;
@@ -39,6 +40,7 @@ pub struct Keel {
     pub matching: Matching,
     pub timers: Timers,
     pub watchers: Watchers,
+    pub queries: Queries,
     pub cluster_id: String,
 }
 
@@ -169,6 +171,7 @@ pub async fn run_dev(
         matching: Matching::default(),
         timers: Timers::default(),
         watchers: Watchers::default(),
+        queries: Queries::default(),
         cluster_id: "keel".to_string(),
     });
     tokio::spawn(dispatch_notifications(keel.clone(), rx));

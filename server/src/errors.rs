@@ -45,6 +45,19 @@ pub fn not_found(message: impl Into<String>) -> Status {
     )
 }
 
+/// The worker's query handler failed: INVALID_ARGUMENT with `QueryFailedFailure`, as Temporal.
+pub fn query_failed(
+    message: String,
+    failure: Option<temporalio_protos::temporal::api::failure::v1::Failure>,
+) -> Status {
+    with_detail(
+        Code::InvalidArgument,
+        message,
+        "temporal.api.errordetails.v1.QueryFailedFailure",
+        details::QueryFailedFailure { failure },
+    )
+}
+
 pub fn internal(e: impl std::fmt::Display) -> Status {
     Status::internal(e.to_string())
 }

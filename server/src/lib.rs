@@ -7,6 +7,7 @@ pub mod errors;
 pub mod frontend;
 pub mod matching;
 pub mod proto;
+pub mod queries;
 pub mod timers;
 pub mod watchers;
 

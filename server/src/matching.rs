@@ -3,11 +3,12 @@
 //! takes a task by proposing `StartTask`; apply decides whether it is still valid.
 
 use crate::errors;
+use crate::queries::QueryTask;
 use keel_engine::mutation::{Kind, StartTask};
 use keel_engine::records::TaskKind;
 use keel_engine::{keys, Mutation, Outcome};
 use keel_raft::RaftNode;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use temporalio_protos::temporal::api::common::v1::WorkerVersionStamp;
 use tokio::sync::Notify;
@@ -29,7 +30,16 @@ pub struct Poller {
 struct Queue {
     /// Task keys; key order is task-id order, so this is FIFO and free of duplicates.
     ready: Mutex<BTreeSet<Vec<u8>>>,
+    /// Queries for runs on this (workflow) queue; served before stored tasks.
+    queries: Mutex<VecDeque<QueryTask>>,
     added: Notify,
+}
+
+/// What a poll hands out.
+#[derive(Debug)]
+pub enum Polled {
+    Task(Outcome),
+    Query(QueryTask),
 }
 
 #[derive(Default)]
@@ -50,6 +60,18 @@ impl Matching {
         let q = self.queue(namespace, queue, kind);
         q.ready.lock().expect("queue lock").insert(task_key);
         q.added.notify_one();
+    }
+
+    pub fn add_query(&self, queue: &str, task: QueryTask) {
+        let q = self.queue(&task.namespace, queue, TaskKind::Workflow);
+        q.queries.lock().expect("queue lock").push_back(task);
+        q.added.notify_one();
+    }
+
+    /// Takes back a query nobody polled in time.
+    pub fn withdraw_query(&self, namespace: &str, queue: &str, id: u64) {
+        let q = self.queue(namespace, queue, TaskKind::Workflow);
+        q.queries.lock().expect("queue lock").retain(|t| t.id != id);
     }
 
     /// Loads every ready task from storage (on becoming leader).
@@ -80,12 +102,15 @@ impl Matching {
         node: &RaftNode,
         poller: Poller,
         deadline: Instant,
-    ) -> Result<Option<Outcome>, Status> {
+    ) -> Result<Option<Polled>, Status> {
         let q = self.queue(&poller.namespace, &poller.queue, poller.kind);
         loop {
             let added = q.added.notified();
             tokio::pin!(added);
             added.as_mut().enable();
+            if let Some(query) = q.queries.lock().expect("queue lock").pop_front() {
+                return Ok(Some(Polled::Query(query)));
+            }
             let next = q.ready.lock().expect("queue lock").pop_first();
             if let Some(task_key) = next {
                 let mutation = Mutation {
@@ -99,7 +124,7 @@ impl Matching {
                 };
                 match node.propose(mutation).await.map_err(errors::propose)? {
                     Ok(Outcome::TaskStale) => continue,
-                    Ok(outcome) => return Ok(Some(outcome)),
+                    Ok(outcome) => return Ok(Some(Polled::Task(outcome))),
                     Err(rejection) => {
                         tracing::debug!(%rejection, "task could not be started");
                         continue;

@@ -97,6 +97,14 @@ class WaitForSignalWorkflow:
     def push(self, value: str) -> None:
         self.values.append(value)
 
+    @workflow.query
+    def current(self) -> list:
+        return self.values
+
+    @workflow.query
+    def broken(self) -> str:
+        raise ValueError("this query always fails")
+
     @workflow.run
     async def run(self, count: int) -> list:
         await workflow.wait_condition(lambda: len(self.values) >= count)
@@ -347,3 +355,37 @@ async def test_workflow_cancels_its_running_activity(keel):
     types = await event_types(handle)
     assert E.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED in types
     assert E.EVENT_TYPE_ACTIVITY_TASK_CANCELED in types
+
+
+async def test_queries_running_and_closed_workflows(keel):
+    from temporalio.client import WorkflowQueryFailedError, WorkflowQueryRejectedError
+    from temporalio.common import QueryRejectCondition
+
+    client = await Client.connect(keel.target)
+    async with worker(client, "py-query"):
+        handle = await client.start_workflow(WaitForSignalWorkflow.run, 2, id="py-query-1", task_queue="py-query")
+        await handle.signal(WaitForSignalWorkflow.push, "a")
+        assert await handle.query(WaitForSignalWorkflow.current) == ["a"]
+        with pytest.raises(WorkflowQueryFailedError) as err:
+            await handle.query(WaitForSignalWorkflow.broken)
+        assert "this query always fails" in str(err.value)
+        await handle.signal(WaitForSignalWorkflow.push, "b")
+        assert await handle.result() == ["a", "b"]
+        # A closed workflow is queried by replaying its history on a worker.
+        assert await handle.query(WaitForSignalWorkflow.current) == ["a", "b"]
+        with pytest.raises(WorkflowQueryRejectedError):
+            await handle.query(WaitForSignalWorkflow.current, reject_condition=QueryRejectCondition.NOT_OPEN)
+    types = await event_types(handle)
+    assert types.count(E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED) == 3, "queries write no history"
+
+
+async def test_query_without_a_worker_fails_in_time(keel):
+    from datetime import timedelta as td
+
+    client = await Client.connect(keel.target)
+    handle = await client.start_workflow(WaitForSignalWorkflow.run, 1, id="py-query-2", task_queue="nobody-polls")
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    with pytest.raises(Exception):
+        await handle.query(WaitForSignalWorkflow.current, rpc_timeout=td(seconds=3))
+    assert loop.time() - began < 10

@@ -6,18 +6,18 @@ use keel_tests::{history, raw_client, sdk_client, KeelProcess};
 use std::time::{Duration, Instant};
 use temporalio_client::errors::WorkflowGetResultError;
 use temporalio_client::{
-    WorkflowCancelOptions, WorkflowGetResultOptions, WorkflowSignalOptions, WorkflowStartOptions,
-    WorkflowTerminateOptions,
+    WorkflowCancelOptions, WorkflowGetResultOptions, WorkflowQueryOptions, WorkflowSignalOptions,
+    WorkflowStartOptions, WorkflowTerminateOptions,
 };
 use temporalio_common::RetryPolicy;
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_protos::temporal::api::enums::v1::EventType::{self, *};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
-use temporalio_sdk::SyncWorkflowContext;
 use temporalio_sdk::{
     ActivityOptions, ApplicationFailure, Runtime, Worker, WorkerOptions, WorkflowContext,
     WorkflowResult, WorkflowTermination,
 };
+use temporalio_sdk::{SyncWorkflowContext, WorkflowContextView};
 
 pub struct Acts;
 
@@ -116,6 +116,11 @@ impl CollectWorkflow {
     #[signal]
     fn push(&mut self, _ctx: &mut SyncWorkflowContext<Self>, value: String) {
         self.values.push(value);
+    }
+
+    #[query]
+    fn current(&self, _ctx: &WorkflowContextView) -> Vec<String> {
+        self.values.clone()
     }
 }
 
@@ -309,7 +314,7 @@ async fn workflow_that_fails_itself_is_failed() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn signals_reach_the_workflow_in_order() -> anyhow::Result<()> {
+async fn signals_reach_the_workflow_in_order_and_queries_see_them() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let keel = KeelProcess::start(dir.path())?;
     let url = keel.url();
@@ -322,18 +327,39 @@ async fn signals_reach_the_workflow_in_order() -> anyhow::Result<()> {
                 WorkflowStartOptions::new("collect-q", "collect-1").build(),
             )
             .await?;
-        for v in ["first", "second"] {
-            handle
-                .signal(
-                    CollectWorkflow::push,
-                    v.to_string(),
-                    WorkflowSignalOptions::default(),
-                )
-                .await?;
-        }
-        Ok(handle
+        let push = |v: &str| {
+            handle.signal(
+                CollectWorkflow::push,
+                v.to_string(),
+                WorkflowSignalOptions::default(),
+            )
+        };
+        push("first").await?;
+        let seen = handle
+            .query(
+                CollectWorkflow::current,
+                (),
+                WorkflowQueryOptions::default(),
+            )
+            .await?;
+        assert_eq!(
+            seen,
+            vec!["first".to_string()],
+            "a query sees the signals sent before it"
+        );
+        push("second").await?;
+        let result = handle
             .get_result(WorkflowGetResultOptions::default())
-            .await?)
+            .await?;
+        let after = handle
+            .query(
+                CollectWorkflow::current,
+                (),
+                WorkflowQueryOptions::default(),
+            )
+            .await?;
+        assert_eq!(after, result, "a closed workflow answers queries by replay");
+        Ok(result)
     })
     .await?;
     assert_eq!(result, vec!["first".to_string(), "second".to_string()]);

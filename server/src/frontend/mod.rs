@@ -4,6 +4,7 @@
 
 mod history;
 mod namespaces;
+mod query;
 mod signals;
 mod system;
 mod tasks;
@@ -91,6 +92,8 @@ route! {
     respond_activity_task_canceled(RespondActivityTaskCanceledRequest) -> RespondActivityTaskCanceledResponse => tasks::activity_task_canceled;
     record_activity_task_heartbeat(RecordActivityTaskHeartbeatRequest) -> RecordActivityTaskHeartbeatResponse => tasks::activity_heartbeat;
     shutdown_worker(ShutdownWorkerRequest) -> ShutdownWorkerResponse => system::shutdown_worker;
+    query_workflow(QueryWorkflowRequest) -> QueryWorkflowResponse => query::query;
+    respond_query_task_completed(RespondQueryTaskCompletedRequest) -> RespondQueryTaskCompletedResponse => query::respond;
     signal_workflow_execution(SignalWorkflowExecutionRequest) -> SignalWorkflowExecutionResponse => signals::signal;
     signal_with_start_workflow_execution(SignalWithStartWorkflowExecutionRequest) -> SignalWithStartWorkflowExecutionResponse => signals::signal_with_start;
     request_cancel_workflow_execution(RequestCancelWorkflowExecutionRequest) -> RequestCancelWorkflowExecutionResponse => signals::request_cancel;

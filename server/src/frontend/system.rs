@@ -15,8 +15,8 @@ pub(super) async fn get_system_info(
     Ok(Response::new(GetSystemInfoResponse {
         server_version: SERVER_VERSION.into(),
         capabilities: Some(Capabilities {
-            // No signals or queries yet.
-            signal_and_query_header: false,
+            // Signal and query headers are stored and passed to the worker as given.
+            signal_and_query_header: true,
             internal_error_differentiation: true,
             activity_failure_include_heartbeat: false,
             supports_schedules: false,

@@ -7,7 +7,8 @@
 use super::history::read_events;
 use super::{long_poll_deadline, Frontend, Res};
 use crate::errors;
-use crate::matching::Poller;
+use crate::matching::{Polled, Poller};
+use crate::queries::QueryTask;
 use keel_engine::mutation::{
     CancelActivityTask, CompleteActivityTask, CompleteWorkflowTask, FailActivityTask,
     FailWorkflowTask, Kind, RecordHeartbeat,
@@ -15,9 +16,11 @@ use keel_engine::mutation::{
 use keel_engine::records::TaskKind;
 use keel_engine::{validate, Outcome, TaskToken};
 use temporalio_protos::temporal::api::{
-    common::v1::{WorkerVersionCapabilities, WorkerVersionStamp},
+    common::v1::{WorkerVersionCapabilities, WorkerVersionStamp, WorkflowExecution, WorkflowType},
     deployment::v1::WorkerDeploymentOptions,
+    enums::v1::TaskQueueKind,
     history::v1::History,
+    taskqueue::v1::TaskQueue,
     workflowservice::v1::*,
 };
 use tonic::{Request, Response, Status};
@@ -110,7 +113,8 @@ pub(super) async fn poll_workflow_task(
         .await?;
     match outcome {
         None => Ok(Response::new(PollWorkflowTaskQueueResponse::default())),
-        Some(Outcome::WorkflowTaskStarted(started)) => {
+        Some(Polled::Query(query)) => Ok(Response::new(query_task(f, query)?)),
+        Some(Polled::Task(Outcome::WorkflowTaskStarted(started))) => {
             let mut response = started.response;
             let execution = response.workflow_execution.clone().unwrap_or_default();
             let mut events = read_events(
@@ -130,10 +134,52 @@ pub(super) async fn poll_workflow_task(
                 "contiguous event ids"
             );
             response.history = Some(History { events });
+            response.queries = f.keel.queries.take_riding(
+                &req.namespace,
+                &execution.workflow_id,
+                &execution.run_id,
+            );
             Ok(Response::new(response))
         }
         Some(other) => Err(errors::internal(format!("unexpected outcome {other:?}"))),
     }
+}
+
+/// A query as a workflow task: the run's whole history with `query` set. The worker answers
+/// with RespondQueryTaskCompleted, not by completing a workflow task.
+fn query_task(f: &Frontend, q: QueryTask) -> Result<PollWorkflowTaskQueueResponse, Status> {
+    let exec = f.keel.execution(&q.namespace, &q.workflow_id, &q.run_id)?;
+    let events = read_events(f, &q.namespace, &q.workflow_id, &q.run_id, 1, usize::MAX)?;
+    let token = TaskToken {
+        namespace: q.namespace,
+        workflow_id: q.workflow_id,
+        run_id: q.run_id,
+        target: q.id as i64,
+        attempt: 1,
+        kind: TaskKind::Query as i32,
+        activity_id: String::new(),
+    };
+    Ok(PollWorkflowTaskQueueResponse {
+        task_token: token.to_bytes(),
+        workflow_execution: Some(WorkflowExecution {
+            workflow_id: exec.workflow_id.clone(),
+            run_id: exec.run_id.clone(),
+        }),
+        workflow_type: Some(WorkflowType {
+            name: exec.workflow_type.clone(),
+        }),
+        previous_started_event_id: exec.last_completed_started_event_id,
+        started_event_id: exec.last_completed_started_event_id,
+        attempt: 1,
+        history: Some(History { events }),
+        query: Some(q.query),
+        workflow_execution_task_queue: Some(TaskQueue {
+            name: exec.task_queue.clone(),
+            kind: TaskQueueKind::Normal as i32,
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
 }
 
 pub(super) async fn poll_activity_task(
@@ -165,7 +211,7 @@ pub(super) async fn poll_activity_task(
         .await?;
     match outcome {
         None => Ok(Response::new(PollActivityTaskQueueResponse::default())),
-        Some(Outcome::ActivityTaskStarted(response)) => Ok(Response::new(*response)),
+        Some(Polled::Task(Outcome::ActivityTaskStarted(response))) => Ok(Response::new(*response)),
         Some(other) => Err(errors::internal(format!("unexpected outcome {other:?}"))),
     }
 }
@@ -177,6 +223,20 @@ pub(super) async fn workflow_task_completed(
     let mut req = req.into_inner();
     let token = token(&req.task_token, TaskKind::Workflow)?;
     validate::completion_request(&req).map_err(errors::invalid_argument)?;
+    for (id, result) in std::mem::take(&mut req.query_results) {
+        if let Ok(id) = id.parse::<u64>() {
+            f.keel.queries.answer(
+                id,
+                RespondQueryTaskCompletedRequest {
+                    completed_type: result.result_type,
+                    query_result: result.answer,
+                    error_message: result.error_message,
+                    failure: result.failure,
+                    ..Default::default()
+                },
+            );
+        }
+    }
     if req.worker_version_stamp.is_none() {
         req.worker_version_stamp =
             worker_version(&None, &req.deployment_options, &req.binary_checksum);
