@@ -31,7 +31,7 @@ async def _await_tasks(handle, count=1):
     """Until `count` workflow tasks have completed, so the next event arrives at a quiet run."""
     for _ in range(200):
         history = await handle.fetch_history()
-        if sum(e.event_type == 6 for e in history.events) >= count:  # WorkflowTaskCompleted
+        if sum(e.event_type == 7 for e in history.events) >= count:  # WorkflowTaskCompleted
             return
         await asyncio.sleep(0.05)
     raise AssertionError("the workflow did not make progress")

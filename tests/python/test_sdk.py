@@ -371,12 +371,12 @@ async def test_queries_running_and_closed_workflows(keel):
         assert "this query always fails" in str(err.value)
         await handle.signal(WaitForSignalWorkflow.push, "b")
         assert await handle.result() == ["a", "b"]
+        before = await event_types(handle)
         # A closed workflow is queried by replaying its history on a worker.
         assert await handle.query(WaitForSignalWorkflow.current) == ["a", "b"]
+        assert await event_types(handle) == before, "queries write no history"
         with pytest.raises(WorkflowQueryRejectedError):
             await handle.query(WaitForSignalWorkflow.current, reject_condition=QueryRejectCondition.NOT_OPEN)
-    types = await event_types(handle)
-    assert types.count(E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED) == 3, "queries write no history"
 
 
 async def test_query_without_a_worker_fails_in_time(keel):
