@@ -37,8 +37,12 @@ fn timer(exec: &ExecutionRecord, kind: TimerKind, a: &ActivityInfo) -> TimerReco
     }
 }
 
-/// Puts the activity's current attempt in its task queue.
+/// Puts the activity's current attempt in its task queue, with its schedule-to-start timer.
 pub(crate) fn dispatch(ctx: &mut ApplyCtx, exec: &ExecutionRecord, a: &ActivityInfo) {
+    if a.schedule_to_start_timeout > 0 {
+        let t = timer(exec, TimerKind::ActivityScheduleToStart, a);
+        ctx.schedule_timer(ctx.now + a.schedule_to_start_timeout, &t);
+    }
     let record = TaskRecord {
         workflow_id: exec.workflow_id.clone(),
         run_id: exec.run_id.clone(),
@@ -80,6 +84,10 @@ pub(crate) fn start(
     if a.start_to_close_timeout > 0 {
         let t = timer(&exec, TimerKind::ActivityStartToClose, &a);
         ctx.schedule_timer(now + a.start_to_close_timeout, &t);
+    }
+    if a.heartbeat_timeout > 0 {
+        let t = timer(&exec, TimerKind::ActivityHeartbeat, &a);
+        ctx.schedule_timer(now + a.heartbeat_timeout, &t);
     }
     execution::save(ctx, &mut exec);
     let token = TaskToken {
@@ -362,7 +370,7 @@ fn timeout_failure(timeout_type: TimeoutType, a: &ActivityInfo) -> Failure {
     };
     Failure {
         message: format!("activity {name} timeout"),
-        source: String::new(),
+        source: "Server".into(),
         failure_info: Some(FailureInfo::TimeoutFailureInfo(TimeoutFailureInfo {
             timeout_type: timeout_type as i32,
             last_heartbeat_details: a.heartbeat_details.clone(),
@@ -407,6 +415,35 @@ pub(crate) fn timer_fired(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, t: &Ti
         }
         TimerKind::ActivityRetry if a.attempt == t.attempt && a.started_time == 0 => {
             dispatch(ctx, exec, &a);
+        }
+        TimerKind::ActivityHeartbeat if a.attempt == t.attempt && a.started_time != 0 => {
+            let due = a.last_heartbeat_time.max(a.started_time) + a.heartbeat_timeout;
+            if due > ctx.now {
+                // Heartbeats arrived since this timer was set: wait for the next deadline.
+                let t = timer(exec, TimerKind::ActivityHeartbeat, &a);
+                ctx.schedule_timer(due, &t);
+                return;
+            }
+            let failure = timeout_failure(TimeoutType::Heartbeat, &a);
+            let identity = a.started_identity.clone();
+            fail_attempt(ctx, exec, i, failure, identity);
+        }
+        TimerKind::ActivityScheduleToStart if a.attempt == t.attempt && a.started_time == 0 => {
+            let scheduled_event_id = a.scheduled_event_id;
+            let failure = timeout_failure(TimeoutType::ScheduleToStart, &a);
+            finish(ctx, exec, i, |started_event_id| {
+                (
+                    EventType::ActivityTaskTimedOut,
+                    Attributes::ActivityTaskTimedOutEventAttributes(
+                        h::ActivityTaskTimedOutEventAttributes {
+                            failure: Some(failure),
+                            scheduled_event_id,
+                            started_event_id,
+                            retry_state: RetryState::Timeout as i32,
+                        },
+                    ),
+                )
+            });
         }
         _ => return,
     }

@@ -86,6 +86,10 @@ pub enum TimerKind {
     /// target = workflow-task sequence number.
     WorkflowTaskStartToClose = 5,
     WorkflowRunTimeout = 6,
+    /// Re-armed on firing while heartbeats keep arriving; target = scheduled event id.
+    ActivityHeartbeat = 7,
+    /// An attempt nobody polled in time; target = scheduled event id.
+    ActivityScheduleToStart = 8,
 }
 
 /// A due-time entry. A timer whose target has moved on (timer cancelled, activity completed,

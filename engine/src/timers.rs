@@ -45,7 +45,9 @@ pub(crate) fn fire(ctx: &mut ApplyCtx, m: FireTimers) -> ApplyResult<Outcome> {
             TimerKind::WorkflowRunTimeout => run_timed_out(ctx, &mut exec),
             TimerKind::ActivityStartToClose
             | TimerKind::ActivityScheduleToClose
-            | TimerKind::ActivityRetry => activity::timer_fired(ctx, &mut exec, &record),
+            | TimerKind::ActivityRetry
+            | TimerKind::ActivityHeartbeat
+            | TimerKind::ActivityScheduleToStart => activity::timer_fired(ctx, &mut exec, &record),
             TimerKind::Unspecified => {}
         }
     }

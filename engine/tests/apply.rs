@@ -1106,3 +1106,100 @@ fn cancelling_a_queued_activity_is_immediate_and_a_started_one_learns_by_heartbe
         [ActivityTaskStarted, ActivityTaskCanceled]
     );
 }
+
+fn schedule_activity_with(
+    id: &str,
+    edit: impl FnOnce(&mut ScheduleActivityTaskCommandAttributes),
+) -> Command {
+    let mut c = schedule_activity(
+        id,
+        Some(RetryPolicy {
+            maximum_attempts: 1,
+            ..Default::default()
+        }),
+    );
+    if let Some(A::ScheduleActivityTaskCommandAttributes(a)) = &mut c.attributes {
+        edit(a);
+    }
+    c
+}
+
+#[test]
+fn heartbeat_timeout_is_pushed_back_by_heartbeats_then_fires() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    let cmd = schedule_activity_with("hb", |a| {
+        a.start_to_close_timeout = Some(prost_wkt_types::Duration {
+            seconds: 60,
+            nanos: 0,
+        });
+        a.heartbeat_timeout = Some(prost_wkt_types::Duration {
+            seconds: 2,
+            nanos: 0,
+        });
+    });
+    h.complete_workflow_task(&wt, vec![cmd]).unwrap();
+    let (at, _) = h.poll_activity();
+    for _ in 0..3 {
+        h.advance(SEC + SEC / 2);
+        let beat = h.apply(Kind::RecordHeartbeat(RecordHeartbeat {
+            token: Some(at.clone()),
+            request: Some(Default::default()),
+        }));
+        assert_eq!(
+            beat,
+            Ok(Outcome::Heartbeat {
+                cancel_requested: false
+            })
+        );
+        h.fire_due();
+    }
+    assert_eq!(h.types("wf", &run).len(), 5, "heartbeats keep it alive");
+    h.advance(3 * SEC);
+    h.fire_due();
+    h.fire_due(); // the re-armed deadline
+    let history = h.history("wf", &run);
+    match &history[6].attributes {
+        Some(EA::ActivityTaskTimedOutEventAttributes(a)) => {
+            let info = match &a.failure.as_ref().unwrap().failure_info {
+                Some(FailureInfo::TimeoutFailureInfo(t)) => t.timeout_type,
+                o => panic!("{o:?}"),
+            };
+            assert_eq!(
+                info,
+                temporalio_protos::temporal::api::enums::v1::TimeoutType::Heartbeat as i32
+            );
+        }
+        o => panic!("{o:?}"),
+    }
+}
+
+#[test]
+fn schedule_to_start_timeout_fires_for_an_activity_nobody_polls() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    let cmd = schedule_activity_with("s2s", |a| {
+        a.schedule_to_start_timeout = Some(prost_wkt_types::Duration {
+            seconds: 3,
+            nanos: 0,
+        });
+    });
+    h.complete_workflow_task(&wt, vec![cmd]).unwrap();
+    h.advance(4 * SEC);
+    h.fire_due();
+    assert_eq!(
+        h.types("wf", &run)[5..],
+        [ActivityTaskTimedOut, WorkflowTaskScheduled]
+    );
+    match &h.history("wf", &run)[5].attributes {
+        Some(EA::ActivityTaskTimedOutEventAttributes(a)) => {
+            assert_eq!(a.started_event_id, 0);
+            assert_eq!(a.retry_state, RetryState::Timeout as i32);
+        }
+        o => panic!("{o:?}"),
+    }
+    // The queued task is stale now.
+    assert_eq!(h.poll(TaskKind::Activity), Outcome::TaskStale);
+}

@@ -8,10 +8,12 @@ import asyncio
 from google.protobuf.json_format import MessageToDict
 
 from test_sdk import (
+    AsyncActivityWorkflow,
     CancelActivityWorkflow,
     ExplodeWorkflow,
     FailWorkflow,
     GreetWorkflow,
+    SilentActivityWorkflow,
     SleepWorkflow,
     WaitForSignalWorkflow,
 )
@@ -73,6 +75,20 @@ async def _terminate(client, queue, wf_id):
     return handle
 
 
+async def _complete_by_id(client, queue, wf_id):
+    handle = await client.start_workflow(AsyncActivityWorkflow.run, id=wf_id, task_queue=queue)
+    for _ in range(200):
+        desc = await handle.describe()
+        if desc.raw_description.pending_activities and desc.raw_description.pending_activities[0].state == 2:
+            break
+        await asyncio.sleep(0.05)
+    outside = client.get_async_activity_handle(workflow_id=wf_id, run_id=None, activity_id="external")
+    await outside.heartbeat("halfway")
+    await outside.complete("done by id")
+    await handle.result()
+    return handle
+
+
 # name -> driver(client, task queue, workflow id) returning the workflow's handle when done.
 SCENARIOS = {
     "activity": lambda c, q, w: _run(c, q, w, GreetWorkflow.run, "Keel"),
@@ -84,6 +100,8 @@ SCENARIOS = {
     "cancel_workflow": _cancel,
     "terminate_workflow": _terminate,
     "cancel_activity": lambda c, q, w: _run(c, q, w, CancelActivityWorkflow.run, None),
+    "heartbeat_timeout": lambda c, q, w: _run(c, q, w, SilentActivityWorkflow.run, None),
+    "complete_by_id": _complete_by_id,
 }
 
 # Differ between runs of the same scenario on the same server, or are server-internal.

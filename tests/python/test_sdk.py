@@ -130,7 +130,39 @@ class CancelActivityWorkflow:
         return "activity finished?"
 
 
+@activity.defn
+async def completes_later() -> str:
+    activity.raise_complete_async()
+
+
+@workflow.defn
+class AsyncActivityWorkflow:
+    @workflow.run
+    async def run(self) -> str:
+        return await workflow.execute_activity(
+            completes_later, start_to_close_timeout=timedelta(seconds=30), activity_id="external"
+        )
+
+
+@workflow.defn
+class SilentActivityWorkflow:
+    @workflow.run
+    async def run(self) -> str:
+        try:
+            return await workflow.execute_activity(
+                linger,
+                10.0,
+                start_to_close_timeout=timedelta(seconds=30),
+                heartbeat_timeout=timedelta(seconds=1),
+                retry_policy=RetryPolicy(maximum_attempts=1),
+            )
+        except Exception as e:
+            return f"{type(e.cause).__name__}: {e.cause}"
+
+
 WORKFLOWS = [
+    AsyncActivityWorkflow,
+    SilentActivityWorkflow,
     GreetWorkflow,
     SleepWorkflow,
     ExplodeWorkflow,
@@ -139,7 +171,7 @@ WORKFLOWS = [
     WaitForSignalWorkflow,
     CancelActivityWorkflow,
 ]
-ACTIVITIES = [greet, explode, linger, heartbeat_until_cancelled]
+ACTIVITIES = [greet, explode, linger, heartbeat_until_cancelled, completes_later]
 
 ACTIVITY_ROUND_TRIP = [
     E.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
@@ -389,3 +421,30 @@ async def test_query_without_a_worker_fails_in_time(keel):
     with pytest.raises(Exception):
         await handle.query(WaitForSignalWorkflow.current, rpc_timeout=td(seconds=3))
     assert loop.time() - began < 10
+
+
+async def test_activity_completed_by_id_from_outside_the_worker(keel):
+    client = await Client.connect(keel.target)
+    async with worker(client, "py-byid"):
+        handle = await client.start_workflow(AsyncActivityWorkflow.run, id="py-byid-1", task_queue="py-byid")
+        for _ in range(100):
+            desc = await handle.describe()
+            if desc.raw_description.pending_activities and desc.raw_description.pending_activities[0].state == 2:
+                break
+            await asyncio.sleep(0.05)
+        outside = client.get_async_activity_handle(workflow_id="py-byid-1", run_id=None, activity_id="external")
+        await outside.heartbeat("halfway")
+        await outside.complete("done by id")
+        assert await handle.result() == "done by id"
+        with pytest.raises(Exception):
+            await outside.complete("twice")
+
+
+async def test_activity_without_heartbeats_times_out(keel):
+    client = await Client.connect(keel.target)
+    async with worker(client, "py-hb"):
+        handle = await client.start_workflow(SilentActivityWorkflow.run, id="py-hb-1", task_queue="py-hb")
+        result = await handle.result()
+        assert result.startswith("TimeoutError") and "heartbeat" in result.lower(), result
+    types = await event_types(handle)
+    assert E.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT in types

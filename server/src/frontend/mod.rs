@@ -2,6 +2,7 @@
 //! reads state, and maps the result to Temporal's response. Methods not listed here answer
 //! UNIMPLEMENTED through the generated default stubs.
 
+mod by_id;
 mod history;
 mod namespaces;
 mod query;
@@ -92,6 +93,10 @@ route! {
     respond_activity_task_canceled(RespondActivityTaskCanceledRequest) -> RespondActivityTaskCanceledResponse => tasks::activity_task_canceled;
     record_activity_task_heartbeat(RecordActivityTaskHeartbeatRequest) -> RecordActivityTaskHeartbeatResponse => tasks::activity_heartbeat;
     shutdown_worker(ShutdownWorkerRequest) -> ShutdownWorkerResponse => system::shutdown_worker;
+    record_activity_task_heartbeat_by_id(RecordActivityTaskHeartbeatByIdRequest) -> RecordActivityTaskHeartbeatByIdResponse => by_id::heartbeat;
+    respond_activity_task_completed_by_id(RespondActivityTaskCompletedByIdRequest) -> RespondActivityTaskCompletedByIdResponse => by_id::completed;
+    respond_activity_task_failed_by_id(RespondActivityTaskFailedByIdRequest) -> RespondActivityTaskFailedByIdResponse => by_id::failed;
+    respond_activity_task_canceled_by_id(RespondActivityTaskCanceledByIdRequest) -> RespondActivityTaskCanceledByIdResponse => by_id::canceled;
     query_workflow(QueryWorkflowRequest) -> QueryWorkflowResponse => query::query;
     respond_query_task_completed(RespondQueryTaskCompletedRequest) -> RespondQueryTaskCompletedResponse => query::respond;
     signal_workflow_execution(SignalWorkflowExecutionRequest) -> SignalWorkflowExecutionResponse => signals::signal;
