@@ -61,7 +61,12 @@ pub(crate) fn load_running(ctx: &ApplyCtx, token: &TaskToken) -> ApplyResult<Exe
     Ok(exec)
 }
 
+/// Temporal's default history limits: a run past either is terminated.
+pub const MAX_HISTORY_EVENTS: i64 = 51_200;
+pub const MAX_HISTORY_BYTES: i64 = 50 * 1024 * 1024;
+
 pub(crate) fn save(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord) {
+    enforce_history_limits(ctx, exec);
     exec.state_transitions += 1;
     let key = keys::execution(&exec.namespace, &exec.workflow_id, &exec.run_id);
     ctx.put(key, &*exec);
@@ -76,6 +81,35 @@ pub(crate) fn set_current(ctx: &mut ApplyCtx, exec: &ExecutionRecord) {
     ctx.put(
         keys::current_run(&exec.namespace, &exec.workflow_id),
         &current,
+    );
+}
+
+/// A run whose history grew past Temporal's limits is terminated, with Temporal's reasons.
+fn enforce_history_limits(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord) {
+    if !is_running(exec) {
+        return;
+    }
+    let reason = if exec.next_event_id - 1 > MAX_HISTORY_EVENTS {
+        "Workflow history count exceeds limit."
+    } else if exec.history_size_bytes > MAX_HISTORY_BYTES {
+        "Workflow history size exceeds limit."
+    } else {
+        return;
+    };
+    exec.workflow_task = None;
+    exec.buffered_events.clear();
+    close(
+        ctx,
+        exec,
+        WorkflowExecutionStatus::Terminated,
+        EventType::WorkflowExecutionTerminated,
+        Attributes::WorkflowExecutionTerminatedEventAttributes(
+            temporalio_protos::temporal::api::history::v1::WorkflowExecutionTerminatedEventAttributes {
+                reason: reason.into(),
+                details: None,
+                identity: "keel".into(),
+            },
+        ),
     );
 }
 

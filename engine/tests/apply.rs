@@ -1203,3 +1203,38 @@ fn schedule_to_start_timeout_fires_for_an_activity_nobody_polls() {
     // The queued task is stale now.
     assert_eq!(h.poll(TaskKind::Activity), Outcome::TaskStale);
 }
+
+#[test]
+fn a_run_past_the_history_event_limit_is_terminated() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let marker = |i: usize| Command {
+        command_type: CommandType::RecordMarker as i32,
+        attributes: Some(A::RecordMarkerCommandAttributes(
+            RecordMarkerCommandAttributes {
+                marker_name: format!("m{i}"),
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    };
+    let mut rounds = 0;
+    while h.execution("wf", &run).status == WorkflowExecutionStatus::Running as i32 {
+        let (wt, _) = h.poll_workflow();
+        let mut commands: Vec<Command> = (0..2000).map(marker).collect();
+        commands.push(start_timer(&format!("t{rounds}"), 1));
+        h.complete_workflow_task(&wt, commands).unwrap();
+        h.advance(2 * SEC);
+        h.fire_due();
+        rounds += 1;
+        assert!(rounds < 40, "the limit must stop the run");
+    }
+    let history = h.history("wf", &run);
+    assert!(history.len() as i64 > 51_200 && history.len() < 51_200 + 2010);
+    match &history.last().unwrap().attributes {
+        Some(EA::WorkflowExecutionTerminatedEventAttributes(a)) => {
+            assert_eq!(a.reason, "Workflow history count exceeds limit.")
+        }
+        o => panic!("{o:?}"),
+    }
+}
