@@ -246,17 +246,7 @@ fn fail_attempt(
             );
             finish(ctx, exec, i, |started_event_id| {
                 if is_timeout {
-                    (
-                        EventType::ActivityTaskTimedOut,
-                        Attributes::ActivityTaskTimedOutEventAttributes(
-                            h::ActivityTaskTimedOutEventAttributes {
-                                failure: Some(failure),
-                                scheduled_event_id,
-                                started_event_id,
-                                retry_state: retry_state as i32,
-                            },
-                        ),
-                    )
+                    timed_out(failure, scheduled_event_id, retry_state)(started_event_id)
                 } else {
                     (
                         EventType::ActivityTaskFailed,
@@ -360,6 +350,27 @@ pub(crate) fn heartbeat(ctx: &mut ApplyCtx, m: RecordHeartbeat) -> ApplyResult<O
     Ok(Outcome::Heartbeat { cancel_requested })
 }
 
+/// The outcome of an activity that ran out of time for good.
+fn timed_out(
+    failure: Failure,
+    scheduled_event_id: i64,
+    retry_state: RetryState,
+) -> impl FnOnce(i64) -> (EventType, Attributes) {
+    move |started_event_id| {
+        (
+            EventType::ActivityTaskTimedOut,
+            Attributes::ActivityTaskTimedOutEventAttributes(
+                h::ActivityTaskTimedOutEventAttributes {
+                    failure: Some(failure),
+                    scheduled_event_id,
+                    started_event_id,
+                    retry_state: retry_state as i32,
+                },
+            ),
+        )
+    }
+}
+
 fn timeout_failure(timeout_type: TimeoutType, a: &ActivityInfo) -> Failure {
     let name = match timeout_type {
         TimeoutType::StartToClose => "StartToClose",
@@ -397,21 +408,13 @@ pub(crate) fn timer_fired(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, t: &Ti
             fail_attempt(ctx, exec, i, failure, identity);
         }
         TimerKind::ActivityScheduleToClose => {
-            let scheduled_event_id = a.scheduled_event_id;
             let failure = timeout_failure(TimeoutType::ScheduleToClose, &a);
-            finish(ctx, exec, i, |started_event_id| {
-                (
-                    EventType::ActivityTaskTimedOut,
-                    Attributes::ActivityTaskTimedOutEventAttributes(
-                        h::ActivityTaskTimedOutEventAttributes {
-                            failure: Some(failure),
-                            scheduled_event_id,
-                            started_event_id,
-                            retry_state: RetryState::Timeout as i32,
-                        },
-                    ),
-                )
-            });
+            finish(
+                ctx,
+                exec,
+                i,
+                timed_out(failure, a.scheduled_event_id, RetryState::Timeout),
+            );
         }
         TimerKind::ActivityRetry if a.attempt == t.attempt && a.started_time == 0 => {
             dispatch(ctx, exec, &a);
@@ -429,21 +432,13 @@ pub(crate) fn timer_fired(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, t: &Ti
             fail_attempt(ctx, exec, i, failure, identity);
         }
         TimerKind::ActivityScheduleToStart if a.attempt == t.attempt && a.started_time == 0 => {
-            let scheduled_event_id = a.scheduled_event_id;
             let failure = timeout_failure(TimeoutType::ScheduleToStart, &a);
-            finish(ctx, exec, i, |started_event_id| {
-                (
-                    EventType::ActivityTaskTimedOut,
-                    Attributes::ActivityTaskTimedOutEventAttributes(
-                        h::ActivityTaskTimedOutEventAttributes {
-                            failure: Some(failure),
-                            scheduled_event_id,
-                            started_event_id,
-                            retry_state: RetryState::Timeout as i32,
-                        },
-                    ),
-                )
-            });
+            finish(
+                ctx,
+                exec,
+                i,
+                timed_out(failure, a.scheduled_event_id, RetryState::Timeout),
+            );
         }
         _ => return,
     }

@@ -57,18 +57,13 @@ pub(crate) fn terminate(
         .clone()
         .filter(|wt| wt.started_event_id != 0 && wt.attempt == 1)
     {
-        let e = history::event(
+        workflow_task::record_failed(
             ctx,
-            EventType::WorkflowTaskFailed,
-            Attributes::WorkflowTaskFailedEventAttributes(h::WorkflowTaskFailedEventAttributes {
-                scheduled_event_id: wt.scheduled_event_id,
-                started_event_id: wt.started_event_id,
-                cause: WorkflowTaskFailedCause::ForceCloseCommand as i32,
-                identity: req.identity.clone(),
-                ..Default::default()
-            }),
+            &mut exec,
+            &wt,
+            WorkflowTaskFailedCause::ForceCloseCommand,
+            &req.identity,
         );
-        history::append(ctx, &mut exec, e);
     }
     exec.workflow_task = None;
     history::flush_buffered(ctx, &mut exec);

@@ -198,6 +198,28 @@ pub(crate) fn start(
     )))
 }
 
+/// Appends WorkflowTaskFailed for a started task the server ended (not the worker).
+pub(crate) fn record_failed(
+    ctx: &mut ApplyCtx,
+    exec: &mut ExecutionRecord,
+    wt: &WorkflowTaskInfo,
+    cause: WorkflowTaskFailedCause,
+    identity: &str,
+) {
+    let failed = history::event(
+        ctx,
+        EventType::WorkflowTaskFailed,
+        Attributes::WorkflowTaskFailedEventAttributes(h::WorkflowTaskFailedEventAttributes {
+            scheduled_event_id: wt.scheduled_event_id,
+            started_event_id: wt.started_event_id,
+            cause: cause as i32,
+            identity: identity.to_string(),
+            ..Default::default()
+        }),
+    );
+    history::append(ctx, exec, failed);
+}
+
 /// The started workflow task a token names, or NOT_FOUND if it has moved on.
 fn started_task(exec: &ExecutionRecord, token: &TaskToken) -> ApplyResult<WorkflowTaskInfo> {
     exec.workflow_task
@@ -239,18 +261,13 @@ pub(crate) fn complete(ctx: &mut ApplyCtx, m: CompleteWorkflowTask) -> ApplyResu
 
     if close_at.is_some() && !exec.buffered_events.is_empty() {
         // New events arrived while the worker decided to close: it must see them first.
-        let failed = history::event(
+        record_failed(
             ctx,
-            EventType::WorkflowTaskFailed,
-            Attributes::WorkflowTaskFailedEventAttributes(h::WorkflowTaskFailedEventAttributes {
-                scheduled_event_id: wt.scheduled_event_id,
-                started_event_id: wt.started_event_id,
-                cause: WorkflowTaskFailedCause::UnhandledCommand as i32,
-                identity: req.identity.clone(),
-                ..Default::default()
-            }),
+            &mut exec,
+            &wt,
+            WorkflowTaskFailedCause::UnhandledCommand,
+            &req.identity,
         );
-        history::append(ctx, &mut exec, failed);
         exec.workflow_task = None;
         history::flush_buffered(ctx, &mut exec);
         schedule(ctx, &mut exec, 1);
