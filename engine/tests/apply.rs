@@ -1238,3 +1238,56 @@ fn a_run_past_the_history_event_limit_is_terminated() {
         o => panic!("{o:?}"),
     }
 }
+
+#[test]
+fn cancel_during_retry_backoff_cancels_at_once_and_the_retry_never_runs() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    let policy = RetryPolicy {
+        initial_interval: Some(prost_wkt_types::Duration {
+            seconds: 5,
+            nanos: 0,
+        }),
+        ..Default::default()
+    };
+    h.complete_workflow_task(&wt, vec![schedule_activity("1", Some(policy))])
+        .unwrap();
+    let (at, _) = h.poll_activity();
+    h.apply(Kind::FailActivityTask(FailActivityTask {
+        token: Some(at),
+        request: Some(ws::RespondActivityTaskFailedRequest {
+            failure: Some(app_failure("flaky", false)),
+            ..Default::default()
+        }),
+    }))
+    .unwrap();
+    signal(&mut h, "wf", "wake").unwrap();
+    let (wt2, _) = h.poll_workflow();
+    let cancel = Command {
+        command_type: CommandType::RequestCancelActivityTask as i32,
+        attributes: Some(A::RequestCancelActivityTaskCommandAttributes(
+            RequestCancelActivityTaskCommandAttributes {
+                scheduled_event_id: 5,
+            },
+        )),
+        ..Default::default()
+    };
+    h.complete_workflow_task(&wt2, vec![cancel]).unwrap();
+    let types = h.types("wf", &run);
+    assert!(
+        types.ends_with(&[
+            ActivityTaskCancelRequested,
+            ActivityTaskCanceled,
+            WorkflowTaskScheduled
+        ]),
+        "{types:?}"
+    );
+    h.advance(10 * SEC);
+    h.fire_due();
+    assert!(
+        h.tasks.iter().all(|(k, _)| *k != TaskKind::Activity),
+        "the backoff timer dispatches nothing"
+    );
+    assert_eq!(h.types("wf", &run).len(), types.len());
+}

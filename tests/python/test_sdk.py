@@ -448,3 +448,51 @@ async def test_activity_without_heartbeats_times_out(keel):
         assert result.startswith("TimeoutError") and "heartbeat" in result.lower(), result
     types = await event_types(handle)
     assert E.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT in types
+
+
+async def test_workflow_id_reuse_and_conflict_policies(keel):
+    from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
+    client = await Client.connect(keel.target)
+    async with worker(client, "py-ids"):
+        first = await client.start_workflow(WaitForSignalWorkflow.run, 1, id="py-ids-1", task_queue="py-ids")
+        with pytest.raises(WorkflowAlreadyStartedError):
+            await client.start_workflow(WaitForSignalWorkflow.run, 1, id="py-ids-1", task_queue="py-ids")
+        same = await client.start_workflow(
+            WaitForSignalWorkflow.run,
+            1,
+            id="py-ids-1",
+            task_queue="py-ids",
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        assert same.result_run_id == first.result_run_id
+        await first.signal(WaitForSignalWorkflow.push, "done")
+        assert await first.result() == ["done"]
+        with pytest.raises(WorkflowAlreadyStartedError):
+            await client.start_workflow(
+                WaitForSignalWorkflow.run,
+                1,
+                id="py-ids-1",
+                task_queue="py-ids",
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        replaced = await client.start_workflow(
+            WaitForSignalWorkflow.run,
+            1,
+            id="py-ids-1",
+            task_queue="py-ids",
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        )
+        assert replaced.result_run_id != first.result_run_id
+        newer = await client.start_workflow(
+            WaitForSignalWorkflow.run,
+            1,
+            id="py-ids-1",
+            task_queue="py-ids",
+            id_conflict_policy=WorkflowIDConflictPolicy.TERMINATE_EXISTING,
+        )
+        assert newer.result_run_id != replaced.result_run_id
+        old = client.get_workflow_handle("py-ids-1", run_id=replaced.result_run_id)
+        assert (await old.describe()).status.name == "TERMINATED"
+        await newer.terminate(reason="cleanup")
