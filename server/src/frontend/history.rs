@@ -46,7 +46,7 @@ pub(super) async fn get(
         n if n <= 0 => MAX_PAGE,
         n => (n as usize).min(MAX_PAGE),
     };
-    let mut from = decode_token(&req.next_page_token)?;
+    let from = decode_token(&req.next_page_token)?;
     let watch = keel.watchers.watch(&ns, &wf, &run);
     loop {
         let changed = watch.notified();
@@ -88,7 +88,6 @@ pub(super) async fn get(
             _ = tokio::time::sleep_until(deadline) => {}
         }
         exec = keel.execution(&ns, &wf, &run)?;
-        from = from.max(1);
     }
 }
 
