@@ -1,5 +1,6 @@
 //! Loading, saving and closing a run's mutable state, and the current-run pointer.
 
+use crate::canonical;
 use crate::ctx::ApplyCtx;
 use crate::error::{workflow_completed, workflow_not_found, ApplyResult};
 use crate::history::{self, Attributes};
@@ -69,7 +70,8 @@ pub(crate) fn save(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord) {
     enforce_history_limits(ctx, exec);
     exec.state_transitions += 1;
     let key = keys::execution(&exec.namespace, &exec.workflow_id, &exec.run_id);
-    ctx.put(key, &*exec);
+    ctx.state
+        .put(key, canonical::encode(&*exec, canonical::EXECUTION_RECORD));
 }
 
 pub(crate) fn set_current(ctx: &mut ApplyCtx, exec: &ExecutionRecord) {

@@ -1,12 +1,12 @@
 //! Appending history events: event ids, times, buffering while a workflow task runs, and the
 //! id fix-ups buffered events get when they are flushed into history.
 
+use crate::canonical;
 use crate::ctx::ApplyCtx;
 use crate::keys;
 use crate::outcome::Notification;
 use crate::records::ExecutionRecord;
 use crate::time::timestamp;
-use prost::Message;
 use std::collections::BTreeMap;
 use temporalio_protos::temporal::api::{enums::v1::EventType, history::v1 as history};
 
@@ -39,7 +39,7 @@ pub(crate) fn append(
     debug_assert!(id >= 1, "event ids start at 1");
     event.event_id = id;
     exec.next_event_id += 1;
-    let bytes = event.encode_to_vec();
+    let bytes = canonical::encode(&event, canonical::HISTORY_EVENT);
     exec.history_size_bytes += bytes.len() as i64;
     ctx.state.put(
         keys::history_event(&exec.namespace, &exec.workflow_id, &exec.run_id, id),

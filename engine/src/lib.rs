@@ -8,7 +8,8 @@
 //! Where things live: `start` (StartWorkflowExecution), `workflow_task` (workflow tasks),
 //! `commands/` (one file per workflow command), `activity` (activity tasks, retries,
 //! timeouts), `timers` (every due time), `history` (events and buffering), `keys` (key
-//! layout), `records` (stored values), `validate` (request checks shared with the frontend).
+//! layout), `records` (stored values), `validate` (request checks shared with the frontend),
+//! `canonical` (map-order-independent encoding of everything written).
 
 // Temporal still records some deprecated fields (use_workflow_build_id), so do we.
 #![allow(deprecated)]
@@ -16,6 +17,7 @@
 mod activity;
 mod apply;
 mod cancel_terminate;
+mod canonical;
 mod commands;
 mod ctx;
 mod error;
