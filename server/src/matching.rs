@@ -116,13 +116,21 @@ impl Matching {
                 let mutation = Mutation {
                     now: 0,
                     kind: Some(Kind::StartTask(StartTask {
-                        task_key,
+                        task_key: task_key.clone(),
                         identity: poller.identity.clone(),
                         request_id: uuid::Uuid::new_v4().to_string(),
                         worker_version: poller.worker_version.clone(),
                     })),
                 };
-                match node.propose(mutation).await.map_err(errors::propose)? {
+                let proposed = match node.propose(mutation).await {
+                    Ok(applied) => applied,
+                    Err(e) => {
+                        // Not applied (no leader, shutting down): the task stays ready.
+                        q.ready.lock().expect("queue lock").insert(task_key);
+                        return Err(errors::propose(e));
+                    }
+                };
+                match proposed {
                     Ok(Outcome::TaskStale) => continue,
                     Ok(outcome) => return Ok(Some(Polled::Task(outcome))),
                     Err(rejection) => {
