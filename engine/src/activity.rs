@@ -11,7 +11,8 @@ use crate::mutation::{
 };
 use crate::outcome::Outcome;
 use crate::records::{ActivityInfo, ExecutionRecord, TaskKind, TaskRecord, TimerKind, TimerRecord};
-use crate::time::{duration, nanos, timestamp};
+use crate::retry;
+use crate::time::{duration, timestamp};
 use crate::token::TaskToken;
 use crate::workflow_task;
 use temporalio_protos::temporal::api::{
@@ -267,48 +268,20 @@ fn fail_attempt(
     }
 }
 
-/// The backoff before the next attempt, or why there is none.
+/// The backoff before the activity's next attempt, or why there is none.
 fn retry_delay(a: &ActivityInfo, failure: &Failure, now: i64) -> Result<i64, RetryState> {
-    let policy = a.retry_policy.clone().unwrap_or_default();
-    let mut explicit_delay = None;
-    match &failure.failure_info {
-        Some(FailureInfo::ApplicationFailureInfo(info)) => {
-            if info.non_retryable || policy.non_retryable_error_types.contains(&info.r#type) {
-                return Err(RetryState::NonRetryableFailure);
-            }
-            explicit_delay = info.next_retry_delay.as_ref().map(|d| nanos(&Some(*d)));
-        }
-        Some(FailureInfo::TimeoutFailureInfo(info))
-            if info.timeout_type != TimeoutType::StartToClose as i32
-                && info.timeout_type != TimeoutType::Heartbeat as i32 =>
-        {
-            return Err(RetryState::Timeout);
-        }
-        _ => {}
-    }
-    if policy.maximum_attempts > 0 && a.attempt >= policy.maximum_attempts {
-        return Err(RetryState::MaximumAttemptsReached);
-    }
-    let initial = nanos(&policy.initial_interval).max(1);
-    let coefficient = if policy.backoff_coefficient >= 1.0 {
-        policy.backoff_coefficient
+    let deadline = if a.schedule_to_close_timeout > 0 {
+        a.scheduled_time + a.schedule_to_close_timeout
     } else {
-        2.0
+        0
     };
-    let mut delay = explicit_delay.unwrap_or_else(|| {
-        let d = initial as f64 * coefficient.powi(a.attempt.saturating_sub(1));
-        d.min(i64::MAX as f64) as i64
-    });
-    let max_interval = nanos(&policy.maximum_interval);
-    if explicit_delay.is_none() && max_interval > 0 {
-        delay = delay.min(max_interval);
-    }
-    if a.schedule_to_close_timeout > 0
-        && now.saturating_add(delay) >= a.scheduled_time + a.schedule_to_close_timeout
-    {
-        return Err(RetryState::Timeout);
-    }
-    Ok(delay)
+    retry::backoff(
+        &a.retry_policy.clone().unwrap_or_default(),
+        a.attempt,
+        failure,
+        now,
+        deadline,
+    )
 }
 
 pub(crate) fn cancel(ctx: &mut ApplyCtx, m: CancelActivityTask) -> ApplyResult<Outcome> {

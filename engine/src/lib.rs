@@ -28,6 +28,7 @@ pub mod mutation;
 mod namespace;
 pub mod outcome;
 pub mod records;
+mod retry;
 mod signal;
 mod start;
 pub mod time;
