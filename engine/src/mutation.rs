@@ -107,6 +107,9 @@ pub struct CompleteWorkflowTask {
     pub token: Option<TaskToken>,
     #[prost(message, optional, tag = "2")]
     pub request: Option<ws::RespondWorkflowTaskCompletedRequest>,
+    /// Stamped by the leader: the run id a retry of the workflow would get.
+    #[prost(string, tag = "3")]
+    pub next_run_id: String,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

@@ -90,6 +90,8 @@ pub enum TimerKind {
     ActivityHeartbeat = 7,
     /// An attempt nobody polled in time; target = scheduled event id.
     ActivityScheduleToStart = 8,
+    /// A retried run's backoff is over: its first workflow task is scheduled.
+    WorkflowBackoff = 9,
 }
 
 /// A due-time entry. A timer whose target has moved on (timer cancelled, activity completed,
@@ -175,6 +177,17 @@ pub struct ExecutionRecord {
     pub signal_request_ids: Vec<String>,
     #[prost(bool, tag = "27")]
     pub cancel_requested: bool,
+    /// 1 for the first run; +1 for each retry of the workflow.
+    #[prost(int32, tag = "28")]
+    pub attempt: i32,
+    #[prost(string, tag = "29")]
+    pub first_execution_run_id: String,
+    /// The workflow's own retry policy (none: a failed run is final).
+    #[prost(message, optional, tag = "30")]
+    pub retry_policy: Option<common::RetryPolicy>,
+    /// When every run of this execution must be over (execution timeout); 0 = never.
+    #[prost(int64, tag = "31")]
+    pub execution_deadline: i64,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

@@ -14,9 +14,10 @@ use crate::validate;
 use crate::workflow_task;
 use temporalio_protos::temporal::api::{
     enums::v1::{
-        EventType, TaskQueueKind, WorkflowExecutionStatus as Status, WorkflowIdConflictPolicy,
-        WorkflowIdReusePolicy,
+        ContinueAsNewInitiator, EventType, TaskQueueKind, WorkflowExecutionStatus as Status,
+        WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
     },
+    failure::v1::Failure,
     history::v1 as h,
     taskqueue::v1::TaskQueue,
     workflowservice::v1 as ws,
@@ -125,6 +126,14 @@ pub(crate) fn start_with(
         start_request_id: req.request_id.clone(),
         memo: req.memo.clone(),
         search_attributes: req.search_attributes.clone(),
+        attempt: 1,
+        first_execution_run_id: run_id.clone(),
+        retry_policy: req.retry_policy.clone(),
+        execution_deadline: if execution_timeout > 0 {
+            ctx.now + execution_timeout
+        } else {
+            0
+        },
         ..Default::default()
     };
     let started = history::event(
@@ -180,6 +189,81 @@ pub(crate) fn start_with(
         run_id,
         started: true,
     })
+}
+
+/// Temporal's workflow retry: a failed run with attempts left continues as a new run with
+/// the same inputs, `attempt + 1`, chained to the old one by run ids; its first workflow task
+/// is scheduled when the backoff is over.
+pub(crate) fn retry_run(
+    ctx: &mut ApplyCtx,
+    old: &ExecutionRecord,
+    run_id: &str,
+    backoff: i64,
+    failure: Failure,
+) -> ApplyResult<()> {
+    let first: Option<h::HistoryEvent> = ctx.get(&keys::history_event(
+        &old.namespace,
+        &old.workflow_id,
+        &old.run_id,
+        1,
+    ))?;
+    let Some(Attributes::WorkflowExecutionStartedEventAttributes(prev)) =
+        first.and_then(|e| e.attributes)
+    else {
+        return Err(Rejection::Internal(
+            "a run without its started event".into(),
+        ));
+    };
+    let mut exec = ExecutionRecord {
+        run_id: run_id.to_string(),
+        status: Status::Running as i32,
+        next_event_id: 1,
+        start_time: ctx.now,
+        attempt: old.attempt + 1,
+        ..old.clone()
+    };
+    exec.close_time = 0;
+    exec.close_event_id = 0;
+    exec.last_completed_started_event_id = 0;
+    exec.workflow_task_seq = 0;
+    exec.history_size_bytes = 0;
+    exec.state_transitions = 0;
+    exec.signal_request_ids.clear();
+    exec.cancel_requested = false;
+    exec.buffered_events.clear();
+    let started = history::event(
+        ctx,
+        EventType::WorkflowExecutionStarted,
+        Attributes::WorkflowExecutionStartedEventAttributes(
+            h::WorkflowExecutionStartedEventAttributes {
+                continued_execution_run_id: old.run_id.clone(),
+                initiator: ContinueAsNewInitiator::Retry as i32,
+                continued_failure: Some(failure),
+                original_execution_run_id: run_id.to_string(),
+                attempt: exec.attempt,
+                first_workflow_task_backoff: explicit_duration(backoff),
+                ..prev
+            },
+        ),
+    );
+    history::append(ctx, &mut exec, started);
+    let timer = |kind: TimerKind| TimerRecord {
+        kind: kind as i32,
+        namespace: exec.namespace.clone(),
+        workflow_id: exec.workflow_id.clone(),
+        run_id: exec.run_id.clone(),
+        ..Default::default()
+    };
+    ctx.schedule_timer(ctx.now + backoff, &timer(TimerKind::WorkflowBackoff));
+    if exec.run_timeout > 0 {
+        ctx.schedule_timer(
+            ctx.now + backoff + exec.run_timeout,
+            &timer(TimerKind::WorkflowRunTimeout),
+        );
+    }
+    execution::set_current(ctx, &exec);
+    execution::save(ctx, &mut exec);
+    Ok(())
 }
 
 /// The running run gives way to a new one (conflict policy TERMINATE_EXISTING or reuse

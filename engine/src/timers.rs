@@ -43,6 +43,10 @@ pub(crate) fn fire(ctx: &mut ApplyCtx, m: FireTimers) -> ApplyResult<Outcome> {
                 workflow_task::timed_out(ctx, &mut exec, record.target as u64)
             }
             TimerKind::WorkflowRunTimeout => run_timed_out(ctx, &mut exec),
+            TimerKind::WorkflowBackoff => {
+                workflow_task::ensure_scheduled(ctx, &mut exec);
+                execution::save(ctx, &mut exec);
+            }
             TimerKind::ActivityStartToClose
             | TimerKind::ActivityScheduleToClose
             | TimerKind::ActivityRetry

@@ -294,7 +294,14 @@ pub(crate) fn complete(ctx: &mut ApplyCtx, m: CompleteWorkflowTask) -> ApplyResu
     exec.workflow_task = None;
     let mut new_events = false;
     for command in req.commands {
-        new_events |= commands::apply(ctx, &mut exec, completed_id, &req.identity, command)?;
+        new_events |= commands::apply(
+            ctx,
+            &mut exec,
+            completed_id,
+            &req.identity,
+            &m.next_run_id,
+            command,
+        )?;
     }
     if is_running(&exec) {
         let flushed = history::flush_buffered(ctx, &mut exec);

@@ -157,7 +157,9 @@ impl Harness {
         token: &TaskToken,
         commands: Vec<Command>,
     ) -> Result<Outcome, Rejection> {
+        let next_run_id = format!("next-run-{}", self.log.len());
         self.apply(Kind::CompleteWorkflowTask(CompleteWorkflowTask {
+            next_run_id,
             token: Some(token.clone()),
             request: Some(ws::RespondWorkflowTaskCompletedRequest {
                 commands,
@@ -1298,4 +1300,78 @@ fn cancel_during_retry_backoff_cancels_at_once_and_the_retry_never_runs() {
         "the backoff timer dispatches nothing"
     );
     assert_eq!(h.types("wf", &run).len(), types.len());
+}
+
+#[test]
+fn a_failed_run_with_a_retry_policy_continues_as_a_new_run_after_the_backoff() {
+    let mut h = Harness::new();
+    let mut req = ws::StartWorkflowExecutionRequest {
+        namespace: NS.into(),
+        workflow_id: "retry".into(),
+        workflow_type: Some(WorkflowType { name: "T".into() }),
+        task_queue: Some(TaskQueue {
+            name: "q".into(),
+            ..Default::default()
+        }),
+        retry_policy: Some(RetryPolicy {
+            initial_interval: Some(prost_wkt_types::Duration {
+                seconds: 2,
+                nanos: 0,
+            }),
+            maximum_attempts: 2,
+            ..Default::default()
+        }),
+        request_id: "r".into(),
+        ..Default::default()
+    };
+    let first = Harness::run_id(h.start_with(req.clone()).unwrap());
+    let fail = || Command {
+        command_type: CommandType::FailWorkflowExecution as i32,
+        attributes: Some(A::FailWorkflowExecutionCommandAttributes(
+            FailWorkflowExecutionCommandAttributes {
+                failure: Some(app_failure("try again", false)),
+            },
+        )),
+        ..Default::default()
+    };
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt, vec![fail()]).unwrap();
+    let second = match &h.history("retry", &first).last().unwrap().attributes {
+        Some(EA::WorkflowExecutionFailedEventAttributes(a)) => {
+            assert_eq!(a.retry_state, RetryState::InProgress as i32);
+            a.new_execution_run_id.clone()
+        }
+        o => panic!("{o:?}"),
+    };
+    assert_eq!(
+        h.types("retry", &second),
+        vec![WorkflowExecutionStarted],
+        "no task until the backoff is over"
+    );
+    match &h.history("retry", &second)[0].attributes {
+        Some(EA::WorkflowExecutionStartedEventAttributes(a)) => {
+            assert_eq!(a.attempt, 2);
+            assert_eq!(a.continued_execution_run_id, first);
+            assert_eq!(a.first_execution_run_id, first);
+        }
+        o => panic!("{o:?}"),
+    }
+    // The start request's id still names the execution: now its current run.
+    assert_eq!(Harness::run_id(h.start_with(req.clone()).unwrap()), second);
+    h.advance(3 * SEC);
+    h.fire_due();
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt, vec![fail()]).unwrap();
+    match &h.history("retry", &second).last().unwrap().attributes {
+        Some(EA::WorkflowExecutionFailedEventAttributes(a)) => {
+            assert_eq!(a.retry_state, RetryState::MaximumAttemptsReached as i32);
+            assert!(a.new_execution_run_id.is_empty());
+        }
+        o => panic!("{o:?}"),
+    }
+    req.request_id = "other".into();
+    assert!(
+        h.start_with(req).is_ok(),
+        "a closed execution's id can be reused"
+    );
 }

@@ -4,14 +4,17 @@ expected histories. Histories are normalised: fields that differ between any two
 same scenario (times, ids, identities, sizes) are dropped."""
 
 import asyncio
+from datetime import timedelta
 
 from google.protobuf.json_format import MessageToDict
+from temporalio.common import RetryPolicy
 
 from test_sdk import (
     AsyncActivityWorkflow,
     CancelActivityWorkflow,
     ExplodeWorkflow,
     FailWorkflow,
+    FlakyWorkflow,
     GreetWorkflow,
     SilentActivityWorkflow,
     SleepWorkflow,
@@ -89,6 +92,19 @@ async def _complete_by_id(client, queue, wf_id):
     return handle
 
 
+async def _retried(client, queue, wf_id, which):
+    handle = await client.start_workflow(
+        FlakyWorkflow.run,
+        2,
+        id=wf_id,
+        task_queue=queue,
+        retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3),
+    )
+    await handle.result()
+    run_id = handle.result_run_id if which == "first" else None
+    return client.get_workflow_handle(wf_id, run_id=run_id)
+
+
 # name -> driver(client, task queue, workflow id) returning the workflow's handle when done.
 SCENARIOS = {
     "activity": lambda c, q, w: _run(c, q, w, GreetWorkflow.run, "Keel"),
@@ -102,6 +118,8 @@ SCENARIOS = {
     "cancel_activity": lambda c, q, w: _run(c, q, w, CancelActivityWorkflow.run, None),
     "heartbeat_timeout": lambda c, q, w: _run(c, q, w, SilentActivityWorkflow.run, None),
     "complete_by_id": _complete_by_id,
+    "workflow_retry_first_run": lambda c, q, w: _retried(c, q, w, "first"),
+    "workflow_retry_second_run": lambda c, q, w: _retried(c, q, w, "second"),
 }
 
 # Differ between runs of the same scenario on the same server, or are server-internal.
@@ -113,6 +131,8 @@ VOLATILE = {
     "originalExecutionRunId",  # random run id
     "firstExecutionRunId",  # random run id
     "workflowId",  # scenarios use random ids
+    "newExecutionRunId",  # random run id of the next run
+    "continuedExecutionRunId",  # random run id of the previous run
     "historySizeBytes",  # depends on the lengths of the fields above
 }
 
@@ -129,7 +149,13 @@ def _strip(value):
 # id (deprecated worker-versioning v1) in some cases and not in others (not for an activity
 # the workflow canceled); Keel stamps it whenever the activity was scheduled with
 # use_workflow_build_id. No SDK reads it on replay.
-IGNORED_PATHS = {("activityTaskStartedEventAttributes", "workerVersion")}
+# Known difference, not compared: Keel keeps no auto-reset points yet (they come with
+# ResetWorkflowExecution), so a retried run's WorkflowExecutionStarted lacks the previous
+# run's `prevAutoResetPoints`.
+IGNORED_PATHS = {
+    ("activityTaskStartedEventAttributes", "workerVersion"),
+    ("workflowExecutionStartedEventAttributes", "prevAutoResetPoints"),
+}
 
 
 def _drop_ignored(event: dict) -> dict:

@@ -160,7 +160,18 @@ class SilentActivityWorkflow:
             return f"{type(e.cause).__name__}: {e.cause}"
 
 
+@workflow.defn
+class FlakyWorkflow:
+    @workflow.run
+    async def run(self, succeed_on: int) -> str:
+        attempt = workflow.info().attempt
+        if attempt < succeed_on:
+            raise ApplicationError(f"attempt {attempt} fails")
+        return f"succeeded on attempt {attempt}"
+
+
 WORKFLOWS = [
+    FlakyWorkflow,
     AsyncActivityWorkflow,
     SilentActivityWorkflow,
     GreetWorkflow,
@@ -496,3 +507,37 @@ async def test_workflow_id_reuse_and_conflict_policies(keel):
         old = client.get_workflow_handle("py-ids-1", run_id=replaced.result_run_id)
         assert (await old.describe()).status.name == "TERMINATED"
         await newer.terminate(reason="cleanup")
+
+
+async def test_workflow_retry_policy_runs_a_new_attempt(keel):
+    client = await Client.connect(keel.target)
+    async with worker(client, "py-retry"):
+        handle = await client.start_workflow(
+            FlakyWorkflow.run,
+            2,
+            id="py-retry-1",
+            task_queue="py-retry",
+            retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3),
+        )
+        assert await handle.result() == "succeeded on attempt 2"
+        first = await client.get_workflow_handle("py-retry-1", run_id=handle.result_run_id).fetch_history()
+        failed = first.events[-1].workflow_execution_failed_event_attributes
+        assert failed.retry_state == 1  # RETRY_STATE_IN_PROGRESS
+        latest = client.get_workflow_handle("py-retry-1")
+        second = await latest.fetch_history()
+        started = second.events[0].workflow_execution_started_event_attributes
+        assert started.attempt == 2
+        assert started.continued_execution_run_id == handle.result_run_id
+        assert failed.new_execution_run_id == (await latest.describe()).run_id
+
+        exhausted = await client.start_workflow(
+            FlakyWorkflow.run,
+            5,
+            id="py-retry-2",
+            task_queue="py-retry",
+            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_attempts=2),
+        )
+        with pytest.raises(WorkflowFailureError):
+            await exhausted.result()
+        last = await client.get_workflow_handle("py-retry-2").fetch_history()
+        assert last.events[-1].workflow_execution_failed_event_attributes.retry_state == 4  # MAXIMUM_ATTEMPTS_REACHED

@@ -1,10 +1,13 @@
-//! FailWorkflowExecution: the run closes with its failure (no workflow retry policy yet).
+//! FailWorkflowExecution: the run closes with its failure; with a retry policy that allows
+//! another attempt, a new run continues the workflow after the backoff.
 
 use super::CommandCtx;
 use crate::ctx::ApplyCtx;
 use crate::error::ApplyResult;
 use crate::execution;
 use crate::history::Attributes;
+use crate::retry;
+use crate::start;
 use temporalio_protos::temporal::api::{
     command::v1::FailWorkflowExecutionCommandAttributes,
     enums::v1::{EventType, RetryState, WorkflowExecutionStatus},
@@ -16,12 +19,27 @@ pub(super) fn apply(
     c: &mut CommandCtx,
     a: FailWorkflowExecutionCommandAttributes,
 ) -> ApplyResult<()> {
+    let failure = a.failure.clone().unwrap_or_default();
+    let retry = match &c.exec.retry_policy {
+        Some(policy) => retry::backoff(
+            policy,
+            c.exec.attempt,
+            &failure,
+            ctx.now,
+            c.exec.execution_deadline,
+        ),
+        None => Err(RetryState::RetryPolicyNotSet),
+    };
+    let (retry_state, new_execution_run_id) = match retry {
+        Ok(_) => (RetryState::InProgress, c.next_run_id.to_string()),
+        Err(state) => (state, String::new()),
+    };
     let attrs = Attributes::WorkflowExecutionFailedEventAttributes(
         h::WorkflowExecutionFailedEventAttributes {
             failure: a.failure,
-            retry_state: RetryState::RetryPolicyNotSet as i32,
+            retry_state: retry_state as i32,
             workflow_task_completed_event_id: c.completed_event_id,
-            new_execution_run_id: String::new(),
+            new_execution_run_id,
         },
     );
     execution::close(
@@ -31,5 +49,8 @@ pub(super) fn apply(
         EventType::WorkflowExecutionFailed,
         attrs,
     );
+    if let Ok(backoff) = retry {
+        start::retry_run(ctx, c.exec, c.next_run_id, backoff, failure)?;
+    }
     Ok(())
 }

@@ -32,6 +32,8 @@ pub(crate) struct CommandCtx<'e> {
     /// The WorkflowTaskCompleted event the command's events refer to.
     pub completed_event_id: i64,
     pub identity: &'e str,
+    /// The run id a retry of this workflow gets (stamped by the leader).
+    pub next_run_id: &'e str,
     /// A command wrote an event the workflow must see (an activity canceled at once).
     pub new_events_for_workflow: bool,
 }
@@ -42,6 +44,7 @@ pub(crate) fn apply(
     exec: &mut ExecutionRecord,
     completed_event_id: i64,
     identity: &str,
+    next_run_id: &str,
     command: Command,
 ) -> ApplyResult<bool> {
     validate::command(&command).map_err(Rejection::InvalidArgument)?;
@@ -49,6 +52,7 @@ pub(crate) fn apply(
         exec,
         completed_event_id,
         identity,
+        next_run_id,
         new_events_for_workflow: false,
     };
     let applied = match command.attributes {

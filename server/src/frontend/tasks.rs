@@ -245,6 +245,7 @@ pub(super) async fn workflow_task_completed(
         .propose(Kind::CompleteWorkflowTask(CompleteWorkflowTask {
             token: Some(token),
             request: Some(req),
+            next_run_id: uuid::Uuid::new_v4().to_string(),
         }))
         .await?;
     Ok(Response::new(
