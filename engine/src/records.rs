@@ -188,6 +188,10 @@ pub struct ExecutionRecord {
     /// When every run of this execution must be over (execution timeout); 0 = never.
     #[prost(int64, tag = "31")]
     pub execution_deadline: i64,
+    /// A retried run's first workflow task waits until this time (its backoff), whatever
+    /// arrives meanwhile; 0 = no wait.
+    #[prost(int64, tag = "32")]
+    pub first_task_not_before: i64,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

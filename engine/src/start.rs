@@ -231,6 +231,7 @@ pub(crate) fn retry_run(
     exec.signal_request_ids.clear();
     exec.cancel_requested = false;
     exec.buffered_events.clear();
+    exec.first_task_not_before = ctx.now + backoff;
     let started = history::event(
         ctx,
         EventType::WorkflowExecutionStarted,

@@ -65,7 +65,8 @@ pub(crate) fn schedule(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, attempt: 
 
 /// After a new event: make sure a workflow task will deliver it.
 pub(crate) fn ensure_scheduled(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord) {
-    if is_running(exec) && exec.workflow_task.is_none() {
+    let backing_off = exec.first_task_not_before > ctx.now;
+    if is_running(exec) && exec.workflow_task.is_none() && !backing_off {
         schedule(ctx, exec, 1);
     }
 }

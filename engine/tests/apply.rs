@@ -1358,6 +1358,12 @@ fn a_failed_run_with_a_retry_policy_continues_as_a_new_run_after_the_backoff() {
     }
     // The start request's id still names the execution: now its current run.
     assert_eq!(Harness::run_id(h.start_with(req.clone()).unwrap()), second);
+    signal(&mut h, "retry", "during-backoff").unwrap();
+    assert_eq!(
+        h.types("retry", &second),
+        vec![WorkflowExecutionStarted, WorkflowExecutionSignaled],
+        "a signal waits for the backoff too"
+    );
     h.advance(3 * SEC);
     h.fire_due();
     let (wt, _) = h.poll_workflow();
