@@ -91,15 +91,7 @@ pub(crate) fn start(
         ctx.schedule_timer(now + a.heartbeat_timeout, &t);
     }
     execution::save(ctx, &mut exec);
-    let token = TaskToken {
-        namespace: exec.namespace.clone(),
-        workflow_id: exec.workflow_id.clone(),
-        run_id: exec.run_id.clone(),
-        target: a.scheduled_event_id,
-        attempt: a.attempt,
-        kind: TaskKind::Activity as i32,
-        activity_id: a.activity_id.clone(),
-    };
+    let token = TaskToken::for_activity(&exec, &a);
     Ok(Outcome::ActivityTaskStarted(Box::new(
         ws::PollActivityTaskQueueResponse {
             task_token: token.to_bytes(),

@@ -1,6 +1,7 @@
 //! Keel's task tokens: prost-encoded, naming the task precisely enough that a stale or
 //! repeated completion is recognised by `apply` and rejected with NOT_FOUND.
 
+use crate::records::{ActivityInfo, ExecutionRecord, TaskKind};
 use prost::Message;
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -26,6 +27,19 @@ pub struct TaskToken {
 const MAGIC: &[u8] = b"kt1";
 
 impl TaskToken {
+    /// The token of an activity's current attempt.
+    pub fn for_activity(exec: &ExecutionRecord, a: &ActivityInfo) -> Self {
+        TaskToken {
+            namespace: exec.namespace.clone(),
+            workflow_id: exec.workflow_id.clone(),
+            run_id: exec.run_id.clone(),
+            target: a.scheduled_event_id,
+            attempt: a.attempt,
+            kind: TaskKind::Activity as i32,
+            activity_id: a.activity_id.clone(),
+        }
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = MAGIC.to_vec();
         self.encode(&mut out).expect("Vec has room");

@@ -4,7 +4,6 @@
 
 use super::{tasks, Frontend, Res};
 use crate::errors;
-use keel_engine::records::TaskKind;
 use keel_engine::{validate, TaskToken};
 use temporalio_protos::temporal::api::{
     enums::v1::WorkflowExecutionStatus, workflowservice::v1::*,
@@ -29,16 +28,7 @@ fn token(
         .iter()
         .find(|a| a.activity_id == activity_id)
         .ok_or_else(|| errors::not_found(format!("activity {activity_id} not found")))?;
-    Ok(TaskToken {
-        namespace: exec.namespace.clone(),
-        workflow_id: exec.workflow_id.clone(),
-        run_id: exec.run_id.clone(),
-        target: a.scheduled_event_id,
-        attempt: a.attempt,
-        kind: TaskKind::Activity as i32,
-        activity_id: a.activity_id.clone(),
-    }
-    .to_bytes())
+    Ok(TaskToken::for_activity(&exec, a).to_bytes())
 }
 
 pub(super) async fn heartbeat(
