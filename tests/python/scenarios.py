@@ -134,6 +134,7 @@ VOLATILE = {
     "newExecutionRunId",  # random run id of the next run
     "continuedExecutionRunId",  # random run id of the previous run
     "historySizeBytes",  # depends on the lengths of the fields above
+    "stackTrace",  # the worker's file paths (differ between checkouts)
 }
 
 
