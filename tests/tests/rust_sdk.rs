@@ -29,6 +29,17 @@ impl Acts {
     }
 
     #[activity]
+    pub async fn third_time_lucky(ctx: ActivityContext, _unit: ()) -> Result<u32, ActivityError> {
+        let attempt = ctx.info().attempt;
+        if attempt < 3 {
+            return Err(ActivityError::Application(Box::new(
+                ApplicationFailure::new(format!("attempt {attempt} failed")),
+            )));
+        }
+        Ok(attempt)
+    }
+
+    #[activity]
     pub async fn explode(_ctx: ActivityContext, what: String) -> Result<String, ActivityError> {
         Err(ActivityError::Application(Box::new(
             ApplicationFailure::new(format!("{what} exploded")),
@@ -86,6 +97,46 @@ impl ExplodeWorkflow {
 
 #[workflow]
 #[derive(Default)]
+pub struct RetryWorkflow;
+
+#[workflow_methods]
+impl RetryWorkflow {
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, _unit: ()) -> WorkflowResult<u32> {
+        let options = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(10))
+            .retry_policy(
+                RetryPolicy::builder()
+                    .initial_interval(Duration::from_millis(100))
+                    .maximum_attempts(5)
+                    .build(),
+            )
+            .build();
+        Ok(ctx
+            .execute_activity(Acts::third_time_lucky, (), options)
+            .await?)
+    }
+}
+
+#[workflow]
+#[derive(Default)]
+pub struct FlakyWorkflow;
+
+#[workflow_methods]
+impl FlakyWorkflow {
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, _unit: ()) -> WorkflowResult<u32> {
+        let attempt = ctx.info().attempt();
+        if attempt < 2 {
+            return Err(WorkflowTermination::failed_application(
+                ApplicationFailure::new(format!("run attempt {attempt} failed")),
+            ));
+        }
+        Ok(attempt)
+    }
+}
+
+#[workflow]
+#[derive(Default)]
 pub struct FailWorkflow;
 
 #[workflow_methods]
@@ -137,6 +188,8 @@ where
         .register_workflow::<ExplodeWorkflow>()?
         .register_workflow::<FailWorkflow>()?
         .register_workflow::<CollectWorkflow>()?
+        .register_workflow::<RetryWorkflow>()?
+        .register_workflow::<FlakyWorkflow>()?
         .register_activities(Acts)
         .build();
     let mut worker = Worker::new(&runtime, client, options)?;
@@ -429,6 +482,92 @@ async fn cancel_and_terminate_close_waiting_workflows() -> anyhow::Result<()> {
     assert_eq!(
         event_types(&keel, "terminate-me").await?.last(),
         Some(&WorkflowExecutionTerminated)
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activity_retries_until_it_succeeds_without_writing_the_failed_attempts(
+) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let keel = KeelProcess::start(dir.path())?;
+    let url = keel.url();
+    let attempts = with_worker(&url, "retry-q", async {
+        let client = sdk_client(&url, "default").await?;
+        let handle = client
+            .start_workflow(
+                RetryWorkflow::run,
+                (),
+                WorkflowStartOptions::new("retry-q", "retry-1").build(),
+            )
+            .await?;
+        Ok(handle
+            .get_result(WorkflowGetResultOptions::default())
+            .await?)
+    })
+    .await?;
+    assert_eq!(attempts, 3);
+    let mut raw = raw_client(&url).await?;
+    let events = history::fetch(&mut raw, "default", "retry-1", "").await?;
+    assert_eq!(
+        history::types(&events)[4..7],
+        [
+            ActivityTaskScheduled,
+            ActivityTaskStarted,
+            ActivityTaskCompleted
+        ],
+        "failed attempts leave no events"
+    );
+    use temporalio_protos::temporal::api::history::v1::history_event::Attributes;
+    match &events[5].attributes {
+        Some(Attributes::ActivityTaskStartedEventAttributes(a)) => {
+            assert_eq!(a.attempt, 3);
+            assert!(a
+                .last_failure
+                .as_ref()
+                .unwrap()
+                .message
+                .contains("attempt 2 failed"));
+        }
+        other => panic!("{other:?}"),
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflow_retry_policy_continues_in_a_new_run() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let keel = KeelProcess::start(dir.path())?;
+    let url = keel.url();
+    let attempt = with_worker(&url, "flaky-q", async {
+        let client = sdk_client(&url, "default").await?;
+        let options = WorkflowStartOptions::new("flaky-q", "flaky-1")
+            .retry_policy(
+                RetryPolicy::builder()
+                    .initial_interval(Duration::from_millis(200))
+                    .maximum_attempts(3)
+                    .build(),
+            )
+            .build();
+        let handle = client
+            .start_workflow(FlakyWorkflow::run, (), options)
+            .await?;
+        Ok(handle
+            .get_result(WorkflowGetResultOptions::default())
+            .await?)
+    })
+    .await?;
+    assert_eq!(attempt, 2, "the result comes from the retried run");
+    assert_eq!(
+        event_types(&keel, "flaky-1").await?,
+        vec![
+            WorkflowExecutionStarted,
+            WorkflowTaskScheduled,
+            WorkflowTaskStarted,
+            WorkflowTaskCompleted,
+            WorkflowExecutionCompleted,
+        ],
+        "the current run is the retry"
     );
     Ok(())
 }
