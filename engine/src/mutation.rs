@@ -157,6 +157,9 @@ pub struct RecordHeartbeat {
 pub struct FireTimers {
     #[prost(bytes = "vec", repeated, tag = "1")]
     pub keys: Vec<Vec<u8>>,
+    /// Stamped by the leader, one per key: the run id a run retried after timing out gets.
+    #[prost(string, repeated, tag = "2")]
+    pub next_run_ids: Vec<String>,
 }
 
 /// Changes nothing; a new leader proposes one to learn that its log is applied.

@@ -10,14 +10,18 @@ use crate::keys;
 use crate::mutation::FireTimers;
 use crate::outcome::Outcome;
 use crate::records::{ExecutionRecord, TimerKind, TimerRecord};
+use crate::retry;
+use crate::start;
 use crate::workflow_task;
 use temporalio_protos::temporal::api::{
-    enums::v1::{EventType, RetryState, WorkflowExecutionStatus},
+    enums::v1::{EventType, RetryState, TimeoutType, WorkflowExecutionStatus},
+    failure::v1::{failure::FailureInfo, Failure, TimeoutFailureInfo},
     history::v1 as h,
 };
 
 pub(crate) fn fire(ctx: &mut ApplyCtx, m: FireTimers) -> ApplyResult<Outcome> {
-    for key in m.keys {
+    for (i, key) in m.keys.into_iter().enumerate() {
+        let next_run_id = m.next_run_ids.get(i).cloned().unwrap_or_default();
         // A key already fired (a repeated proposal) or not a timer key is skipped.
         let Some(fire_at) = keys::decode_timer(&key) else {
             continue;
@@ -42,7 +46,7 @@ pub(crate) fn fire(ctx: &mut ApplyCtx, m: FireTimers) -> ApplyResult<Outcome> {
             TimerKind::WorkflowTaskStartToClose => {
                 workflow_task::timed_out(ctx, &mut exec, record.target as u64)
             }
-            TimerKind::WorkflowRunTimeout => run_timed_out(ctx, &mut exec),
+            TimerKind::WorkflowRunTimeout => run_timed_out(ctx, &mut exec, &next_run_id)?,
             TimerKind::WorkflowBackoff => {
                 workflow_task::ensure_scheduled(ctx, &mut exec);
                 execution::save(ctx, &mut exec);
@@ -80,12 +84,42 @@ fn user_timer_fired(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, started_even
     execution::save(ctx, exec);
 }
 
-fn run_timed_out(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord) {
+/// The run ran out of time; with a retry policy that allows another attempt (and a run id
+/// stamped for it), the workflow continues in a new run after the backoff.
+fn run_timed_out(
+    ctx: &mut ApplyCtx,
+    exec: &mut ExecutionRecord,
+    next_run_id: &str,
+) -> ApplyResult<()> {
     history::flush_buffered(ctx, exec);
+    let failure = Failure {
+        message: "workflow timeout".into(),
+        source: "Server".into(),
+        failure_info: Some(FailureInfo::TimeoutFailureInfo(TimeoutFailureInfo {
+            timeout_type: TimeoutType::StartToClose as i32,
+            last_heartbeat_details: None,
+        })),
+        ..Default::default()
+    };
+    let retry = match &exec.retry_policy {
+        Some(_) if next_run_id.is_empty() => Err(RetryState::InternalServerError),
+        Some(policy) => retry::backoff(
+            policy,
+            exec.attempt,
+            &failure,
+            ctx.now,
+            exec.execution_deadline,
+        ),
+        None => Err(RetryState::RetryPolicyNotSet),
+    };
+    let (retry_state, new_execution_run_id) = match retry {
+        Ok(_) => (RetryState::InProgress, next_run_id.to_string()),
+        Err(state) => (state, String::new()),
+    };
     let attrs = Attributes::WorkflowExecutionTimedOutEventAttributes(
         h::WorkflowExecutionTimedOutEventAttributes {
-            retry_state: RetryState::RetryPolicyNotSet as i32,
-            new_execution_run_id: String::new(),
+            retry_state: retry_state as i32,
+            new_execution_run_id,
         },
     );
     execution::close(
@@ -96,4 +130,8 @@ fn run_timed_out(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord) {
         attrs,
     );
     execution::save(ctx, exec);
+    if let Ok(backoff) = retry {
+        start::retry_run(ctx, exec, next_run_id, backoff, failure)?;
+    }
+    Ok(())
 }

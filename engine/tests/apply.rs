@@ -186,8 +186,10 @@ impl Harness {
         let (due, rest): (Vec<_>, Vec<_>) = self.timers.drain(..).partition(|(t, _)| *t <= now);
         self.timers = rest;
         let n = due.len();
+        let next_run_ids = due.iter().map(|(t, _)| format!("retry-run-{t}")).collect();
         self.apply(Kind::FireTimers(FireTimers {
             keys: due.into_iter().map(|(_, k)| k).collect(),
+            next_run_ids,
         }))
         .unwrap();
         n
@@ -554,6 +556,7 @@ fn timer_fires_only_when_due_and_not_after_cancel() {
     // Proposed early (a skewed leader): apply refuses by the replicated clock.
     h.apply(Kind::FireTimers(FireTimers {
         keys: vec![key.clone()],
+        next_run_ids: vec![],
     }))
     .unwrap();
     assert_eq!(h.types("wf", &run).last(), Some(&TimerStarted));

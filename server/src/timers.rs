@@ -80,9 +80,13 @@ impl Timers {
             let (due, next) = self.take_due(now);
             if !due.is_empty() {
                 let keys = due.iter().map(|(_, k)| k.clone()).collect();
+                let next_run_ids = due
+                    .iter()
+                    .map(|_| uuid::Uuid::new_v4().to_string())
+                    .collect();
                 let mutation = Mutation {
                     now: 0,
-                    kind: Some(Kind::FireTimers(FireTimers { keys })),
+                    kind: Some(Kind::FireTimers(FireTimers { keys, next_run_ids })),
                 };
                 let span = tracing::debug_span!("fire_timers", count = due.len());
                 let _enter = span.enter();

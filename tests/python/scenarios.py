@@ -105,6 +105,23 @@ async def _retried(client, queue, wf_id, which):
     return client.get_workflow_handle(wf_id, run_id=run_id)
 
 
+async def _timed_out(client, queue, wf_id, which):
+    handle = await client.start_workflow(
+        SleepWorkflow.run,
+        30.0,
+        id=wf_id,
+        task_queue=queue,
+        run_timeout=timedelta(seconds=1),
+        retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=2),
+    )
+    try:
+        await handle.result()
+    except Exception:
+        pass  # both runs time out
+    run_id = handle.result_run_id if which == "first" else None
+    return client.get_workflow_handle(wf_id, run_id=run_id)
+
+
 # name -> driver(client, task queue, workflow id) returning the workflow's handle when done.
 SCENARIOS = {
     "activity": lambda c, q, w: _run(c, q, w, GreetWorkflow.run, "Keel"),
@@ -120,6 +137,8 @@ SCENARIOS = {
     "complete_by_id": _complete_by_id,
     "workflow_retry_first_run": lambda c, q, w: _retried(c, q, w, "first"),
     "workflow_retry_second_run": lambda c, q, w: _retried(c, q, w, "second"),
+    "run_timeout_retry_first_run": lambda c, q, w: _timed_out(c, q, w, "first"),
+    "run_timeout_retry_second_run": lambda c, q, w: _timed_out(c, q, w, "second"),
 }
 
 # Differ between runs of the same scenario on the same server, or are server-internal.
