@@ -40,6 +40,12 @@ impl Acts {
     }
 
     #[activity]
+    pub async fn sleep_silently(_ctx: ActivityContext, secs: u64) -> Result<(), ActivityError> {
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        Ok(())
+    }
+
+    #[activity]
     pub async fn explode(_ctx: ActivityContext, what: String) -> Result<String, ActivityError> {
         Err(ActivityError::Application(Box::new(
             ApplicationFailure::new(format!("{what} exploded")),
@@ -137,6 +143,28 @@ impl FlakyWorkflow {
 
 #[workflow]
 #[derive(Default)]
+pub struct SilentActivityWorkflow;
+
+#[workflow_methods]
+impl SilentActivityWorkflow {
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, _unit: ()) -> WorkflowResult<String> {
+        let options = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
+            .heartbeat_timeout(Duration::from_secs(1))
+            .retry_policy(RetryPolicy::builder().maximum_attempts(1).build())
+            .build();
+        match ctx
+            .execute_activity(Acts::sleep_silently, 4u64, options)
+            .await
+        {
+            Ok(()) => Ok("finished?".into()),
+            Err(e) => Ok(format!("{e:?}")),
+        }
+    }
+}
+
+#[workflow]
+#[derive(Default)]
 pub struct FailWorkflow;
 
 #[workflow_methods]
@@ -190,6 +218,7 @@ where
         .register_workflow::<CollectWorkflow>()?
         .register_workflow::<RetryWorkflow>()?
         .register_workflow::<FlakyWorkflow>()?
+        .register_workflow::<SilentActivityWorkflow>()?
         .register_activities(Acts)
         .build();
     let mut worker = Worker::new(&runtime, client, options)?;
@@ -570,4 +599,109 @@ async fn workflow_retry_policy_continues_in_a_new_run() -> anyhow::Result<()> {
         "the current run is the retry"
     );
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_activity_that_stops_heartbeating_times_out() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let keel = KeelProcess::start(dir.path())?;
+    let url = keel.url();
+    let outcome = with_worker(&url, "silent-q", async {
+        let client = sdk_client(&url, "default").await?;
+        let handle = client
+            .start_workflow(
+                SilentActivityWorkflow::run,
+                (),
+                WorkflowStartOptions::new("silent-q", "silent-1").build(),
+            )
+            .await?;
+        Ok(handle
+            .get_result(WorkflowGetResultOptions::default())
+            .await?)
+    })
+    .await?;
+    assert!(outcome.to_lowercase().contains("heartbeat"), "{outcome}");
+    let types = event_types(&keel, "silent-1").await?;
+    assert_eq!(
+        types[4..7],
+        [
+            ActivityTaskScheduled,
+            ActivityTaskStarted,
+            ActivityTaskTimedOut
+        ]
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflow_id_conflict_and_reuse_policies() -> anyhow::Result<()> {
+    use temporalio_client::errors::WorkflowStartError;
+    use temporalio_client::{WorkflowIdConflictPolicy, WorkflowIdReusePolicy};
+    let dir = tempfile::tempdir()?;
+    let keel = KeelProcess::start(dir.path())?;
+    let url = keel.url();
+    with_worker(&url, "ids-q", async {
+        let client = sdk_client(&url, "default").await?;
+        let opts = || WorkflowStartOptions::new("ids-q", "ids-1");
+        let first = client
+            .start_workflow(CollectWorkflow::run, 1, opts().build())
+            .await?;
+        let again = client
+            .start_workflow(CollectWorkflow::run, 1, opts().build())
+            .await;
+        assert!(
+            matches!(again, Err(WorkflowStartError::AlreadyStarted { .. })),
+            "again must be rejected as already started"
+        );
+        let existing = client
+            .start_workflow(
+                CollectWorkflow::run,
+                1,
+                opts()
+                    .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
+                    .build(),
+            )
+            .await?;
+        assert_eq!(existing.run_id(), first.run_id());
+        first
+            .signal(
+                CollectWorkflow::push,
+                "x".to_string(),
+                WorkflowSignalOptions::default(),
+            )
+            .await?;
+        first
+            .get_result(WorkflowGetResultOptions::default())
+            .await?;
+        let rejected = client
+            .start_workflow(
+                CollectWorkflow::run,
+                1,
+                opts()
+                    .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+                    .build(),
+            )
+            .await;
+        assert!(
+            matches!(rejected, Err(WorkflowStartError::AlreadyStarted { .. })),
+            "rejected must be rejected as already started"
+        );
+        let second = client
+            .start_workflow(CollectWorkflow::run, 1, opts().build())
+            .await?;
+        assert_ne!(second.run_id(), first.run_id());
+        let third = client
+            .start_workflow(
+                CollectWorkflow::run,
+                1,
+                opts()
+                    .id_conflict_policy(WorkflowIdConflictPolicy::TerminateExisting)
+                    .build(),
+            )
+            .await?;
+        assert_ne!(third.run_id(), second.run_id());
+        third.terminate(WorkflowTerminateOptions::default()).await?;
+        Ok(())
+    })
+    .await
 }
