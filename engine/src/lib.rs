@@ -44,3 +44,4 @@ pub use mutation::Mutation;
 pub use outcome::{Notification, Outcome};
 pub use token::TaskToken;
 pub use view::{MemState, StateView, Writes};
+pub use workflow_task::poll_response;

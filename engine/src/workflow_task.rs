@@ -175,20 +175,11 @@ pub(crate) fn start(
     };
     let response = ws::PollWorkflowTaskQueueResponse {
         task_token: token.to_bytes(),
-        workflow_execution: Some(WorkflowExecution {
-            workflow_id: exec.workflow_id.clone(),
-            run_id: exec.run_id.clone(),
-        }),
-        workflow_type: Some(WorkflowType {
-            name: exec.workflow_type.clone(),
-        }),
-        previous_started_event_id: exec.last_completed_started_event_id,
         started_event_id: wt.started_event_id,
         attempt: wt.attempt,
-        workflow_execution_task_queue: task_queue(&exec),
         scheduled_time: timestamp(wt.scheduled_time),
         started_time: timestamp(wt.started_time),
-        ..Default::default()
+        ..poll_response(&exec)
     };
     Ok(Outcome::WorkflowTaskStarted(Box::new(
         WorkflowTaskStarted {
@@ -219,6 +210,22 @@ pub(crate) fn record_failed(
         }),
     );
     history::append(ctx, exec, failed);
+}
+
+/// The parts of a workflow-task poll response that describe the run (not the task).
+pub fn poll_response(exec: &ExecutionRecord) -> ws::PollWorkflowTaskQueueResponse {
+    ws::PollWorkflowTaskQueueResponse {
+        workflow_execution: Some(WorkflowExecution {
+            workflow_id: exec.workflow_id.clone(),
+            run_id: exec.run_id.clone(),
+        }),
+        workflow_type: Some(WorkflowType {
+            name: exec.workflow_type.clone(),
+        }),
+        previous_started_event_id: exec.last_completed_started_event_id,
+        workflow_execution_task_queue: task_queue(exec),
+        ..Default::default()
+    }
 }
 
 /// The started workflow task a token names, or NOT_FOUND if it has moved on.

@@ -16,11 +16,9 @@ use keel_engine::mutation::{
 use keel_engine::records::TaskKind;
 use keel_engine::{validate, Outcome, TaskToken};
 use temporalio_protos::temporal::api::{
-    common::v1::{WorkerVersionCapabilities, WorkerVersionStamp, WorkflowExecution, WorkflowType},
+    common::v1::{WorkerVersionCapabilities, WorkerVersionStamp},
     deployment::v1::WorkerDeploymentOptions,
-    enums::v1::TaskQueueKind,
     history::v1::History,
-    taskqueue::v1::TaskQueue,
     workflowservice::v1::*,
 };
 use tonic::{Request, Response, Status};
@@ -161,24 +159,11 @@ fn query_task(f: &Frontend, q: QueryTask) -> Result<PollWorkflowTaskQueueRespons
     };
     Ok(PollWorkflowTaskQueueResponse {
         task_token: token.to_bytes(),
-        workflow_execution: Some(WorkflowExecution {
-            workflow_id: exec.workflow_id.clone(),
-            run_id: exec.run_id.clone(),
-        }),
-        workflow_type: Some(WorkflowType {
-            name: exec.workflow_type.clone(),
-        }),
-        previous_started_event_id: exec.last_completed_started_event_id,
         started_event_id: exec.last_completed_started_event_id,
         attempt: 1,
         history: Some(History { events }),
         query: Some(q.query),
-        workflow_execution_task_queue: Some(TaskQueue {
-            name: exec.task_queue.clone(),
-            kind: TaskQueueKind::Normal as i32,
-            ..Default::default()
-        }),
-        ..Default::default()
+        ..keel_engine::poll_response(&exec)
     })
 }
 
