@@ -1,9 +1,11 @@
 //! Byte formats of what keel-raft stores: log entries, votes, log ids and memberships, as
 //! prost records (stable, evolvable: new fields get new tags).
 
-use crate::types::{Entry, LogId, NodeId, StoredMembership, TypeConfig, Vote};
+use crate::types::{
+    Entry, KeelNode, LogId, Membership, NodeId, SnapshotMeta, StoredMembership, TypeConfig, Vote,
+};
 use keel_engine::Mutation;
-use openraft::{BasicNode, CommittedLeaderId, EntryPayload, LeaderId, Membership};
+use openraft::{CommittedLeaderId, EntryPayload, LeaderId};
 use prost::Message;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -50,8 +52,12 @@ struct NodeSet {
 struct MembershipRecord {
     #[prost(message, repeated, tag = "1")]
     configs: Vec<NodeSet>,
+    /// Client addresses by node id.
     #[prost(btree_map = "uint64, string", tag = "2")]
     nodes: BTreeMap<u64, String>,
+    /// Peer (Raft RPC) addresses by node id; absent for a `start-dev` node.
+    #[prost(btree_map = "uint64, string", tag = "3")]
+    peer_addrs: BTreeMap<u64, String>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -70,6 +76,16 @@ struct VoteRecord {
     node_id: u64,
     #[prost(bool, tag = "3")]
     committed: bool,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct SnapshotMetaRecord {
+    #[prost(message, optional, tag = "1")]
+    last_log_id: Option<LogIdRecord>,
+    #[prost(message, optional, tag = "2")]
+    membership: Option<StoredMembershipRecord>,
+    #[prost(string, tag = "3")]
+    snapshot_id: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,7 +114,7 @@ fn log_id_from(r: LogIdRecord) -> LogId {
     LogId::new(CommittedLeaderId::new(r.term, r.node_id), r.index)
 }
 
-fn membership_record(m: &Membership<NodeId, BasicNode>) -> MembershipRecord {
+fn membership_record(m: &Membership) -> MembershipRecord {
     MembershipRecord {
         configs: m
             .get_joint_config()
@@ -107,20 +123,36 @@ fn membership_record(m: &Membership<NodeId, BasicNode>) -> MembershipRecord {
                 ids: set.iter().copied().collect(),
             })
             .collect(),
-        nodes: m.nodes().map(|(id, n)| (*id, n.addr.clone())).collect(),
+        nodes: m
+            .nodes()
+            .map(|(id, n)| (*id, n.client_addr.clone()))
+            .collect(),
+        peer_addrs: m
+            .nodes()
+            .map(|(id, n)| (*id, n.peer_addr.clone()))
+            .collect(),
     }
 }
 
-fn membership_from(r: MembershipRecord) -> Membership<NodeId, BasicNode> {
+fn membership_from(mut r: MembershipRecord) -> Membership {
     let configs: Vec<BTreeSet<NodeId>> = r
         .configs
         .into_iter()
         .map(|s| s.ids.into_iter().collect())
         .collect();
-    let nodes: BTreeMap<NodeId, BasicNode> = r
+    let nodes: BTreeMap<NodeId, KeelNode> = r
         .nodes
         .into_iter()
-        .map(|(id, addr)| (id, BasicNode { addr }))
+        .map(|(id, client_addr)| {
+            let peer_addr = r.peer_addrs.remove(&id).unwrap_or_default();
+            (
+                id,
+                KeelNode {
+                    client_addr,
+                    peer_addr,
+                },
+            )
+        })
         .collect();
     Membership::new(configs, nodes)
 }
@@ -178,20 +210,54 @@ pub fn decode_vote(bytes: &[u8]) -> Result<Vote, DecodeError> {
     })
 }
 
-pub fn encode_membership(m: &StoredMembership) -> Vec<u8> {
+fn stored_membership_record(m: &StoredMembership) -> StoredMembershipRecord {
     StoredMembershipRecord {
         log_id: m.log_id().as_ref().map(log_id_record),
         membership: Some(membership_record(m.membership())),
     }
-    .encode_to_vec()
+}
+
+fn stored_membership_from(r: StoredMembershipRecord) -> StoredMembership {
+    StoredMembership::new(
+        r.log_id.map(log_id_from),
+        membership_from(r.membership.unwrap_or_default()),
+    )
+}
+
+pub fn encode_membership(m: &StoredMembership) -> Vec<u8> {
+    stored_membership_record(m).encode_to_vec()
 }
 
 pub fn decode_membership(bytes: &[u8]) -> Result<StoredMembership, DecodeError> {
     let r = StoredMembershipRecord::decode(bytes).map_err(bad("membership"))?;
-    Ok(StoredMembership::new(
-        r.log_id.map(log_id_from),
-        membership_from(r.membership.unwrap_or_default()),
-    ))
+    Ok(stored_membership_from(r))
+}
+
+pub fn encode_snapshot_meta(m: &SnapshotMeta) -> Vec<u8> {
+    SnapshotMetaRecord {
+        last_log_id: m.last_log_id.as_ref().map(log_id_record),
+        membership: Some(stored_membership_record(&m.last_membership)),
+        snapshot_id: m.snapshot_id.clone(),
+    }
+    .encode_to_vec()
+}
+
+pub fn decode_snapshot_meta(bytes: &[u8]) -> Result<SnapshotMeta, DecodeError> {
+    let r = SnapshotMetaRecord::decode(bytes).map_err(bad("snapshot meta"))?;
+    Ok(SnapshotMeta {
+        last_log_id: r.last_log_id.map(log_id_from),
+        last_membership: stored_membership_from(r.membership.unwrap_or_default()),
+        snapshot_id: r.snapshot_id,
+    })
+}
+
+/// Optional log ids travel as zero or one encoded record.
+pub fn encode_opt_log_id(id: &Option<LogId>) -> Option<Vec<u8>> {
+    id.as_ref().map(encode_log_id)
+}
+
+pub fn decode_opt_log_id(bytes: &Option<Vec<u8>>) -> Result<Option<LogId>, DecodeError> {
+    bytes.as_deref().map(decode_log_id).transpose()
 }
 
 #[cfg(test)]
@@ -220,7 +286,16 @@ mod tests {
 
         let members = Membership::new(
             vec![BTreeSet::from([1, 2])],
-            BTreeMap::from([(1, BasicNode::new("a:1")), (2, BasicNode::new("b:2"))]),
+            BTreeMap::from([
+                (
+                    1,
+                    KeelNode {
+                        client_addr: "a:1".into(),
+                        peer_addr: "a:2".into(),
+                    },
+                ),
+                (2, KeelNode::default()),
+            ]),
         );
         let stored = StoredMembership::new(Some(id), members);
         assert_eq!(

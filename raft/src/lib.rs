@@ -7,11 +7,12 @@
 
 pub mod codec;
 pub mod log_store;
-pub mod network;
 pub mod node;
+pub mod peer;
+pub mod snapshot;
 pub mod state_machine;
 pub mod types;
 
-pub use node::{leader_now, ProposeError, RaftNode, StartError};
+pub use node::{leader_now, NodeOptions, ProposeError, RaftNode, StartError};
 pub use state_machine::NotificationSender;
-pub use types::{NodeId, Response};
+pub use types::{KeelNode, NodeId, Response};

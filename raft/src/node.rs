@@ -1,23 +1,32 @@
 //! A running Raft node on Keel's storage and the proposer: stamp a mutation with the leader's
 //! time, propose it, await its applied outcome. openraft batches concurrent proposals into
-//! one append (one fsync) by itself.
+//! one append (one fsync) by itself. Also bootstrap (one node, or an initial member set) and
+//! membership changes.
 
 use crate::log_store::LogStore;
-use crate::network::NoPeersFactory;
+use crate::peer::{self, PeerNetwork};
 use crate::state_machine::{NotificationSender, StateMachine};
-use crate::types::{NodeId, Raft, StorageError};
+use crate::types::{KeelNode, NodeId, Raft, StorageError};
 use keel_engine::{ApplyResult, Mutation, Outcome};
 use keel_storage::Store;
-use openraft::error::{ClientWriteError, RaftError};
-use openraft::{BasicNode, Config, ServerState, SnapshotPolicy};
-use std::collections::BTreeMap;
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::{ChangeMembers, Config, RaftMetrics, ServerState, SnapshotPolicy};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A proposal that is not applied within this long is answered "unavailable" (its outcome is
+/// unknown: it may still commit, which request ids make harmless to retry).
+const PROPOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProposeError {
     #[error("this node is not the leader (leader: {leader:?})")]
     NotLeader { leader: Option<NodeId> },
+    #[error("no quorum answered within {0:?}")]
+    Timeout(Duration),
+    #[error("membership change refused: {0}")]
+    Membership(String),
     #[error("raft is shutting down or failed: {0}")]
     Fatal(String),
 }
@@ -32,11 +41,21 @@ pub enum StartError {
     Raft(String),
 }
 
+/// How this node takes part in Raft.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    pub node_id: NodeId,
+    pub addrs: KeelNode,
+    /// A snapshot is taken (and the log purged behind it) every this many entries.
+    pub snapshot_every: u64,
+}
+
 #[derive(Clone)]
 pub struct RaftNode {
     pub raft: Raft,
     pub store: Store,
     pub node_id: NodeId,
+    pub addrs: KeelNode,
 }
 
 /// The leader's wall clock, unix nanos: the only place time enters the log.
@@ -47,23 +66,35 @@ pub fn leader_now() -> i64 {
         .unwrap_or(0)
 }
 
+fn write_error(e: RaftError<NodeId, ClientWriteError<NodeId, KeelNode>>) -> ProposeError {
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ProposeError::NotLeader {
+            leader: f.leader_id,
+        },
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(c)) => {
+            ProposeError::Membership(c.to_string())
+        }
+        RaftError::Fatal(f) => ProposeError::Fatal(f.to_string()),
+    }
+}
+
 impl RaftNode {
-    /// Starts a one-voter group on `store`, bootstrapping it on first start, and waits until
-    /// this node leads.
-    pub async fn start_single(
+    /// Opens the node's Raft on `store`. It serves peers' RPCs once the caller exposes
+    /// `peer::PeerService`; it leads nothing until bootstrapped or added to a cluster.
+    pub async fn start(
         store: Store,
-        node_id: NodeId,
-        addr: String,
+        options: NodeOptions,
         notifications: NotificationSender,
     ) -> Result<Self, StartError> {
         let config = Config {
             cluster_name: "keel".into(),
             heartbeat_interval: 100,
-            election_timeout_min: 250,
-            election_timeout_max: 500,
-            // The log is purged behind a snapshot every this many entries.
-            snapshot_policy: SnapshotPolicy::LogsSinceLast(20_000),
+            election_timeout_min: 500,
+            election_timeout_max: 1000,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(options.snapshot_every),
             max_in_snapshot_log_to_keep: 1_000,
+            // The last chunk of a snapshot carries its install, which may take a while.
+            install_snapshot_timeout: 60_000,
             ..Default::default()
         }
         .validate()
@@ -71,33 +102,112 @@ impl RaftNode {
         let log_store = LogStore::new(store.clone());
         let state_machine = StateMachine::open(store.clone(), notifications)?;
         let raft = Raft::new(
-            node_id,
+            options.node_id,
             Arc::new(config),
-            NoPeersFactory,
+            PeerNetwork,
             log_store,
             state_machine,
         )
         .await
         .map_err(|e| StartError::Raft(e.to_string()))?;
-        let initialized = raft
-            .is_initialized()
-            .await
-            .map_err(|e| StartError::Raft(e.to_string()))?;
-        if !initialized {
-            let members = BTreeMap::from([(node_id, BasicNode::new(addr))]);
-            raft.initialize(members)
-                .await
-                .map_err(|e| StartError::Raft(e.to_string()))?;
-        }
-        raft.wait(Some(Duration::from_secs(30)))
-            .state(ServerState::Leader, "single node becomes leader")
-            .await
-            .map_err(|e| StartError::Raft(e.to_string()))?;
         Ok(RaftNode {
             raft,
             store,
-            node_id,
+            node_id: options.node_id,
+            addrs: options.addrs,
         })
+    }
+
+    async fn is_initialized(&self) -> Result<bool, StartError> {
+        self.raft
+            .is_initialized()
+            .await
+            .map_err(|e| StartError::Raft(e.to_string()))
+    }
+
+    /// A one-voter group: bootstraps it on first start and waits until this node leads.
+    pub async fn bootstrap_single(&self) -> Result<(), StartError> {
+        if !self.is_initialized().await? {
+            let members = BTreeMap::from([(self.node_id, self.addrs.clone())]);
+            self.raft
+                .initialize(members)
+                .await
+                .map_err(|e| StartError::Raft(e.to_string()))?;
+        }
+        self.raft
+            .wait(Some(Duration::from_secs(30)))
+            .state(ServerState::Leader, "single node becomes leader")
+            .await
+            .map_err(|e| StartError::Raft(e.to_string()))?;
+        Ok(())
+    }
+
+    /// An initial member set (ids and peer addresses): the member with the lowest id
+    /// bootstraps, once every member answers on its peer address (telling its client address)
+    /// and none of them belongs to a cluster yet. Restarts (this node or any other already
+    /// initialized) never bootstrap again, so nothing forks.
+    pub async fn bootstrap_cluster(
+        &self,
+        peers: BTreeMap<NodeId, String>,
+    ) -> Result<(), StartError> {
+        if self.is_initialized().await? {
+            return Ok(());
+        }
+        if peers.keys().next() != Some(&self.node_id) {
+            tracing::info!("waiting for the initial cluster to be bootstrapped by its lowest id");
+            return Ok(());
+        }
+        let mut members = BTreeMap::from([(self.node_id, self.addrs.clone())]);
+        loop {
+            let mut waiting_for = Vec::new();
+            for (id, peer_addr) in peers.iter().filter(|(id, _)| **id != self.node_id) {
+                match peer::hello(peer_addr, Duration::from_secs(1)).await {
+                    Ok(reply) if reply.node_id != *id => {
+                        return Err(StartError::Config(format!(
+                            "peer address {peer_addr} of node {id} is answered by node {}",
+                            reply.node_id
+                        )));
+                    }
+                    Ok(reply) if reply.initialized => {
+                        tracing::info!(
+                            node = id,
+                            "a member already belongs to a cluster; not bootstrapping"
+                        );
+                        return Ok(());
+                    }
+                    Ok(reply) => {
+                        members.insert(
+                            *id,
+                            KeelNode {
+                                client_addr: reply.client_addr,
+                                peer_addr: peer_addr.clone(),
+                            },
+                        );
+                    }
+                    Err(_) => waiting_for.push(*id),
+                }
+            }
+            if waiting_for.is_empty() {
+                break;
+            }
+            tracing::info!(
+                ?waiting_for,
+                "waiting for every initial member before bootstrapping"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        if self.is_initialized().await? {
+            return Ok(());
+        }
+        tracing::info!(members = members.len(), "bootstrapping the cluster");
+        match self.raft.initialize(members).await {
+            Ok(()) => Ok(()),
+            Err(RaftError::APIError(e)) => {
+                tracing::info!(error = %e, "not bootstrapping: already initialized");
+                Ok(())
+            }
+            Err(e) => Err(StartError::Raft(e.to_string())),
+        }
     }
 
     /// Proposes `mutation` (stamped now) and returns the engine's outcome once applied.
@@ -106,19 +216,82 @@ impl RaftNode {
         mut mutation: Mutation,
     ) -> Result<ApplyResult<Outcome>, ProposeError> {
         mutation.now = leader_now();
-        match self.raft.client_write(mutation).await {
-            Ok(resp) => Ok(resp.data.0),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+        match tokio::time::timeout(PROPOSE_TIMEOUT, self.raft.client_write(mutation)).await {
+            Ok(Ok(resp)) => Ok(resp.data.0),
+            Ok(Err(e)) => Err(write_error(e)),
+            Err(_) => Err(ProposeError::Timeout(PROPOSE_TIMEOUT)),
+        }
+    }
+
+    /// Waits until this node has applied everything committed before the call, having
+    /// confirmed with a quorum that it still leads: a read after this is linearizable.
+    pub async fn linearizable(&self) -> Result<(), ProposeError> {
+        match tokio::time::timeout(PROPOSE_TIMEOUT, self.raft.ensure_linearizable()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
                 Err(ProposeError::NotLeader {
                     leader: f.leader_id,
                 })
             }
-            Err(e) => Err(ProposeError::Fatal(e.to_string())),
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(q)))) => {
+                Err(ProposeError::NotLeader { leader: None })
+                    .inspect_err(|_| tracing::debug!(%q, "no quorum confirmed leadership"))
+            }
+            Ok(Err(RaftError::Fatal(f))) => Err(ProposeError::Fatal(f.to_string())),
+            Err(_) => Err(ProposeError::Timeout(PROPOSE_TIMEOUT)),
         }
     }
 
-    pub async fn is_leader(&self) -> bool {
-        self.raft.current_leader().await == Some(self.node_id)
+    /// Adds a node: first as a learner (returns once it has caught up), then as a voter.
+    pub async fn add_node(&self, id: NodeId, addrs: KeelNode) -> Result<(), ProposeError> {
+        self.raft
+            .add_learner(id, addrs, true)
+            .await
+            .map_err(write_error)?;
+        self.raft
+            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+            .await
+            .map_err(write_error)?;
+        Ok(())
+    }
+
+    /// Removes a node (voter or learner) from the membership.
+    pub async fn remove_node(&self, id: NodeId) -> Result<(), ProposeError> {
+        let metrics = self.metrics();
+        let membership = metrics.membership_config.membership();
+        if membership.get_node(&id).is_none() {
+            return Err(ProposeError::Membership(format!(
+                "node {id} is not a member"
+            )));
+        }
+        let change = if membership.voter_ids().any(|v| v == id) {
+            ChangeMembers::RemoveVoters(BTreeSet::from([id]))
+        } else {
+            ChangeMembers::RemoveNodes(BTreeSet::from([id]))
+        };
+        self.raft
+            .change_membership(change, false)
+            .await
+            .map_err(write_error)?;
+        Ok(())
+    }
+
+    /// Starts an election on this node (how leadership is handed to it: it wins if its log
+    /// is up to date).
+    pub async fn campaign(&self) -> Result<(), ProposeError> {
+        self.raft
+            .trigger()
+            .elect()
+            .await
+            .map_err(|e| ProposeError::Fatal(e.to_string()))
+    }
+
+    pub fn metrics(&self) -> RaftMetrics<NodeId, KeelNode> {
+        self.raft.metrics().borrow().clone()
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().current_leader == Some(self.node_id)
     }
 
     pub async fn shutdown(&self) {

@@ -3,20 +3,27 @@
 //! notifications to the leader's services. Also snapshots of the `state` column family.
 
 use crate::codec;
+use crate::snapshot::{SnapshotError, SnapshotFiles};
+use crate::types::SnapshotMeta;
 use crate::types::{Entry, LogId, Response, StorageError, StoredMembership, TypeConfig};
 use keel_engine::keys::apply_meta;
 use keel_engine::view::{ReadError, StateView, Writes};
 use keel_engine::{Notification, Outcome, Rejection};
 use keel_storage::Store;
 use openraft::storage::{RaftStateMachine, Snapshot};
-use openraft::{
-    EntryPayload, ErrorSubject, ErrorVerb, RaftSnapshotBuilder, SnapshotMeta, StorageIOError,
-};
-use std::io::Cursor;
+use openraft::{EntryPayload, ErrorSubject, ErrorVerb, RaftSnapshotBuilder, StorageIOError};
+use std::path::PathBuf;
+use tokio::fs::File;
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinHandle;
 
 const LAST_APPLIED: &str = "last_applied";
 const MEMBERSHIP: &str = "membership";
+
+/// Where `state` records the last applied log id (in the same batch as the state it covers).
+pub fn last_applied_key() -> Vec<u8> {
+    apply_meta(LAST_APPLIED)
+}
 
 pub type NotificationSender = UnboundedSender<Vec<Notification>>;
 
@@ -25,12 +32,23 @@ pub struct StateMachine {
     last_applied: Option<LogId>,
     membership: StoredMembership,
     notifications: NotificationSender,
-    current_snapshot: Option<(SnapshotMeta<u64, openraft::BasicNode>, Vec<u8>)>,
+    files: SnapshotFiles,
+    /// The file an incoming snapshot is being written to.
+    receiving: Option<PathBuf>,
 }
 
 fn sm_err(verb: ErrorVerb, e: impl std::error::Error + 'static) -> StorageError {
     StorageIOError::new(
         ErrorSubject::StateMachine,
+        verb,
+        openraft::AnyError::new(&e),
+    )
+    .into()
+}
+
+fn snap_err(verb: ErrorVerb, e: impl std::error::Error + 'static) -> StorageError {
+    StorageIOError::new(
+        ErrorSubject::Snapshot(None),
         verb,
         openraft::AnyError::new(&e),
     )
@@ -43,13 +61,16 @@ struct Msg(String);
 
 impl StateMachine {
     pub fn open(store: Store, notifications: NotificationSender) -> Result<Self, StorageError> {
+        // Opening finishes an interrupted install, so `state` is read after it.
+        let files = SnapshotFiles::open(store.clone()).map_err(|e| snap_err(ErrorVerb::Read, e))?;
         let (last_applied, membership) = read_applied(&store)?;
         Ok(StateMachine {
             store,
             last_applied,
             membership,
             notifications,
-            current_snapshot: None,
+            files,
+            receiving: None,
         })
     }
 }
@@ -154,98 +175,149 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        // Dumped here, on the apply path, so the data matches `last_applied` exactly.
-        let data = dump_state(&self.store);
+        // The RocksDB snapshot is taken here, on the apply path, so it matches
+        // `last_applied` exactly; writing the file runs beside apply.
+        let (taken_tx, taken_rx) = tokio::sync::oneshot::channel();
+        let files = self.files.clone();
+        let path = files.new_path("build");
+        let job_path = path.clone();
+        let job = tokio::task::spawn_blocking(move || {
+            files.write_dump(&job_path, move || {
+                let _ = taken_tx.send(());
+            })
+        });
+        let _ = taken_rx.await;
         SnapshotBuilder {
-            data,
+            job: Some(job),
+            path,
+            files: self.files.clone(),
             last_applied: self.last_applied,
             membership: self.membership.clone(),
         }
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<File>, StorageError> {
+        if let Some(earlier) = self.receiving.take() {
+            // A transfer that restarted from the beginning.
+            self.files.abandon(&earlier);
+        }
+        let path = self.files.new_path("incoming");
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await
+            .map_err(|e| snap_err(ErrorVerb::Write, e))?;
+        self.receiving = Some(path);
+        Ok(Box::new(file))
     }
 
     async fn install_snapshot(
         &mut self,
-        meta: &SnapshotMeta<u64, openraft::BasicNode>,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        meta: &SnapshotMeta,
+        snapshot: Box<File>,
     ) -> Result<(), StorageError> {
-        let bytes = snapshot.into_inner();
-        let entries = decode_dump(&bytes)
-            .ok_or_else(|| sm_err(ErrorVerb::Read, Msg("corrupt snapshot".into())))?;
-        self.store
-            .replace_state(entries)
-            .map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        let path = self
+            .receiving
+            .take()
+            .ok_or_else(|| snap_err(ErrorVerb::Write, Msg("no snapshot being received".into())))?;
+        drop(snapshot);
+        let span = tracing::info_span!("install_snapshot", id = %meta.snapshot_id);
+        let files = self.files.clone();
+        let owned_meta = meta.clone();
+        let began = std::time::Instant::now();
+        let job_path = path.clone();
+        let installed = tokio::task::spawn_blocking(move || files.install(&owned_meta, &job_path))
+            .await
+            .map_err(|e| snap_err(ErrorVerb::Write, e))?;
+        if let Err(e) = installed {
+            self.files.abandon(&path);
+            return Err(snap_err(ErrorVerb::Write, e));
+        }
         let (last_applied, membership) = read_applied(&self.store)?;
         self.last_applied = last_applied.or(meta.last_log_id);
         self.membership = membership;
-        self.current_snapshot = Some((meta.clone(), bytes));
+        span.in_scope(|| {
+            tracing::info!(
+                ms = began.elapsed().as_millis() as u64,
+                "installed a snapshot from the leader"
+            )
+        });
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        Ok(self.current_snapshot.as_ref().map(|(meta, data)| Snapshot {
-            meta: meta.clone(),
-            snapshot: Box::new(Cursor::new(data.clone())),
+        let Some((meta, path)) = self
+            .files
+            .current()
+            .map_err(|e| snap_err(ErrorVerb::Read, e))?
+        else {
+            return Ok(None);
+        };
+        let file = File::open(&path)
+            .await
+            .map_err(|e| snap_err(ErrorVerb::Read, e))?;
+        Ok(Some(Snapshot {
+            meta,
+            snapshot: Box::new(file),
         }))
     }
 }
 
 pub struct SnapshotBuilder {
-    data: Result<Vec<u8>, String>,
+    job: Option<JoinHandle<Result<u64, SnapshotError>>>,
+    path: PathBuf,
+    files: SnapshotFiles,
     last_applied: Option<LogId>,
     membership: StoredMembership,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        let data = self
-            .data
-            .clone()
-            .map_err(|e| sm_err(ErrorVerb::Read, Msg(e)))?;
+        let job = self
+            .job
+            .take()
+            .ok_or_else(|| snap_err(ErrorVerb::Write, Msg("snapshot already built".into())))?;
+        let began = std::time::Instant::now();
+        let pairs = match job.await {
+            Ok(Ok(pairs)) => pairs,
+            Ok(Err(e)) => {
+                self.files.abandon(&self.path);
+                return Err(snap_err(ErrorVerb::Write, e));
+            }
+            Err(e) => {
+                self.files.abandon(&self.path);
+                return Err(snap_err(ErrorVerb::Write, e));
+            }
+        };
         let snapshot_id = match &self.last_applied {
             Some(id) => format!("{}-{}", id.leader_id.term, id.index),
             None => "empty".to_string(),
         };
+        let meta = SnapshotMeta {
+            last_log_id: self.last_applied,
+            last_membership: self.membership.clone(),
+            snapshot_id,
+        };
+        // Opened before it may be superseded (and unlinked) by a newer installed snapshot.
+        let file = File::open(&self.path)
+            .await
+            .map_err(|e| snap_err(ErrorVerb::Read, e))?;
+        let current = self
+            .files
+            .set_current(&meta, &self.path)
+            .map_err(|e| snap_err(ErrorVerb::Write, e))?;
+        tracing::info!(
+            id = %meta.snapshot_id,
+            pairs,
+            current,
+            ms = began.elapsed().as_millis() as u64,
+            "snapshot built"
+        );
         Ok(Snapshot {
-            meta: SnapshotMeta {
-                last_log_id: self.last_applied,
-                last_membership: self.membership.clone(),
-                snapshot_id,
-            },
-            snapshot: Box::new(Cursor::new(data)),
+            meta,
+            snapshot: Box::new(file),
         })
     }
-}
-
-/// `state` as `[u32 BE key len][key][u32 BE value len][value]...`.
-fn dump_state(store: &Store) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    store
-        .state_for_each(|k, v| {
-            out.extend_from_slice(&(k.len() as u32).to_be_bytes());
-            out.extend_from_slice(k);
-            out.extend_from_slice(&(v.len() as u32).to_be_bytes());
-            out.extend_from_slice(v);
-        })
-        .map_err(|e| e.to_string())?;
-    Ok(out)
-}
-
-fn decode_dump(mut bytes: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
-    let mut out = Vec::new();
-    let take = |b: &mut &[u8]| -> Option<Vec<u8>> {
-        let len = u32::from_be_bytes(b.get(..4)?.try_into().ok()?) as usize;
-        let v = b.get(4..4 + len)?.to_vec();
-        *b = &b[4 + len..];
-        Some(v)
-    };
-    while !bytes.is_empty() {
-        let k = take(&mut bytes)?;
-        let v = take(&mut bytes)?;
-        out.push((k, v));
-    }
-    Some(out)
 }

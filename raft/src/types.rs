@@ -2,9 +2,23 @@
 //! of applying one is the engine's outcome or rejection.
 
 use keel_engine::{ApplyResult, Mutation, Outcome};
-use std::io::Cursor;
+use std::fmt;
 
 pub type NodeId = u64;
+
+/// A member of the cluster as the membership records it: where clients reach it (Temporal
+/// gRPC and the admin API) and where its peers send Raft RPCs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeelNode {
+    pub client_addr: String,
+    pub peer_addr: String,
+}
+
+impl fmt::Display for KeelNode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "client {} peer {}", self.client_addr, self.peer_addr)
+    }
+}
 
 /// What a proposer gets back once its mutation is applied.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,9 +29,9 @@ openraft::declare_raft_types!(
         D = Mutation,
         R = Response,
         NodeId = NodeId,
-        Node = openraft::BasicNode,
+        Node = KeelNode,
         Entry = openraft::Entry<TypeConfig>,
-        SnapshotData = Cursor<Vec<u8>>,
+        SnapshotData = tokio::fs::File,
         AsyncRuntime = openraft::TokioRuntime,
 );
 
@@ -25,5 +39,7 @@ pub type Raft = openraft::Raft<TypeConfig>;
 pub type LogId = openraft::LogId<NodeId>;
 pub type Vote = openraft::Vote<NodeId>;
 pub type Entry = openraft::Entry<TypeConfig>;
-pub type StoredMembership = openraft::StoredMembership<NodeId, openraft::BasicNode>;
+pub type StoredMembership = openraft::StoredMembership<NodeId, KeelNode>;
+pub type Membership = openraft::Membership<NodeId, KeelNode>;
+pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, KeelNode>;
 pub type StorageError = openraft::StorageError<NodeId>;

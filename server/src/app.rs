@@ -1,7 +1,10 @@
 //! A running Keel node: storage, Raft, the leader services fed by apply's notifications, and
-//! the gRPC server. `run_dev` is `keel server start-dev`.
+//! the gRPC servers (client port: Temporal, health, admin, behind forwarding to the leader;
+//! peer port: Raft RPCs). `run` serves `keel server start` and `start-dev`.
 
+use crate::admin::AdminService;
 use crate::errors;
+use crate::forward::ForwardLayer;
 use crate::frontend::Frontend;
 use crate::matching::Matching;
 use crate::proto::health::health_server::{Health, HealthServer};
@@ -10,27 +13,27 @@ use crate::queries::Queries;
 use crate::timers::Timers;
 use crate::watchers::Watchers;
 use anyhow::Context;
-use keel_engine::mutation::{Kind, RegisterNamespace};
+use keel_client::proto::keel_admin_server::KeelAdminServer;
+use keel_engine::mutation::Kind;
 use keel_engine::records::{CurrentRun, ExecutionRecord, NamespaceRecord};
-use keel_engine::time::{duration, secs};
 use keel_engine::{keys, validate, Mutation, Notification, Outcome};
-use keel_raft::RaftNode;
+use keel_raft::peer::PeerService;
+use keel_raft::{KeelNode, NodeId, NodeOptions, RaftNode};
 use keel_storage::Store;
 use prost::Message;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use temporalio_protos::grpc::health::v1::{
     health_check_response::ServingStatus, HealthCheckRequest, HealthCheckResponse,
 };
-use temporalio_protos::temporal::api::workflowservice::v1::RegisterNamespaceRequest;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 
-/// Namespaces created at bootstrap keep closed runs this long (Temporal's minimum).
-const DEFAULT_RETENTION_SECS: i64 = 24 * 3600;
 /// Largest gRPC message accepted (payload limit plus room for the envelope).
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
@@ -42,6 +45,8 @@ pub struct Keel {
     pub watchers: Watchers,
     pub queries: Queries,
     pub cluster_id: String,
+    /// Whether this node's leader services are live (see `leadership`).
+    pub leading: AtomicBool,
 }
 
 impl Keel {
@@ -103,7 +108,13 @@ impl Keel {
         ExecutionRecord::decode(bytes.as_slice()).map_err(errors::internal)
     }
 
+    /// A read that must reflect every write acknowledged before it, on any node.
+    pub async fn linearizable(&self) -> Result<(), Status> {
+        self.node.linearizable().await.map_err(errors::propose)
+    }
+
     fn dispatch(&self, notifications: Vec<Notification>) {
+        let leading = self.leading.load(Ordering::SeqCst);
         for n in notifications {
             match n {
                 Notification::TaskAdded {
@@ -111,8 +122,11 @@ impl Keel {
                     queue,
                     kind,
                     task_key,
-                } => self.matching.add(&namespace, &queue, kind, task_key),
-                Notification::TimerAdded { fire_at, key } => self.timers.add(fire_at, key),
+                } if leading => self.matching.add(&namespace, &queue, kind, task_key),
+                Notification::TimerAdded { fire_at, key } if leading => {
+                    self.timers.add(fire_at, key)
+                }
+                Notification::TaskAdded { .. } | Notification::TimerAdded { .. } => {}
                 Notification::HistoryAppended {
                     namespace,
                     workflow_id,
@@ -129,6 +143,32 @@ async fn dispatch_notifications(keel: Arc<Keel>, mut rx: UnboundedReceiver<Vec<N
     }
 }
 
+/// How a node comes to belong to a cluster.
+#[derive(Debug, Clone)]
+pub enum Membership {
+    /// A one-voter group of its own (`start-dev`).
+    Single,
+    /// One of an initial member set (ids and peer addresses), bootstrapped once all are up.
+    Initial(BTreeMap<NodeId, String>),
+    /// A new node joining the cluster reachable at these client addresses.
+    Join(Vec<String>),
+}
+
+#[derive(Debug, Clone)]
+pub struct NodeSetup {
+    pub node_id: NodeId,
+    pub data_dir: PathBuf,
+    /// Client (Temporal gRPC and admin) address to listen on.
+    pub listen: SocketAddr,
+    /// Raft peer address to listen on (none for a single node).
+    pub peer_listen: Option<SocketAddr>,
+    pub membership: Membership,
+    /// Namespaces to create, besides `default`.
+    pub namespaces: Vec<String>,
+    pub snapshot_every: u64,
+}
+
+/// The single-node default: `keel server start-dev`.
 #[derive(Debug, Clone)]
 pub struct DevOptions {
     pub data_dir: PathBuf,
@@ -155,16 +195,61 @@ pub async fn run_dev(
     opts: DevOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let began = Instant::now();
-    let listener = tokio::net::TcpListener::bind(opts.listen)
+    run(
+        NodeSetup {
+            node_id: 1,
+            data_dir: opts.data_dir,
+            listen: opts.listen,
+            peer_listen: None,
+            membership: Membership::Single,
+            namespaces: opts.namespaces,
+            snapshot_every: 20_000,
+        },
+        shutdown,
+    )
+    .await
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
         .await
-        .with_context(|| format!("cannot listen on {}", opts.listen))?;
+        .with_context(|| format!("cannot listen on {addr} ({what})"))
+}
+
+/// Runs a Keel node until `shutdown` resolves.
+pub async fn run(
+    setup: NodeSetup,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let began = Instant::now();
+    let listener = bind(setup.listen, "client port").await?;
     let local = listener.local_addr()?;
-    std::fs::create_dir_all(&opts.data_dir)
-        .with_context(|| format!("cannot create data directory {}", opts.data_dir.display()))?;
-    let store = Store::open(&opts.data_dir)?;
+    let peer_listener = match setup.peer_listen {
+        Some(addr) => Some(bind(addr, "peer port").await?),
+        None => None,
+    };
+    let peer_local = match &peer_listener {
+        Some(l) => l.local_addr()?.to_string(),
+        None => String::new(),
+    };
+    std::fs::create_dir_all(&setup.data_dir)
+        .with_context(|| format!("cannot create data directory {}", setup.data_dir.display()))?;
+    let store = Store::open(&setup.data_dir)?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let node = RaftNode::start_single(store.clone(), 1, local.to_string(), tx).await?;
+    let addrs = KeelNode {
+        client_addr: local.to_string(),
+        peer_addr: peer_local.clone(),
+    };
+    let node = RaftNode::start(
+        store.clone(),
+        NodeOptions {
+            node_id: setup.node_id,
+            addrs: addrs.clone(),
+            snapshot_every: setup.snapshot_every,
+        },
+        tx,
+    )
+    .await?;
     let keel = Arc::new(Keel {
         node: node.clone(),
         store: store.clone(),
@@ -173,30 +258,60 @@ pub async fn run_dev(
         watchers: Watchers::default(),
         queries: Queries::default(),
         cluster_id: "keel".to_string(),
+        leading: AtomicBool::new(false),
     });
     tokio::spawn(dispatch_notifications(keel.clone(), rx));
-    // The log must be applied through the current term before loading the caches.
-    keel.propose(Kind::Noop(keel_engine::mutation::Noop {}))
-        .await?;
-    let tasks = keel.matching.load(&store)?;
-    let timers = keel.timers.load(&store)?;
-    let timer_keel = keel.clone();
-    let timer_task =
-        tokio::spawn(async move { timer_keel.timers.run(timer_keel.node.clone()).await });
-
     let mut namespaces = vec!["default".to_string()];
-    namespaces.extend(opts.namespaces.iter().cloned());
-    for name in namespaces {
-        keel.propose(Kind::RegisterNamespace(RegisterNamespace {
-            request: Some(RegisterNamespaceRequest {
-                namespace: name,
-                workflow_execution_retention_period: duration(secs(DEFAULT_RETENTION_SECS)),
-                ..Default::default()
-            }),
-            namespace_id: uuid::Uuid::new_v4().to_string(),
-            if_absent: true,
-        }))
-        .await?;
+    namespaces.extend(setup.namespaces.iter().cloned());
+    let (ready_tx, mut ready) = tokio::sync::watch::channel(false);
+    tokio::spawn(crate::leadership::follow(
+        keel.clone(),
+        namespaces,
+        ready_tx,
+    ));
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let peer_server = peer_listener.map(|l| {
+        let mut stop = stop_rx.clone();
+        let service = PeerService::server(node.raft.clone(), setup.node_id, local.to_string());
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(
+                    tokio_stream::wrappers::TcpListenerStream::new(l),
+                    async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    },
+                ),
+        )
+    });
+
+    match &setup.membership {
+        Membership::Single => {
+            node.bootstrap_single().await?;
+            // Announce only once the leader services are up.
+            let _ = ready.wait_for(|r| *r).await;
+        }
+        Membership::Initial(members) => {
+            let bootstrap_node = node.clone();
+            let members = members.clone();
+            tokio::spawn(async move {
+                if let Err(e) = bootstrap_node.bootstrap_cluster(members).await {
+                    tracing::error!(error = %e, "bootstrapping the cluster failed");
+                }
+            });
+        }
+        Membership::Join(seeds) => {
+            let in_cluster = node
+                .metrics()
+                .membership_config
+                .membership()
+                .get_node(&setup.node_id)
+                .is_some();
+            if !in_cluster {
+                tokio::spawn(join(seeds.clone(), setup.node_id, addrs.clone()));
+            }
+        }
     }
 
     let frontend = WorkflowServiceServer::new(Frontend { keel: keel.clone() })
@@ -206,29 +321,63 @@ pub async fn run_dev(
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let health = HealthServer::new(HealthService);
+    let admin = KeelAdminServer::new(AdminService { keel: keel.clone() });
     tracing::info!(
+        node = setup.node_id,
         addr = %local,
-        data_dir = %opts.data_dir.display(),
-        ready_tasks = tasks,
-        pending_timers = timers,
+        peer_addr = %peer_local,
+        data_dir = %setup.data_dir.display(),
         startup_ms = began.elapsed().as_millis() as u64,
         "Keel is serving"
     );
+    let peers = if peer_local.is_empty() {
+        String::new()
+    } else {
+        format!("node {}, peers on {peer_local}, ", setup.node_id)
+    };
     println!(
-        "keel serving on {local} (data in {}), ready in {} ms",
-        opts.data_dir.display(),
+        "keel serving on {local} ({peers}data in {}), ready in {} ms",
+        setup.data_dir.display(),
         began.elapsed().as_millis()
     );
     tonic::transport::Server::builder()
+        .layer(ForwardLayer::new(node.clone()))
         .add_service(frontend)
         .add_service(health)
+        .add_service(admin)
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             shutdown,
         )
         .await?;
-    timer_task.abort();
+    let _ = stop_tx.send(true);
+    if let Some(server) = peer_server {
+        let _ = server.await;
+    }
     node.shutdown().await;
     tracing::info!("Keel stopped");
     Ok(())
+}
+
+/// Asks the cluster (any member; the request reaches the leader) to add this node, retrying
+/// until it is added: as a learner first, a voter once caught up.
+async fn join(seeds: Vec<String>, node_id: NodeId, addrs: KeelNode) {
+    let client = keel_client::AdminClient::new(seeds).with_timeout(Duration::from_secs(600));
+    let request = keel_client::messages::AddNodeRequest {
+        node_id,
+        client_addr: addrs.client_addr,
+        peer_addr: addrs.peer_addr,
+    };
+    loop {
+        match client.add_node(request.clone()).await {
+            Ok(()) => {
+                tracing::info!(node = node_id, "joined the cluster as a voter");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "joining the cluster failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
 }

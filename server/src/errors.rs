@@ -94,7 +94,15 @@ pub fn rejection(r: Rejection) -> Status {
 
 pub fn propose(e: ProposeError) -> Status {
     match e {
-        ProposeError::NotLeader { .. } => Status::unavailable(format!("{e}; retry")),
+        ProposeError::NotLeader { .. } | ProposeError::Timeout(_) => {
+            Status::unavailable(format!("{e}; retry"))
+        }
+        ProposeError::Membership(_) => Status::failed_precondition(e.to_string()),
         ProposeError::Fatal(_) => Status::unavailable(e.to_string()),
     }
+}
+
+/// A long poll on a node that stopped leading.
+pub fn leadership_lost() -> Status {
+    Status::unavailable("this node stopped leading; retry (the request will reach the new leader)")
 }

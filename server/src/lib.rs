@@ -2,13 +2,17 @@
 //! (matching, timers, watchers) fed by apply's notifications, the mapping of errors to gRPC
 //! statuses, and the `keel` binary's runtime.
 
+pub mod admin;
 pub mod app;
+pub mod config;
 pub mod errors;
+pub mod forward;
 pub mod frontend;
+pub mod leadership;
 pub mod matching;
 pub mod proto;
 pub mod queries;
 pub mod timers;
 pub mod watchers;
 
-pub use app::{run_dev, DevOptions};
+pub use app::{run, run_dev, DevOptions, Membership, NodeSetup};

@@ -1,6 +1,11 @@
-//! The `keel` binary.
+//! The `keel` binary: `keel server start-dev` (one node), `keel server start` (a cluster
+//! node) and the `keel cluster` admin commands.
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+use keel_client::messages::AddNodeRequest;
+use keel_client::AdminClient;
+use keel_server::config::StartArgs;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -20,6 +25,8 @@ enum Command {
     /// Run a Keel server.
     #[command(subcommand)]
     Server(ServerCommand),
+    /// Inspect and change a running cluster.
+    Cluster(ClusterArgs),
 }
 
 #[derive(Subcommand)]
@@ -36,6 +43,46 @@ enum ServerCommand {
         #[arg(long = "namespace")]
         namespaces: Vec<String>,
     },
+    /// A node of a replicated cluster (a new one with --initial-cluster, an existing one with
+    /// --join).
+    Start(StartArgs),
+}
+
+#[derive(clap::Args)]
+struct ClusterArgs {
+    /// Client address of any member (repeatable: tried in turn).
+    #[arg(long = "address", default_value = "127.0.0.1:7233", global = true)]
+    addresses: Vec<String>,
+    #[command(subcommand)]
+    command: ClusterCommand,
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Every member: id, addresses, role, term, log, applied and snapshot indexes, reachability.
+    Status,
+    /// Add a node (it must be running, started with `keel server start --join`, or about to
+    /// be): learner first, voter once caught up.
+    AddNode {
+        #[arg(long)]
+        node_id: u64,
+        #[arg(long)]
+        client_addr: String,
+        #[arg(long)]
+        peer_addr: String,
+    },
+    /// Remove a node from the membership.
+    RemoveNode {
+        #[arg(long)]
+        node_id: u64,
+    },
+    /// Make a voter the leader (it campaigns; it wins if its log is up to date).
+    TransferLeader {
+        #[arg(long)]
+        node_id: u64,
+    },
+    /// A checksum of one node's state (the node at the first --address).
+    Checksum,
 }
 
 async fn shutdown_signal() {
@@ -48,6 +95,113 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+fn opt(v: Option<u64>) -> String {
+    v.map_or_else(|| "-".to_string(), |v| v.to_string())
+}
+
+async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
+    let client = AdminClient::new(args.addresses.clone());
+    match args.command {
+        ClusterCommand::Status => {
+            let members = client.cluster_status().await?;
+            println!(
+                "{:<5} {:<22} {:<22} {:<10} {:<6} {:>9} {:>9} {:>9}  reachable",
+                "id", "client", "peer", "role", "term", "last_log", "applied", "snapshot"
+            );
+            for (member, status) in members {
+                match status {
+                    Ok(s) => println!(
+                        "{:<5} {:<22} {:<22} {:<10} {:<6} {:>9} {:>9} {:>9}  yes",
+                        member.node_id,
+                        member.client_addr,
+                        member.peer_addr,
+                        if member.voter {
+                            s.role
+                        } else {
+                            format!("{} (learner)", s.role)
+                        },
+                        s.term,
+                        opt(s.last_log_index),
+                        opt(s.applied_index),
+                        opt(s.snapshot_index)
+                    ),
+                    Err(e) => println!(
+                        "{:<5} {:<22} {:<22} {:<10} {:<6} {:>9} {:>9} {:>9}  no ({e})",
+                        member.node_id,
+                        member.client_addr,
+                        member.peer_addr,
+                        "-",
+                        "-",
+                        "-",
+                        "-",
+                        "-"
+                    ),
+                }
+            }
+        }
+        ClusterCommand::AddNode {
+            node_id,
+            client_addr,
+            peer_addr,
+        } => {
+            client
+                .add_node(AddNodeRequest {
+                    node_id,
+                    client_addr,
+                    peer_addr,
+                })
+                .await?;
+            println!("node {node_id} added as a voter");
+        }
+        ClusterCommand::RemoveNode { node_id } => {
+            client.remove_node(node_id).await?;
+            println!("node {node_id} removed");
+        }
+        ClusterCommand::TransferLeader { node_id } => {
+            let status = client.node_status().await?;
+            let member = status
+                .members
+                .iter()
+                .find(|m| m.node_id == node_id)
+                .with_context(|| format!("node {node_id} is not a member"))?;
+            if !member.voter {
+                anyhow::bail!("node {node_id} is a learner; only voters can lead");
+            }
+            AdminClient::new(vec![member.client_addr.clone()])
+                .campaign()
+                .await?;
+            // Report who leads once the election settles.
+            for _ in 0..50 {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                if let Ok(s) = AdminClient::new(vec![member.client_addr.clone()])
+                    .node_status()
+                    .await
+                {
+                    if s.leader_id == Some(node_id) {
+                        println!("node {node_id} leads (term {})", s.term);
+                        return Ok(());
+                    }
+                }
+            }
+            anyhow::bail!(
+                "node {node_id} campaigned but does not lead yet; see `keel cluster status`"
+            );
+        }
+        ClusterCommand::Checksum => {
+            let c = AdminClient::new(args.addresses[..1].to_vec())
+                .state_checksum()
+                .await?;
+            println!(
+                "applied {} keys {} checksum {:016x}",
+                opt(c.applied_index),
+                c.keys,
+                c.checksum
+            );
+        }
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -56,6 +210,7 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     match cli.command {
@@ -74,5 +229,9 @@ async fn main() -> anyhow::Result<()> {
             )
             .await
         }
+        Command::Server(ServerCommand::Start(args)) => {
+            keel_server::run(args.into_setup()?, shutdown_signal()).await
+        }
+        Command::Cluster(args) => cluster(args).await,
     }
 }

@@ -9,6 +9,7 @@ use keel_engine::records::TaskKind;
 use keel_engine::{keys, Mutation, Outcome};
 use keel_raft::RaftNode;
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use temporalio_protos::temporal::api::common::v1::WorkerVersionStamp;
 use tokio::sync::Notify;
@@ -45,6 +46,9 @@ pub enum Polled {
 #[derive(Default)]
 pub struct Matching {
     queues: Mutex<HashMap<QueueKey, Arc<Queue>>>,
+    /// Bumped when this node stops leading: polls begun before end (UNAVAILABLE, so the
+    /// caller retries against the new leader).
+    generation: AtomicU64,
 }
 
 impl Matching {
@@ -72,6 +76,15 @@ impl Matching {
     pub fn withdraw_query(&self, namespace: &str, queue: &str, id: u64) {
         let q = self.queue(namespace, queue, TaskKind::Workflow);
         q.queries.lock().expect("queue lock").retain(|t| t.id != id);
+    }
+
+    /// Drops every queue and ends every waiting poll (on losing leadership).
+    pub fn clear(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        let queues = std::mem::take(&mut *self.queues.lock().expect("matching lock"));
+        for q in queues.values() {
+            q.added.notify_waiters();
+        }
     }
 
     /// Loads every ready task from storage (on becoming leader).
@@ -103,11 +116,15 @@ impl Matching {
         poller: Poller,
         deadline: Instant,
     ) -> Result<Option<Polled>, Status> {
+        let generation = self.generation.load(Ordering::SeqCst);
         let q = self.queue(&poller.namespace, &poller.queue, poller.kind);
         loop {
             let added = q.added.notified();
             tokio::pin!(added);
             added.as_mut().enable();
+            if self.generation.load(Ordering::SeqCst) != generation {
+                return Err(errors::leadership_lost());
+            }
             if let Some(query) = q.queries.lock().expect("queue lock").pop_front() {
                 return Ok(Some(Polled::Query(query)));
             }

@@ -34,6 +34,11 @@ impl Timers {
         }
     }
 
+    /// Forgets every timer (on losing leadership; the table keeps them).
+    pub fn clear(&self) {
+        self.heap.lock().expect("timer lock").clear();
+    }
+
     pub fn load(&self, store: &keel_storage::Store) -> Result<usize, keel_storage::StorageError> {
         let prefix = keys::timer_prefix();
         let mut from: Option<Vec<u8>> = None;

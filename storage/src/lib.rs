@@ -237,28 +237,62 @@ impl Store {
         Ok(())
     }
 
-    /// Replaces all of `state` with `entries` in one atomic write (snapshot install).
+    /// Every `state` key and value of one consistent point in time: a RocksDB snapshot is
+    /// taken, `on_taken` runs (writers may go on from here), then `f` sees each pair in order.
+    /// Stops at the first error `f` returns.
+    pub fn state_snapshot_for_each<E: From<StorageError>>(
+        &self,
+        on_taken: impl FnOnce(),
+        mut f: impl FnMut(&[u8], &[u8]) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let snapshot = self.db.snapshot();
+        on_taken();
+        for item in snapshot.iterator_cf(self.cf(CF_STATE), IteratorMode::Start) {
+            let (k, v) = item.map_err(StorageError::from)?;
+            f(&k, &v)?;
+        }
+        Ok(())
+    }
+
+    /// Replaces all of `state` with `entries` (snapshot install), writing in bounded batches
+    /// and fsyncing at the end. Not atomic on its own: the caller records that an install is
+    /// under way and redoes it after a crash.
     pub fn replace_state(
         &self,
         entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
     ) -> Result<()> {
         let cf = self.cf(CF_STATE);
         let mut batch = WriteBatch::default();
-        let mut last_key: Option<Vec<u8>> = None;
         if let Some(item) = self.db.iterator_cf(cf, IteratorMode::End).next() {
-            last_key = Some(item?.0.to_vec());
-        }
-        if let Some(last) = last_key {
+            let last = item?.0.to_vec();
             batch.delete_range_cf(cf, Vec::<u8>::new(), last.clone());
             batch.delete_cf(cf, last);
         }
         for (k, v) in entries {
             batch.put_cf(cf, k, v);
+            if batch.size_in_bytes() >= REPLACE_BATCH_BYTES {
+                self.db.write(std::mem::take(&mut batch))?;
+            }
         }
         self.db.write_opt(batch, &Self::synced())?;
         Ok(())
     }
+
+    pub fn meta_delete_synced(&self, name: &str) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        batch.delete_cf(self.cf(CF_RAFT_META), name);
+        self.db.write_opt(batch, &Self::synced())?;
+        Ok(())
+    }
+
+    /// The directory the database lives in (snapshot files are kept beside it).
+    pub fn dir(&self) -> &Path {
+        self.db.path()
+    }
 }
+
+/// A snapshot install writes `state` in batches of about this size.
+const REPLACE_BATCH_BYTES: usize = 4 << 20;
 
 /// The smallest key greater than every key with this prefix, if there is one.
 fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {

@@ -58,3 +58,92 @@ def keel(tmp_path):
     k.start()
     yield k
     k.kill9()
+
+
+class ClusterNode:
+    """One `keel server start` process of a test cluster."""
+
+    def __init__(self, node_id: int, data_dir: str, initial_cluster: str, peer_port: int):
+        self.node_id = node_id
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.peer_port = peer_port
+        self.initial_cluster = initial_cluster
+        self.proc = None
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        binary = os.environ["KEEL_BIN"]
+        self.proc = subprocess.Popen(
+            [
+                binary, "server", "start",
+                "--node-id", str(self.node_id),
+                "--listen", self.target,
+                "--peer-listen", f"127.0.0.1:{self.peer_port}",
+                "--data-dir", self.data_dir,
+                "--initial-cluster", self.initial_cluster,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "KEEL_LOG": os.environ.get("KEEL_LOG", "error,openraft=off")},
+        )
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            line = self.proc.stdout.readline()
+            if "keel serving on" in line:
+                return
+            if not line and self.proc.poll() is not None:
+                break
+        raise RuntimeError(f"keel node {self.node_id} did not start")
+
+    def kill9(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+
+class Cluster:
+    def __init__(self, nodes):
+        self.nodes = nodes
+
+    def roles(self) -> dict:
+        """Node id -> role, from `keel cluster status` (the CLI users run)."""
+        live = [n for n in self.nodes if n.proc and n.proc.poll() is None]
+        out = subprocess.run(
+            [os.environ["KEEL_BIN"], "cluster", "status", "--address", live[0].target],
+            capture_output=True, text=True, timeout=30,
+        ).stdout
+        roles = {}
+        for line in out.splitlines()[1:]:
+            cols = line.split()
+            if cols and cols[0].isdigit() and cols[-1] == "yes":
+                roles[int(cols[0])] = cols[3]
+        return roles
+
+    def wait_leader(self, timeout: float = 20.0) -> int:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            leaders = [i for i, r in self.roles().items() if r == "leader"]
+            if len(leaders) == 1:
+                return leaders[0]
+            time.sleep(0.2)
+        raise RuntimeError("no leader")
+
+    def node(self, node_id: int) -> ClusterNode:
+        return next(n for n in self.nodes if n.node_id == node_id)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    peers = {i: free_port() for i in (1, 2, 3)}
+    initial = ",".join(f"{i}=127.0.0.1:{p}" for i, p in peers.items())
+    nodes = [ClusterNode(i, str(tmp_path / f"node{i}"), initial, peers[i]) for i in (1, 2, 3)]
+    for n in nodes:
+        n.start()
+    c = Cluster(nodes)
+    yield c
+    for n in nodes:
+        n.kill9()

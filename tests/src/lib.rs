@@ -169,4 +169,5 @@ pub async fn raw_client(url: &str) -> anyhow::Result<WorkflowServiceClient<Chann
     }
 }
 
+pub mod cluster;
 pub mod history;

@@ -33,6 +33,7 @@ pub(super) async fn get(
     let deadline = long_poll_deadline(&req);
     let req = req.into_inner();
     let keel = &f.keel;
+    keel.linearizable().await?;
     keel.namespace(&req.namespace)?;
     let execution = req.execution.clone().unwrap_or_default();
     let mut exec = keel.execution(&req.namespace, &execution.workflow_id, &execution.run_id)?;

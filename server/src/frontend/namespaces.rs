@@ -80,6 +80,7 @@ pub(super) async fn describe(
     req: Request<DescribeNamespaceRequest>,
 ) -> Res<DescribeNamespaceResponse> {
     let req = req.into_inner();
+    f.keel.linearizable().await?;
     let record = if !req.namespace.is_empty() {
         f.keel.namespace(&req.namespace)?
     } else if !req.id.is_empty() {
@@ -113,6 +114,7 @@ pub(super) async fn list(
     req: Request<ListNamespacesRequest>,
 ) -> Res<ListNamespacesResponse> {
     let req = req.into_inner();
+    f.keel.linearizable().await?;
     let page_size = if req.page_size <= 0 {
         100
     } else {

@@ -20,6 +20,7 @@ pub(super) async fn query(
 ) -> Res<QueryWorkflowResponse> {
     let deadline = long_poll_deadline(&req);
     let req = req.into_inner();
+    f.keel.linearizable().await?;
     f.keel.namespace(&req.namespace)?;
     let query = req
         .query

@@ -52,6 +52,7 @@ pub(super) async fn describe(
     req: Request<DescribeWorkflowExecutionRequest>,
 ) -> Res<DescribeWorkflowExecutionResponse> {
     let req = req.into_inner();
+    f.keel.linearizable().await?;
     f.keel.namespace(&req.namespace)?;
     let execution = req.execution.unwrap_or_default();
     let exec = f

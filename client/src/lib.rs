@@ -1,0 +1,143 @@
+//! keel-client: Keel's admin API (messages and gRPC stubs, served on the client port) and
+//! `AdminClient`, which tries a cluster's endpoints in turn until one answers.
+
+pub mod messages;
+
+#[allow(clippy::all)]
+pub mod proto {
+    include!(concat!(env!("OUT_DIR"), "/keel.admin.v1.KeelAdmin.rs"));
+}
+
+use messages::*;
+use proto::keel_admin_client::KeelAdminClient;
+use std::time::Duration;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+
+/// Methods every node answers itself; every other admin call is forwarded to the leader.
+pub const LOCAL_METHODS: &[&str] = &[
+    "/keel.admin.v1.KeelAdmin/NodeStatus",
+    "/keel.admin.v1.KeelAdmin/StateChecksum",
+    "/keel.admin.v1.KeelAdmin/Campaign",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("no Keel node answered at {addrs}: {last}")]
+    Unreachable { addrs: String, last: String },
+    #[error("{0}")]
+    Refused(String),
+}
+
+fn refused(s: Status) -> AdminError {
+    AdminError::Refused(format!("{:?}: {}", s.code(), s.message()))
+}
+
+/// A client of Keel's admin API over one or more node addresses (`host:port`).
+#[derive(Clone)]
+pub struct AdminClient {
+    addrs: Vec<String>,
+    timeout: Duration,
+}
+
+impl AdminClient {
+    pub fn new(addrs: Vec<String>) -> Self {
+        AdminClient {
+            addrs,
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    fn channel(&self, addr: &str) -> Result<Channel, Status> {
+        let uri = if addr.contains("://") {
+            addr.to_string()
+        } else {
+            format!("http://{addr}")
+        };
+        Ok(Endpoint::from_shared(uri)
+            .map_err(|e| Status::invalid_argument(format!("bad address {addr}: {e}")))?
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(self.timeout)
+            .connect_lazy())
+    }
+
+    /// Runs `call` against each address until one answers; UNAVAILABLE (no leader yet, node
+    /// down) moves on to the next address, any other error is the answer.
+    async fn first_answer<T, F, Fut>(&self, call: F) -> Result<T, AdminError>
+    where
+        F: Fn(KeelAdminClient<Channel>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let mut last = String::from("no address given");
+        for addr in &self.addrs {
+            let channel = match self.channel(addr) {
+                Ok(c) => c,
+                Err(s) => return Err(refused(s)),
+            };
+            match call(KeelAdminClient::new(channel)).await {
+                Ok(r) => return Ok(r.into_inner()),
+                Err(s) if matches!(s.code(), Code::Unavailable | Code::DeadlineExceeded) => {
+                    last = format!("{addr}: {}", s.message());
+                }
+                Err(s) => return Err(refused(s)),
+            }
+        }
+        Err(AdminError::Unreachable {
+            addrs: self.addrs.join(", "),
+            last,
+        })
+    }
+
+    pub async fn node_status(&self) -> Result<NodeStatus, AdminError> {
+        self.first_answer(|mut c| async move { c.node_status(NodeStatusRequest {}).await })
+            .await
+    }
+
+    pub async fn state_checksum(&self) -> Result<StateChecksum, AdminError> {
+        self.first_answer(|mut c| async move { c.state_checksum(StateChecksumRequest {}).await })
+            .await
+    }
+
+    pub async fn campaign(&self) -> Result<(), AdminError> {
+        self.first_answer(|mut c| async move { c.campaign(CampaignRequest {}).await })
+            .await
+            .map(drop)
+    }
+
+    pub async fn add_node(&self, request: AddNodeRequest) -> Result<(), AdminError> {
+        self.first_answer(|mut c| {
+            let r = request.clone();
+            async move { c.add_node(r).await }
+        })
+        .await
+        .map(drop)
+    }
+
+    pub async fn remove_node(&self, node_id: u64) -> Result<(), AdminError> {
+        self.first_answer(|mut c| async move { c.remove_node(RemoveNodeRequest { node_id }).await })
+            .await
+            .map(drop)
+    }
+
+    /// Every member's status as the members themselves report it; `Err` for those that do
+    /// not answer. The membership comes from the first node that answers.
+    pub async fn cluster_status(
+        &self,
+    ) -> Result<Vec<(Member, Result<NodeStatus, AdminError>)>, AdminError> {
+        let first = self.node_status().await?;
+        let mut out = Vec::new();
+        for member in first.members {
+            let status = AdminClient::new(vec![member.client_addr.clone()])
+                .with_timeout(Duration::from_secs(2))
+                .node_status()
+                .await;
+            out.push((member, status));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,316 @@
+//! Raft RPCs between nodes over tonic, on the peer port (separate from client traffic): the
+//! server side hands requests to the local openraft instance; the client side is openraft's
+//! network, with per-RPC deadlines from openraft and lazy (re)connection with backoff left to
+//! openraft's replication loop (an unreachable peer is reported as such, and retried).
+
+pub mod messages;
+
+#[allow(clippy::all)]
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/keel.raft.v1.RaftPeer.rs"));
+}
+
+use crate::codec;
+use crate::types::{KeelNode, NodeId, Raft, TypeConfig};
+use generated::raft_peer_client::RaftPeerClient;
+use generated::raft_peer_server::{RaftPeer, RaftPeerServer};
+use messages::*;
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, Unreachable};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use std::time::Duration;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status};
+
+/// How long a connection attempt to a peer may take before it counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+fn bad_request(e: impl std::fmt::Display) -> Status {
+    Status::invalid_argument(format!("malformed raft message: {e}"))
+}
+
+fn raft_failed(e: impl std::fmt::Display) -> Status {
+    Status::unavailable(format!("raft: {e}"))
+}
+
+/// The peer service of one node.
+pub struct PeerService {
+    raft: Raft,
+    node_id: NodeId,
+    client_addr: String,
+}
+
+impl PeerService {
+    pub fn server(raft: Raft, node_id: NodeId, client_addr: String) -> RaftPeerServer<PeerService> {
+        RaftPeerServer::new(PeerService {
+            raft,
+            node_id,
+            client_addr,
+        })
+        .max_decoding_message_size(usize::MAX)
+        .max_encoding_message_size(usize::MAX)
+    }
+}
+
+#[tonic::async_trait]
+impl RaftPeer for PeerService {
+    async fn append_entries(
+        &self,
+        request: Request<AppendEntriesMsg>,
+    ) -> Result<Response<AppendEntriesReply>, Status> {
+        let m = request.into_inner();
+        let rpc = AppendEntriesRequest::<TypeConfig> {
+            vote: codec::decode_vote(&m.vote).map_err(bad_request)?,
+            prev_log_id: codec::decode_opt_log_id(&m.prev_log_id).map_err(bad_request)?,
+            entries: m
+                .entries
+                .iter()
+                .map(|e| codec::decode_entry(e))
+                .collect::<Result<_, _>>()
+                .map_err(bad_request)?,
+            leader_commit: codec::decode_opt_log_id(&m.leader_commit).map_err(bad_request)?,
+        };
+        let reply = match self.raft.append_entries(rpc).await.map_err(raft_failed)? {
+            AppendEntriesResponse::Success => AppendEntriesReply {
+                outcome: append_outcome::SUCCESS,
+                ..Default::default()
+            },
+            AppendEntriesResponse::PartialSuccess(matched) => AppendEntriesReply {
+                outcome: append_outcome::PARTIAL_SUCCESS,
+                matched: codec::encode_opt_log_id(&matched),
+                vote: None,
+            },
+            AppendEntriesResponse::Conflict => AppendEntriesReply {
+                outcome: append_outcome::CONFLICT,
+                ..Default::default()
+            },
+            AppendEntriesResponse::HigherVote(v) => AppendEntriesReply {
+                outcome: append_outcome::HIGHER_VOTE,
+                matched: None,
+                vote: Some(codec::encode_vote(&v)),
+            },
+        };
+        Ok(Response::new(reply))
+    }
+
+    async fn vote(&self, request: Request<VoteMsg>) -> Result<Response<VoteReply>, Status> {
+        let m = request.into_inner();
+        let rpc = VoteRequest {
+            vote: codec::decode_vote(&m.vote).map_err(bad_request)?,
+            last_log_id: codec::decode_opt_log_id(&m.last_log_id).map_err(bad_request)?,
+        };
+        let r = self.raft.vote(rpc).await.map_err(raft_failed)?;
+        Ok(Response::new(VoteReply {
+            vote: codec::encode_vote(&r.vote),
+            granted: r.vote_granted,
+            last_log_id: codec::encode_opt_log_id(&r.last_log_id),
+        }))
+    }
+
+    async fn install_snapshot(
+        &self,
+        request: Request<SnapshotChunkMsg>,
+    ) -> Result<Response<SnapshotChunkReply>, Status> {
+        let m = request.into_inner();
+        let rpc = InstallSnapshotRequest::<TypeConfig> {
+            vote: codec::decode_vote(&m.vote).map_err(bad_request)?,
+            meta: codec::decode_snapshot_meta(&m.meta).map_err(bad_request)?,
+            offset: m.offset,
+            data: m.data,
+            done: m.done,
+        };
+        let r = self.raft.install_snapshot(rpc).await.map_err(raft_failed)?;
+        Ok(Response::new(SnapshotChunkReply {
+            vote: codec::encode_vote(&r.vote),
+        }))
+    }
+
+    async fn hello(&self, _: Request<HelloMsg>) -> Result<Response<HelloReply>, Status> {
+        let initialized = self.raft.is_initialized().await.map_err(raft_failed)?;
+        Ok(Response::new(HelloReply {
+            node_id: self.node_id,
+            initialized,
+            client_addr: self.client_addr.clone(),
+        }))
+    }
+}
+
+/// A lazily connecting channel to a peer address.
+pub fn connect(peer_addr: &str) -> Result<Channel, tonic::transport::Error> {
+    Ok(Endpoint::from_shared(format!("http://{peer_addr}"))?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_nodelay(true)
+        .connect_lazy())
+}
+
+/// Asks the node at `peer_addr` who it is.
+pub async fn hello(peer_addr: &str, timeout: Duration) -> Result<HelloReply, Status> {
+    let channel = connect(peer_addr).map_err(|e| Status::unavailable(e.to_string()))?;
+    let mut request = Request::new(HelloMsg {});
+    request.set_timeout(timeout);
+    Ok(RaftPeerClient::new(channel)
+        .hello(request)
+        .await?
+        .into_inner())
+}
+
+/// openraft's network: one client per replication target.
+pub struct PeerNetwork;
+
+pub struct PeerClient {
+    target: NodeId,
+    addr: String,
+    client: Option<RaftPeerClient<Channel>>,
+}
+
+impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
+    type Network = PeerClient;
+    async fn new_client(&mut self, target: NodeId, node: &KeelNode) -> Self::Network {
+        PeerClient {
+            target,
+            addr: node.peer_addr.clone(),
+            client: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("peer {target} at {addr}: {detail}")]
+struct PeerError {
+    target: NodeId,
+    addr: String,
+    detail: String,
+}
+
+impl PeerClient {
+    fn error(&self, detail: impl std::fmt::Display) -> PeerError {
+        PeerError {
+            target: self.target,
+            addr: self.addr.clone(),
+            detail: detail.to_string(),
+        }
+    }
+
+    fn client<E: std::error::Error>(
+        &mut self,
+    ) -> Result<RaftPeerClient<Channel>, RPCError<NodeId, KeelNode, E>> {
+        if self.client.is_none() {
+            let channel = connect(&self.addr)
+                .map_err(|e| RPCError::Unreachable(Unreachable::new(&self.error(e))))?;
+            self.client = Some(
+                RaftPeerClient::new(channel)
+                    .max_decoding_message_size(usize::MAX)
+                    .max_encoding_message_size(usize::MAX),
+            );
+        }
+        Ok(self.client.clone().expect("set above"))
+    }
+
+    /// A failed call: an unreachable peer (openraft backs off) or a network error.
+    fn failed<E: std::error::Error>(&self, status: Status) -> RPCError<NodeId, KeelNode, E> {
+        let err = self.error(format!("{:?}: {}", status.code(), status.message()));
+        match status.code() {
+            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown => {
+                RPCError::Unreachable(Unreachable::new(&err))
+            }
+            _ => RPCError::Network(NetworkError::new(&err)),
+        }
+    }
+
+    fn undecodable<E: std::error::Error>(
+        &self,
+        e: codec::DecodeError,
+    ) -> RPCError<NodeId, KeelNode, E> {
+        RPCError::Network(NetworkError::new(&self.error(e)))
+    }
+}
+
+fn with_deadline<T>(message: T, option: &RPCOption) -> Request<T> {
+    let mut request = Request::new(message);
+    request.set_timeout(option.hard_ttl());
+    request
+}
+
+impl RaftNetwork<TypeConfig> for PeerClient {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, KeelNode, RaftError<NodeId>>> {
+        let message = AppendEntriesMsg {
+            vote: codec::encode_vote(&rpc.vote),
+            prev_log_id: codec::encode_opt_log_id(&rpc.prev_log_id),
+            entries: rpc.entries.iter().map(codec::encode_entry).collect(),
+            leader_commit: codec::encode_opt_log_id(&rpc.leader_commit),
+        };
+        let reply = self
+            .client()?
+            .append_entries(with_deadline(message, &option))
+            .await
+            .map_err(|s| self.failed(s))?
+            .into_inner();
+        Ok(match reply.outcome {
+            append_outcome::SUCCESS => AppendEntriesResponse::Success,
+            append_outcome::PARTIAL_SUCCESS => AppendEntriesResponse::PartialSuccess(
+                codec::decode_opt_log_id(&reply.matched).map_err(|e| self.undecodable(e))?,
+            ),
+            append_outcome::CONFLICT => AppendEntriesResponse::Conflict,
+            _ => AppendEntriesResponse::HigherVote(
+                codec::decode_vote(reply.vote.as_deref().unwrap_or_default())
+                    .map_err(|e| self.undecodable(e))?,
+            ),
+        })
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, KeelNode, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        let message = SnapshotChunkMsg {
+            vote: codec::encode_vote(&rpc.vote),
+            meta: codec::encode_snapshot_meta(&rpc.meta),
+            offset: rpc.offset,
+            data: rpc.data,
+            done: rpc.done,
+        };
+        let reply = self
+            .client()?
+            .install_snapshot(with_deadline(message, &option))
+            .await
+            .map_err(|s| self.failed(s))?
+            .into_inner();
+        Ok(InstallSnapshotResponse {
+            vote: codec::decode_vote(&reply.vote).map_err(|e| self.undecodable(e))?,
+        })
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, KeelNode, RaftError<NodeId>>> {
+        let message = VoteMsg {
+            vote: codec::encode_vote(&rpc.vote),
+            last_log_id: codec::encode_opt_log_id(&rpc.last_log_id),
+        };
+        let reply = self
+            .client()?
+            .vote(with_deadline(message, &option))
+            .await
+            .map_err(|s| self.failed(s))?
+            .into_inner();
+        Ok(VoteResponse {
+            vote: codec::decode_vote(&reply.vote).map_err(|e| self.undecodable(e))?,
+            vote_granted: reply.granted,
+            last_log_id: codec::decode_opt_log_id(&reply.last_log_id)
+                .map_err(|e| self.undecodable(e))?,
+        })
+    }
+}

@@ -1,0 +1,161 @@
+//! Keel's admin API on the client port: a node's own status and state checksum, leadership
+//! transfer to a node (it campaigns), and membership changes (forwarded to the leader by
+//! `forward`).
+
+use crate::app::Keel;
+use crate::errors;
+use keel_client::messages::*;
+use keel_client::proto::keel_admin_server::KeelAdmin;
+use keel_raft::KeelNode;
+use openraft::ServerState;
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+pub struct AdminService {
+    pub keel: Arc<Keel>,
+}
+
+fn role(state: ServerState) -> &'static str {
+    match state {
+        ServerState::Leader => "leader",
+        ServerState::Follower => "follower",
+        ServerState::Candidate => "candidate",
+        ServerState::Learner => "learner",
+        ServerState::Shutdown => "shutdown",
+    }
+}
+
+/// FNV-1a, 64 bits: stable across builds and machines, which is all a replica comparison needs.
+struct Fnv(u64);
+
+impl Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl KeelAdmin for AdminService {
+    async fn node_status(
+        &self,
+        _: Request<NodeStatusRequest>,
+    ) -> Result<Response<NodeStatus>, Status> {
+        let node = &self.keel.node;
+        let m = node.metrics();
+        let membership = m.membership_config.membership();
+        let members = membership
+            .nodes()
+            .map(|(id, n)| Member {
+                node_id: *id,
+                client_addr: n.client_addr.clone(),
+                peer_addr: n.peer_addr.clone(),
+                voter: membership.voter_ids().any(|v| v == *id),
+            })
+            .collect();
+        Ok(Response::new(NodeStatus {
+            node_id: node.node_id,
+            client_addr: node.addrs.client_addr.clone(),
+            peer_addr: node.addrs.peer_addr.clone(),
+            role: role(m.state).into(),
+            term: m.current_term,
+            last_log_index: m.last_log_index,
+            applied_index: m.last_applied.map(|l| l.index),
+            snapshot_index: m.snapshot.map(|l| l.index),
+            leader_id: m.current_leader,
+            members,
+            purged_index: m.purged.map(|l| l.index),
+        }))
+    }
+
+    async fn state_checksum(
+        &self,
+        _: Request<StateChecksumRequest>,
+    ) -> Result<Response<StateChecksum>, Status> {
+        let store = self.keel.store.clone();
+        let span = tracing::info_span!("state_checksum");
+        tokio::task::spawn_blocking(move || {
+            let _enter = span.enter();
+            let mut hash = Fnv(0xcbf2_9ce4_8422_2325);
+            let mut keys = 0u64;
+            let mut applied = None;
+            let applied_key = keel_raft::state_machine::last_applied_key();
+            store
+                .state_snapshot_for_each(
+                    || {},
+                    |k, v| -> Result<(), keel_storage::StorageError> {
+                        if k == applied_key.as_slice() {
+                            applied = keel_raft::codec::decode_log_id(v).ok().map(|l| l.index);
+                        }
+                        hash.write(&(k.len() as u32).to_be_bytes());
+                        hash.write(k);
+                        hash.write(&(v.len() as u32).to_be_bytes());
+                        hash.write(v);
+                        keys += 1;
+                        Ok(())
+                    },
+                )
+                .map_err(errors::internal)?;
+            Ok(Response::new(StateChecksum {
+                applied_index: applied,
+                checksum: hash.0,
+                keys,
+            }))
+        })
+        .await
+        .map_err(errors::internal)?
+    }
+
+    async fn campaign(
+        &self,
+        _: Request<CampaignRequest>,
+    ) -> Result<Response<CampaignReply>, Status> {
+        tracing::info!(
+            node = self.keel.node.node_id,
+            "campaigning for leadership on request"
+        );
+        self.keel.node.campaign().await.map_err(errors::propose)?;
+        Ok(Response::new(CampaignReply {}))
+    }
+
+    async fn add_node(
+        &self,
+        request: Request<AddNodeRequest>,
+    ) -> Result<Response<AddNodeReply>, Status> {
+        let r = request.into_inner();
+        if r.node_id == 0 || r.client_addr.is_empty() || r.peer_addr.is_empty() {
+            return Err(Status::invalid_argument(
+                "AddNode needs a non-zero node_id, a client_addr and a peer_addr",
+            ));
+        }
+        tracing::info!(node = r.node_id, client = %r.client_addr, peer = %r.peer_addr, "adding a node");
+        self.keel
+            .node
+            .add_node(
+                r.node_id,
+                KeelNode {
+                    client_addr: r.client_addr,
+                    peer_addr: r.peer_addr,
+                },
+            )
+            .await
+            .map_err(errors::propose)?;
+        Ok(Response::new(AddNodeReply {}))
+    }
+
+    async fn remove_node(
+        &self,
+        request: Request<RemoveNodeRequest>,
+    ) -> Result<Response<RemoveNodeReply>, Status> {
+        let id = request.into_inner().node_id;
+        tracing::info!(node = id, "removing a node");
+        self.keel
+            .node
+            .remove_node(id)
+            .await
+            .map_err(errors::propose)?;
+        Ok(Response::new(RemoveNodeReply {}))
+    }
+}

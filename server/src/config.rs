@@ -1,0 +1,182 @@
+//! `keel server start` settings: command-line flags, each of which may also come from a TOML
+//! file (`--config keel.toml`, keys named like the flags with `_` for `-`). Flags given on the
+//! command line win over the file.
+
+use crate::app::{Membership, NodeSetup};
+use anyhow::{bail, Context};
+use keel_raft::NodeId;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Every setting of a cluster node; all optional here, checked in `into_setup`.
+#[derive(Debug, Default, Clone, clap::Args, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StartArgs {
+    /// TOML file with any of these settings.
+    #[arg(long)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// This node's id (a positive integer, unique in the cluster, never reused).
+    #[arg(long)]
+    pub node_id: Option<NodeId>,
+    /// Where the node keeps its RocksDB.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Client address: Temporal gRPC and the admin API.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Peer address: Raft RPCs between nodes.
+    #[arg(long)]
+    pub peer_listen: Option<SocketAddr>,
+    /// The initial members' peer addresses: "1=HOST:PORT,2=HOST:PORT,3=HOST:PORT".
+    #[arg(long)]
+    pub initial_cluster: Option<String>,
+    /// Join the cluster one of whose members serves clients at this address (repeatable).
+    #[arg(long)]
+    pub join: Vec<String>,
+    /// Namespaces to create, besides `default` (repeatable).
+    #[arg(long = "namespace")]
+    pub namespaces: Vec<String>,
+    /// Take a snapshot (and purge the log behind it) every this many log entries.
+    #[arg(long)]
+    pub snapshot_every: Option<u64>,
+}
+
+impl StartArgs {
+    /// Fills what the command line left out from the config file, if any.
+    pub fn with_file(self) -> anyhow::Result<StartArgs> {
+        let Some(path) = &self.config else {
+            return Ok(self);
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let file: StartArgs = toml::from_str(&text)
+            .with_context(|| format!("invalid config file {}", path.display()))?;
+        Ok(StartArgs {
+            config: self.config,
+            node_id: self.node_id.or(file.node_id),
+            data_dir: self.data_dir.or(file.data_dir),
+            listen: self.listen.or(file.listen),
+            peer_listen: self.peer_listen.or(file.peer_listen),
+            initial_cluster: self.initial_cluster.or(file.initial_cluster),
+            join: if self.join.is_empty() {
+                file.join
+            } else {
+                self.join
+            },
+            namespaces: if self.namespaces.is_empty() {
+                file.namespaces
+            } else {
+                self.namespaces
+            },
+            snapshot_every: self.snapshot_every.or(file.snapshot_every),
+        })
+    }
+
+    pub fn into_setup(self) -> anyhow::Result<NodeSetup> {
+        let args = self.with_file()?;
+        let Some(node_id) = args.node_id.filter(|id| *id > 0) else {
+            bail!("--node-id is required (a positive integer)");
+        };
+        let Some(peer_listen) = args.peer_listen else {
+            bail!("--peer-listen is required");
+        };
+        let membership = match (args.initial_cluster, args.join.is_empty()) {
+            (Some(_), false) => bail!("give either --initial-cluster or --join, not both"),
+            (None, true) => {
+                bail!("give --initial-cluster (a new cluster) or --join (an existing one)")
+            }
+            (Some(list), true) => {
+                let peers = parse_initial_cluster(&list)?;
+                if !peers.contains_key(&node_id) {
+                    bail!("--initial-cluster does not list this node's id {node_id}");
+                }
+                Membership::Initial(peers)
+            }
+            (None, false) => Membership::Join(args.join),
+        };
+        Ok(NodeSetup {
+            node_id,
+            data_dir: args
+                .data_dir
+                .unwrap_or_else(|| PathBuf::from(format!("./keel-data-{node_id}"))),
+            listen: args
+                .listen
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7233))),
+            peer_listen: Some(peer_listen),
+            membership,
+            namespaces: args.namespaces,
+            snapshot_every: args.snapshot_every.unwrap_or(20_000).max(1),
+        })
+    }
+}
+
+/// "1=HOST:PORT,2=HOST:PORT" into ids and peer addresses.
+pub fn parse_initial_cluster(list: &str) -> anyhow::Result<BTreeMap<NodeId, String>> {
+    let mut peers = BTreeMap::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let Some((id, addr)) = item.split_once('=') else {
+            bail!("--initial-cluster item {item:?} is not ID=HOST:PORT");
+        };
+        let id: NodeId = id
+            .trim()
+            .parse()
+            .ok()
+            .filter(|id| *id > 0)
+            .with_context(|| format!("--initial-cluster: {id:?} is not a positive node id"))?;
+        if peers.insert(id, addr.trim().to_string()).is_some() {
+            bail!("--initial-cluster lists node {id} twice");
+        }
+    }
+    if peers.is_empty() {
+        bail!("--initial-cluster is empty");
+    }
+    Ok(peers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initial_cluster_lists_parse_and_bad_ones_are_refused() {
+        let peers = parse_initial_cluster("1=127.0.0.1:1, 2=127.0.0.1:2,3=h:3").unwrap();
+        assert_eq!(peers.len(), 3);
+        assert_eq!(peers[&2], "127.0.0.1:2");
+        assert!(parse_initial_cluster("").is_err());
+        assert!(parse_initial_cluster("1=a:1,1=b:2").is_err());
+        assert!(parse_initial_cluster("0=a:1").is_err());
+        assert!(parse_initial_cluster("a:1").is_err());
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keel.toml");
+        std::fs::write(
+            &path,
+            "node_id = 2\npeer_listen = \"127.0.0.1:7402\"\ninitial_cluster = \"1=127.0.0.1:7401,2=127.0.0.1:7402\"\nlisten = \"127.0.0.1:7302\"\n",
+        )
+        .unwrap();
+        let setup = StartArgs {
+            config: Some(path.clone()),
+            listen: Some("127.0.0.1:9999".parse().unwrap()),
+            ..Default::default()
+        }
+        .into_setup()
+        .unwrap();
+        assert_eq!(setup.node_id, 2);
+        assert_eq!(setup.listen.port(), 9999);
+        assert!(matches!(setup.membership, Membership::Initial(ref p) if p.len() == 2));
+        std::fs::write(&path, "node_idd = 2\n").unwrap();
+        let err = StartArgs {
+            config: Some(path),
+            ..Default::default()
+        }
+        .into_setup()
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("node_idd"), "{err:#}");
+    }
+}

@@ -1,0 +1,162 @@
+//! Forwarding to the leader: a tower layer in front of every client-port service. On the
+//! leader a request goes to the local services; on a follower it is sent as is (same path,
+//! headers, body, deadline; long polls included) to the leader's client address, and the
+//! leader's answer comes back unchanged, so an SDK may point at any node. With no leader
+//! known (an election) the answer is UNAVAILABLE, which SDKs retry. A forwarded request is
+//! marked and never forwarded twice: a node that receives one without leading says
+//! UNAVAILABLE instead of bouncing it on.
+
+use keel_raft::RaftNode;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use tonic::body::Body;
+use tonic::transport::Channel;
+use tonic::Status;
+use tower::{Layer, Service, ServiceExt};
+
+const FORWARDED: &str = "x-keel-forwarded-by";
+
+/// Paths every node answers itself.
+fn is_local(path: &str) -> bool {
+    path.starts_with("/grpc.health.v1.Health/") || keel_client::LOCAL_METHODS.contains(&path)
+}
+
+#[derive(Clone)]
+pub struct ForwardLayer {
+    node: RaftNode,
+    channels: Arc<Mutex<HashMap<String, Channel>>>,
+}
+
+impl ForwardLayer {
+    pub fn new(node: RaftNode) -> Self {
+        ForwardLayer {
+            node,
+            channels: Default::default(),
+        }
+    }
+}
+
+impl<S> Layer<S> for ForwardLayer {
+    type Service = Forward<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Forward {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Forward<S> {
+    inner: S,
+    layer: ForwardLayer,
+}
+
+/// Where a request goes.
+enum Route {
+    Local,
+    Leader(Channel),
+    Refuse(Status),
+}
+
+impl ForwardLayer {
+    fn route(&self, path: &str, forwarded: bool) -> Route {
+        if is_local(path) {
+            return Route::Local;
+        }
+        let metrics = self.node.raft.metrics();
+        let (leader, addr) = {
+            let m = metrics.borrow();
+            let leader = m.current_leader;
+            let addr = leader.and_then(|id| {
+                m.membership_config
+                    .membership()
+                    .get_node(&id)
+                    .map(|n| n.client_addr.clone())
+            });
+            (leader, addr)
+        };
+        match (leader, addr) {
+            (Some(id), _) if id == self.node.node_id => Route::Local,
+            _ if forwarded => Route::Refuse(Status::unavailable(
+                "this node is not the leader (leadership is moving); retry",
+            )),
+            (Some(id), Some(addr)) => match self.channel(&addr) {
+                Ok(c) => Route::Leader(c),
+                Err(e) => Route::Refuse(Status::unavailable(format!(
+                    "cannot reach leader {id} at {addr}: {e}"
+                ))),
+            },
+            _ => Route::Refuse(Status::unavailable(
+                "no leader is known (an election is in progress); retry",
+            )),
+        }
+    }
+
+    fn channel(&self, addr: &str) -> Result<Channel, tonic::transport::Error> {
+        let mut channels = self.channels.lock().expect("channels lock");
+        if let Some(c) = channels.get(addr) {
+            return Ok(c.clone());
+        }
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+            .connect_timeout(std::time::Duration::from_secs(2))
+            .tcp_nodelay(true)
+            .connect_lazy();
+        channels.insert(addr.to_string(), channel.clone());
+        Ok(channel)
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S> Service<http::Request<Body>> for Forward<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Into<tower::BoxError>,
+{
+    type Response = http::Response<Body>;
+    type Error = tower::BoxError;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
+        let forwarded = request.headers().contains_key(FORWARDED);
+        match self.layer.route(request.uri().path(), forwarded) {
+            Route::Local => {
+                // The clone is not the instance poll_ready readied: swap them (tower's rule).
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                Box::pin(async move { inner.oneshot(request).await.map_err(Into::into) })
+            }
+            Route::Leader(channel) => {
+                let by = self.layer.node.node_id.to_string();
+                if let Ok(v) = http::HeaderValue::from_str(&by) {
+                    request.headers_mut().insert(FORWARDED, v);
+                }
+                let path = request.uri().path().to_string();
+                Box::pin(async move {
+                    match channel.oneshot(request).await {
+                        Ok(response) => Ok(response),
+                        Err(e) => {
+                            tracing::debug!(%path, error = %e, "forwarding to the leader failed");
+                            Ok(
+                                Status::unavailable(format!(
+                                    "forwarding to the leader failed: {e}"
+                                ))
+                                .into_http(),
+                            )
+                        }
+                    }
+                })
+            }
+            Route::Refuse(status) => Box::pin(async move { Ok(status.into_http()) }),
+        }
+    }
+}

@@ -1,0 +1,52 @@
+"""The Python SDK against a three-node Keel cluster: client and worker connected to a
+follower (every call forwarded to the leader) complete workflows, also across a leader kill."""
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+
+@activity.defn
+async def shout(s: str) -> str:
+    return s.upper()
+
+
+@workflow.defn
+class ShoutThenSleep:
+    @workflow.run
+    async def run(self, s: str) -> str:
+        out = await workflow.execute_activity(shout, s, start_to_close_timeout=timedelta(seconds=10))
+        await workflow.sleep(1.5)
+        return out
+
+
+async def test_client_and_worker_on_a_follower_complete_workflows(cluster):
+    leader = cluster.wait_leader()
+    follower = next(n for n in cluster.nodes if n.node_id != leader)
+    client = await Client.connect(follower.target)
+    async with Worker(client, task_queue="py-cluster", workflows=[ShoutThenSleep], activities=[shout]):
+        results = await asyncio.gather(*[
+            client.execute_workflow(ShoutThenSleep.run, f"w{i}", id=f"py-cluster-{uuid.uuid4()}", task_queue="py-cluster")
+            for i in range(10)
+        ])
+    assert results == [f"W{i}" for i in range(10)]
+
+
+async def test_workflows_complete_across_a_leader_kill(cluster):
+    leader = cluster.wait_leader()
+    follower = next(n for n in cluster.nodes if n.node_id != leader)
+    client = await Client.connect(follower.target)
+    async with Worker(client, task_queue="py-failover", workflows=[ShoutThenSleep], activities=[shout]):
+        handles = [
+            await client.start_workflow(ShoutThenSleep.run, f"f{i}", id=f"py-failover-{uuid.uuid4()}", task_queue="py-failover")
+            for i in range(10)
+        ]
+        await asyncio.sleep(0.5)
+        cluster.node(leader).kill9()
+        results = await asyncio.wait_for(asyncio.gather(*[h.result() for h in handles]), timeout=90)
+    assert results == [f"F{i}" for i in range(10)]
+    assert cluster.wait_leader() != leader
