@@ -23,7 +23,7 @@ pub const LOCAL_METHODS: &[&str] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
-    #[error("no Keel node answered at {addrs}: {last}")]
+    #[error("no Keel node answered at {addrs} (last error: {last})")]
     Unreachable { addrs: String, last: String },
     #[error("{0}")]
     Refused(String),
@@ -82,7 +82,7 @@ impl AdminClient {
             match call(KeelAdminClient::new(channel)).await {
                 Ok(r) => return Ok(r.into_inner()),
                 Err(s) if matches!(s.code(), Code::Unavailable | Code::DeadlineExceeded) => {
-                    last = format!("{addr}: {}", s.message());
+                    last = s.message().to_string();
                 }
                 Err(s) => return Err(refused(s)),
             }

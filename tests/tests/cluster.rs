@@ -197,6 +197,7 @@ async fn all_nodes_killed_at_once_and_restarted_lose_nothing() -> anyhow::Result
     let mut cluster = Cluster::start(dir.path(), 3, 20_000)?;
     let leader = cluster.wait_leader(Duration::from_secs(20)).await?;
     let url = followers(&cluster, leader)[0].clone();
+    cluster_cli_reports_every_member(&cluster, leader)?;
     let ids: Vec<String> = (0..20).map(|i| format!("kill-all-{i}")).collect();
     let client = sdk_client(&url, "default").await?;
     // Started with no worker running: tasks and timers wait in the replicated tables.
@@ -307,5 +308,47 @@ async fn lagging_follower_catches_up_by_snapshot_then_join_and_remove() -> anyho
     );
     cluster.node(removed).kill9();
     cluster.wait_identical(Duration::from_secs(30)).await?;
+    Ok(())
+}
+
+/// `keel cluster status` through a follower lists all three members, one leader, all
+/// reachable; a wrong address is a clear error and a failing exit status.
+fn cluster_cli_reports_every_member(cluster: &Cluster, leader: u64) -> anyhow::Result<()> {
+    let follower = cluster
+        .running()
+        .find(|n| n.id != leader)
+        .expect("a follower");
+    let out = std::process::Command::new(keel_tests::keel_binary())
+        .args([
+            "cluster",
+            "status",
+            "--address",
+            &follower.client.to_string(),
+        ])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(rows.len(), 3, "{text}");
+    assert!(rows.iter().all(|r| r.ends_with("yes")), "{text}");
+    let leaders: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.contains(" leader "))
+        .copied()
+        .collect();
+    assert_eq!(leaders.len(), 1, "{text}");
+    assert!(leaders[0].starts_with(&leader.to_string()), "{text}");
+
+    let unused = keel_tests::free_port();
+    let out = std::process::Command::new(keel_tests::keel_binary())
+        .args(["cluster", "status", "--address", &unused.to_string()])
+        .env_remove("RUST_BACKTRACE")
+        .output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(&format!("no Keel node answered at {unused}")),
+        "{err}"
+    );
     Ok(())
 }
