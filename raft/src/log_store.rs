@@ -15,11 +15,46 @@ const LAST_PURGED: &str = "last_purged";
 #[derive(Clone)]
 pub struct LogStore {
     store: Store,
+    group_commit: GroupCommit,
 }
 
 impl LogStore {
     pub fn new(store: Store) -> Self {
-        LogStore { store }
+        LogStore {
+            group_commit: GroupCommit::start(store.clone()),
+            store,
+        }
+    }
+}
+
+/// Group commit: appends are written to RocksDB at once (readable, so replication can send
+/// them) without an fsync; one thread fsyncs the WAL for everything written so far and only
+/// then tells openraft those appends are durable. Appends that arrive while an fsync runs
+/// share the next one, so many proposals cost one fsync.
+#[derive(Clone)]
+struct GroupCommit {
+    waiting: std::sync::mpsc::Sender<LogFlushed<TypeConfig>>,
+}
+
+impl GroupCommit {
+    fn start(store: Store) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<LogFlushed<TypeConfig>>();
+        std::thread::Builder::new()
+            .name("keel-group-commit".into())
+            .spawn(move || {
+                // Ends when every LogStore (and so every sender) is gone.
+                while let Ok(first) = rx.recv() {
+                    let mut batch = vec![first];
+                    batch.extend(rx.try_iter());
+                    let synced = store.sync_wal().map_err(|e| e.to_string());
+                    tracing::trace!(appends = batch.len(), "log fsynced");
+                    for done in batch {
+                        done.log_io_completed(synced.clone().map_err(std::io::Error::other));
+                    }
+                }
+            })
+            .expect("spawn the group-commit thread");
+        GroupCommit { waiting: tx }
     }
 }
 
@@ -115,11 +150,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .map(|e| (e.log_id.index, codec::encode_entry(&e)))
             .collect();
         let _span = tracing::debug_span!("raft_append", entries = encoded.len()).entered();
-        // One WriteBatch, one fsync for the whole batch of entries (group commit).
-        let result = self.store.log_append(encoded);
-        match result {
+        match self.store.log_append_unsynced(encoded) {
             Ok(()) => {
-                callback.log_io_completed(Ok(()));
+                // Durable (and reported so) with the next group fsync.
+                if let Err(unsent) = self.group_commit.waiting.send(callback) {
+                    unsent.0.log_io_completed(Err(std::io::Error::other(
+                        "the group-commit thread stopped",
+                    )));
+                }
                 Ok(())
             }
             Err(e) => {

@@ -210,6 +210,12 @@ pub async fn run_dev(
     .await
 }
 
+/// Accepted connections with Nagle off: gRPC's small request/response frames must not wait
+/// for delayed ACKs (tens of milliseconds a round trip otherwise).
+fn incoming(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
+}
+
 async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr)
         .await
@@ -277,12 +283,9 @@ pub async fn run(
         tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(service)
-                .serve_with_incoming_shutdown(
-                    tokio_stream::wrappers::TcpListenerStream::new(l),
-                    async move {
-                        let _ = stop.wait_for(|s| *s).await;
-                    },
-                ),
+                .serve_with_incoming_shutdown(incoming(l), async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                }),
         )
     });
 
@@ -345,10 +348,7 @@ pub async fn run(
         .add_service(frontend)
         .add_service(health)
         .add_service(admin)
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            shutdown,
-        )
+        .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await?;
     let _ = stop_tx.send(true);
     if let Some(server) = peer_server {

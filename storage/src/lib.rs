@@ -82,12 +82,28 @@ impl Store {
 
     /// Appends log entries and returns once they are fsynced (the Raft durability contract).
     pub fn log_append(&self, entries: impl IntoIterator<Item = (u64, Vec<u8>)>) -> Result<()> {
+        self.log_append_unsynced(entries)?;
+        self.sync_wal()
+    }
+
+    /// Appends log entries, readable at once but durable only after the next `sync_wal`
+    /// (group commit: one fsync for every append made before it).
+    pub fn log_append_unsynced(
+        &self,
+        entries: impl IntoIterator<Item = (u64, Vec<u8>)>,
+    ) -> Result<()> {
         let mut batch = WriteBatch::default();
         let cf = self.cf(CF_RAFT_LOG);
         for (index, bytes) in entries {
             batch.put_cf(cf, index.to_be_bytes(), bytes);
         }
-        self.db.write_opt(batch, &Self::synced())?;
+        self.db.write(batch)?;
+        Ok(())
+    }
+
+    /// Fsyncs the write-ahead log: every write made before the call is durable after it.
+    pub fn sync_wal(&self) -> Result<()> {
+        self.db.flush_wal(true)?;
         Ok(())
     }
 

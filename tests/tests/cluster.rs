@@ -352,3 +352,61 @@ fn cluster_cli_reports_every_member(cluster: &Cluster, leader: u64) -> anyhow::R
     );
     Ok(())
 }
+
+/// Peak resident memory of a process (VmHWM), in MiB.
+fn peak_rss_mib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024)
+}
+
+/// A figure, not a check (run with `--ignored`): the peak memory of a follower that catches
+/// up on 100,000 workflows by snapshot, and of the leader that sends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement that takes minutes; run with --ignored"]
+async fn snapshot_of_100k_workflows_memory() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut cluster = Cluster::start(dir.path(), 3, 20_000)?;
+    let leader = cluster.wait_leader(Duration::from_secs(20)).await?;
+    let lagging = cluster
+        .running()
+        .map(|n| n.id)
+        .find(|id| *id != leader)
+        .expect("a follower");
+    cluster.node(lagging).kill9();
+    let leader_url = cluster.node(leader).url();
+    let began = Instant::now();
+    let writers = (0..32).map(|w| {
+        let url = leader_url.clone();
+        async move {
+            let mut raw = raw_client(&url).await?;
+            for i in 0..3125 {
+                raw_start(&mut raw, &format!("big-{w}-{i}")).await?;
+            }
+            anyhow::Ok(())
+        }
+    });
+    for r in join_all(writers).await {
+        r?;
+    }
+    println!("100,000 starts in {} ms", began.elapsed().as_millis());
+    cluster.node(lagging).start()?;
+    let began = Instant::now();
+    let sums = cluster.wait_identical(Duration::from_secs(600)).await?;
+    println!(
+        "follower {lagging} caught up in {} ms; state keys {}",
+        began.elapsed().as_millis(),
+        sums[0].1.keys
+    );
+    let snapshot_bytes: u64 = std::fs::read_dir(cluster.node(leader).data_dir.join("snapshots"))?
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    println!("snapshot file: {} MiB", snapshot_bytes >> 20);
+    for id in [leader, lagging] {
+        let pid = cluster.node(id).pid().expect("running");
+        println!("node {id} peak RSS: {:?} MiB", peak_rss_mib(pid));
+    }
+    Ok(())
+}
