@@ -78,6 +78,8 @@ pub struct RunOutcome {
 
 struct Shared {
     spec: RunSpec,
+    /// The first error seen, reported once at the end of the run.
+    first_error: Mutex<Option<String>>,
     queue: String,
     started_at: Mutex<HashMap<String, Instant>>,
     latencies_ms: Mutex<Vec<f64>>,
@@ -85,6 +87,16 @@ struct Shared {
     errors: AtomicU64,
     stop: AtomicBool,
     in_flight: Arc<Semaphore>,
+}
+
+impl Shared {
+    fn failed(&self, what: &str, status: &tonic::Status) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        let mut first = self.first_error.lock().expect("lock");
+        if first.is_none() {
+            *first = Some(format!("{what}: {:?} {}", status.code(), status.message()));
+        }
+    }
 }
 
 pub async fn connect(target: &str) -> anyhow::Result<WorkflowServiceClient<Channel>> {
@@ -105,6 +117,13 @@ fn payloads(s: &str) -> Option<Payloads> {
             ..Default::default()
         }],
     })
+}
+
+/// A long poll with the deadline SDKs give it (Temporal refuses polls without one).
+fn long_poll<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(Duration::from_secs(70));
+    request
 }
 
 fn queue(name: &str) -> Option<TaskQueue> {
@@ -219,17 +238,17 @@ fn decide(
 async fn workflow_worker(shared: Arc<Shared>, mut client: WorkflowServiceClient<Channel>) {
     while !shared.stop.load(Ordering::Relaxed) {
         let polled = client
-            .poll_workflow_task_queue(PollWorkflowTaskQueueRequest {
+            .poll_workflow_task_queue(long_poll(PollWorkflowTaskQueueRequest {
                 namespace: shared.spec.namespace.clone(),
                 task_queue: queue(&shared.queue),
                 identity: "keel-bench".into(),
                 ..Default::default()
-            })
+            }))
             .await;
         let task = match polled {
             Ok(r) => r.into_inner(),
-            Err(_) => {
-                shared.errors.fetch_add(1, Ordering::Relaxed);
+            Err(e) => {
+                shared.failed("poll workflow task", &e);
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
@@ -251,8 +270,8 @@ async fn workflow_worker(shared: Arc<Shared>, mut client: WorkflowServiceClient<
                 ..Default::default()
             })
             .await;
-        if answered.is_err() {
-            shared.errors.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = answered {
+            shared.failed("complete workflow task", &e);
             continue;
         }
         if completes {
@@ -275,17 +294,17 @@ async fn workflow_worker(shared: Arc<Shared>, mut client: WorkflowServiceClient<
 async fn activity_worker(shared: Arc<Shared>, mut client: WorkflowServiceClient<Channel>) {
     while !shared.stop.load(Ordering::Relaxed) {
         let polled = client
-            .poll_activity_task_queue(PollActivityTaskQueueRequest {
+            .poll_activity_task_queue(long_poll(PollActivityTaskQueueRequest {
                 namespace: shared.spec.namespace.clone(),
                 task_queue: queue(&shared.queue),
                 identity: "keel-bench".into(),
                 ..Default::default()
-            })
+            }))
             .await;
         let task = match polled {
             Ok(r) => r.into_inner(),
-            Err(_) => {
-                shared.errors.fetch_add(1, Ordering::Relaxed);
+            Err(e) => {
+                shared.failed("poll activity task", &e);
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
@@ -302,8 +321,8 @@ async fn activity_worker(shared: Arc<Shared>, mut client: WorkflowServiceClient<
                 ..Default::default()
             })
             .await;
-        if answered.is_err() {
-            shared.errors.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = answered {
+            shared.failed("complete activity task", &e);
         }
     }
 }
@@ -372,6 +391,7 @@ pub async fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
     let shared = Arc::new(Shared {
         queue: format!("bench-{}-{}", spec.scenario.name(), &run_id[..8]),
         spec: spec.clone(),
+        first_error: Mutex::default(),
         started_at: Mutex::default(),
         latencies_ms: Mutex::default(),
         lateness_ms: Mutex::default(),
@@ -412,14 +432,19 @@ pub async fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
                 if i >= shared.spec.workflows || Instant::now() > deadline {
                     break;
                 }
-                let Ok(permit) = shared.in_flight.clone().acquire_owned().await else {
+                let permit = tokio::time::timeout_at(
+                    deadline.into(),
+                    shared.in_flight.clone().acquire_owned(),
+                )
+                .await;
+                let Ok(Ok(permit)) = permit else {
                     break;
                 };
                 // Returned by the completion (add_permits), not by dropping.
                 permit.forget();
                 let id = format!("bench-{}-{i}", &run_id[..8]);
-                if start_one(&shared, &mut client, id.clone()).await.is_err() {
-                    shared.errors.fetch_add(1, Ordering::Relaxed);
+                if let Err(e) = start_one(&shared, &mut client, id.clone()).await {
+                    shared.failed("start or signal", &e);
                     shared.started_at.lock().expect("lock").remove(&id);
                     shared.in_flight.add_permits(1);
                 }
@@ -440,6 +465,9 @@ pub async fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
     }
     let latencies_ms = std::mem::take(&mut *shared.latencies_ms.lock().expect("lock"));
     let lateness_ms = std::mem::take(&mut *shared.lateness_ms.lock().expect("lock"));
+    if let Some(e) = shared.first_error.lock().expect("lock").take() {
+        eprintln!("{}: first error: {e}", spec.scenario.name());
+    }
     Ok(RunOutcome {
         completed: latencies_ms.len(),
         errors: shared.errors.load(Ordering::Relaxed),

@@ -4,7 +4,6 @@
 
 use anyhow::{bail, Context};
 use keel_server::proto::workflowservice::workflow_service_client::WorkflowServiceClient;
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -72,19 +71,7 @@ impl KeelProcess {
             .stderr(Stdio::inherit())
             .spawn()
             .with_context(|| format!("spawn {}", bin.display()))?;
-        let stdout = child.stdout.take().context("child stdout")?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("keel serving on") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
-            let _ = child.kill();
-            bail!("keel did not start serving on {addr} within 60 s");
-        }
+        cluster::wait_serving(&mut child, addr)?;
         Ok(KeelProcess {
             child: Some(child),
             addr,

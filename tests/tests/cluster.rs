@@ -137,6 +137,27 @@ async fn raw_start(c: &mut WorkflowServiceClient<Channel>, id: &str) -> Result<(
     .map(drop)
 }
 
+/// `writers` concurrent clients each start `each` workflows (one log entry apiece).
+async fn bulk_starts(url: &str, prefix: &str, writers: usize, each: usize) -> anyhow::Result<()> {
+    let began = Instant::now();
+    let tasks = (0..writers).map(|w| async move {
+        let mut raw = raw_client(url).await?;
+        for i in 0..each {
+            raw_start(&mut raw, &format!("{prefix}-{w}-{i}")).await?;
+        }
+        anyhow::Ok(())
+    });
+    for r in join_all(tasks).await {
+        r?;
+    }
+    println!(
+        "{} starts in {} ms",
+        writers * each,
+        began.elapsed().as_millis()
+    );
+    Ok(())
+}
+
 fn followers(cluster: &Cluster, leader: u64) -> Vec<String> {
     cluster
         .running()
@@ -232,22 +253,7 @@ async fn lagging_follower_catches_up_by_snapshot_then_join_and_remove() -> anyho
     cluster.node(lagging).kill9();
 
     // 10,000 entries while it is down: one start each.
-    let leader_url = cluster.node(leader).url();
-    let began = Instant::now();
-    let writers = (0..16).map(|w| {
-        let url = leader_url.clone();
-        async move {
-            let mut raw = raw_client(&url).await?;
-            for i in 0..625 {
-                raw_start(&mut raw, &format!("bulk-{w}-{i}")).await?;
-            }
-            anyhow::Ok(())
-        }
-    });
-    for r in join_all(writers).await {
-        r?;
-    }
-    println!("10,000 starts in {} ms", began.elapsed().as_millis());
+    bulk_starts(&cluster.node(leader).url(), "bulk", 16, 625).await?;
     let status = cluster.node(leader).admin().node_status().await?;
     let purged = status.purged_index.unwrap_or(0);
     assert!(
@@ -375,22 +381,7 @@ async fn snapshot_of_100k_workflows_memory() -> anyhow::Result<()> {
         .find(|id| *id != leader)
         .expect("a follower");
     cluster.node(lagging).kill9();
-    let leader_url = cluster.node(leader).url();
-    let began = Instant::now();
-    let writers = (0..32).map(|w| {
-        let url = leader_url.clone();
-        async move {
-            let mut raw = raw_client(&url).await?;
-            for i in 0..3125 {
-                raw_start(&mut raw, &format!("big-{w}-{i}")).await?;
-            }
-            anyhow::Ok(())
-        }
-    });
-    for r in join_all(writers).await {
-        r?;
-    }
-    println!("100,000 starts in {} ms", began.elapsed().as_millis());
+    bulk_starts(&cluster.node(leader).url(), "big", 32, 3125).await?;
     cluster.node(lagging).start()?;
     let began = Instant::now();
     let sums = cluster.wait_identical(Duration::from_secs(600)).await?;
