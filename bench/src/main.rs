@@ -5,6 +5,7 @@
 mod procstats;
 mod raw;
 mod report;
+mod sdk;
 mod servers;
 
 use clap::{Parser, Subcommand};
@@ -24,8 +25,20 @@ struct Cli {
     command: Cmd,
 }
 
+/// Which client drives the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Mode {
+    /// Lean raw-gRPC workers: the server's capacity without SDK cost.
+    Raw,
+    /// The official Rust SDK's worker and client.
+    Sdk,
+}
+
 #[derive(clap::Args, Clone)]
 struct Load {
+    /// Client: raw-gRPC workers or the Rust SDK.
+    #[arg(long, value_enum, default_value = "raw")]
+    mode: Mode,
     /// Workflows per run.
     #[arg(long, default_value_t = 2000)]
     workflows: usize,
@@ -115,7 +128,10 @@ async fn measured_run(
     let before = procstats::counters(pids);
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = sample_rss(pids.to_vec(), stop.clone());
-    let outcome = raw::run(spec.clone()).await?;
+    let outcome = match load.mode {
+        Mode::Raw => raw::run(spec.clone()).await?,
+        Mode::Sdk => sdk::run(spec.clone()).await?,
+    };
     stop.store(true, Ordering::Relaxed);
     let peak_rss = sampler.await.unwrap_or(0);
     let after = procstats::counters(pids);
@@ -129,7 +145,13 @@ async fn measured_run(
         Scenario::Chain10 => 10,
         _ => 0,
     };
-    Ok(report::build(label, &spec, activities, outcome, server))
+    let mode = match load.mode {
+        Mode::Raw => "raw",
+        Mode::Sdk => "sdk",
+    };
+    Ok(report::build(
+        label, mode, &spec, activities, outcome, server,
+    ))
 }
 
 /// The figures the comparison table shows: name, how to read it from a report, and whether
@@ -256,6 +278,7 @@ async fn compare(
     if startup_workflows > 0 {
         let keel = &mut servers[0];
         let fill = Load {
+            mode: Mode::Raw,
             workflows: startup_workflows,
             concurrency: 200,
             cap_secs: 1800,

@@ -51,6 +51,7 @@ pub struct ServerUse {
 
 pub fn build(
     label: &str,
+    mode: &str,
     spec: &RunSpec,
     activities_per_wf: usize,
     mut outcome: RunOutcome,
@@ -64,7 +65,7 @@ pub fn build(
     RunReport {
         label: label.to_string(),
         scenario: spec.scenario.name().to_string(),
-        mode: "raw".into(),
+        mode: mode.to_string(),
         workflows: spec.workflows,
         concurrency: spec.concurrency,
         completed: outcome.completed,

@@ -355,6 +355,9 @@ pub async fn run(
         let _ = server.await;
     }
     node.shutdown().await;
+    if let Err(e) = store.flush() {
+        tracing::warn!(error = %e, "flushing memtables at shutdown failed");
+    }
     tracing::info!("Keel stopped");
     Ok(())
 }

@@ -46,6 +46,9 @@ impl Store {
         // levels; the log is written once and read back rarely.
         opts.set_max_background_jobs(2);
         opts.set_bytes_per_sync(1 << 20);
+        // Memtables are flushed once the WAL passes this size, which bounds how much WAL a
+        // restart replays (start-up time) whatever the write rate.
+        opts.set_max_total_wal_size(64 << 20);
         let mut state_opts = Options::default();
         state_opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
         let cfs = vec![
@@ -298,6 +301,14 @@ impl Store {
         let mut batch = WriteBatch::default();
         batch.delete_cf(self.cf(CF_RAFT_META), name);
         self.db.write_opt(batch, &Self::synced())?;
+        Ok(())
+    }
+
+    /// Writes memtables to SST files so the next open replays no WAL (clean shutdown).
+    pub fn flush(&self) -> Result<()> {
+        for name in [CF_RAFT_LOG, CF_RAFT_META, CF_STATE] {
+            self.db.flush_cf(self.cf(name))?;
+        }
         Ok(())
     }
 
