@@ -2,7 +2,8 @@
 //! prost records (stable, evolvable: new fields get new tags).
 
 use crate::types::{
-    Entry, KeelNode, LogId, Membership, NodeId, SnapshotMeta, StoredMembership, TypeConfig, Vote,
+    Entry, KeelNode, LogId, Membership, NodeId, Proposal, SnapshotMeta, StoredMembership,
+    TypeConfig, Vote,
 };
 use keel_engine::Mutation;
 use openraft::{CommittedLeaderId, EntryPayload, LeaderId};
@@ -23,7 +24,7 @@ struct LogIdRecord {
 struct EntryRecord {
     #[prost(message, optional, tag = "1")]
     log_id: Option<LogIdRecord>,
-    #[prost(oneof = "Payload", tags = "2, 3, 4")]
+    #[prost(oneof = "Payload", tags = "2, 3, 4, 5")]
     payload: Option<Payload>,
 }
 
@@ -37,6 +38,15 @@ enum Payload {
     Normal(Mutation),
     #[prost(message, tag = "4")]
     Membership(MembershipRecord),
+    /// Several mutations in one entry (a single one is written as `Normal`).
+    #[prost(message, tag = "5")]
+    Batch(MutationBatch),
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct MutationBatch {
+    #[prost(message, repeated, tag = "1")]
+    mutations: Vec<Mutation>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -160,7 +170,12 @@ fn membership_from(mut r: MembershipRecord) -> Membership {
 pub fn encode_entry(e: &Entry) -> Vec<u8> {
     let payload = match &e.payload {
         EntryPayload::Blank => Payload::Blank(Blank {}),
-        EntryPayload::Normal(m) => Payload::Normal(m.clone()),
+        EntryPayload::Normal(p) => match p.mutations.as_slice() {
+            [one] => Payload::Normal(one.clone()),
+            many => Payload::Batch(MutationBatch {
+                mutations: many.to_vec(),
+            }),
+        },
         EntryPayload::Membership(m) => Payload::Membership(membership_record(m)),
     };
     EntryRecord {
@@ -173,7 +188,12 @@ pub fn encode_entry(e: &Entry) -> Vec<u8> {
 pub fn decode_entry(bytes: &[u8]) -> Result<Entry, DecodeError> {
     let r = EntryRecord::decode(bytes).map_err(bad("log entry"))?;
     let payload = match r.payload {
-        Some(Payload::Normal(m)) => EntryPayload::<TypeConfig>::Normal(m),
+        Some(Payload::Normal(m)) => {
+            EntryPayload::<TypeConfig>::Normal(Proposal { mutations: vec![m] })
+        }
+        Some(Payload::Batch(b)) => EntryPayload::Normal(Proposal {
+            mutations: b.mutations,
+        }),
         Some(Payload::Membership(m)) => EntryPayload::Membership(membership_from(m)),
         Some(Payload::Blank(_)) | None => EntryPayload::Blank,
     };
@@ -273,13 +293,18 @@ mod tests {
                 keel_engine::mutation::Noop {},
             )),
         };
-        let e = Entry {
-            log_id: id,
-            payload: EntryPayload::Normal(m),
-        };
-        let back = decode_entry(&encode_entry(&e)).unwrap();
-        assert_eq!(back.log_id, id);
-        assert!(matches!(back.payload, EntryPayload::Normal(ref m) if m.now == 7));
+        for count in [1, 3] {
+            let e = Entry {
+                log_id: id,
+                payload: EntryPayload::Normal(Proposal {
+                    mutations: vec![m.clone(); count],
+                }),
+            };
+            let back = decode_entry(&encode_entry(&e)).unwrap();
+            assert_eq!(back.log_id, id);
+            assert!(matches!(back.payload, EntryPayload::Normal(ref p)
+                if p.mutations.len() == count && p.mutations.iter().all(|m| m.now == 7)));
+        }
 
         let v = Vote::new_committed(5, 2);
         assert_eq!(decode_vote(&encode_vote(&v)).unwrap(), v);

@@ -9,10 +9,11 @@ pub mod codec;
 pub mod log_store;
 pub mod node;
 pub mod peer;
+pub mod proposer;
 pub mod snapshot;
 pub mod state_machine;
 pub mod types;
 
 pub use node::{leader_now, NodeOptions, ProposeError, RaftNode, StartError};
 pub use state_machine::NotificationSender;
-pub use types::{KeelNode, NodeId, Response};
+pub use types::{KeelNode, NodeId, Proposal, Response};

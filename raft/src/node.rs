@@ -5,6 +5,7 @@
 
 use crate::log_store::LogStore;
 use crate::peer::{self, PeerNetwork};
+use crate::proposer::Proposer;
 use crate::state_machine::{NotificationSender, StateMachine};
 use crate::types::{KeelNode, NodeId, Raft, StorageError};
 use keel_engine::{ApplyResult, Mutation, Outcome};
@@ -17,9 +18,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A proposal that is not applied within this long is answered "unavailable" (its outcome is
 /// unknown: it may still commit, which request ids make harmless to retry).
-const PROPOSE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const PROPOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ProposeError {
     #[error("this node is not the leader (leader: {leader:?})")]
     NotLeader { leader: Option<NodeId> },
@@ -53,6 +54,7 @@ pub struct NodeOptions {
 #[derive(Clone)]
 pub struct RaftNode {
     pub raft: Raft,
+    proposer: Proposer,
     pub store: Store,
     pub node_id: NodeId,
     pub addrs: KeelNode,
@@ -66,7 +68,9 @@ pub fn leader_now() -> i64 {
         .unwrap_or(0)
 }
 
-fn write_error(e: RaftError<NodeId, ClientWriteError<NodeId, KeelNode>>) -> ProposeError {
+pub(crate) fn write_error(
+    e: RaftError<NodeId, ClientWriteError<NodeId, KeelNode>>,
+) -> ProposeError {
     match e {
         RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ProposeError::NotLeader {
             leader: f.leader_id,
@@ -111,6 +115,7 @@ impl RaftNode {
         .await
         .map_err(|e| StartError::Raft(e.to_string()))?;
         Ok(RaftNode {
+            proposer: Proposer::start(raft.clone()),
             raft,
             store,
             node_id: options.node_id,
@@ -216,11 +221,7 @@ impl RaftNode {
         mut mutation: Mutation,
     ) -> Result<ApplyResult<Outcome>, ProposeError> {
         mutation.now = leader_now();
-        match tokio::time::timeout(PROPOSE_TIMEOUT, self.raft.client_write(mutation)).await {
-            Ok(Ok(resp)) => Ok(resp.data.0),
-            Ok(Err(e)) => Err(write_error(e)),
-            Err(_) => Err(ProposeError::Timeout(PROPOSE_TIMEOUT)),
-        }
+        self.proposer.propose(mutation).await
     }
 
     /// Waits until this node has applied everything committed before the call, having

@@ -132,22 +132,26 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         for entry in entries {
             self.last_applied = Some(entry.log_id);
             match entry.payload {
-                EntryPayload::Blank => responses.push(Response(Ok(Outcome::Done))),
-                EntryPayload::Normal(mutation) => {
-                    let applied = keel_engine::apply(
-                        &BatchView {
-                            store: &self.store,
-                            pending: &pending,
-                        },
-                        &mutation,
-                    );
-                    if let Err(Rejection::Internal(msg)) = &applied.outcome {
-                        // Storage failed or state is corrupt: stop rather than diverge.
-                        return Err(sm_err(ErrorVerb::Write, Msg(msg.clone())));
+                EntryPayload::Blank => responses.push(Response(vec![Ok(Outcome::Done)])),
+                EntryPayload::Normal(proposal) => {
+                    let mut outcomes = Vec::with_capacity(proposal.mutations.len());
+                    for mutation in &proposal.mutations {
+                        let applied = keel_engine::apply(
+                            &BatchView {
+                                store: &self.store,
+                                pending: &pending,
+                            },
+                            mutation,
+                        );
+                        if let Err(Rejection::Internal(msg)) = &applied.outcome {
+                            // Storage failed or state is corrupt: stop rather than diverge.
+                            return Err(sm_err(ErrorVerb::Write, Msg(msg.clone())));
+                        }
+                        pending.extend(applied.writes);
+                        notifications.extend(applied.notifications);
+                        outcomes.push(applied.outcome);
                     }
-                    pending.extend(applied.writes);
-                    notifications.extend(applied.notifications);
-                    responses.push(Response(applied.outcome));
+                    responses.push(Response(outcomes));
                 }
                 EntryPayload::Membership(m) => {
                     self.membership = StoredMembership::new(Some(entry.log_id), m);
@@ -155,7 +159,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         apply_meta(MEMBERSHIP),
                         Some(codec::encode_membership(&self.membership)),
                     );
-                    responses.push(Response(Ok(Outcome::Done)));
+                    responses.push(Response(vec![Ok(Outcome::Done)]));
                 }
             }
         }

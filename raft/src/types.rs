@@ -20,13 +20,20 @@ impl fmt::Display for KeelNode {
     }
 }
 
-/// What a proposer gets back once its mutation is applied.
+/// What one log entry carries: mutations proposed together (concurrent proposals are merged
+/// into one entry, one append, one fsync), applied in order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Proposal {
+    pub mutations: Vec<Mutation>,
+}
+
+/// The outcome of each of an entry's mutations, in order.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Response(pub ApplyResult<Outcome>);
+pub struct Response(pub Vec<ApplyResult<Outcome>>);
 
 openraft::declare_raft_types!(
     pub TypeConfig:
-        D = Mutation,
+        D = Proposal,
         R = Response,
         NodeId = NodeId,
         Node = KeelNode,
