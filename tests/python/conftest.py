@@ -15,6 +15,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_serving(proc: subprocess.Popen, what: str) -> None:
+    """Returns once a starting keel prints its "serving" line (60 s at most)."""
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        if "keel serving on" in line:
+            return
+        if not line and proc.poll() is not None:
+            break
+    raise RuntimeError(f"{what} did not start")
+
+
 class Keel:
     def __init__(self, data_dir: str):
         self.data_dir = data_dir
@@ -33,14 +45,7 @@ class Keel:
             text=True,
             env={**os.environ, "KEEL_LOG": os.environ.get("KEEL_LOG", "warn")},
         )
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            line = self.proc.stdout.readline()
-            if "keel serving on" in line:
-                return
-            if not line and self.proc.poll() is not None:
-                break
-        raise RuntimeError("keel did not start")
+        wait_serving(self.proc, "keel")
 
     def kill9(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -90,14 +95,7 @@ class ClusterNode:
             text=True,
             env={**os.environ, "KEEL_LOG": os.environ.get("KEEL_LOG", "error,openraft=off")},
         )
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            line = self.proc.stdout.readline()
-            if "keel serving on" in line:
-                return
-            if not line and self.proc.poll() is not None:
-                break
-        raise RuntimeError(f"keel node {self.node_id} did not start")
+        wait_serving(self.proc, f"keel node {self.node_id}")
 
     def kill9(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -158,12 +158,8 @@ async fn bulk_starts(url: &str, prefix: &str, writers: usize, each: usize) -> an
     Ok(())
 }
 
-fn followers(cluster: &Cluster, leader: u64) -> Vec<String> {
-    cluster
-        .running()
-        .filter(|n| n.id != leader)
-        .map(|n| n.url())
-        .collect()
+fn followers(cluster: &Cluster, leader: u64) -> Vec<&keel_tests::cluster::ClusterNode> {
+    cluster.running().filter(|n| n.id != leader).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,7 +168,7 @@ async fn leader_kill9_while_200_workflows_run_loses_nothing() -> anyhow::Result<
     let mut cluster = Cluster::start(dir.path(), 3, 20_000)?;
     let leader = cluster.wait_leader(Duration::from_secs(20)).await?;
     let f = followers(&cluster, leader);
-    let (worker_url, client_url) = (f[0].clone(), f[1].clone());
+    let (worker_url, client_url) = (f[0].url(), f[1].url());
     let ids: Vec<String> = (0..200).map(|i| format!("kill-leader-{i}")).collect();
 
     with_worker(&worker_url, "cluster-kill", async {
@@ -217,7 +213,7 @@ async fn all_nodes_killed_at_once_and_restarted_lose_nothing() -> anyhow::Result
     let dir = tempfile::tempdir()?;
     let mut cluster = Cluster::start(dir.path(), 3, 20_000)?;
     let leader = cluster.wait_leader(Duration::from_secs(20)).await?;
-    let url = followers(&cluster, leader)[0].clone();
+    let url = followers(&cluster, leader)[0].url();
     cluster_cli_reports_every_member(&cluster, leader)?;
     let ids: Vec<String> = (0..20).map(|i| format!("kill-all-{i}")).collect();
     let client = sdk_client(&url, "default").await?;
@@ -245,11 +241,7 @@ async fn lagging_follower_catches_up_by_snapshot_then_join_and_remove() -> anyho
     let dir = tempfile::tempdir()?;
     let mut cluster = Cluster::start(dir.path(), 3, 2_000)?;
     let leader = cluster.wait_leader(Duration::from_secs(20)).await?;
-    let lagging = cluster
-        .running()
-        .map(|n| n.id)
-        .find(|id| *id != leader)
-        .expect("a follower");
+    let lagging = followers(&cluster, leader)[0].id;
     let behind_from = cluster
         .node(leader)
         .admin()
@@ -396,11 +388,7 @@ async fn snapshot_of_100k_workflows_memory() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut cluster = Cluster::start(dir.path(), 3, 20_000)?;
     let leader = cluster.wait_leader(Duration::from_secs(20)).await?;
-    let lagging = cluster
-        .running()
-        .map(|n| n.id)
-        .find(|id| *id != leader)
-        .expect("a follower");
+    let lagging = followers(&cluster, leader)[0].id;
     cluster.node(lagging).kill9();
     bulk_starts(&cluster.node(leader).url(), "big", 32, 3125).await?;
     cluster.node(lagging).start()?;
