@@ -5,10 +5,9 @@
 use crate::admin::AdminService;
 use crate::errors;
 use crate::forward::ForwardLayer;
-use crate::frontend::Frontend;
+use crate::frontend::{Frontend, HistoryRoutes};
 use crate::matching::Matching;
 use crate::proto::health::health_server::{Health, HealthServer};
-use crate::proto::workflowservice::workflow_service_server::WorkflowServiceServer;
 use crate::queries::Queries;
 use crate::timers::Timers;
 use crate::watchers::Watchers;
@@ -31,11 +30,7 @@ use temporalio_protos::grpc::health::v1::{
     health_check_response::ServingStatus, HealthCheckRequest, HealthCheckResponse,
 };
 use tokio::sync::mpsc::UnboundedReceiver;
-use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
-
-/// Largest gRPC message accepted (payload limit plus room for the envelope).
-const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 pub struct Keel {
     pub node: RaftNode,
@@ -317,12 +312,7 @@ pub async fn run(
         }
     }
 
-    let frontend = WorkflowServiceServer::new(Frontend { keel: keel.clone() })
-        .accept_compressed(CompressionEncoding::Gzip)
-        .accept_compressed(CompressionEncoding::Zstd)
-        .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let frontend = HistoryRoutes::new(Frontend { keel: keel.clone() });
     let health = HealthServer::new(HealthService);
     let admin = KeelAdminServer::new(AdminService { keel: keel.clone() });
     tracing::info!(

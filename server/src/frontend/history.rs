@@ -1,15 +1,12 @@
 //! GetWorkflowExecutionHistory: pages straight from the history table, the `wait_new_event`
-//! long poll, and the close-event filter SDK clients use to wait for a result.
+//! long poll, and the close-event filter SDK clients use to wait for a result. Events are
+//! returned as stored (see `stored_history`).
 
+use super::stored_history::{StoredEvents, WithHistory};
 use super::{long_poll_deadline, Frontend, Res};
 use crate::errors;
 use keel_engine::keys;
-use prost::Message;
-use temporalio_protos::temporal::api::{
-    enums::v1::HistoryEventFilterType,
-    history::v1::{History, HistoryEvent},
-    workflowservice::v1::*,
-};
+use temporalio_protos::temporal::api::{enums::v1::HistoryEventFilterType, workflowservice::v1::*};
 use tonic::{Request, Response, Status};
 
 /// Temporal's default and maximum page size for history reads.
@@ -29,7 +26,7 @@ fn decode_token(token: &[u8]) -> Result<i64, Status> {
 pub(super) async fn get(
     f: &Frontend,
     req: Request<GetWorkflowExecutionHistoryRequest>,
-) -> Res<GetWorkflowExecutionHistoryResponse> {
+) -> Res<WithHistory<GetWorkflowExecutionHistoryResponse>> {
     let deadline = long_poll_deadline(&req);
     let req = req.into_inner();
     let keel = &f.keel;
@@ -54,35 +51,35 @@ pub(super) async fn get(
         tokio::pin!(changed);
         changed.as_mut().enable();
         let running = exec.close_event_id == 0;
-        let events: Vec<HistoryEvent> = if close_only {
+        let (first, events) = if close_only {
             if running {
-                Vec::new()
+                (from, StoredEvents::default())
             } else {
-                read_events(f, &ns, &wf, &run, exec.close_event_id, 1)?
+                let close = exec.close_event_id;
+                (close, read_events(f, &ns, &wf, &run, close, 1)?)
             }
         } else {
-            read_events(f, &ns, &wf, &run, from, page_size)?
+            (from, read_events(f, &ns, &wf, &run, from, page_size)?)
         };
+        // Stored events are contiguous from `first`.
+        let last_id = (!events.is_empty()).then(|| first + events.len() as i64 - 1);
         let waiting = req.wait_new_event && events.is_empty() && running;
         if !waiting || tokio::time::Instant::now() >= deadline {
-            let next_page_token = match events.last() {
+            let next_page_token = match last_id {
                 _ if close_only && running => from.to_be_bytes().to_vec(),
                 _ if close_only => Vec::new(),
-                Some(last)
-                    if last.event_id < exec.next_event_id - 1
-                        || (running && req.wait_new_event) =>
-                {
-                    (last.event_id + 1).to_be_bytes().to_vec()
+                Some(last) if last < exec.next_event_id - 1 || (running && req.wait_new_event) => {
+                    (last + 1).to_be_bytes().to_vec()
                 }
                 None if running && req.wait_new_event => from.to_be_bytes().to_vec(),
                 _ => Vec::new(),
             };
-            return Ok(Response::new(GetWorkflowExecutionHistoryResponse {
-                history: Some(History { events }),
+            let page = GetWorkflowExecutionHistoryResponse {
                 next_page_token,
                 archived: false,
                 ..Default::default()
-            }));
+            };
+            return Ok(Response::new(WithHistory::page(page, events)));
         }
         tokio::select! {
             _ = &mut changed => {}
@@ -92,7 +89,7 @@ pub(super) async fn get(
     }
 }
 
-/// Up to `limit` events of a run starting at event id `from`.
+/// Up to `limit` events of a run starting at event id `from`, as stored.
 pub(crate) fn read_events(
     f: &Frontend,
     ns: &str,
@@ -100,7 +97,7 @@ pub(crate) fn read_events(
     run: &str,
     from: i64,
     limit: usize,
-) -> Result<Vec<HistoryEvent>, Status> {
+) -> Result<StoredEvents, Status> {
     let prefix = keys::history_prefix(ns, wf, run);
     let start = keys::history_event(ns, wf, run, from);
     let rows = f
@@ -108,7 +105,5 @@ pub(crate) fn read_events(
         .store
         .state_scan(&prefix, Some(&start), limit)
         .map_err(errors::internal)?;
-    rows.into_iter()
-        .map(|(_, v)| HistoryEvent::decode(v.as_slice()).map_err(errors::internal))
-        .collect()
+    Ok(StoredEvents(rows.into_iter().map(|(_, v)| v).collect()))
 }

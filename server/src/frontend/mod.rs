@@ -1,12 +1,15 @@
 //! The Temporal WorkflowService frontend: each RPC validates its request, builds a mutation or
-//! reads state, and maps the result to Temporal's response. Methods not listed here answer
-//! UNIMPLEMENTED through the generated default stubs.
+//! reads state, and maps the result to Temporal's response. PollWorkflowTaskQueue and
+//! GetWorkflowExecutionHistory are routed by `stored_history` (their responses carry stored
+//! event bytes); methods not listed anywhere answer UNIMPLEMENTED through the generated
+//! default stubs.
 
 mod by_id;
 mod history;
 mod namespaces;
 mod query;
 mod signals;
+mod stored_history;
 mod system;
 mod tasks;
 mod workflows;
@@ -15,6 +18,7 @@ use crate::app::Keel;
 use crate::proto::workflowservice::workflow_service_server::WorkflowService;
 use std::sync::Arc;
 use std::time::Duration;
+pub use stored_history::HistoryRoutes;
 use temporalio_protos::temporal::api::workflowservice::v1::*;
 use tokio::time::Instant;
 use tonic::{Request, Response, Status};
@@ -83,8 +87,6 @@ route! {
     update_namespace(UpdateNamespaceRequest) -> UpdateNamespaceResponse => namespaces::update;
     start_workflow_execution(StartWorkflowExecutionRequest) -> StartWorkflowExecutionResponse => workflows::start;
     describe_workflow_execution(DescribeWorkflowExecutionRequest) -> DescribeWorkflowExecutionResponse => workflows::describe;
-    get_workflow_execution_history(GetWorkflowExecutionHistoryRequest) -> GetWorkflowExecutionHistoryResponse => history::get;
-    poll_workflow_task_queue(PollWorkflowTaskQueueRequest) -> PollWorkflowTaskQueueResponse => tasks::poll_workflow_task;
     poll_activity_task_queue(PollActivityTaskQueueRequest) -> PollActivityTaskQueueResponse => tasks::poll_activity_task;
     respond_workflow_task_completed(RespondWorkflowTaskCompletedRequest) -> RespondWorkflowTaskCompletedResponse => tasks::workflow_task_completed;
     respond_workflow_task_failed(RespondWorkflowTaskFailedRequest) -> RespondWorkflowTaskFailedResponse => tasks::workflow_task_failed;

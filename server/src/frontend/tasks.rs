@@ -5,6 +5,7 @@
 #![allow(deprecated)]
 
 use super::history::read_events;
+use super::stored_history::WithHistory;
 use super::{long_poll_deadline, Frontend, Res};
 use crate::errors;
 use crate::matching::{Polled, Poller};
@@ -18,7 +19,6 @@ use keel_engine::{validate, Outcome, TaskToken};
 use temporalio_protos::temporal::api::{
     common::v1::{WorkerVersionCapabilities, WorkerVersionStamp},
     deployment::v1::WorkerDeploymentOptions,
-    history::v1::History,
     workflowservice::v1::*,
 };
 use tonic::{Request, Response, Status};
@@ -85,7 +85,7 @@ fn poller(
 pub(super) async fn poll_workflow_task(
     f: &Frontend,
     req: Request<PollWorkflowTaskQueueRequest>,
-) -> Res<PollWorkflowTaskQueueResponse> {
+) -> Res<WithHistory<PollWorkflowTaskQueueResponse>> {
     let deadline = long_poll_deadline(&req);
     let req = req.into_inner();
     f.keel.namespace(&req.namespace)?;
@@ -110,7 +110,7 @@ pub(super) async fn poll_workflow_task(
         )
         .await?;
     match outcome {
-        None => Ok(Response::new(PollWorkflowTaskQueueResponse::default())),
+        None => Ok(Response::new(WithHistory::poll(Default::default(), None))),
         Some(Polled::Query(query)) => Ok(Response::new(query_task(f, query)?)),
         Some(Polled::Task(Outcome::WorkflowTaskStarted(started))) => {
             let mut response = started.response;
@@ -123,21 +123,17 @@ pub(super) async fn poll_workflow_task(
                 1,
                 started.stored_through as usize,
             )?;
-            events.extend(started.transient_events);
-            debug_assert!(
-                events
-                    .iter()
-                    .enumerate()
-                    .all(|(i, e)| e.event_id == i as i64 + 1),
-                "contiguous event ids"
-            );
-            response.history = Some(History { events });
+            debug_assert_eq!(events.len() as i64, started.stored_through);
+            for event in &started.transient_events {
+                debug_assert_eq!(event.event_id, events.len() as i64 + 1);
+                events.push(event);
+            }
             response.queries = f.keel.queries.take_riding(
                 &req.namespace,
                 &execution.workflow_id,
                 &execution.run_id,
             );
-            Ok(Response::new(response))
+            Ok(Response::new(WithHistory::poll(response, Some(events))))
         }
         Some(other) => Err(errors::internal(format!("unexpected outcome {other:?}"))),
     }
@@ -145,7 +141,10 @@ pub(super) async fn poll_workflow_task(
 
 /// A query as a workflow task: the run's whole history with `query` set. The worker answers
 /// with RespondQueryTaskCompleted, not by completing a workflow task.
-fn query_task(f: &Frontend, q: QueryTask) -> Result<PollWorkflowTaskQueueResponse, Status> {
+fn query_task(
+    f: &Frontend,
+    q: QueryTask,
+) -> Result<WithHistory<PollWorkflowTaskQueueResponse>, Status> {
     let exec = f.keel.execution(&q.namespace, &q.workflow_id, &q.run_id)?;
     let events = read_events(f, &q.namespace, &q.workflow_id, &q.run_id, 1, usize::MAX)?;
     let token = TaskToken {
@@ -157,14 +156,14 @@ fn query_task(f: &Frontend, q: QueryTask) -> Result<PollWorkflowTaskQueueRespons
         kind: TaskKind::Query as i32,
         activity_id: String::new(),
     };
-    Ok(PollWorkflowTaskQueueResponse {
+    let response = PollWorkflowTaskQueueResponse {
         task_token: token.to_bytes(),
         started_event_id: exec.last_completed_started_event_id,
         attempt: 1,
-        history: Some(History { events }),
         query: Some(q.query),
         ..keel_engine::poll_response(&exec)
-    })
+    };
+    Ok(WithHistory::poll(response, Some(events)))
 }
 
 pub(super) async fn poll_activity_task(
