@@ -170,9 +170,18 @@ impl Server {
 
     /// Stops every process (SIGTERM, then SIGKILL after 20 s).
     pub fn stop(&mut self) {
+        self.signal_and_wait("-TERM");
+    }
+
+    /// Ends every process at once with SIGKILL: a crash, nothing flushed.
+    pub fn kill9(&mut self) {
+        self.signal_and_wait("-KILL");
+    }
+
+    fn signal_and_wait(&mut self, signal: &str) {
         for c in &mut self.children {
             let _ = Command::new("kill")
-                .args(["-TERM", &c.id().to_string()])
+                .args([signal, &c.id().to_string()])
                 .status();
         }
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -189,9 +198,14 @@ impl Server {
         self.children.clear();
     }
 
-    /// Stops and starts again on the same data; returns the new start-up time.
-    pub async fn restart(&mut self) -> anyhow::Result<Duration> {
-        self.stop();
+    /// Stops (cleanly, or by kill -9 when `crash`) and starts again on the same data; returns
+    /// the new start-up time.
+    pub async fn restart(&mut self, crash: bool) -> anyhow::Result<Duration> {
+        if crash {
+            self.kill9();
+        } else {
+            self.stop();
+        }
         let began = Instant::now();
         for (bin, args) in &self.restart {
             self.children.push(Self::spawn(bin, args)?);

@@ -13,6 +13,7 @@ use keel_storage::Store;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::{ChangeMembers, Config, RaftMetrics, ServerState, SnapshotPolicy};
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -49,6 +50,9 @@ pub struct NodeOptions {
     pub addrs: KeelNode,
     /// A snapshot is taken (and the log purged behind it) every this many entries.
     pub snapshot_every: u64,
+    /// The local address outgoing peer connections are made from (the system's choice if
+    /// none).
+    pub source_ip: Option<IpAddr>,
 }
 
 #[derive(Clone)]
@@ -58,6 +62,7 @@ pub struct RaftNode {
     pub store: Store,
     pub node_id: NodeId,
     pub addrs: KeelNode,
+    pub source_ip: Option<IpAddr>,
 }
 
 /// The leader's wall clock, unix nanos: the only place time enters the log.
@@ -108,7 +113,9 @@ impl RaftNode {
         let raft = Raft::new(
             options.node_id,
             Arc::new(config),
-            PeerNetwork,
+            PeerNetwork {
+                source_ip: options.source_ip,
+            },
             log_store,
             state_machine,
         )
@@ -120,6 +127,7 @@ impl RaftNode {
             store,
             node_id: options.node_id,
             addrs: options.addrs,
+            source_ip: options.source_ip,
         })
     }
 
@@ -166,7 +174,7 @@ impl RaftNode {
         loop {
             let mut waiting_for = Vec::new();
             for (id, peer_addr) in peers.iter().filter(|(id, _)| **id != self.node_id) {
-                match peer::hello(peer_addr, Duration::from_secs(1)).await {
+                match peer::hello(peer_addr, self.source_ip, Duration::from_secs(1)).await {
                     Ok(reply) if reply.node_id != *id => {
                         return Err(StartError::Config(format!(
                             "peer address {peer_addr} of node {id} is answered by node {}",

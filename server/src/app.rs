@@ -157,6 +157,13 @@ pub struct NodeSetup {
     pub listen: SocketAddr,
     /// Raft peer address to listen on (none for a single node).
     pub peer_listen: Option<SocketAddr>,
+    /// Client address other nodes forward to, if not the bound `listen` address.
+    pub advertise_addr: Option<String>,
+    /// Peer address other nodes reach this one at, if not the bound `peer_listen` address
+    /// (an initial member's is its `--initial-cluster` entry).
+    pub advertise_peer_addr: Option<String>,
+    /// Local address of outgoing connections to other nodes.
+    pub source_ip: Option<std::net::IpAddr>,
     pub membership: Membership,
     /// Namespaces to create, besides `default`.
     pub namespaces: Vec<String>,
@@ -196,6 +203,9 @@ pub async fn run_dev(
             data_dir: opts.data_dir,
             listen: opts.listen,
             peer_listen: None,
+            advertise_addr: None,
+            advertise_peer_addr: None,
+            source_ip: None,
             membership: Membership::Single,
             namespaces: opts.namespaces,
             snapshot_every: 20_000,
@@ -237,9 +247,15 @@ pub async fn run(
         .with_context(|| format!("cannot create data directory {}", setup.data_dir.display()))?;
     let store = Store::open(&setup.data_dir)?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let initial_entry = match &setup.membership {
+        Membership::Initial(peers) => peers.get(&setup.node_id).cloned(),
+        _ => None,
+    };
     let addrs = KeelNode {
-        client_addr: local.to_string(),
-        peer_addr: peer_local.clone(),
+        client_addr: setup.advertise_addr.clone().unwrap_or(local.to_string()),
+        peer_addr: (setup.advertise_peer_addr.clone())
+            .or(initial_entry)
+            .unwrap_or(peer_local.clone()),
     };
     let node = RaftNode::start(
         store.clone(),
@@ -247,6 +263,7 @@ pub async fn run(
             node_id: setup.node_id,
             addrs: addrs.clone(),
             snapshot_every: setup.snapshot_every,
+            source_ip: setup.source_ip,
         },
         tx,
     )
@@ -334,7 +351,7 @@ pub async fn run(
         began.elapsed().as_millis()
     );
     tonic::transport::Server::builder()
-        .layer(ForwardLayer::new(node.clone()))
+        .layer(ForwardLayer::new(node.clone(), setup.source_ip))
         .add_service(frontend)
         .add_service(health)
         .add_service(admin)

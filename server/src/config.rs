@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use keel_raft::NodeId;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 /// Every setting of a cluster node; all optional here, checked in `into_setup`.
@@ -30,6 +30,17 @@ pub struct StartArgs {
     /// Peer address: Raft RPCs between nodes.
     #[arg(long)]
     pub peer_listen: Option<SocketAddr>,
+    /// The client address other nodes forward requests to, when it differs from `--listen`
+    /// (listening on 0.0.0.0, NAT, a proxy in front).
+    #[arg(long)]
+    pub advertise_addr: Option<String>,
+    /// The peer address other nodes reach this one at, when it differs from `--peer-listen`
+    /// (for a node that joins; an initial member is reached at its `--initial-cluster` entry).
+    #[arg(long)]
+    pub advertise_peer_addr: Option<String>,
+    /// The local IP address this node's outgoing connections to other nodes are made from.
+    #[arg(long)]
+    pub source_ip: Option<IpAddr>,
     /// The initial members' peer addresses: "1=HOST:PORT,2=HOST:PORT,3=HOST:PORT".
     #[arg(long)]
     pub initial_cluster: Option<String>,
@@ -60,6 +71,9 @@ impl StartArgs {
             data_dir: self.data_dir.or(file.data_dir),
             listen: self.listen.or(file.listen),
             peer_listen: self.peer_listen.or(file.peer_listen),
+            advertise_addr: self.advertise_addr.or(file.advertise_addr),
+            advertise_peer_addr: self.advertise_peer_addr.or(file.advertise_peer_addr),
+            source_ip: self.source_ip.or(file.source_ip),
             initial_cluster: self.initial_cluster.or(file.initial_cluster),
             join: if self.join.is_empty() {
                 file.join
@@ -90,8 +104,11 @@ impl StartArgs {
             }
             (Some(list), true) => {
                 let peers = parse_initial_cluster(&list)?;
-                if !peers.contains_key(&node_id) {
+                let Some(own) = peers.get(&node_id) else {
                     bail!("--initial-cluster does not list this node's id {node_id}");
+                };
+                if args.advertise_peer_addr.as_ref().is_some_and(|a| a != own) {
+                    bail!("--advertise-peer-addr differs from this node's --initial-cluster entry");
                 }
                 Membership::Initial(peers)
             }
@@ -106,6 +123,9 @@ impl StartArgs {
                 .listen
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7233))),
             peer_listen: Some(peer_listen),
+            advertise_addr: args.advertise_addr,
+            advertise_peer_addr: args.advertise_peer_addr,
+            source_ip: args.source_ip,
             membership,
             namespaces: args.namespaces,
             snapshot_every: args.snapshot_every.unwrap_or(20_000).max(1),

@@ -8,6 +8,7 @@
 
 use keel_raft::RaftNode;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -27,13 +28,16 @@ fn is_local(path: &str) -> bool {
 #[derive(Clone)]
 pub struct ForwardLayer {
     node: RaftNode,
+    /// Local address of connections to the leader (the system's choice if none).
+    source_ip: Option<IpAddr>,
     channels: Arc<Mutex<HashMap<String, Channel>>>,
 }
 
 impl ForwardLayer {
-    pub fn new(node: RaftNode) -> Self {
+    pub fn new(node: RaftNode, source_ip: Option<IpAddr>) -> Self {
         ForwardLayer {
             node,
+            source_ip,
             channels: Default::default(),
         }
     }
@@ -104,6 +108,7 @@ impl ForwardLayer {
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
             .connect_timeout(std::time::Duration::from_secs(2))
             .tcp_nodelay(true)
+            .local_address(self.source_ip)
             .connect_lazy();
         channels.insert(addr.to_string(), channel.clone());
         Ok(channel)

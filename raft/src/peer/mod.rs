@@ -21,6 +21,7 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
+use std::net::IpAddr;
 use std::time::Duration;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
@@ -138,17 +139,26 @@ impl RaftPeer for PeerService {
     }
 }
 
-/// A lazily connecting channel to a peer address.
-pub fn connect(peer_addr: &str) -> Result<Channel, tonic::transport::Error> {
+/// A lazily connecting channel to a peer address, from `source_ip` when one is set.
+pub fn connect(
+    peer_addr: &str,
+    source_ip: Option<IpAddr>,
+) -> Result<Channel, tonic::transport::Error> {
     Ok(Endpoint::from_shared(format!("http://{peer_addr}"))?
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true)
+        .local_address(source_ip)
         .connect_lazy())
 }
 
 /// Asks the node at `peer_addr` who it is.
-pub async fn hello(peer_addr: &str, timeout: Duration) -> Result<HelloReply, Status> {
-    let channel = connect(peer_addr).map_err(|e| Status::unavailable(e.to_string()))?;
+pub async fn hello(
+    peer_addr: &str,
+    source_ip: Option<IpAddr>,
+    timeout: Duration,
+) -> Result<HelloReply, Status> {
+    let channel =
+        connect(peer_addr, source_ip).map_err(|e| Status::unavailable(e.to_string()))?;
     let mut request = Request::new(HelloMsg {});
     request.set_timeout(timeout);
     Ok(RaftPeerClient::new(channel)
@@ -157,12 +167,16 @@ pub async fn hello(peer_addr: &str, timeout: Duration) -> Result<HelloReply, Sta
         .into_inner())
 }
 
-/// openraft's network: one client per replication target.
-pub struct PeerNetwork;
+/// openraft's network: one client per replication target, connecting from `source_ip` when
+/// one is set.
+pub struct PeerNetwork {
+    pub source_ip: Option<IpAddr>,
+}
 
 pub struct PeerClient {
     target: NodeId,
     addr: String,
+    source_ip: Option<IpAddr>,
     client: Option<RaftPeerClient<Channel>>,
 }
 
@@ -172,6 +186,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
         PeerClient {
             target,
             addr: node.peer_addr.clone(),
+            source_ip: self.source_ip,
             client: None,
         }
     }
@@ -198,7 +213,7 @@ impl PeerClient {
         &mut self,
     ) -> Result<RaftPeerClient<Channel>, RPCError<NodeId, KeelNode, E>> {
         if self.client.is_none() {
-            let channel = connect(&self.addr)
+            let channel = connect(&self.addr, self.source_ip)
                 .map_err(|e| RPCError::Unreachable(Unreachable::new(&self.error(e))))?;
             self.client = Some(
                 RaftPeerClient::new(channel)

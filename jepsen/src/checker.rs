@@ -1,0 +1,603 @@
+//! The checker: pure code from the recorded operations and the final state of the cluster to
+//! a list of anomalies. Each rule is one function named after what it guards; an anomaly
+//! names its kind, the workflow and the operations that show it.
+
+use crate::op::{EventSummary, Op, OpKind, Outcome};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One workflow's current run as every node agrees it is at the end (read after healing).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FinalWorkflow {
+    pub run_id: String,
+    pub events: Vec<EventSummary>,
+    /// Payloads of WorkflowExecutionSignaled events, in history order.
+    pub signals: Vec<String>,
+    pub timers: Vec<TimerCheck>,
+    pub activities: Vec<ActivityCheck>,
+    /// Closed by the end of the run (the liveness bound).
+    pub closed: bool,
+}
+
+/// A timer's stamped times, from TimerStarted and TimerFired.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimerCheck {
+    pub timer_id: String,
+    pub started_ms: i64,
+    pub fire_after_ms: i64,
+    pub fired_ms: Option<i64>,
+}
+
+/// An activity's outcome in history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityCheck {
+    pub scheduled_event_id: i64,
+    /// Attempt recorded by ActivityTaskStarted (written with the final outcome).
+    pub started_attempt: Option<i32>,
+    pub completed: bool,
+    pub timed_out: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FinalState {
+    /// By workflow id; a workflow the cluster does not know is absent.
+    pub workflows: BTreeMap<String, FinalWorkflow>,
+    /// Every node's state checksum after healing.
+    pub checksums: Vec<(u64, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Anomaly {
+    pub kind: &'static str,
+    pub workflow_id: String,
+    pub detail: String,
+    /// Indexes into the operation list.
+    pub ops: Vec<usize>,
+}
+
+pub fn check(ops: &[Op], end: &FinalState) -> Vec<Anomaly> {
+    let mut found = Vec::new();
+    acknowledged_starts_exist(ops, end, &mut found);
+    one_run_per_workflow_id(ops, &mut found);
+    signals_exactly_once(ops, end, &mut found);
+    reads_are_prefixes(ops, end, &mut found);
+    histories_are_contiguous(end, &mut found);
+    replicas_identical(end, &mut found);
+    tasks_completed_once(ops, &mut found);
+    activity_completions_in_history(ops, end, &mut found);
+    timers_not_early(end, &mut found);
+    workflows_complete(ops, end, &mut found);
+    found
+}
+
+fn anomaly(kind: &'static str, wf: &str, detail: String, ops: Vec<usize>) -> Anomaly {
+    Anomaly {
+        kind,
+        workflow_id: wf.to_string(),
+        detail,
+        ops,
+    }
+}
+
+fn ok_ops(ops: &[Op]) -> impl Iterator<Item = (usize, &Op)> {
+    ops.iter()
+        .enumerate()
+        .filter(|(_, o)| o.outcome == Outcome::Ok)
+}
+
+/// Every acknowledged start exists at the end, as the run the server answered with.
+fn acknowledged_starts_exist(ops: &[Op], end: &FinalState, found: &mut Vec<Anomaly>) {
+    for (i, op) in ok_ops(ops) {
+        let OpKind::Start {
+            workflow_id,
+            run_id,
+            ..
+        } = &op.kind
+        else {
+            continue;
+        };
+        match end.workflows.get(workflow_id) {
+            None => found.push(anomaly(
+                "lost-start",
+                workflow_id,
+                "acknowledged start, no such workflow at the end".into(),
+                vec![i],
+            )),
+            Some(w) if Some(&w.run_id) != run_id.as_ref() => found.push(anomaly(
+                "lost-start",
+                workflow_id,
+                format!("acknowledged run {run_id:?}, current run {}", w.run_id),
+                vec![i],
+            )),
+            Some(_) => {}
+        }
+    }
+}
+
+/// Runs never close during the workload, so every acknowledged start of one id must name the
+/// same run: two means two runs were open at once.
+fn one_run_per_workflow_id(ops: &[Op], found: &mut Vec<Anomaly>) {
+    let mut runs: BTreeMap<&str, BTreeMap<&str, Vec<usize>>> = BTreeMap::new();
+    for (i, op) in ok_ops(ops) {
+        if let OpKind::Start {
+            workflow_id,
+            run_id: Some(run),
+            ..
+        } = &op.kind
+        {
+            runs.entry(workflow_id)
+                .or_default()
+                .entry(run)
+                .or_default()
+                .push(i);
+        }
+    }
+    for (wf, by_run) in runs {
+        if by_run.len() > 1 {
+            found.push(anomaly(
+                "two-open-runs",
+                wf,
+                format!("{} runs acknowledged: {:?}", by_run.len(), by_run.keys()),
+                by_run.values().flatten().copied().collect(),
+            ));
+        }
+    }
+}
+
+/// An acknowledged signal appears exactly once; an unknown one at most once; a failed one
+/// not at all.
+fn signals_exactly_once(ops: &[Op], end: &FinalState, found: &mut Vec<Anomaly>) {
+    for (i, op) in ops.iter().enumerate() {
+        let OpKind::Signal {
+            workflow_id,
+            payload,
+        } = &op.kind
+        else {
+            continue;
+        };
+        let seen = end
+            .workflows
+            .get(workflow_id)
+            .map_or(0, |w| w.signals.iter().filter(|p| *p == payload).count());
+        let (ok, kind) = match op.outcome {
+            Outcome::Ok => (seen == 1, if seen == 0 { "lost-signal" } else { "duplicated-signal" }),
+            Outcome::Unknown(_) => (seen <= 1, "duplicated-signal"),
+            Outcome::Fail(_) => (seen == 0, "failed-signal-applied"),
+        };
+        if !ok {
+            found.push(anomaly(
+                kind,
+                workflow_id,
+                format!("signal {payload} ({}) appears {seen} times", op.outcome.label()),
+                vec![i],
+            ));
+        }
+    }
+}
+
+/// Every history read during the run is a prefix of the final history of that run.
+fn reads_are_prefixes(ops: &[Op], end: &FinalState, found: &mut Vec<Anomaly>) {
+    for (i, op) in ok_ops(ops) {
+        let OpKind::Read {
+            workflow_id,
+            run_id: Some(run),
+            events,
+        } = &op.kind
+        else {
+            continue;
+        };
+        let Some(w) = end.workflows.get(workflow_id) else {
+            found.push(anomaly(
+                "read-of-lost-workflow",
+                workflow_id,
+                format!("read {} events of a workflow absent at the end", events.len()),
+                vec![i],
+            ));
+            continue;
+        };
+        if &w.run_id != run {
+            continue;
+        }
+        if !w.events.starts_with(events) {
+            let diverge = events
+                .iter()
+                .zip(&w.events)
+                .position(|(a, b)| a != b)
+                .unwrap_or(w.events.len());
+            found.push(anomaly(
+                "read-not-a-prefix",
+                workflow_id,
+                format!(
+                    "read {} events, final {}; first difference at position {diverge}",
+                    events.len(),
+                    w.events.len()
+                ),
+                vec![i],
+            ));
+        }
+    }
+}
+
+fn histories_are_contiguous(end: &FinalState, found: &mut Vec<Anomaly>) {
+    for (wf, w) in &end.workflows {
+        if let Some(pos) = w
+            .events
+            .iter()
+            .enumerate()
+            .position(|(n, e)| e.event_id != n as i64 + 1)
+        {
+            found.push(anomaly(
+                "event-ids-not-contiguous",
+                wf,
+                format!("event at position {pos} has id {}", w.events[pos].event_id),
+                vec![],
+            ));
+        }
+    }
+}
+
+fn replicas_identical(end: &FinalState, found: &mut Vec<Anomaly>) {
+    let distinct: BTreeSet<&str> = end.checksums.iter().map(|(_, c)| c.as_str()).collect();
+    if distinct.len() > 1 {
+        found.push(anomaly(
+            "replicas-differ",
+            "",
+            format!("state checksums after healing: {:?}", end.checksums),
+            vec![],
+        ));
+    }
+}
+
+/// No workflow task or activity task is accepted as completed twice.
+fn tasks_completed_once(ops: &[Op], found: &mut Vec<Anomaly>) {
+    let mut seen: BTreeMap<(&'static str, &str, &str, i64), Vec<usize>> = BTreeMap::new();
+    for (i, op) in ok_ops(ops) {
+        let key = match &op.kind {
+            OpKind::CompleteWorkflowTask {
+                workflow_id,
+                run_id,
+                started_event_id,
+            } => (
+                "workflow-task-completed-twice",
+                workflow_id.as_str(),
+                run_id.as_str(),
+                *started_event_id,
+            ),
+            OpKind::CompleteActivity {
+                workflow_id,
+                run_id,
+                scheduled_event_id,
+                ..
+            } => (
+                "activity-completed-twice",
+                workflow_id.as_str(),
+                run_id.as_str(),
+                *scheduled_event_id,
+            ),
+            _ => continue,
+        };
+        seen.entry(key).or_default().push(i);
+    }
+    for ((kind, wf, run, id), idx) in seen {
+        if idx.len() > 1 {
+            found.push(anomaly(
+                kind,
+                wf,
+                format!("run {run}, event {id}: accepted {} times", idx.len()),
+                idx,
+            ));
+        }
+    }
+}
+
+/// An accepted activity completion is the activity's outcome in history, for the attempt
+/// that history says started; a completion after a timeout fired must have been refused.
+fn activity_completions_in_history(ops: &[Op], end: &FinalState, found: &mut Vec<Anomaly>) {
+    for (i, op) in ok_ops(ops) {
+        let OpKind::CompleteActivity {
+            workflow_id,
+            run_id,
+            scheduled_event_id,
+            attempt,
+        } = &op.kind
+        else {
+            continue;
+        };
+        let Some(w) = end.workflows.get(workflow_id).filter(|w| &w.run_id == run_id) else {
+            continue;
+        };
+        let a = w
+            .activities
+            .iter()
+            .find(|a| a.scheduled_event_id == *scheduled_event_id);
+        let problem = match a {
+            None => Some("no such activity in history".to_string()),
+            Some(a) if a.timed_out => {
+                Some("history says timed out, yet a completion was accepted".into())
+            }
+            Some(a) if !a.completed => Some("accepted completion missing from history".into()),
+            Some(a) if a.started_attempt != Some(*attempt) => Some(format!(
+                "accepted attempt {attempt}, history started attempt {:?}",
+                a.started_attempt
+            )),
+            Some(_) => None,
+        };
+        if let Some(p) = problem {
+            found.push(anomaly(
+                "activity-completion-mismatch",
+                workflow_id,
+                format!("activity scheduled at {scheduled_event_id}: {p}"),
+                vec![i],
+            ));
+        }
+    }
+    for (wf, w) in &end.workflows {
+        for a in w.activities.iter().filter(|a| a.timed_out && a.completed) {
+            found.push(anomaly(
+                "completed-after-timeout",
+                wf,
+                format!("activity {} both timed out and completed", a.scheduled_event_id),
+                vec![],
+            ));
+        }
+    }
+}
+
+/// No timer fires before its due time by the stamped clock.
+fn timers_not_early(end: &FinalState, found: &mut Vec<Anomaly>) {
+    for (wf, w) in &end.workflows {
+        for t in &w.timers {
+            if let Some(fired) = t.fired_ms {
+                let due = t.started_ms + t.fire_after_ms;
+                if fired < due {
+                    found.push(anomaly(
+                        "timer-fired-early",
+                        wf,
+                        format!("timer {} fired {} ms before due", t.timer_id, due - fired),
+                        vec![],
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Liveness: after healing, every workflow that exists completes within the bound.
+fn workflows_complete(ops: &[Op], end: &FinalState, found: &mut Vec<Anomaly>) {
+    let started: BTreeSet<&str> = ops
+        .iter()
+        .filter_map(|o| match &o.kind {
+            OpKind::Start { workflow_id, .. } => Some(workflow_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    for (wf, w) in &end.workflows {
+        if started.contains(wf.as_str()) && !w.closed {
+            found.push(anomaly(
+                "not-completed",
+                wf,
+                format!("still open at the end ({} events)", w.events.len()),
+                vec![],
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(kind: OpKind, outcome: Outcome) -> Op {
+        Op {
+            process: "c0".into(),
+            kind,
+            invoke_ms: 0,
+            complete_ms: 1,
+            outcome,
+        }
+    }
+
+    fn start(wf: &str, run: &str) -> Op {
+        op(
+            OpKind::Start {
+                workflow_id: wf.into(),
+                repeat: false,
+                run_id: Some(run.into()),
+            },
+            Outcome::Ok,
+        )
+    }
+
+    fn signal(wf: &str, payload: &str, outcome: Outcome) -> Op {
+        op(
+            OpKind::Signal {
+                workflow_id: wf.into(),
+                payload: payload.into(),
+            },
+            outcome,
+        )
+    }
+
+    fn events(n: i64) -> Vec<EventSummary> {
+        (1..=n)
+            .map(|id| EventSummary {
+                event_id: id,
+                event_type: 1,
+            })
+            .collect()
+    }
+
+    /// A healthy end state: workflow "w" run "r" closed, with `signals`.
+    fn healthy(signals: &[&str]) -> FinalState {
+        let mut end = FinalState {
+            checksums: vec![(1, "a".into()), (2, "a".into())],
+            ..Default::default()
+        };
+        end.workflows.insert(
+            "w".into(),
+            FinalWorkflow {
+                run_id: "r".into(),
+                events: events(5),
+                signals: signals.iter().map(|s| s.to_string()).collect(),
+                closed: true,
+                ..Default::default()
+            },
+        );
+        end
+    }
+
+    fn kinds(found: &[Anomaly]) -> Vec<&'static str> {
+        found.iter().map(|a| a.kind).collect()
+    }
+
+    #[test]
+    fn a_clean_history_has_no_anomalies() {
+        let ops = vec![
+            start("w", "r"),
+            signal("w", "s1", Outcome::Ok),
+            signal("w", "s2", Outcome::Unknown("Unavailable".into())),
+            signal("w", "s3", Outcome::Fail("NotFound".into())),
+        ];
+        assert_eq!(check(&ops, &healthy(&["s1", "s2"])), vec![]);
+    }
+
+    #[test]
+    fn lost_and_duplicated_signals_are_found() {
+        let ops = vec![
+            start("w", "r"),
+            signal("w", "lost", Outcome::Ok),
+            signal("w", "twice", Outcome::Ok),
+            signal("w", "unknown-twice", Outcome::Unknown("DeadlineExceeded".into())),
+            signal("w", "failed", Outcome::Fail("NotFound".into())),
+        ];
+        let end = healthy(&["twice", "twice", "unknown-twice", "unknown-twice", "failed"]);
+        assert_eq!(
+            kinds(&check(&ops, &end)),
+            vec![
+                "lost-signal",
+                "duplicated-signal",
+                "duplicated-signal",
+                "failed-signal-applied"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_lost_start_and_two_open_runs_are_found() {
+        let ops = vec![start("w", "r"), start("w", "r2"), start("gone", "x")];
+        let found = check(&ops, &healthy(&[]));
+        assert_eq!(kinds(&found), vec!["lost-start", "lost-start", "two-open-runs"]);
+        assert_eq!(found[2].ops, vec![0, 1]);
+    }
+
+    #[test]
+    fn a_read_that_is_not_a_prefix_is_found() {
+        let mut bad = events(3);
+        bad[2].event_type = 9;
+        let read = |events| {
+            op(
+                OpKind::Read {
+                    workflow_id: "w".into(),
+                    run_id: Some("r".into()),
+                    events,
+                },
+                Outcome::Ok,
+            )
+        };
+        let ops = vec![start("w", "r"), read(events(4)), read(bad), read(events(6))];
+        let found = check(&ops, &healthy(&[]));
+        assert_eq!(kinds(&found), vec!["read-not-a-prefix", "read-not-a-prefix"]);
+        assert_eq!(found[0].ops, vec![2]);
+        assert_eq!(found[1].ops, vec![3]);
+    }
+
+    #[test]
+    fn gaps_diverging_replicas_early_timers_and_open_workflows_are_found() {
+        let mut end = healthy(&[]);
+        end.checksums.push((3, "b".into()));
+        let w = end.workflows.get_mut("w").unwrap();
+        w.events.remove(2);
+        w.closed = false;
+        w.timers = vec![
+            TimerCheck {
+                timer_id: "ok".into(),
+                started_ms: 1_000,
+                fire_after_ms: 1_000,
+                fired_ms: Some(2_000),
+            },
+            TimerCheck {
+                timer_id: "early".into(),
+                started_ms: 1_000,
+                fire_after_ms: 1_000,
+                fired_ms: Some(1_999),
+            },
+        ];
+        assert_eq!(
+            kinds(&check(&[start("w", "r")], &end)),
+            vec![
+                "event-ids-not-contiguous",
+                "replicas-differ",
+                "timer-fired-early",
+                "not-completed"
+            ]
+        );
+    }
+
+    #[test]
+    fn tasks_accepted_twice_and_stale_activity_completions_are_found() {
+        let wt = || {
+            op(
+                OpKind::CompleteWorkflowTask {
+                    workflow_id: "w".into(),
+                    run_id: "r".into(),
+                    started_event_id: 3,
+                },
+                Outcome::Ok,
+            )
+        };
+        let act = |attempt| {
+            op(
+                OpKind::CompleteActivity {
+                    workflow_id: "w".into(),
+                    run_id: "r".into(),
+                    scheduled_event_id: 5,
+                    attempt,
+                },
+                Outcome::Ok,
+            )
+        };
+        let mut end = healthy(&[]);
+        end.workflows.get_mut("w").unwrap().activities = vec![ActivityCheck {
+            scheduled_event_id: 5,
+            started_attempt: Some(2),
+            completed: true,
+            timed_out: false,
+        }];
+        let ops = vec![start("w", "r"), wt(), wt(), act(1), act(2)];
+        assert_eq!(
+            kinds(&check(&ops, &end)),
+            vec![
+                "activity-completed-twice",
+                "workflow-task-completed-twice",
+                "activity-completion-mismatch"
+            ]
+        );
+        // Only the attempt history started may complete it.
+        assert_eq!(kinds(&check(&[start("w", "r"), act(2)], &end)), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn a_completion_after_a_timeout_is_found() {
+        let mut end = healthy(&[]);
+        end.workflows.get_mut("w").unwrap().activities = vec![ActivityCheck {
+            scheduled_event_id: 5,
+            started_attempt: Some(1),
+            completed: true,
+            timed_out: true,
+        }];
+        assert_eq!(
+            kinds(&check(&[start("w", "r")], &end)),
+            vec!["completed-after-timeout"]
+        );
+    }
+}

@@ -1,0 +1,230 @@
+//! The cluster under test: real `keel server start` processes on loopback, each behind
+//! proxies (see `proxy`), that the nemesis kills, restarts, pauses and resumes. The harness
+//! observes nodes through their admin API on their own ports, never through the proxies.
+
+use crate::proxy::{source_ip, Net};
+use anyhow::Context;
+use keel_client::AdminClient;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Node {
+    pub id: u64,
+    /// Where the node listens.
+    pub client: SocketAddr,
+    pub peer: SocketAddr,
+    /// Where others reach it: its proxies.
+    pub client_proxy: SocketAddr,
+    pub peer_proxy: SocketAddr,
+    data_dir: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+    pub paused: bool,
+}
+
+pub struct Cluster {
+    pub nodes: Vec<Node>,
+    pub net: Net,
+    keel_bin: PathBuf,
+    initial: String,
+}
+
+fn port() -> SocketAddr {
+    keel_tests::free_port()
+}
+
+impl Node {
+    pub fn admin(&self) -> AdminClient {
+        AdminClient::new(vec![self.client.to_string()]).with_timeout(Duration::from_secs(2))
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(c) = &self.child {
+            let _ = Command::new("kill")
+                .args([signal, &c.id().to_string()])
+                .status();
+        }
+    }
+}
+
+impl Cluster {
+    /// Starts `n` nodes (ids 1..=n) as one new cluster under `root`.
+    pub async fn start(keel_bin: &Path, root: &Path, n: u64) -> anyhow::Result<Cluster> {
+        let net = Net::default();
+        let mut nodes = Vec::new();
+        for id in 1..=n {
+            let (client, peer) = (port(), port());
+            nodes.push(Node {
+                id,
+                client,
+                peer,
+                client_proxy: net.proxy(id, client).await?,
+                peer_proxy: net.proxy(id, peer).await?,
+                data_dir: root.join(format!("node{id}")),
+                log: root.join(format!("node{id}.log")),
+                child: None,
+                paused: false,
+            });
+        }
+        let initial = nodes
+            .iter()
+            .map(|n| format!("{}={}", n.id, n.peer_proxy))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut cluster = Cluster {
+            nodes,
+            net,
+            keel_bin: keel_bin.to_path_buf(),
+            initial,
+        };
+        for id in 1..=n {
+            cluster.start_node(id)?;
+        }
+        Ok(cluster)
+    }
+
+    pub fn node(&self, id: u64) -> &Node {
+        self.nodes.iter().find(|n| n.id == id).expect("node id")
+    }
+
+    fn node_mut(&mut self, id: u64) -> &mut Node {
+        self.nodes.iter_mut().find(|n| n.id == id).expect("node id")
+    }
+
+    pub fn ids(&self) -> Vec<u64> {
+        self.nodes.iter().map(|n| n.id).collect()
+    }
+
+    /// Starts (or restarts, on its data) node `id`; returns once it serves.
+    pub fn start_node(&mut self, id: u64) -> anyhow::Result<()> {
+        let (bin, initial) = (self.keel_bin.clone(), self.initial.clone());
+        let node = self.node_mut(id);
+        if node.child.is_some() {
+            return Ok(());
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log)?;
+        let mut child = Command::new(&bin)
+            .args(["server", "start", "--node-id", &id.to_string()])
+            .args(["--listen", &node.client.to_string()])
+            .args(["--peer-listen", &node.peer.to_string()])
+            .args(["--advertise-addr", &node.client_proxy.to_string()])
+            .args(["--source-ip", &source_ip(id).to_string()])
+            .args(["--initial-cluster", &initial])
+            .args(["--snapshot-every", "2000"])
+            .arg("--data-dir")
+            .arg(&node.data_dir)
+            .env("KEEL_LOG", "warn,openraft=error")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("spawn {}", bin.display()))?;
+        keel_tests::cluster::wait_serving(&mut child, node.client)?;
+        node.child = Some(child);
+        node.paused = false;
+        Ok(())
+    }
+
+    pub fn kill9(&mut self, id: u64) {
+        let node = self.node_mut(id);
+        if let Some(mut c) = node.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        node.paused = false;
+    }
+
+    pub fn pause(&mut self, id: u64) {
+        self.node(id).signal("-STOP");
+        self.node_mut(id).paused = true;
+    }
+
+    pub fn resume(&mut self, id: u64) {
+        self.node(id).signal("-CONT");
+        self.node_mut(id).paused = false;
+    }
+
+    /// The leader as the first running, unpaused node that knows one says.
+    pub async fn leader(&self) -> Option<u64> {
+        for n in self.nodes.iter().filter(|n| n.is_running() && !n.paused) {
+            if let Ok(Ok(s)) =
+                tokio::time::timeout(Duration::from_secs(2), n.admin().node_status()).await
+            {
+                if s.leader_id.is_some() {
+                    return s.leader_id;
+                }
+            }
+        }
+        None
+    }
+
+    /// Heals everything: the network, paused and killed nodes.
+    pub fn heal_all(&mut self) -> anyhow::Result<()> {
+        self.net.heal();
+        for id in self.ids() {
+            if self.node(id).paused {
+                self.resume(id);
+            }
+            self.start_node(id)?;
+        }
+        Ok(())
+    }
+
+    /// Waits until every node agrees on one leader.
+    pub async fn wait_leader(&self, within: Duration) -> anyhow::Result<(u64, Duration)> {
+        let began = Instant::now();
+        loop {
+            let mut leaders = Vec::new();
+            for n in &self.nodes {
+                leaders.push(n.admin().node_status().await.ok().and_then(|s| s.leader_id));
+            }
+            if let Some(Some(l)) = leaders.first() {
+                if leaders.iter().all(|x| *x == Some(*l)) {
+                    return Ok((*l, began.elapsed()));
+                }
+            }
+            anyhow::ensure!(
+                began.elapsed() < within,
+                "no agreed leader within {within:?}: {leaders:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Every node's state checksum once they agree (or what they say at the deadline).
+    pub async fn checksums(&self, within: Duration) -> Vec<(u64, String)> {
+        let deadline = Instant::now() + within;
+        loop {
+            let mut sums = Vec::new();
+            for n in &self.nodes {
+                let sum = match n.admin().state_checksum().await {
+                    Ok(c) => format!("{:016x} ({} keys, applied {:?})", c.checksum, c.keys, c.applied_index),
+                    Err(e) => format!("unreadable: {e}"),
+                };
+                sums.push((n.id, sum));
+            }
+            let same = sums.windows(2).all(|w| w[0].1 == w[1].1);
+            if same || Instant::now() > deadline {
+                return sums;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for id in self.ids() {
+            self.resume(id);
+            self.kill9(id);
+        }
+    }
+}

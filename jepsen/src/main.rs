@@ -1,0 +1,252 @@
+//! `keel-jepsen run`: starts a real Keel cluster behind fault-injecting proxies, runs the
+//! workload while the nemesis injects the seed's faults, heals everything, lets the cluster
+//! settle, checks the recorded history against the final state, and writes the report.
+//! Exits non-zero on any anomaly.
+
+mod checker;
+mod cluster;
+mod nemesis;
+mod op;
+mod proxy;
+mod report;
+mod workload;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use cluster::Cluster;
+use nemesis::{blocked_pairs, Family, Fault, Step, Target};
+use op::FaultRecord;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use workload::Workload;
+
+#[derive(Parser)]
+#[command(name = "keel-jepsen", about = "Fault-injection testing of a real Keel cluster")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// One run: cluster, workload, faults, heal, check, report.
+    Run(RunArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    #[arg(long, default_value_t = 3)]
+    nodes: u64,
+    /// Seconds of workload under faults.
+    #[arg(long, default_value_t = 60)]
+    time: u64,
+    /// Fault families: partition, kill, pause, all (comma-separated).
+    #[arg(long, default_value = "all")]
+    nemesis: String,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Where the report, the recorded history and the nodes' data and logs go.
+    #[arg(long)]
+    out: PathBuf,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 12)]
+    clients: usize,
+    /// The keel binary (default: `keel` beside this one).
+    #[arg(long)]
+    keel_bin: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() {
+    let Cmd::Run(args) = Cli::parse().command;
+    match run(args).await {
+        Ok(0) => {}
+        Ok(anomalies) => {
+            eprintln!("keel-jepsen: {anomalies} anomalies");
+            std::process::exit(1);
+        }
+        Err(e) => {
+            eprintln!("keel-jepsen: error: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn default_keel_bin() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    Ok(exe.with_file_name("keel"))
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<usize> {
+    anyhow::ensure!((1..=9).contains(&args.nodes), "--nodes must be 1 to 9");
+    let families = Family::parse_list(&args.nemesis)?;
+    let keel_bin = match args.keel_bin {
+        Some(p) => p,
+        None => default_keel_bin()?,
+    };
+    let root = args.out.join("cluster");
+    if root.exists() {
+        std::fs::remove_dir_all(&root)?;
+    }
+    std::fs::create_dir_all(&root).with_context(|| format!("create {}", root.display()))?;
+
+    let mut cluster = Cluster::start(&keel_bin, &root, args.nodes).await?;
+    cluster.wait_leader(Duration::from_secs(30)).await?;
+    let ids = cluster.ids();
+    let total_ms = args.time * 1000;
+    let plan = nemesis::schedule(args.seed, &ids, &families, total_ms);
+    println!(
+        "keel-jepsen: {} nodes, {} s, {} faults planned (seed {})",
+        args.nodes,
+        args.time,
+        plan.len(),
+        args.seed
+    );
+
+    let proxies: Vec<_> = cluster.nodes.iter().map(|n| n.client_proxy).collect();
+    let work = Workload::new(&proxies, args.seed)?;
+    let (stop_clients, stop_workers) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let mut clients = Vec::new();
+    for i in 0..args.clients {
+        clients.push(tokio::spawn(work.clone().client_loop(i, args.seed, stop_clients.clone())));
+    }
+    let mut workers = Vec::new();
+    for i in 0..4 {
+        workers.push(tokio::spawn(work.clone().workflow_worker(i, args.seed, stop_workers.clone())));
+        workers.push(tokio::spawn(work.clone().activity_worker(i, args.seed, stop_workers.clone())));
+    }
+
+    let mut faults = Vec::new();
+    let mut recovery_ms = Vec::new();
+    for step in &plan {
+        sleep_until(&work, step.at_ms).await;
+        let (record, undo) = inject(&mut cluster, step, &ids).await?;
+        println!("  {:6.1} s  {} {:?}", work.now_ms() as f64 / 1000.0, record.fault, record.nodes);
+        sleep_until(&work, step.heal_ms).await;
+        heal(&mut cluster, undo)?;
+        let healed_at = work.now_ms();
+        faults.push(FaultRecord {
+            end_ms: healed_at,
+            ..record
+        });
+        if let Ok((_, took)) = cluster.wait_leader(Duration::from_secs(30)).await {
+            recovery_ms.push(took.as_millis() as u64);
+        }
+    }
+    sleep_until(&work, total_ms).await;
+    stop_clients.store(true, Ordering::Relaxed);
+    for c in clients {
+        let _ = c.await;
+    }
+
+    // Heal everything, let the cluster settle, finish every workflow, check liveness.
+    cluster.heal_all()?;
+    let (leader, _) = cluster.wait_leader(Duration::from_secs(60)).await?;
+    let settle_began = work.now_ms();
+    work.finish_all(Duration::from_secs(60)).await;
+    work.wait_closed(Duration::from_secs(60)).await;
+    let settle_ms = work.now_ms() - settle_began;
+    stop_workers.store(true, Ordering::Relaxed);
+    for w in workers {
+        let _ = w.await;
+    }
+    let mut end = work
+        .final_state(cluster.node(leader).client_proxy)
+        .await?;
+    end.checksums = cluster.checksums(Duration::from_secs(30)).await;
+
+    let ops = work.ops();
+    let anomalies = checker::check(&ops, &end);
+    let anomaly_ops = anomalies
+        .iter()
+        .flat_map(|a| a.ops.iter())
+        .map(|i| (*i, ops[*i].clone()))
+        .collect();
+    let report = report::Report {
+        seed: args.seed,
+        nodes: args.nodes as usize,
+        seconds: args.time,
+        nemeses: families.iter().map(|f| format!("{f:?}").to_lowercase()).collect(),
+        operations: report::count(&ops),
+        faults,
+        recovery_ms,
+        settle_ms,
+        latency: report::latency(&ops),
+        workflows: end.workflows.len(),
+        checksums: end.checksums.clone(),
+        anomalies,
+        anomaly_ops,
+    };
+    report.write(&ops, &args.out)?;
+    print!("{}", report.text());
+    println!("report: {}", args.out.join("report.txt").display());
+    Ok(report.anomalies.len())
+}
+
+async fn sleep_until(work: &Workload, at_ms: u64) {
+    let now = work.now_ms();
+    if at_ms > now {
+        tokio::time::sleep(Duration::from_millis(at_ms - now)).await;
+    }
+}
+
+/// What healing a fault takes.
+enum Undo {
+    Network,
+    Restart(u64),
+    Resume(u64),
+}
+
+async fn inject(
+    cluster: &mut Cluster,
+    step: &Step,
+    ids: &[u64],
+) -> anyhow::Result<(FaultRecord, Undo)> {
+    let leader = cluster.leader().await;
+    let resolve = |t: &Target| match t {
+        Target::Leader => leader.unwrap_or(ids[0]),
+        Target::Node(n) => *n,
+    };
+    let (nodes, undo) = match &step.fault {
+        Fault::Kill(t) => {
+            let n = resolve(t);
+            cluster.kill9(n);
+            (vec![n], Undo::Restart(n))
+        }
+        Fault::Pause(t) => {
+            let n = resolve(t);
+            cluster.pause(n);
+            (vec![n], Undo::Resume(n))
+        }
+        partition => {
+            cluster.net.block(blocked_pairs(partition, ids, leader));
+            let named = match partition {
+                Fault::Halves { side } => side.clone(),
+                Fault::IsolateLeader => leader.into_iter().collect(),
+                Fault::Bridge { bridge } => vec![*bridge],
+                Fault::Ring { order } => order.clone(),
+                Fault::OneWay { from } => vec![*from],
+                Fault::Kill(_) | Fault::Pause(_) => unreachable!("matched above"),
+            };
+            (named, Undo::Network)
+        }
+    };
+    let record = FaultRecord {
+        fault: step.fault.name().to_string(),
+        nodes,
+        start_ms: step.at_ms,
+        end_ms: step.heal_ms,
+    };
+    Ok((record, undo))
+}
+
+fn heal(cluster: &mut Cluster, undo: Undo) -> anyhow::Result<()> {
+    match undo {
+        Undo::Network => cluster.net.heal(),
+        Undo::Restart(n) => tokio::task::block_in_place(|| cluster.start_node(n))?,
+        Undo::Resume(n) => cluster.resume(n),
+    }
+    Ok(())
+}

@@ -1,0 +1,111 @@
+//! The recorded history: every client and worker operation with when it was invoked, when it
+//! returned and how (ok / fail / unknown), and every fault the nemesis injected. The checker
+//! reads only this and the final state of the cluster.
+
+use serde::{Deserialize, Serialize};
+
+/// How an operation ended. A timeout or UNAVAILABLE says nothing about whether the server
+/// applied it: that is `Unknown`, never `Fail`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    Ok,
+    Fail(String),
+    Unknown(String),
+}
+
+impl Outcome {
+    /// Classifies a gRPC error.
+    pub fn from_status(status: &tonic::Status) -> Outcome {
+        use tonic::Code::*;
+        let what = format!("{:?}: {}", status.code(), status.message());
+        match status.code() {
+            Unavailable | DeadlineExceeded | Unknown | Cancelled | Internal | Aborted => {
+                Outcome::Unknown(what)
+            }
+            _ => Outcome::Fail(what),
+        }
+    }
+
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Fail(_) => "fail",
+            Outcome::Unknown(_) => "unknown",
+        }
+    }
+}
+
+/// One history event as the checker needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventSummary {
+    pub event_id: i64,
+    pub event_type: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OpKind {
+    /// StartWorkflowExecution; `repeat` when the id was used before on purpose.
+    Start {
+        workflow_id: String,
+        repeat: bool,
+        /// The run id the server answered with (ok only).
+        run_id: Option<String>,
+    },
+    /// SignalWorkflowExecution with a payload used by no other signal.
+    Signal {
+        workflow_id: String,
+        payload: String,
+    },
+    /// GetWorkflowExecutionHistory of the current run, every page.
+    Read {
+        workflow_id: String,
+        run_id: Option<String>,
+        events: Vec<EventSummary>,
+    },
+    /// RespondWorkflowTaskCompleted for the task started at `started_event_id`.
+    CompleteWorkflowTask {
+        workflow_id: String,
+        run_id: String,
+        started_event_id: i64,
+    },
+    /// RespondActivityTaskCompleted for one attempt of the activity scheduled at
+    /// `scheduled_event_id`.
+    CompleteActivity {
+        workflow_id: String,
+        run_id: String,
+        scheduled_event_id: i64,
+        attempt: i32,
+    },
+}
+
+impl OpKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            OpKind::Start { .. } => "start",
+            OpKind::Signal { .. } => "signal",
+            OpKind::Read { .. } => "read",
+            OpKind::CompleteWorkflowTask { .. } => "complete-workflow-task",
+            OpKind::CompleteActivity { .. } => "complete-activity",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Op {
+    /// Which client or worker did it.
+    pub process: String,
+    pub kind: OpKind,
+    /// Milliseconds since the run began.
+    pub invoke_ms: u64,
+    pub complete_ms: u64,
+    pub outcome: Outcome,
+}
+
+/// A fault as injected: what, to whom, from when to when (ms since the run began).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultRecord {
+    pub fault: String,
+    pub nodes: Vec<u64>,
+    pub start_ms: u64,
+    pub end_ms: u64,
+}

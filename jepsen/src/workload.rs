@@ -1,0 +1,641 @@
+//! The workload, through real gRPC clients on the Temporal API (raw: every call is one
+//! recorded operation, nothing retried behind the recorder's back). Clients start workflows
+//! (new ids, and ids used before on purpose), signal them with unique payloads and read their
+//! histories; workers run the workflow and its activity and record every task completion.
+//!
+//! The workflow: schedule one activity (start-to-close 2 s, retried) and a 1 s timer; complete
+//! once the activity completed, the timer fired and a "finish" signal arrived. Finish signals
+//! are sent after the faults are healed, so no run closes while faults are injected. One
+//! activity attempt in eight sleeps past its timeout before completing: that completion must
+//! be refused.
+
+use crate::checker::{ActivityCheck, FinalState, FinalWorkflow, TimerCheck};
+use crate::nemesis::Rng;
+use crate::op::{EventSummary, Op, OpKind, Outcome};
+use keel_server::proto::workflowservice::workflow_service_client::WorkflowServiceClient;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use temporalio_protos::temporal::api::{
+    command::v1::{
+        command::Attributes, Command, CompleteWorkflowExecutionCommandAttributes,
+        ScheduleActivityTaskCommandAttributes, StartTimerCommandAttributes,
+    },
+    common::v1::{
+        ActivityType, Payload, Payloads, RetryPolicy, WorkflowExecution, WorkflowType,
+    },
+    enums::v1::{CommandType, EventType, WorkflowExecutionStatus},
+    history::v1::{history_event::Attributes as Ev, HistoryEvent},
+    taskqueue::v1::TaskQueue,
+    workflowservice::v1::*,
+};
+use tonic::transport::Channel;
+use tonic::{Code, Request};
+
+type Client = WorkflowServiceClient<Channel>;
+
+const NAMESPACE: &str = "default";
+const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+const POLL_TIMEOUT: Duration = Duration::from_secs(5);
+const ACTIVITY_TIMEOUT: Duration = Duration::from_secs(2);
+const TIMER: Duration = Duration::from_secs(1);
+
+/// Everything clients and workers share: connections, the recorded operations, the ids used.
+pub struct Workload {
+    clients: Vec<Client>,
+    queue: String,
+    began: Instant,
+    ops: Mutex<Vec<Op>>,
+    ids: Mutex<Vec<String>>,
+}
+
+fn connect(addr: SocketAddr) -> anyhow::Result<Client> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+        .connect_timeout(Duration::from_secs(1))
+        .tcp_nodelay(true)
+        .connect_lazy();
+    Ok(WorkflowServiceClient::new(channel))
+}
+
+fn request<T>(message: T, timeout: Duration) -> Request<T> {
+    let mut r = Request::new(message);
+    r.set_timeout(timeout);
+    r
+}
+
+fn payloads(s: &str) -> Option<Payloads> {
+    Some(Payloads {
+        payloads: vec![Payload {
+            metadata: HashMap::from([("encoding".to_string(), b"json/plain".to_vec())]),
+            data: format!("\"{s}\"").into_bytes(),
+            ..Default::default()
+        }],
+    })
+}
+
+fn payload_text(p: &Option<Payloads>) -> String {
+    let data = p
+        .as_ref()
+        .and_then(|p| p.payloads.first())
+        .map(|p| p.data.clone())
+        .unwrap_or_default();
+    String::from_utf8_lossy(&data).trim_matches('"').to_string()
+}
+
+fn millis(t: &Option<prost_wkt_types::Timestamp>) -> i64 {
+    t.as_ref()
+        .map_or(0, |t| t.seconds * 1000 + t.nanos as i64 / 1_000_000)
+}
+
+fn duration(d: Duration) -> Option<prost_wkt_types::Duration> {
+    Some(prost_wkt_types::Duration {
+        seconds: d.as_secs() as i64,
+        nanos: d.subsec_nanos() as i32,
+    })
+}
+
+fn command(kind: CommandType, attributes: Attributes) -> Command {
+    Command {
+        command_type: kind as i32,
+        attributes: Some(attributes),
+        ..Default::default()
+    }
+}
+
+impl Workload {
+    pub fn new(nodes: &[SocketAddr], seed: u64) -> anyhow::Result<Arc<Workload>> {
+        Ok(Arc::new(Workload {
+            clients: nodes.iter().map(|a| connect(*a)).collect::<Result<_, _>>()?,
+            queue: format!("jepsen-{seed}"),
+            began: Instant::now(),
+            ops: Mutex::default(),
+            ids: Mutex::default(),
+        }))
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.began.elapsed().as_millis() as u64
+    }
+
+    pub fn ops(&self) -> Vec<Op> {
+        self.ops.lock().expect("ops").clone()
+    }
+
+    pub fn workflow_ids(&self) -> Vec<String> {
+        self.ids.lock().expect("ids").clone()
+    }
+
+    fn client(&self, rng: &mut Rng) -> Client {
+        rng.pick(&self.clients).clone()
+    }
+
+    fn record(&self, process: &str, kind: OpKind, invoke_ms: u64, outcome: Outcome) {
+        let op = Op {
+            process: process.to_string(),
+            kind,
+            invoke_ms,
+            complete_ms: self.now_ms(),
+            outcome,
+        };
+        self.ops.lock().expect("ops").push(op);
+    }
+
+    /// One client: operations one after another until `stop`.
+    pub async fn client_loop(self: Arc<Self>, index: usize, seed: u64, stop: Arc<AtomicBool>) {
+        let mut rng = Rng::new(seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9));
+        let process = format!("client-{index}");
+        let mut n = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            n += 1;
+            let known = self.workflow_ids();
+            let roll = rng.range(0, 100);
+            if known.is_empty() || roll < 8 {
+                let id = format!("jw-{index}-{n}");
+                self.ids.lock().expect("ids").push(id.clone());
+                self.start(&mut rng, &process, id, false).await;
+                continue;
+            }
+            // Recent workflows get most of the traffic.
+            let recent = &known[known.len().saturating_sub(20)..];
+            let id = rng.pick(recent).clone();
+            match roll {
+                8..=11 => self.start(&mut rng, &process, id, true).await,
+                12..=69 => {
+                    let payload = format!("s-{index}-{n}");
+                    self.signal(&mut rng, &process, &id, "sig", payload).await;
+                }
+                _ => self.read(&mut rng, &process, &id).await,
+            }
+        }
+    }
+
+    async fn start(&self, rng: &mut Rng, process: &str, id: String, repeat: bool) {
+        let invoke = self.now_ms();
+        let req = StartWorkflowExecutionRequest {
+            namespace: NAMESPACE.into(),
+            workflow_id: id.clone(),
+            workflow_type: Some(WorkflowType {
+                name: "jepsen".into(),
+            }),
+            task_queue: Some(TaskQueue {
+                name: self.queue.clone(),
+                ..Default::default()
+            }),
+            request_id: format!("{process}-{invoke}-{}", rng.next_u64()),
+            ..Default::default()
+        };
+        let r = self
+            .client(rng)
+            .start_workflow_execution(request(req, CALL_TIMEOUT))
+            .await;
+        let (run_id, outcome) = match r {
+            Ok(r) => (Some(r.into_inner().run_id), Outcome::Ok),
+            Err(s) => (None, Outcome::from_status(&s)),
+        };
+        let kind = OpKind::Start {
+            workflow_id: id,
+            repeat,
+            run_id,
+        };
+        self.record(process, kind, invoke, outcome);
+    }
+
+    /// One signal; returns how it ended.
+    pub async fn signal(
+        &self,
+        rng: &mut Rng,
+        process: &str,
+        id: &str,
+        name: &str,
+        payload: String,
+    ) -> Outcome {
+        let invoke = self.now_ms();
+        let req = SignalWorkflowExecutionRequest {
+            namespace: NAMESPACE.into(),
+            workflow_execution: Some(WorkflowExecution {
+                workflow_id: id.into(),
+                run_id: String::new(),
+            }),
+            signal_name: name.into(),
+            input: payloads(&payload),
+            request_id: format!("{process}-{payload}"),
+            ..Default::default()
+        };
+        let outcome = match self
+            .client(rng)
+            .signal_workflow_execution(request(req, CALL_TIMEOUT))
+            .await
+        {
+            Ok(_) => Outcome::Ok,
+            Err(s) => Outcome::from_status(&s),
+        };
+        let kind = OpKind::Signal {
+            workflow_id: id.into(),
+            payload,
+        };
+        self.record(process, kind, invoke, outcome.clone());
+        outcome
+    }
+
+    async fn read(&self, rng: &mut Rng, process: &str, id: &str) {
+        let invoke = self.now_ms();
+        let (events, outcome) = match read_history(&self.client(rng), id).await {
+            Ok(events) => (events, Outcome::Ok),
+            Err(s) => (Vec::new(), Outcome::from_status(&s)),
+        };
+        let kind = OpKind::Read {
+            workflow_id: id.into(),
+            run_id: run_of(&events),
+            events: events.iter().map(summary).collect(),
+        };
+        self.record(process, kind, invoke, outcome);
+    }
+
+    /// One workflow worker: poll, decide, complete, until `stop`.
+    pub async fn workflow_worker(self: Arc<Self>, index: usize, seed: u64, stop: Arc<AtomicBool>) {
+        let mut rng = Rng::new(seed ^ 0x5757 ^ index as u64);
+        let process = format!("workflow-worker-{index}");
+        while !stop.load(Ordering::Relaxed) {
+            let poll = PollWorkflowTaskQueueRequest {
+                namespace: NAMESPACE.into(),
+                task_queue: Some(TaskQueue {
+                    name: self.queue.clone(),
+                    ..Default::default()
+                }),
+                identity: process.clone(),
+                ..Default::default()
+            };
+            let client = self.client(&mut rng);
+            let Ok(task) = client
+                .clone()
+                .poll_workflow_task_queue(request(poll, POLL_TIMEOUT))
+                .await
+                .map(|r| r.into_inner())
+            else {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            if task.task_token.is_empty() {
+                continue;
+            }
+            let events = task.history.map(|h| h.events).unwrap_or_default();
+            let execution = task.workflow_execution.unwrap_or_default();
+            let invoke = self.now_ms();
+            let done = RespondWorkflowTaskCompletedRequest {
+                namespace: NAMESPACE.into(),
+                task_token: task.task_token,
+                commands: self.decide(&events),
+                identity: process.clone(),
+                ..Default::default()
+            };
+            let outcome = match self
+                .client(&mut rng)
+                .respond_workflow_task_completed(request(done, CALL_TIMEOUT))
+                .await
+            {
+                Ok(_) => Outcome::Ok,
+                Err(s) => Outcome::from_status(&s),
+            };
+            let kind = OpKind::CompleteWorkflowTask {
+                workflow_id: execution.workflow_id,
+                run_id: execution.run_id,
+                started_event_id: task.started_event_id,
+            };
+            self.record(&process, kind, invoke, outcome);
+        }
+    }
+
+    fn decide(&self, events: &[HistoryEvent]) -> Vec<Command> {
+        let has = |t: EventType| events.iter().any(|e| e.event_type == t as i32);
+        let finish = events.iter().any(|e| {
+            matches!(&e.attributes, Some(Ev::WorkflowExecutionSignaledEventAttributes(a))
+                if a.signal_name == "finish")
+        });
+        let mut commands = Vec::new();
+        if !has(EventType::ActivityTaskScheduled) {
+            let schedule = ScheduleActivityTaskCommandAttributes {
+                activity_id: "a".into(),
+                activity_type: Some(ActivityType {
+                    name: "record".into(),
+                }),
+                task_queue: Some(TaskQueue {
+                    name: self.queue.clone(),
+                    ..Default::default()
+                }),
+                input: payloads("work"),
+                start_to_close_timeout: duration(ACTIVITY_TIMEOUT),
+                retry_policy: Some(RetryPolicy {
+                    initial_interval: duration(Duration::from_millis(500)),
+                    backoff_coefficient: 1.0,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            commands.push(command(
+                CommandType::ScheduleActivityTask,
+                Attributes::ScheduleActivityTaskCommandAttributes(schedule),
+            ));
+            let timer = StartTimerCommandAttributes {
+                timer_id: "t".into(),
+                start_to_fire_timeout: duration(TIMER),
+            };
+            commands.push(command(
+                CommandType::StartTimer,
+                Attributes::StartTimerCommandAttributes(timer),
+            ));
+        }
+        if has(EventType::ActivityTaskCompleted) && has(EventType::TimerFired) && finish {
+            commands.push(command(
+                CommandType::CompleteWorkflowExecution,
+                Attributes::CompleteWorkflowExecutionCommandAttributes(
+                    CompleteWorkflowExecutionCommandAttributes {
+                        result: payloads("done"),
+                    },
+                ),
+            ));
+        }
+        commands
+    }
+
+    /// One activity worker: poll, (sometimes outlive the timeout), complete, until `stop`.
+    pub async fn activity_worker(self: Arc<Self>, index: usize, seed: u64, stop: Arc<AtomicBool>) {
+        let process = format!("activity-worker-{index}");
+        let mut rng = Rng::new(seed ^ 0xAC71 ^ index as u64);
+        while !stop.load(Ordering::Relaxed) {
+            let poll = PollActivityTaskQueueRequest {
+                namespace: NAMESPACE.into(),
+                task_queue: Some(TaskQueue {
+                    name: self.queue.clone(),
+                    ..Default::default()
+                }),
+                identity: process.clone(),
+                ..Default::default()
+            };
+            let Ok(task) = self
+                .client(&mut rng)
+                .poll_activity_task_queue(request(poll, POLL_TIMEOUT))
+                .await
+                .map(|r| r.into_inner())
+            else {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            if task.task_token.is_empty() {
+                continue;
+            }
+            let late = rng.range(0, 8) == 0;
+            let work = self.clone();
+            let (process, client) = (process.clone(), self.client(&mut rng));
+            let complete = async move {
+                if late {
+                    tokio::time::sleep(ACTIVITY_TIMEOUT + Duration::from_millis(800)).await;
+                }
+                work.complete_activity(&process, client, task).await;
+            };
+            if late {
+                tokio::spawn(complete);
+            } else {
+                complete.await;
+            }
+        }
+    }
+
+    async fn complete_activity(
+        &self,
+        process: &str,
+        mut client: Client,
+        task: PollActivityTaskQueueResponse,
+    ) {
+        let execution = task.workflow_execution.unwrap_or_default();
+        let kind = OpKind::CompleteActivity {
+            workflow_id: execution.workflow_id,
+            run_id: execution.run_id,
+            scheduled_event_id: scheduled_id_of(&task.task_token),
+            attempt: task.attempt,
+        };
+        let invoke = self.now_ms();
+        let done = RespondActivityTaskCompletedRequest {
+            namespace: NAMESPACE.into(),
+            task_token: task.task_token,
+            result: payloads(&format!("attempt {}", task.attempt)),
+            identity: process.to_string(),
+            ..Default::default()
+        };
+        let outcome = match client
+            .respond_activity_task_completed(request(done, CALL_TIMEOUT))
+            .await
+        {
+            Ok(_) => Outcome::Ok,
+            Err(s) => Outcome::from_status(&s),
+        };
+        self.record(process, kind, invoke, outcome);
+    }
+
+    /// After healing: a "finish" signal to every workflow that exists, retried (each try its
+    /// own recorded operation) until it is acknowledged or the workflow is known not to exist.
+    pub async fn finish_all(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        let mut rng = Rng::new(0xF1);
+        for id in self.workflow_ids() {
+            for attempt in 0.. {
+                let payload = format!("finish-{id}-{attempt}");
+                match self.signal(&mut rng, "finisher", &id, "finish", payload).await {
+                    Outcome::Ok | Outcome::Fail(_) => break,
+                    Outcome::Unknown(_) if Instant::now() > deadline => break,
+                    Outcome::Unknown(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                }
+            }
+        }
+    }
+
+    /// Waits until every workflow that exists is closed, or `within` passes; returns how
+    /// long it took.
+    pub async fn wait_closed(&self, within: Duration) -> Duration {
+        let began = Instant::now();
+        let mut rng = Rng::new(0xC1);
+        let mut open = self.workflow_ids();
+        while !open.is_empty() && began.elapsed() < within {
+            let mut still = Vec::new();
+            for id in open {
+                let req = DescribeWorkflowExecutionRequest {
+                    namespace: NAMESPACE.into(),
+                    execution: Some(WorkflowExecution {
+                        workflow_id: id.clone(),
+                        run_id: String::new(),
+                    }),
+                };
+                let status = self
+                    .client(&mut rng)
+                    .describe_workflow_execution(request(req, CALL_TIMEOUT))
+                    .await
+                    .map(|r| r.into_inner().workflow_execution_info.unwrap_or_default().status);
+                match status {
+                    Err(s) if s.code() == Code::NotFound => {}
+                    Ok(s) if s != WorkflowExecutionStatus::Running as i32 => {}
+                    _ => still.push(id),
+                }
+            }
+            open = still;
+            if !open.is_empty() {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+        began.elapsed()
+    }
+
+    /// The final state of every workflow, read through `via` after healing.
+    pub async fn final_state(&self, via: SocketAddr) -> anyhow::Result<FinalState> {
+        let client = connect(via)?;
+        let mut end = FinalState::default();
+        for id in self.workflow_ids() {
+            let mut tries = 0;
+            let events = loop {
+                match read_history(&client, &id).await {
+                    Ok(events) => break Some(events),
+                    Err(s) if s.code() == Code::NotFound => break None,
+                    Err(s) if tries >= 20 => anyhow::bail!("reading {id} at the end: {s}"),
+                    Err(_) => {
+                        tries += 1;
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                }
+            };
+            if let Some(events) = events {
+                end.workflows.insert(id, final_workflow(&events));
+            }
+        }
+        Ok(end)
+    }
+}
+
+/// The activity's scheduled event id, which Keel's task token carries (the API does not).
+fn scheduled_id_of(token: &[u8]) -> i64 {
+    keel_engine::TaskToken::from_bytes(token).map_or(0, |t| t.target)
+}
+
+async fn read_history(client: &Client, id: &str) -> Result<Vec<HistoryEvent>, tonic::Status> {
+    let mut events = Vec::new();
+    let mut token = Vec::new();
+    loop {
+        let req = GetWorkflowExecutionHistoryRequest {
+            namespace: NAMESPACE.into(),
+            execution: Some(WorkflowExecution {
+                workflow_id: id.into(),
+                run_id: String::new(),
+            }),
+            next_page_token: token,
+            ..Default::default()
+        };
+        let page = client
+            .clone()
+            .get_workflow_execution_history(request(req, CALL_TIMEOUT))
+            .await?
+            .into_inner();
+        events.extend(page.history.map(|h| h.events).unwrap_or_default());
+        if page.next_page_token.is_empty() {
+            return Ok(events);
+        }
+        token = page.next_page_token;
+    }
+}
+
+fn summary(e: &HistoryEvent) -> EventSummary {
+    EventSummary {
+        event_id: e.event_id,
+        event_type: e.event_type,
+    }
+}
+
+/// The run id, from the first event.
+fn run_of(events: &[HistoryEvent]) -> Option<String> {
+    match events.first().and_then(|e| e.attributes.as_ref()) {
+        Some(Ev::WorkflowExecutionStartedEventAttributes(a)) => {
+            Some(a.original_execution_run_id.clone())
+        }
+        _ => None,
+    }
+}
+
+fn final_workflow(events: &[HistoryEvent]) -> FinalWorkflow {
+    let mut w = FinalWorkflow {
+        run_id: run_of(events).unwrap_or_default(),
+        events: events.iter().map(summary).collect(),
+        ..Default::default()
+    };
+    let mut timer_started: HashMap<i64, usize> = HashMap::new();
+    for e in events {
+        match &e.attributes {
+            Some(Ev::WorkflowExecutionSignaledEventAttributes(a)) => {
+                w.signals.push(payload_text(&a.input));
+            }
+            Some(Ev::TimerStartedEventAttributes(a)) => {
+                let fire_after = a
+                    .start_to_fire_timeout
+                    .as_ref()
+                    .map_or(0, |d| d.seconds * 1000 + d.nanos as i64 / 1_000_000);
+                timer_started.insert(e.event_id, w.timers.len());
+                w.timers.push(TimerCheck {
+                    timer_id: a.timer_id.clone(),
+                    started_ms: millis(&e.event_time),
+                    fire_after_ms: fire_after,
+                    fired_ms: None,
+                });
+            }
+            Some(Ev::TimerFiredEventAttributes(a)) => {
+                if let Some(i) = timer_started.get(&a.started_event_id) {
+                    w.timers[*i].fired_ms = Some(millis(&e.event_time));
+                }
+            }
+            Some(Ev::ActivityTaskScheduledEventAttributes(_)) => {
+                w.activities.push(ActivityCheck {
+                    scheduled_event_id: e.event_id,
+                    started_attempt: None,
+                    completed: false,
+                    timed_out: false,
+                });
+            }
+            Some(Ev::ActivityTaskStartedEventAttributes(a)) => {
+                activity(&mut w, a.scheduled_event_id).started_attempt = Some(a.attempt);
+            }
+            Some(Ev::ActivityTaskCompletedEventAttributes(a)) => {
+                activity(&mut w, a.scheduled_event_id).completed = true;
+            }
+            Some(Ev::ActivityTaskTimedOutEventAttributes(a)) => {
+                activity(&mut w, a.scheduled_event_id).timed_out = true;
+            }
+            _ => {}
+        }
+    }
+    w.closed = events.last().is_some_and(|e| {
+        [
+            EventType::WorkflowExecutionCompleted,
+            EventType::WorkflowExecutionFailed,
+            EventType::WorkflowExecutionTimedOut,
+            EventType::WorkflowExecutionTerminated,
+            EventType::WorkflowExecutionCanceled,
+            EventType::WorkflowExecutionContinuedAsNew,
+        ]
+        .iter()
+        .any(|t| e.event_type == *t as i32)
+    });
+    w
+}
+
+fn activity(w: &mut FinalWorkflow, scheduled_event_id: i64) -> &mut ActivityCheck {
+    if let Some(i) = w
+        .activities
+        .iter()
+        .position(|a| a.scheduled_event_id == scheduled_event_id)
+    {
+        return &mut w.activities[i];
+    }
+    w.activities.push(ActivityCheck {
+        scheduled_event_id,
+        started_attempt: None,
+        completed: false,
+        timed_out: false,
+    });
+    w.activities.last_mut().expect("pushed")
+}
