@@ -160,7 +160,14 @@ fn signals_exactly_once(ops: &[Op], end: &FinalState, found: &mut Vec<Anomaly>) 
             .get(workflow_id)
             .map_or(0, |w| w.signals.iter().filter(|p| *p == payload).count());
         let (ok, kind) = match op.outcome {
-            Outcome::Ok => (seen == 1, if seen == 0 { "lost-signal" } else { "duplicated-signal" }),
+            Outcome::Ok => (
+                seen == 1,
+                if seen == 0 {
+                    "lost-signal"
+                } else {
+                    "duplicated-signal"
+                },
+            ),
             Outcome::Unknown(_) => (seen <= 1, "duplicated-signal"),
             Outcome::Fail(_) => (seen == 0, "failed-signal-applied"),
         };
@@ -168,7 +175,10 @@ fn signals_exactly_once(ops: &[Op], end: &FinalState, found: &mut Vec<Anomaly>) 
             found.push(anomaly(
                 kind,
                 workflow_id,
-                format!("signal {payload} ({}) appears {seen} times", op.outcome.label()),
+                format!(
+                    "signal {payload} ({}) appears {seen} times",
+                    op.outcome.label()
+                ),
                 vec![i],
             ));
         }
@@ -190,7 +200,10 @@ fn reads_are_prefixes(ops: &[Op], end: &FinalState, found: &mut Vec<Anomaly>) {
             found.push(anomaly(
                 "read-of-lost-workflow",
                 workflow_id,
-                format!("read {} events of a workflow absent at the end", events.len()),
+                format!(
+                    "read {} events of a workflow absent at the end",
+                    events.len()
+                ),
                 vec![i],
             ));
             continue;
@@ -303,7 +316,11 @@ fn activity_completions_in_history(ops: &[Op], end: &FinalState, found: &mut Vec
         else {
             continue;
         };
-        let Some(w) = end.workflows.get(workflow_id).filter(|w| &w.run_id == run_id) else {
+        let Some(w) = end
+            .workflows
+            .get(workflow_id)
+            .filter(|w| &w.run_id == run_id)
+        else {
             continue;
         };
         let a = w
@@ -336,7 +353,10 @@ fn activity_completions_in_history(ops: &[Op], end: &FinalState, found: &mut Vec
             found.push(anomaly(
                 "completed-after-timeout",
                 wf,
-                format!("activity {} both timed out and completed", a.scheduled_event_id),
+                format!(
+                    "activity {} both timed out and completed",
+                    a.scheduled_event_id
+                ),
                 vec![],
             ));
         }
@@ -467,7 +487,11 @@ mod tests {
             start("w", "r"),
             signal("w", "lost", Outcome::Ok),
             signal("w", "twice", Outcome::Ok),
-            signal("w", "unknown-twice", Outcome::Unknown("DeadlineExceeded".into())),
+            signal(
+                "w",
+                "unknown-twice",
+                Outcome::Unknown("DeadlineExceeded".into()),
+            ),
             signal("w", "failed", Outcome::Fail("NotFound".into())),
         ];
         let end = healthy(&["twice", "twice", "unknown-twice", "unknown-twice", "failed"]);
@@ -486,7 +510,10 @@ mod tests {
     fn a_lost_start_and_two_open_runs_are_found() {
         let ops = vec![start("w", "r"), start("w", "r2"), start("gone", "x")];
         let found = check(&ops, &healthy(&[]));
-        assert_eq!(kinds(&found), vec!["lost-start", "lost-start", "two-open-runs"]);
+        assert_eq!(
+            kinds(&found),
+            vec!["lost-start", "lost-start", "two-open-runs"]
+        );
         assert_eq!(found[2].ops, vec![0, 1]);
     }
 
@@ -506,7 +533,10 @@ mod tests {
         };
         let ops = vec![start("w", "r"), read(events(4)), read(bad), read(events(6))];
         let found = check(&ops, &healthy(&[]));
-        assert_eq!(kinds(&found), vec!["read-not-a-prefix", "read-not-a-prefix"]);
+        assert_eq!(
+            kinds(&found),
+            vec!["read-not-a-prefix", "read-not-a-prefix"]
+        );
         assert_eq!(found[0].ops, vec![2]);
         assert_eq!(found[1].ops, vec![3]);
     }
@@ -583,7 +613,10 @@ mod tests {
             ]
         );
         // Only the attempt history started may complete it.
-        assert_eq!(kinds(&check(&[start("w", "r"), act(2)], &end)), Vec::<&str>::new());
+        assert_eq!(
+            kinds(&check(&[start("w", "r"), act(2)], &end)),
+            Vec::<&str>::new()
+        );
     }
 
     #[test]

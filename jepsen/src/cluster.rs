@@ -206,7 +206,10 @@ impl Cluster {
             let mut sums = Vec::new();
             for n in &self.nodes {
                 let sum = match n.admin().state_checksum().await {
-                    Ok(c) => format!("{:016x} ({} keys, applied {:?})", c.checksum, c.keys, c.applied_index),
+                    Ok(c) => format!(
+                        "{:016x} ({} keys, applied {:?})",
+                        c.checksum, c.keys, c.applied_index
+                    ),
                     Err(e) => format!("unreadable: {e}"),
                 };
                 sums.push((n.id, sum));

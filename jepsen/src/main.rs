@@ -23,7 +23,10 @@ use std::time::Duration;
 use workload::Workload;
 
 #[derive(Parser)]
-#[command(name = "keel-jepsen", about = "Fault-injection testing of a real Keel cluster")]
+#[command(
+    name = "keel-jepsen",
+    about = "Fault-injection testing of a real Keel cluster"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -107,15 +110,30 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
 
     let proxies: Vec<_> = cluster.nodes.iter().map(|n| n.client_proxy).collect();
     let work = Workload::new(&proxies, args.seed)?;
-    let (stop_clients, stop_workers) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let (stop_clients, stop_workers) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
     let mut clients = Vec::new();
     for i in 0..args.clients {
-        clients.push(tokio::spawn(work.clone().client_loop(i, args.seed, stop_clients.clone())));
+        clients.push(tokio::spawn(work.clone().client_loop(
+            i,
+            args.seed,
+            stop_clients.clone(),
+        )));
     }
     let mut workers = Vec::new();
     for i in 0..4 {
-        workers.push(tokio::spawn(work.clone().workflow_worker(i, args.seed, stop_workers.clone())));
-        workers.push(tokio::spawn(work.clone().activity_worker(i, args.seed, stop_workers.clone())));
+        workers.push(tokio::spawn(work.clone().workflow_worker(
+            i,
+            args.seed,
+            stop_workers.clone(),
+        )));
+        workers.push(tokio::spawn(work.clone().activity_worker(
+            i,
+            args.seed,
+            stop_workers.clone(),
+        )));
     }
 
     let mut faults = Vec::new();
@@ -123,7 +141,12 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
     for step in &plan {
         sleep_until(&work, step.at_ms).await;
         let (record, undo) = inject(&mut cluster, step, &ids).await?;
-        println!("  {:6.1} s  {} {:?}", work.now_ms() as f64 / 1000.0, record.fault, record.nodes);
+        println!(
+            "  {:6.1} s  {} {:?}",
+            work.now_ms() as f64 / 1000.0,
+            record.fault,
+            record.nodes
+        );
         sleep_until(&work, step.heal_ms).await;
         heal(&mut cluster, undo)?;
         let healed_at = work.now_ms();
@@ -152,9 +175,7 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
     for w in workers {
         let _ = w.await;
     }
-    let mut end = work
-        .final_state(cluster.node(leader).client_proxy)
-        .await?;
+    let mut end = work.final_state(cluster.node(leader).client_proxy).await?;
     end.checksums = cluster.checksums(Duration::from_secs(30)).await;
 
     let ops = work.ops();
@@ -168,7 +189,10 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
         seed: args.seed,
         nodes: args.nodes as usize,
         seconds: args.time,
-        nemeses: families.iter().map(|f| format!("{f:?}").to_lowercase()).collect(),
+        nemeses: families
+            .iter()
+            .map(|f| format!("{f:?}").to_lowercase())
+            .collect(),
         operations: report::count(&ops),
         faults,
         recovery_ms,

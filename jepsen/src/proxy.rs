@@ -134,7 +134,10 @@ mod tests {
     async fn round_trip(s: &mut TcpStream, within: Duration) -> bool {
         s.write_all(b"ping").await.unwrap();
         let mut buf = [0u8; 4];
-        matches!(tokio::time::timeout(within, s.read_exact(&mut buf)).await, Ok(Ok(_)))
+        matches!(
+            tokio::time::timeout(within, s.read_exact(&mut buf)).await,
+            Ok(Ok(_))
+        )
     }
 
     #[tokio::test]

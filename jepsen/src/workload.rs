@@ -23,9 +23,7 @@ use temporalio_protos::temporal::api::{
         command::Attributes, Command, CompleteWorkflowExecutionCommandAttributes,
         ScheduleActivityTaskCommandAttributes, StartTimerCommandAttributes,
     },
-    common::v1::{
-        ActivityType, Payload, Payloads, RetryPolicy, WorkflowExecution, WorkflowType,
-    },
+    common::v1::{ActivityType, Payload, Payloads, RetryPolicy, WorkflowExecution, WorkflowType},
     enums::v1::{CommandType, EventType, WorkflowExecutionStatus},
     history::v1::{history_event::Attributes as Ev, HistoryEvent},
     taskqueue::v1::TaskQueue,
@@ -107,7 +105,10 @@ fn command(kind: CommandType, attributes: Attributes) -> Command {
 impl Workload {
     pub fn new(nodes: &[SocketAddr], seed: u64) -> anyhow::Result<Arc<Workload>> {
         Ok(Arc::new(Workload {
-            clients: nodes.iter().map(|a| connect(*a)).collect::<Result<_, _>>()?,
+            clients: nodes
+                .iter()
+                .map(|a| connect(*a))
+                .collect::<Result<_, _>>()?,
             queue: format!("jepsen-{seed}"),
             began: Instant::now(),
             ops: Mutex::default(),
@@ -441,7 +442,10 @@ impl Workload {
         for id in self.workflow_ids() {
             for attempt in 0.. {
                 let payload = format!("finish-{id}-{attempt}");
-                match self.signal(&mut rng, "finisher", &id, "finish", payload).await {
+                match self
+                    .signal(&mut rng, "finisher", &id, "finish", payload)
+                    .await
+                {
                     Outcome::Ok | Outcome::Fail(_) => break,
                     Outcome::Unknown(_) if Instant::now() > deadline => break,
                     Outcome::Unknown(_) => tokio::time::sleep(Duration::from_millis(200)).await,
@@ -470,7 +474,12 @@ impl Workload {
                     .client(&mut rng)
                     .describe_workflow_execution(request(req, CALL_TIMEOUT))
                     .await
-                    .map(|r| r.into_inner().workflow_execution_info.unwrap_or_default().status);
+                    .map(|r| {
+                        r.into_inner()
+                            .workflow_execution_info
+                            .unwrap_or_default()
+                            .status
+                    });
                 match status {
                     Err(s) if s.code() == Code::NotFound => {}
                     Ok(s) if s != WorkflowExecutionStatus::Running as i32 => {}

@@ -8,8 +8,8 @@
 
 use keel_raft::RaftNode;
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};

@@ -45,7 +45,7 @@ enum ServerCommand {
     },
     /// A node of a replicated cluster (a new one with --initial-cluster, an existing one with
     /// --join).
-    Start(StartArgs),
+    Start(Box<StartArgs>),
 }
 
 #[derive(clap::Args)]
@@ -203,7 +203,7 @@ async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
 }
 
 #[tokio::main]
-async fn main() {
+pub(crate) async fn main() {
     if let Err(e) = run().await {
         eprintln!("error: {e:#}");
         std::process::exit(1);

@@ -157,8 +157,7 @@ pub async fn hello(
     source_ip: Option<IpAddr>,
     timeout: Duration,
 ) -> Result<HelloReply, Status> {
-    let channel =
-        connect(peer_addr, source_ip).map_err(|e| Status::unavailable(e.to_string()))?;
+    let channel = connect(peer_addr, source_ip).map_err(|e| Status::unavailable(e.to_string()))?;
     let mut request = Request::new(HelloMsg {});
     request.set_timeout(timeout);
     Ok(RaftPeerClient::new(channel)

@@ -24,8 +24,25 @@ pub(super) async fn signal(
     if let Some(input) = &req.input {
         validate::payload_size("Input", input).map_err(errors::invalid_argument)?;
     }
+    #[cfg(feature = "fault-injection")]
+    if fault::drop_this_signal() {
+        return Ok(Response::new(SignalWorkflowExecutionResponse::default()));
+    }
     f.keel.propose(Kind::SignalWorkflow(req)).await?;
     Ok(Response::new(SignalWorkflowExecutionResponse::default()))
+}
+
+/// The deliberate bug of the `fault-injection` build: one signal in fifty is acknowledged
+/// and never proposed (a lost acknowledged signal, which keel-jepsen must report).
+#[cfg(feature = "fault-injection")]
+mod fault {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    static SIGNALS: AtomicU64 = AtomicU64::new(0);
+
+    pub(super) fn drop_this_signal() -> bool {
+        SIGNALS.fetch_add(1, Ordering::Relaxed) % 50 == 49
+    }
 }
 
 pub(super) async fn signal_with_start(
