@@ -1,6 +1,8 @@
 //! The cluster under test: real `keel server start` processes on loopback, each behind
-//! proxies (see `proxy`), that the nemesis kills, restarts, pauses and resumes. The harness
-//! observes nodes through their admin API on their own ports, never through the proxies.
+//! proxies (see `proxy`), that the nemesis kills, restarts, pauses, resumes and replaces.
+//! Nodes sit in fixed slots (1..=n, their ports and data directory); a replaced slot gets a
+//! new node id. The harness observes nodes through their admin API on their own ports, never
+//! through the proxies.
 
 use crate::proxy::{source_ip, Net};
 use anyhow::Context;
@@ -11,6 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct Node {
+    pub slot: u64,
     pub id: u64,
     /// Where the node listens.
     pub client: SocketAddr,
@@ -20,15 +23,18 @@ pub struct Node {
     pub peer_proxy: SocketAddr,
     data_dir: PathBuf,
     log: PathBuf,
+    /// `--initial-cluster ...`, or `--join ...` for a replacement.
+    membership_args: Vec<String>,
     child: Option<Child>,
     pub paused: bool,
 }
 
 pub struct Cluster {
+    /// By slot: `nodes[slot - 1]`.
     pub nodes: Vec<Node>,
     pub net: Net,
     keel_bin: PathBuf,
-    initial: String,
+    next_id: u64,
 }
 
 fn port() -> SocketAddr {
@@ -61,13 +67,15 @@ impl Cluster {
         for id in 1..=n {
             let (client, peer) = (port(), port());
             nodes.push(Node {
+                slot: id,
                 id,
                 client,
                 peer,
                 client_proxy: net.proxy(id, client).await?,
                 peer_proxy: net.proxy(id, peer).await?,
-                data_dir: root.join(format!("node{id}")),
-                log: root.join(format!("node{id}.log")),
+                data_dir: root.join(format!("slot{id}")),
+                log: root.join(format!("slot{id}.log")),
+                membership_args: Vec::new(),
                 child: None,
                 paused: false,
             });
@@ -77,11 +85,14 @@ impl Cluster {
             .map(|n| format!("{}={}", n.id, n.peer_proxy))
             .collect::<Vec<_>>()
             .join(",");
+        for node in &mut nodes {
+            node.membership_args = vec!["--initial-cluster".into(), initial.clone()];
+        }
         let mut cluster = Cluster {
             nodes,
             net,
             keel_bin: keel_bin.to_path_buf(),
-            initial,
+            next_id: n + 1,
         };
         for id in 1..=n {
             cluster.start_node(id)?;
@@ -101,9 +112,66 @@ impl Cluster {
         self.nodes.iter().map(|n| n.id).collect()
     }
 
+    pub fn id_of(&self, slot: u64) -> u64 {
+        self.nodes[slot as usize - 1].id
+    }
+
+    pub fn slot_of(&self, id: u64) -> Option<u64> {
+        self.nodes.iter().find(|n| n.id == id).map(|n| n.slot)
+    }
+
+    /// The first half of replacing a slot's node: remove it from the cluster (through the
+    /// other nodes), kill it and wipe its data. Returns the removed id.
+    pub async fn remove_and_wipe(&mut self, slot: u64) -> anyhow::Result<u64> {
+        let id = self.id_of(slot);
+        let others: Vec<String> = (self.nodes.iter())
+            .filter(|n| n.slot != slot && n.is_running() && !n.paused)
+            .map(|n| n.client.to_string())
+            .collect();
+        AdminClient::new(others)
+            .with_timeout(Duration::from_secs(10))
+            .remove_node(id)
+            .await
+            .with_context(|| format!("remove node {id}"))?;
+        self.kill9(id);
+        let node = &self.nodes[slot as usize - 1];
+        std::fs::remove_dir_all(&node.data_dir)
+            .with_context(|| format!("wipe {}", node.data_dir.display()))?;
+        Ok(id)
+    }
+
+    /// The second half: a new node (a new id, new proxies, the slot's ports and directory)
+    /// starts and joins through the other nodes. Returns its id.
+    pub async fn join_new(&mut self, slot: u64) -> anyhow::Result<u64> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut join = Vec::new();
+        for n in self.nodes.iter().filter(|n| n.slot != slot) {
+            join.push("--join".to_string());
+            join.push(n.client.to_string());
+        }
+        let (client, peer) = {
+            let n = &self.nodes[slot as usize - 1];
+            (n.client, n.peer)
+        };
+        let (client_proxy, peer_proxy) = (
+            self.net.proxy(id, client).await?,
+            self.net.proxy(id, peer).await?,
+        );
+        join.push("--advertise-peer-addr".into());
+        join.push(peer_proxy.to_string());
+        let node = &mut self.nodes[slot as usize - 1];
+        node.id = id;
+        node.client_proxy = client_proxy;
+        node.peer_proxy = peer_proxy;
+        node.membership_args = join;
+        tokio::task::block_in_place(|| self.start_node(id))?;
+        Ok(id)
+    }
+
     /// Starts (or restarts, on its data) node `id`; returns once it serves.
     pub fn start_node(&mut self, id: u64) -> anyhow::Result<()> {
-        let (bin, initial) = (self.keel_bin.clone(), self.initial.clone());
+        let bin = self.keel_bin.clone();
         let node = self.node_mut(id);
         if node.child.is_some() {
             return Ok(());
@@ -118,7 +186,7 @@ impl Cluster {
             .args(["--peer-listen", &node.peer.to_string()])
             .args(["--advertise-addr", &node.client_proxy.to_string()])
             .args(["--source-ip", &source_ip(id).to_string()])
-            .args(["--initial-cluster", &initial])
+            .args(&node.membership_args)
             .args(["--snapshot-every", "2000"])
             .arg("--data-dir")
             .arg(&node.data_dir)
@@ -131,6 +199,34 @@ impl Cluster {
         node.child = Some(child);
         node.paused = false;
         Ok(())
+    }
+
+    /// Sets node `id`'s clock skew (0 heals) and waits until the node says it took it: a
+    /// `keel` built without the `test-clock` feature never does.
+    pub async fn set_clock_offset(&self, id: u64, offset_ms: i64) -> anyhow::Result<()> {
+        let node = self.node(id);
+        std::fs::write(
+            node.data_dir.join("test-clock-offset-ms"),
+            offset_ms.to_string(),
+        )?;
+        let said = format!("test clock offset set offset_ms={offset_ms}");
+        let began = Instant::now();
+        while began.elapsed() < Duration::from_secs(3) {
+            let log = std::fs::read_to_string(&node.log).unwrap_or_default();
+            if log
+                .lines()
+                .rev()
+                .take(50)
+                .any(|l| l.trim_end().ends_with(&said))
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::bail!(
+            "node {id} did not apply a clock offset: the clock nemesis needs a keel built with \
+             `--features test-clock` (the keel-test binary)"
+        )
     }
 
     pub fn kill9(&mut self, id: u64) {

@@ -97,9 +97,9 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
 
     let mut cluster = Cluster::start(&keel_bin, &root, args.nodes).await?;
     cluster.wait_leader(Duration::from_secs(30)).await?;
-    let ids = cluster.ids();
+    let slots = cluster.ids();
     let total_ms = args.time * 1000;
-    let plan = nemesis::schedule(args.seed, &ids, &families, total_ms);
+    let plan = nemesis::schedule(args.seed, &slots, &families, total_ms);
     println!(
         "keel-jepsen: {} nodes, {} s, {} faults planned (seed {})",
         args.nodes,
@@ -140,7 +140,7 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
     let mut recovery_ms = Vec::new();
     for step in &plan {
         sleep_until(&work, step.at_ms).await;
-        let (record, undo) = inject(&mut cluster, step, &ids).await?;
+        let (record, undo) = inject(&mut cluster, step, &slots).await?;
         println!(
             "  {:6.1} s  {} {:?}",
             work.now_ms() as f64 / 1000.0,
@@ -148,7 +148,7 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
             record.nodes
         );
         sleep_until(&work, step.heal_ms).await;
-        heal(&mut cluster, undo)?;
+        heal(&mut cluster, undo).await?;
         let healed_at = work.now_ms();
         faults.push(FaultRecord {
             end_ms: healed_at,
@@ -218,59 +218,100 @@ async fn sleep_until(work: &Workload, at_ms: u64) {
 
 /// What healing a fault takes.
 enum Undo {
+    Nothing,
     Network,
     Restart(u64),
     Resume(u64),
+    /// A new node joins in this slot.
+    Join(u64),
+    /// The slot's clock back to true time.
+    Clock(u64),
 }
 
+/// Injects one planned fault; its slots become the node ids they hold now. A fault that
+/// cannot be injected (a removal with no quorum) is recorded as such and undoes nothing.
 async fn inject(
     cluster: &mut Cluster,
     step: &Step,
-    ids: &[u64],
+    slots: &[u64],
 ) -> anyhow::Result<(FaultRecord, Undo)> {
     let leader = cluster.leader().await;
-    let resolve = |t: &Target| match t {
-        Target::Leader => leader.unwrap_or(ids[0]),
-        Target::Node(n) => *n,
+    let leader_slot = leader.and_then(|id| cluster.slot_of(id));
+    let slot = |t: &Target| match t {
+        Target::Leader => leader_slot.unwrap_or(slots[0]),
+        Target::Node(s) => *s,
     };
-    let (nodes, undo) = match &step.fault {
+    let mut name = step.fault.name().to_string();
+    let (named_slots, undo) = match &step.fault {
         Fault::Kill(t) => {
-            let n = resolve(t);
-            cluster.kill9(n);
-            (vec![n], Undo::Restart(n))
+            let s = slot(t);
+            cluster.kill9(cluster.id_of(s));
+            (vec![s], Undo::Restart(s))
         }
         Fault::Pause(t) => {
-            let n = resolve(t);
-            cluster.pause(n);
-            (vec![n], Undo::Resume(n))
+            let s = slot(t);
+            cluster.pause(cluster.id_of(s));
+            (vec![s], Undo::Resume(s))
+        }
+        Fault::ClockSkew { target, offset_ms } => {
+            let s = slot(target);
+            cluster
+                .set_clock_offset(cluster.id_of(s), *offset_ms)
+                .await?;
+            name = format!("{name} {offset_ms:+} ms");
+            (vec![s], Undo::Clock(s))
+        }
+        Fault::Replace(t) => {
+            let s = slot(t);
+            match cluster.remove_and_wipe(s).await {
+                Ok(_) => (vec![s], Undo::Join(s)),
+                Err(e) => {
+                    name = format!("{name} (not injected: {e:#})");
+                    (vec![s], Undo::Nothing)
+                }
+            }
         }
         partition => {
-            cluster.net.block(blocked_pairs(partition, ids, leader));
+            let pairs = blocked_pairs(partition, slots, leader_slot);
+            let by_id = pairs
+                .into_iter()
+                .map(|(a, b)| (cluster.id_of(a), cluster.id_of(b)))
+                .collect();
+            cluster.net.block(by_id);
             let named = match partition {
                 Fault::Halves { side } => side.clone(),
-                Fault::IsolateLeader => leader.into_iter().collect(),
+                Fault::IsolateLeader => leader_slot.into_iter().collect(),
                 Fault::Bridge { bridge } => vec![*bridge],
                 Fault::Ring { order } => order.clone(),
                 Fault::OneWay { from } => vec![*from],
-                Fault::Kill(_) | Fault::Pause(_) => unreachable!("matched above"),
+                _ => unreachable!("process faults matched above"),
             };
             (named, Undo::Network)
         }
     };
     let record = FaultRecord {
-        fault: step.fault.name().to_string(),
-        nodes,
+        fault: name,
+        nodes: named_slots.iter().map(|s| cluster.id_of(*s)).collect(),
         start_ms: step.at_ms,
         end_ms: step.heal_ms,
     };
     Ok((record, undo))
 }
 
-fn heal(cluster: &mut Cluster, undo: Undo) -> anyhow::Result<()> {
+async fn heal(cluster: &mut Cluster, undo: Undo) -> anyhow::Result<()> {
     match undo {
+        Undo::Nothing => {}
         Undo::Network => cluster.net.heal(),
-        Undo::Restart(n) => tokio::task::block_in_place(|| cluster.start_node(n))?,
-        Undo::Resume(n) => cluster.resume(n),
+        Undo::Restart(s) => {
+            let id = cluster.id_of(s);
+            tokio::task::block_in_place(|| cluster.start_node(id))?
+        }
+        Undo::Resume(s) => cluster.resume(cluster.id_of(s)),
+        Undo::Clock(s) => cluster.set_clock_offset(cluster.id_of(s), 0).await?,
+        Undo::Join(s) => {
+            let id = cluster.join_new(s).await?;
+            println!("           node {id} joined in slot {s}");
+        }
     }
     Ok(())
 }

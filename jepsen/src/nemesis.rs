@@ -1,7 +1,8 @@
 //! The nemesis's plan: which fault, on which nodes, from when to when. The plan is a pure
-//! function of the seed, the node ids and the enabled fault kinds, so a failing run replays
-//! with the same faults at the same offsets. Faults that name "the leader" are resolved when
-//! they are injected.
+//! function of the seed, the number of nodes and the enabled fault kinds, so a failing run
+//! replays with the same faults at the same offsets. The plan names node *slots* (1..=n):
+//! a slot's node id changes when the membership nemesis replaces it. Faults that name "the
+//! leader" are resolved when they are injected.
 
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -49,10 +50,18 @@ pub enum Family {
     Partition,
     Kill,
     Pause,
+    Membership,
+    Clock,
 }
 
 impl Family {
-    pub const ALL: [Family; 3] = [Family::Partition, Family::Kill, Family::Pause];
+    pub const ALL: [Family; 5] = [
+        Family::Partition,
+        Family::Kill,
+        Family::Pause,
+        Family::Membership,
+        Family::Clock,
+    ];
 
     pub fn parse_list(list: &str) -> anyhow::Result<Vec<Family>> {
         let mut out = BTreeSet::new();
@@ -68,7 +77,15 @@ impl Family {
                 "pause" => {
                     out.insert(Family::Pause);
                 }
-                other => anyhow::bail!("unknown nemesis {other:?} (partition, kill, pause, all)"),
+                "membership" => {
+                    out.insert(Family::Membership);
+                }
+                "clock" => {
+                    out.insert(Family::Clock);
+                }
+                other => anyhow::bail!(
+                    "unknown nemesis {other:?} (partition, kill, pause, membership, clock, all)"
+                ),
             }
         }
         Ok(out.into_iter().collect())
@@ -98,6 +115,12 @@ pub enum Fault {
     Kill(Target),
     /// SIGSTOP, SIGCONT at the heal.
     Pause(Target),
+    /// Removed from the cluster, killed and its data wiped; at the heal a new node (a new id)
+    /// in its place joins.
+    Replace(Target),
+    /// The node's wall clock set off by `offset_ms` (needs a `test-clock` build); back at the
+    /// heal.
+    ClockSkew { target: Target, offset_ms: i64 },
 }
 
 impl Fault {
@@ -110,6 +133,8 @@ impl Fault {
             Fault::OneWay { .. } => "partition-one-way",
             Fault::Kill(_) => "kill",
             Fault::Pause(_) => "pause",
+            Fault::Replace(_) => "membership-replace",
+            Fault::ClockSkew { .. } => "clock-skew",
         }
     }
 }
@@ -139,6 +164,17 @@ pub fn schedule(seed: u64, nodes: &[u64], families: &[Family], total_ms: u64) ->
             Family::Partition => partition(&mut rng, nodes),
             Family::Kill => Fault::Kill(target(&mut rng, nodes)),
             Family::Pause => Fault::Pause(target(&mut rng, nodes)),
+            Family::Membership => Fault::Replace(target(&mut rng, nodes)),
+            Family::Clock => {
+                let target = target(&mut rng, nodes);
+                let magnitude = rng.range(500, 20_000) as i64;
+                let offset_ms = if rng.range(0, 2) == 0 {
+                    magnitude
+                } else {
+                    -magnitude
+                };
+                Fault::ClockSkew { target, offset_ms }
+            }
         };
         steps.push(Step {
             at_ms: t,
@@ -162,9 +198,9 @@ fn target(rng: &mut Rng, nodes: &[u64]) -> Target {
 fn partition(rng: &mut Rng, nodes: &[u64]) -> Fault {
     let mut order = nodes.to_vec();
     rng.shuffle(&mut order);
-    // With fewer than five nodes a ring cuts nothing.
-    let kinds = if nodes.len() >= 5 { 5 } else { 4 };
-    match (rng.range(0, kinds) + 3) % 5 {
+    // With fewer than five nodes a ring cuts nothing: it is not drawn.
+    let first = if nodes.len() >= 5 { 0 } else { 1 };
+    match rng.range(first, 5) {
         0 => Fault::Ring { order },
         1 => Fault::Halves {
             side: order[..nodes.len() / 2].to_vec(),
@@ -224,7 +260,7 @@ pub fn blocked_pairs(fault: &Fault, nodes: &[u64], leader: Option<u64>) -> BTree
                 blocked.insert((*from, b));
             }
         }
-        Fault::Kill(_) | Fault::Pause(_) => {}
+        Fault::Kill(_) | Fault::Pause(_) | Fault::Replace(_) | Fault::ClockSkew { .. } => {}
     }
     blocked
 }
@@ -244,6 +280,10 @@ mod tests {
         assert!(a.last().unwrap().heal_ms <= 120_000);
         let names: BTreeSet<&str> = a.iter().map(|s| s.fault.name()).collect();
         assert!(names.len() >= 3, "{names:?}");
+        let long = schedule(7, &nodes, &[Family::Partition], 3_600_000);
+        assert!(long.iter().all(|s| !matches!(s.fault, Fault::Ring { .. })));
+        let five = schedule(7, &[1, 2, 3, 4, 5], &[Family::Partition], 3_600_000);
+        assert!(five.iter().any(|s| matches!(s.fault, Fault::Ring { .. })));
     }
 
     #[test]
@@ -287,8 +327,13 @@ mod tests {
     fn nemesis_lists_parse() {
         assert_eq!(Family::parse_list("all").unwrap(), Family::ALL.to_vec());
         assert_eq!(
-            Family::parse_list("pause,kill").unwrap(),
-            vec![Family::Kill, Family::Pause]
+            Family::parse_list("pause,kill,membership,clock").unwrap(),
+            vec![
+                Family::Kill,
+                Family::Pause,
+                Family::Membership,
+                Family::Clock
+            ]
         );
         assert!(Family::parse_list("flood").is_err());
     }

@@ -132,15 +132,17 @@ impl Workload {
         rng.pick(&self.clients).clone()
     }
 
-    fn record(&self, process: &str, kind: OpKind, invoke_ms: u64, outcome: Outcome) {
+    /// Records an operation; returns its outcome.
+    fn record(&self, process: &str, kind: OpKind, invoke_ms: u64, outcome: Outcome) -> Outcome {
         let op = Op {
             process: process.to_string(),
             kind,
             invoke_ms,
             complete_ms: self.now_ms(),
-            outcome,
+            outcome: outcome.clone(),
         };
         self.ops.lock().expect("ops").push(op);
+        outcome
     }
 
     /// One client: operations one after another until `stop`.
@@ -152,27 +154,31 @@ impl Workload {
             n += 1;
             let known = self.workflow_ids();
             let roll = rng.range(0, 100);
-            if known.is_empty() || roll < 8 {
+            let outcome = if known.is_empty() || roll < 8 {
                 let id = format!("jw-{index}-{n}");
                 self.ids.lock().expect("ids").push(id.clone());
-                self.start(&mut rng, &process, id, false).await;
-                continue;
-            }
-            // Recent workflows get most of the traffic.
-            let recent = &known[known.len().saturating_sub(20)..];
-            let id = rng.pick(recent).clone();
-            match roll {
-                8..=11 => self.start(&mut rng, &process, id, true).await,
-                12..=69 => {
-                    let payload = format!("s-{index}-{n}");
-                    self.signal(&mut rng, &process, &id, "sig", payload).await;
+                self.start(&mut rng, &process, id, false).await
+            } else {
+                // Recent workflows get most of the traffic.
+                let recent = &known[known.len().saturating_sub(20)..];
+                let id = rng.pick(recent).clone();
+                match roll {
+                    8..=11 => self.start(&mut rng, &process, id, true).await,
+                    12..=69 => {
+                        let payload = format!("s-{index}-{n}");
+                        self.signal(&mut rng, &process, &id, "sig", payload).await
+                    }
+                    _ => self.read(&mut rng, &process, &id).await,
                 }
-                _ => self.read(&mut rng, &process, &id).await,
+            };
+            // A client that got no answer backs off a little, as SDK clients do.
+            if matches!(outcome, Outcome::Unknown(_)) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
     }
 
-    async fn start(&self, rng: &mut Rng, process: &str, id: String, repeat: bool) {
+    async fn start(&self, rng: &mut Rng, process: &str, id: String, repeat: bool) -> Outcome {
         let invoke = self.now_ms();
         let req = StartWorkflowExecutionRequest {
             namespace: NAMESPACE.into(),
@@ -200,7 +206,7 @@ impl Workload {
             repeat,
             run_id,
         };
-        self.record(process, kind, invoke, outcome);
+        self.record(process, kind, invoke, outcome)
     }
 
     /// One signal; returns how it ended.
@@ -236,11 +242,10 @@ impl Workload {
             workflow_id: id.into(),
             payload,
         };
-        self.record(process, kind, invoke, outcome.clone());
-        outcome
+        self.record(process, kind, invoke, outcome)
     }
 
-    async fn read(&self, rng: &mut Rng, process: &str, id: &str) {
+    async fn read(&self, rng: &mut Rng, process: &str, id: &str) -> Outcome {
         let invoke = self.now_ms();
         let (events, outcome) = match read_history(&self.client(rng), id).await {
             Ok(events) => (events, Outcome::Ok),
@@ -251,7 +256,7 @@ impl Workload {
             run_id: run_of(&events),
             events: events.iter().map(summary).collect(),
         };
-        self.record(process, kind, invoke, outcome);
+        self.record(process, kind, invoke, outcome)
     }
 
     /// One workflow worker: poll, decide, complete, until `stop`.
@@ -436,21 +441,33 @@ impl Workload {
 
     /// After healing: a "finish" signal to every workflow that exists, retried (each try its
     /// own recorded operation) until it is acknowledged or the workflow is known not to exist.
-    pub async fn finish_all(&self, within: Duration) {
+    /// Eight finishers share the ids.
+    pub async fn finish_all(self: &Arc<Self>, within: Duration) {
+        const FINISHERS: usize = 8;
         let deadline = Instant::now() + within;
-        let mut rng = Rng::new(0xF1);
-        for id in self.workflow_ids() {
-            for attempt in 0.. {
-                let payload = format!("finish-{id}-{attempt}");
-                match self
-                    .signal(&mut rng, "finisher", &id, "finish", payload)
-                    .await
-                {
-                    Outcome::Ok | Outcome::Fail(_) => break,
-                    Outcome::Unknown(_) if Instant::now() > deadline => break,
-                    Outcome::Unknown(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        let ids = Arc::new(self.workflow_ids());
+        let mut tasks = Vec::new();
+        for f in 0..FINISHERS {
+            let (work, ids) = (self.clone(), ids.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut rng = Rng::new(0xF1 + f as u64);
+                let process = format!("finisher-{f}");
+                for id in ids.iter().skip(f).step_by(FINISHERS) {
+                    for attempt in 0.. {
+                        let payload = format!("finish-{id}-{attempt}");
+                        match work.signal(&mut rng, &process, id, "finish", payload).await {
+                            Outcome::Ok | Outcome::Fail(_) => break,
+                            Outcome::Unknown(_) if Instant::now() > deadline => break,
+                            Outcome::Unknown(_) => {
+                                tokio::time::sleep(Duration::from_millis(200)).await
+                            }
+                        }
+                    }
                 }
-            }
+            }));
+        }
+        for t in tasks {
+            let _ = t.await;
         }
     }
 

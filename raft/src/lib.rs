@@ -14,6 +14,8 @@ pub mod snapshot;
 pub mod state_machine;
 pub mod types;
 
+#[cfg(feature = "test-clock")]
+pub use node::test_clock;
 pub use node::{leader_now, NodeOptions, ProposeError, RaftNode, StartError};
 pub use state_machine::NotificationSender;
 pub use types::{KeelNode, NodeId, Proposal, Response};

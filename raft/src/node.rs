@@ -67,10 +67,29 @@ pub struct RaftNode {
 
 /// The leader's wall clock, unix nanos: the only place time enters the log.
 pub fn leader_now() -> i64 {
-    SystemTime::now()
+    let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
+        .unwrap_or(0);
+    #[cfg(feature = "test-clock")]
+    let now = now + test_clock::offset_nanos();
+    now
+}
+
+/// Test builds only (feature `test-clock`): a skew added to this node's wall clock.
+#[cfg(feature = "test-clock")]
+pub mod test_clock {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    static OFFSET_NANOS: AtomicI64 = AtomicI64::new(0);
+
+    pub fn set_offset_nanos(nanos: i64) {
+        OFFSET_NANOS.store(nanos, Ordering::Relaxed);
+    }
+
+    pub fn offset_nanos() -> i64 {
+        OFFSET_NANOS.load(Ordering::Relaxed)
+    }
 }
 
 pub(crate) fn write_error(

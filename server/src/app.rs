@@ -257,6 +257,10 @@ pub async fn run(
             .or(initial_entry)
             .unwrap_or(peer_local.clone()),
     };
+    #[cfg(feature = "test-clock")]
+    tokio::spawn(crate::test_clock::follow_offset_file(
+        setup.data_dir.clone(),
+    ));
     let node = RaftNode::start(
         store.clone(),
         NodeOptions {

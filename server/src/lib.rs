@@ -12,6 +12,8 @@ pub mod leadership;
 pub mod matching;
 pub mod proto;
 pub mod queries;
+#[cfg(feature = "test-clock")]
+pub mod test_clock;
 pub mod timers;
 pub mod watchers;
 
