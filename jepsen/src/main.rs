@@ -14,8 +14,9 @@ mod workload;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use cluster::Cluster;
-use nemesis::{blocked_pairs, Family, Fault, Step, Target};
+use nemesis::{blocked_pairs, Family, Fault, Target};
 use op::FaultRecord;
+use proxy::CLIENT;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -140,20 +141,25 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
     let mut recovery_ms = Vec::new();
     for step in &plan {
         sleep_until(&work, step.at_ms).await;
-        let (record, undo) = inject(&mut cluster, step, &slots).await?;
-        println!(
-            "  {:6.1} s  {} {:?}",
-            work.now_ms() as f64 / 1000.0,
-            record.fault,
-            record.nodes
-        );
+        let mut injected = Vec::new();
+        for fault in &step.faults {
+            let (record, undo) = inject(&mut cluster, fault, &slots, work.now_ms()).await?;
+            println!(
+                "  {:6.1} s  {} {:?}",
+                work.now_ms() as f64 / 1000.0,
+                record.fault,
+                record.nodes
+            );
+            injected.push((record, undo));
+        }
         sleep_until(&work, step.heal_ms).await;
-        heal(&mut cluster, undo).await?;
-        let healed_at = work.now_ms();
-        faults.push(FaultRecord {
-            end_ms: healed_at,
-            ..record
-        });
+        while let Some((record, undo)) = injected.pop() {
+            heal(&mut cluster, undo).await?;
+            faults.push(FaultRecord {
+                end_ms: work.now_ms(),
+                ..record
+            });
+        }
         if let Ok((_, took)) = cluster.wait_leader(Duration::from_secs(30)).await {
             recovery_ms.push(took.as_millis() as u64);
         }
@@ -232,8 +238,9 @@ enum Undo {
 /// cannot be injected (a removal with no quorum) is recorded as such and undoes nothing.
 async fn inject(
     cluster: &mut Cluster,
-    step: &Step,
+    fault: &Fault,
     slots: &[u64],
+    now_ms: u64,
 ) -> anyhow::Result<(FaultRecord, Undo)> {
     let leader = cluster.leader().await;
     let leader_slot = leader.and_then(|id| cluster.slot_of(id));
@@ -241,8 +248,8 @@ async fn inject(
         Target::Leader => leader_slot.unwrap_or(slots[0]),
         Target::Node(s) => *s,
     };
-    let mut name = step.fault.name().to_string();
-    let (named_slots, undo) = match &step.fault {
+    let mut name = fault.name().to_string();
+    let (named_slots, undo) = match fault {
         Fault::Kill(t) => {
             let s = slot(t);
             cluster.kill9(cluster.id_of(s));
@@ -273,10 +280,14 @@ async fn inject(
         }
         partition => {
             let pairs = blocked_pairs(partition, slots, leader_slot);
-            let by_id = pairs
-                .into_iter()
-                .map(|(a, b)| (cluster.id_of(a), cluster.id_of(b)))
-                .collect();
+            let id = |end: u64| {
+                if end == CLIENT {
+                    CLIENT
+                } else {
+                    cluster.id_of(end)
+                }
+            };
+            let by_id = pairs.into_iter().map(|(a, b)| (id(a), id(b))).collect();
             cluster.net.block(by_id);
             let named = match partition {
                 Fault::Halves { side } => side.clone(),
@@ -284,6 +295,7 @@ async fn inject(
                 Fault::Bridge { bridge } => vec![*bridge],
                 Fault::Ring { order } => order.clone(),
                 Fault::OneWay { from } => vec![*from],
+                Fault::ClientsCut { node } => vec![*node],
                 _ => unreachable!("process faults matched above"),
             };
             (named, Undo::Network)
@@ -292,8 +304,8 @@ async fn inject(
     let record = FaultRecord {
         fault: name,
         nodes: named_slots.iter().map(|s| cluster.id_of(*s)).collect(),
-        start_ms: step.at_ms,
-        end_ms: step.heal_ms,
+        start_ms: now_ms,
+        end_ms: now_ms,
     };
     Ok((record, undo))
 }

@@ -4,6 +4,7 @@
 //! a slot's node id changes when the membership nemesis replaces it. Faults that name "the
 //! leader" are resolved when they are injected.
 
+use crate::proxy::CLIENT;
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -111,6 +112,8 @@ pub enum Fault {
     Ring { order: Vec<u64> },
     /// `from` cannot send to any other node; it still hears them.
     OneWay { from: u64 },
+    /// The workload's clients cannot reach `node` (the nodes still reach each other).
+    ClientsCut { node: u64 },
     /// SIGKILL, restarted at the heal.
     Kill(Target),
     /// SIGSTOP, SIGCONT at the heal.
@@ -131,6 +134,7 @@ impl Fault {
             Fault::Bridge { .. } => "partition-bridge",
             Fault::Ring { .. } => "partition-ring",
             Fault::OneWay { .. } => "partition-one-way",
+            Fault::ClientsCut { .. } => "partition-clients",
             Fault::Kill(_) => "kill",
             Fault::Pause(_) => "pause",
             Fault::Replace(_) => "membership-replace",
@@ -139,15 +143,18 @@ impl Fault {
     }
 }
 
-/// One fault: injected at `at_ms`, healed at `heal_ms` (ms since the run began).
+/// One or two faults together: injected at `at_ms` in order, healed at `heal_ms` (ms since
+/// the run began) in reverse order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Step {
     pub at_ms: u64,
     pub heal_ms: u64,
-    pub fault: Fault,
+    pub faults: Vec<Fault>,
 }
 
-/// Faults one after another over `total_ms`: each lasts 2–8 s, with 1–4 s of calm between.
+/// Faults over `total_ms`: each step lasts 2–8 s, with 1–4 s of calm between. When partitions
+/// and a process fault (kill, pause, clock) are both enabled, one step in four combines a
+/// partition with one of them.
 pub fn schedule(seed: u64, nodes: &[u64], families: &[Family], total_ms: u64) -> Vec<Step> {
     let mut rng = Rng::new(seed);
     let mut steps = Vec::new();
@@ -160,30 +167,45 @@ pub fn schedule(seed: u64, nodes: &[u64], families: &[Family], total_ms: u64) ->
         if t + length > total_ms {
             break;
         }
-        let fault = match rng.pick(families) {
-            Family::Partition => partition(&mut rng, nodes),
-            Family::Kill => Fault::Kill(target(&mut rng, nodes)),
-            Family::Pause => Fault::Pause(target(&mut rng, nodes)),
-            Family::Membership => Fault::Replace(target(&mut rng, nodes)),
-            Family::Clock => {
-                let target = target(&mut rng, nodes);
-                let magnitude = rng.range(500, 20_000) as i64;
-                let offset_ms = if rng.range(0, 2) == 0 {
-                    magnitude
-                } else {
-                    -magnitude
-                };
-                Fault::ClockSkew { target, offset_ms }
-            }
+        let process: Vec<Family> = (families.iter().copied())
+            .filter(|f| matches!(f, Family::Kill | Family::Pause | Family::Clock))
+            .collect();
+        let combine =
+            families.contains(&Family::Partition) && !process.is_empty() && rng.range(0, 4) == 0;
+        let faults = if combine {
+            let second = *rng.pick(&process);
+            vec![partition(&mut rng, nodes), fault(&mut rng, second, nodes)]
+        } else {
+            let family = *rng.pick(families);
+            vec![fault(&mut rng, family, nodes)]
         };
         steps.push(Step {
             at_ms: t,
             heal_ms: t + length,
-            fault,
+            faults,
         });
         t += length + rng.range(1_000, 4_000);
     }
     steps
+}
+
+fn fault(rng: &mut Rng, family: Family, nodes: &[u64]) -> Fault {
+    match family {
+        Family::Partition => partition(rng, nodes),
+        Family::Kill => Fault::Kill(target(rng, nodes)),
+        Family::Pause => Fault::Pause(target(rng, nodes)),
+        Family::Membership => Fault::Replace(target(rng, nodes)),
+        Family::Clock => {
+            let target = target(rng, nodes);
+            let magnitude = rng.range(500, 20_000) as i64;
+            let offset_ms = if rng.range(0, 2) == 0 {
+                magnitude
+            } else {
+                -magnitude
+            };
+            Fault::ClockSkew { target, offset_ms }
+        }
+    }
 }
 
 fn target(rng: &mut Rng, nodes: &[u64]) -> Target {
@@ -200,14 +222,15 @@ fn partition(rng: &mut Rng, nodes: &[u64]) -> Fault {
     rng.shuffle(&mut order);
     // With fewer than five nodes a ring cuts nothing: it is not drawn.
     let first = if nodes.len() >= 5 { 0 } else { 1 };
-    match rng.range(first, 5) {
+    match rng.range(first, 6) {
         0 => Fault::Ring { order },
         1 => Fault::Halves {
             side: order[..nodes.len() / 2].to_vec(),
         },
         2 => Fault::IsolateLeader,
         3 => Fault::Bridge { bridge: order[0] },
-        _ => Fault::OneWay { from: order[0] },
+        4 => Fault::OneWay { from: order[0] },
+        _ => Fault::ClientsCut { node: order[0] },
     }
 }
 
@@ -260,6 +283,7 @@ pub fn blocked_pairs(fault: &Fault, nodes: &[u64], leader: Option<u64>) -> BTree
                 blocked.insert((*from, b));
             }
         }
+        Fault::ClientsCut { node } => cut(*node, CLIENT),
         Fault::Kill(_) | Fault::Pause(_) | Fault::Replace(_) | Fault::ClockSkew { .. } => {}
     }
     blocked
@@ -278,12 +302,24 @@ mod tests {
         assert!(a.len() >= 8, "{} faults in 2 minutes", a.len());
         assert!(a.windows(2).all(|w| w[0].heal_ms < w[1].at_ms));
         assert!(a.last().unwrap().heal_ms <= 120_000);
-        let names: BTreeSet<&str> = a.iter().map(|s| s.fault.name()).collect();
+        let faults = |steps: &[Step]| -> Vec<Fault> {
+            steps.iter().flat_map(|s| s.faults.clone()).collect()
+        };
+        let names: BTreeSet<&str> = faults(&a).iter().map(|f| f.name()).collect();
         assert!(names.len() >= 3, "{names:?}");
+        let hour = schedule(7, &nodes, &Family::ALL, 3_600_000);
+        assert!(hour.iter().any(|s| s.faults.len() == 2), "combinations");
+        assert!(hour.iter().all(|s| s.faults.len() == 1
+            || (s.faults[0].name().starts_with("partition")
+                && !s.faults[1].name().starts_with("partition"))));
         let long = schedule(7, &nodes, &[Family::Partition], 3_600_000);
-        assert!(long.iter().all(|s| !matches!(s.fault, Fault::Ring { .. })));
+        assert!(faults(&long)
+            .iter()
+            .all(|f| !matches!(f, Fault::Ring { .. })));
         let five = schedule(7, &[1, 2, 3, 4, 5], &[Family::Partition], 3_600_000);
-        assert!(five.iter().any(|s| matches!(s.fault, Fault::Ring { .. })));
+        assert!(faults(&five)
+            .iter()
+            .any(|f| matches!(f, Fault::Ring { .. })));
     }
 
     #[test]
@@ -321,6 +357,9 @@ mod tests {
         let one_way = blocked_pairs(&Fault::OneWay { from: 2 }, &nodes, None);
         assert_eq!(one_way.len(), 4);
         assert!(one_way.iter().all(|(a, _)| *a == 2));
+
+        let clients = blocked_pairs(&Fault::ClientsCut { node: 3 }, &nodes, None);
+        assert_eq!(clients, BTreeSet::from([(3, CLIENT), (CLIENT, 3)]));
     }
 
     #[test]
