@@ -65,7 +65,12 @@ struct RunArgs {
 #[tokio::main]
 async fn main() {
     let Cmd::Run(args) = Cli::parse().command;
-    match run(args).await {
+    // Interrupted, the run is dropped, and with it the cluster: its nodes are killed.
+    let outcome = tokio::select! {
+        outcome = run(args) => outcome,
+        _ = interrupted() => Err(anyhow::anyhow!("interrupted")),
+    };
+    match outcome {
         Ok(0) => {}
         Ok(anomalies) => {
             eprintln!("keel-jepsen: {anomalies} anomalies");
@@ -74,6 +79,19 @@ async fn main() {
         Err(e) => {
             eprintln!("keel-jepsen: error: {e:#}");
             std::process::exit(2);
+        }
+    }
+}
+
+async fn interrupted() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        },
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }
