@@ -128,6 +128,13 @@ impl Workload {
         self.ids.lock().expect("ids").clone()
     }
 
+    fn task_queue(&self) -> Option<TaskQueue> {
+        Some(TaskQueue {
+            name: self.queue.clone(),
+            ..Default::default()
+        })
+    }
+
     fn client(&self, rng: &mut Rng) -> Client {
         rng.pick(&self.clients).clone()
     }
@@ -186,10 +193,7 @@ impl Workload {
             workflow_type: Some(WorkflowType {
                 name: "jepsen".into(),
             }),
-            task_queue: Some(TaskQueue {
-                name: self.queue.clone(),
-                ..Default::default()
-            }),
+            task_queue: self.task_queue(),
             request_id: format!("{process}-{invoke}-{}", rng.next_u64()),
             ..Default::default()
         };
@@ -266,16 +270,12 @@ impl Workload {
         while !stop.load(Ordering::Relaxed) {
             let poll = PollWorkflowTaskQueueRequest {
                 namespace: NAMESPACE.into(),
-                task_queue: Some(TaskQueue {
-                    name: self.queue.clone(),
-                    ..Default::default()
-                }),
+                task_queue: self.task_queue(),
                 identity: process.clone(),
                 ..Default::default()
             };
-            let client = self.client(&mut rng);
-            let Ok(task) = client
-                .clone()
+            let Ok(task) = self
+                .client(&mut rng)
                 .poll_workflow_task_queue(request(poll, POLL_TIMEOUT))
                 .await
                 .map(|r| r.into_inner())
@@ -326,10 +326,7 @@ impl Workload {
                 activity_type: Some(ActivityType {
                     name: "record".into(),
                 }),
-                task_queue: Some(TaskQueue {
-                    name: self.queue.clone(),
-                    ..Default::default()
-                }),
+                task_queue: self.task_queue(),
                 input: payloads("work"),
                 start_to_close_timeout: duration(ACTIVITY_TIMEOUT),
                 retry_policy: Some(RetryPolicy {
@@ -372,10 +369,7 @@ impl Workload {
         while !stop.load(Ordering::Relaxed) {
             let poll = PollActivityTaskQueueRequest {
                 namespace: NAMESPACE.into(),
-                task_queue: Some(TaskQueue {
-                    name: self.queue.clone(),
-                    ..Default::default()
-                }),
+                task_queue: self.task_queue(),
                 identity: process.clone(),
                 ..Default::default()
             };

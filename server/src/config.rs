@@ -172,6 +172,28 @@ mod tests {
     }
 
     #[test]
+    fn advertised_addresses_are_taken_and_checked() {
+        let args = |advertise_peer: &str| StartArgs {
+            node_id: Some(2),
+            peer_listen: Some("127.0.0.1:7402".parse().unwrap()),
+            initial_cluster: Some("1=127.0.0.1:9401,2=127.0.0.1:9402".into()),
+            advertise_addr: Some("proxy:9302".into()),
+            advertise_peer_addr: Some(advertise_peer.into()),
+            source_ip: Some("127.0.1.2".parse().unwrap()),
+            ..Default::default()
+        };
+        let setup = args("127.0.0.1:9402").into_setup().unwrap();
+        assert_eq!(setup.advertise_addr.as_deref(), Some("proxy:9302"));
+        assert_eq!(setup.source_ip, Some("127.0.1.2".parse().unwrap()));
+        // An initial member is reached at its --initial-cluster entry: nothing else will do.
+        let err = args("127.0.0.1:7402").into_setup().unwrap_err();
+        assert!(
+            format!("{err:#}").contains("--advertise-peer-addr"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
     fn flags_win_over_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keel.toml");
