@@ -20,6 +20,15 @@ if need_libclang; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libclang-dev clang >/dev/null
 fi
 
+# keel-jepsen --net netns: network namespaces (iproute2) and packet drops (nftables); root only.
+install_netns_deps() {
+  if ! command -v ip >/dev/null || ! command -v nft >/dev/null; then
+    echo "deps: installing iproute2 and nftables (keel-jepsen --net netns)" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 nftables >/dev/null
+  fi
+}
+
 install_python_deps() {
   if [ ! -x "$KEEL_VENV/bin/python" ]; then
     echo "deps: creating $KEEL_VENV" >&2

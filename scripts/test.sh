@@ -36,5 +36,14 @@ if [ "$status" -ne 1 ] || ! grep -q "lost-signal" "$jepsen_out/faulty/report.txt
   exit 1
 fi
 grep "^anomalies" "$jepsen_out/faulty/report.txt"
+
+if [ "$(id -u)" -eq 0 ]; then
+  echo "== jepsen: 3 nodes in network namespaces, 30 s of nftables partitions and kills"
+  install_netns_deps
+  "$CARGO_TARGET_DIR/debug/keel-jepsen" run --net netns --nodes 3 --time 30 \
+    --nemesis partition,kill --seed 3 --keel-bin "$KEEL_BIN" --out "$jepsen_out/netns"
+else
+  echo "== jepsen: network-namespace run skipped (needs root)"
+fi
 rm -rf "$jepsen_out"
 echo "== all tests passed"

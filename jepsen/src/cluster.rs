@@ -1,10 +1,12 @@
-//! The cluster under test: real `keel server start` processes on loopback, each behind
-//! proxies (see `proxy`), that the nemesis kills, restarts, pauses, resumes and replaces.
-//! Nodes sit in fixed slots (1..=n, their ports and data directory); a replaced slot gets a
-//! new node id. The harness observes nodes through their admin API on their own ports, never
-//! through the proxies.
+//! The cluster under test: real `keel server start` processes, each behind the run's
+//! fault-injecting network — proxies on loopback (see `proxy`) or network namespaces (see
+//! `netns`) — that the nemesis kills, restarts, pauses, resumes and replaces. Nodes sit in
+//! fixed slots (1..=n, their ports and data directory); a replaced slot gets a new node id.
+//! The harness observes nodes through their admin API on their own ports, never through the
+//! proxies.
 
-use crate::proxy::{source_ip, Net};
+use crate::netns::Netns;
+use crate::proxy::{source_ip, Net, Pairs, CLIENT};
 use anyhow::Context;
 use keel_client::AdminClient;
 use std::net::SocketAddr;
@@ -18,9 +20,9 @@ pub struct Node {
     /// Where the node listens.
     pub client: SocketAddr,
     pub peer: SocketAddr,
-    /// Where others reach it: its proxies.
-    pub client_proxy: SocketAddr,
-    pub peer_proxy: SocketAddr,
+    /// Where others reach it: its proxies, or its own addresses in a namespace.
+    pub client_reach: SocketAddr,
+    pub peer_reach: SocketAddr,
     data_dir: PathBuf,
     log: PathBuf,
     /// `--initial-cluster ...`, or `--join ...` for a replacement.
@@ -29,10 +31,83 @@ pub struct Node {
     pub paused: bool,
 }
 
+/// The network faults are injected into.
+pub enum Network {
+    Proxy(Net),
+    Netns(Netns),
+}
+
+impl Network {
+    /// Where a slot's node listens and where the others reach it.
+    async fn addresses(
+        &self,
+        id: u64,
+        slot: u64,
+    ) -> anyhow::Result<(SocketAddr, SocketAddr, SocketAddr, SocketAddr)> {
+        Ok(match self {
+            Network::Proxy(net) => {
+                let (client, peer) = (port(), port());
+                let (client_reach, peer_reach) =
+                    (net.proxy(id, client).await?, net.proxy(id, peer).await?);
+                (client, peer, client_reach, peer_reach)
+            }
+            Network::Netns(_) => {
+                let ip = Netns::addr(slot);
+                let (client, peer) = (SocketAddr::from((ip, 7233)), SocketAddr::from((ip, 7234)));
+                (client, peer, client, peer)
+            }
+        })
+    }
+
+    /// Blocks the (from, to) pairs of slots (or `CLIENT`); `id_of` gives a slot's node id.
+    pub fn block(&self, slot_pairs: Pairs, id_of: impl Fn(u64) -> u64) -> anyhow::Result<()> {
+        match self {
+            Network::Proxy(net) => {
+                let id = |end: u64| if end == CLIENT { CLIENT } else { id_of(end) };
+                net.block(
+                    slot_pairs
+                        .into_iter()
+                        .map(|(a, b)| (id(a), id(b)))
+                        .collect(),
+                );
+                Ok(())
+            }
+            Network::Netns(ns) => ns.block(&slot_pairs),
+        }
+    }
+
+    pub fn heal(&self) -> anyhow::Result<()> {
+        match self {
+            Network::Proxy(net) => {
+                net.heal();
+                Ok(())
+            }
+            Network::Netns(ns) => ns.heal(),
+        }
+    }
+
+    /// `bin server start` for node `id` in `slot`, as this network wants it run.
+    fn server_start(&self, bin: &Path, id: u64, slot: u64) -> Command {
+        let mut c = match self {
+            Network::Proxy(_) => Command::new(bin),
+            Network::Netns(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", &ns.slot_ns(slot)]).arg(bin);
+                c
+            }
+        };
+        c.args(["server", "start", "--node-id", &id.to_string()]);
+        if let Network::Proxy(_) = self {
+            c.args(["--source-ip", &source_ip(id).to_string()]);
+        }
+        c
+    }
+}
+
 pub struct Cluster {
     /// By slot: `nodes[slot - 1]`.
     pub nodes: Vec<Node>,
-    pub net: Net,
+    pub network: Network,
     keel_bin: PathBuf,
     next_id: u64,
 }
@@ -61,18 +136,22 @@ impl Node {
 
 impl Cluster {
     /// Starts `n` nodes (ids 1..=n) as one new cluster under `root`.
-    pub async fn start(keel_bin: &Path, root: &Path, n: u64) -> anyhow::Result<Cluster> {
-        let net = Net::default();
+    pub async fn start(
+        keel_bin: &Path,
+        root: &Path,
+        n: u64,
+        network: Network,
+    ) -> anyhow::Result<Cluster> {
         let mut nodes = Vec::new();
         for id in 1..=n {
-            let (client, peer) = (port(), port());
+            let (client, peer, client_reach, peer_reach) = network.addresses(id, id).await?;
             nodes.push(Node {
                 slot: id,
                 id,
                 client,
                 peer,
-                client_proxy: net.proxy(id, client).await?,
-                peer_proxy: net.proxy(id, peer).await?,
+                client_reach,
+                peer_reach,
                 data_dir: root.join(format!("slot{id}")),
                 log: root.join(format!("slot{id}.log")),
                 membership_args: Vec::new(),
@@ -82,7 +161,7 @@ impl Cluster {
         }
         let initial = nodes
             .iter()
-            .map(|n| format!("{}={}", n.id, n.peer_proxy))
+            .map(|n| format!("{}={}", n.id, n.peer_reach))
             .collect::<Vec<_>>()
             .join(",");
         for node in &mut nodes {
@@ -90,7 +169,7 @@ impl Cluster {
         }
         let mut cluster = Cluster {
             nodes,
-            net,
+            network,
             keel_bin: keel_bin.to_path_buf(),
             next_id: n + 1,
         };
@@ -150,20 +229,15 @@ impl Cluster {
             join.push("--join".to_string());
             join.push(n.client.to_string());
         }
-        let (client, peer) = {
-            let n = &self.nodes[slot as usize - 1];
-            (n.client, n.peer)
-        };
-        let (client_proxy, peer_proxy) = (
-            self.net.proxy(id, client).await?,
-            self.net.proxy(id, peer).await?,
-        );
+        let (client, peer, client_reach, peer_reach) = self.network.addresses(id, slot).await?;
         join.push("--advertise-peer-addr".into());
-        join.push(peer_proxy.to_string());
+        join.push(peer_reach.to_string());
         let node = &mut self.nodes[slot as usize - 1];
         node.id = id;
-        node.client_proxy = client_proxy;
-        node.peer_proxy = peer_proxy;
+        node.client = client;
+        node.peer = peer;
+        node.client_reach = client_reach;
+        node.peer_reach = peer_reach;
         node.membership_args = join;
         tokio::task::block_in_place(|| self.start_node(id))?;
         Ok(id)
@@ -171,8 +245,9 @@ impl Cluster {
 
     /// Starts (or restarts, on its data) node `id`; returns once it serves.
     pub fn start_node(&mut self, id: u64) -> anyhow::Result<()> {
-        let bin = self.keel_bin.clone();
-        let node = self.node_mut(id);
+        let i = (self.nodes.iter().position(|n| n.id == id)).context("no node with this id")?;
+        let (bin, network, node) = (&self.keel_bin, &self.network, &mut self.nodes[i]);
+        let slot = node.slot;
         if node.child.is_some() {
             return Ok(());
         }
@@ -180,12 +255,11 @@ impl Cluster {
             .create(true)
             .append(true)
             .open(&node.log)?;
-        let mut child = Command::new(&bin)
-            .args(["server", "start", "--node-id", &id.to_string()])
+        let mut child = network
+            .server_start(bin, id, slot)
             .args(["--listen", &node.client.to_string()])
             .args(["--peer-listen", &node.peer.to_string()])
-            .args(["--advertise-addr", &node.client_proxy.to_string()])
-            .args(["--source-ip", &source_ip(id).to_string()])
+            .args(["--advertise-addr", &node.client_reach.to_string()])
             .args(&node.membership_args)
             .args(["--snapshot-every", "2000"])
             .arg("--data-dir")
@@ -264,7 +338,7 @@ impl Cluster {
 
     /// Heals everything: the network, paused and killed nodes.
     pub fn heal_all(&mut self) -> anyhow::Result<()> {
-        self.net.heal();
+        self.network.heal()?;
         for id in self.ids() {
             if self.node(id).paused {
                 self.resume(id);

@@ -6,6 +6,7 @@
 mod checker;
 mod cluster;
 mod nemesis;
+mod netns;
 mod op;
 mod proxy;
 mod report;
@@ -13,10 +14,10 @@ mod workload;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use cluster::Cluster;
+use cluster::{Cluster, Network};
 use nemesis::{blocked_pairs, Family, Fault, Target};
+use netns::Netns;
 use op::FaultRecord;
-use proxy::CLIENT;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -60,11 +61,28 @@ struct RunArgs {
     /// The keel binary (default: `keel` beside this one).
     #[arg(long)]
     keel_bin: Option<PathBuf>,
+    /// The faulty network: TCP proxies on loopback, or network namespaces with nftables
+    /// packet drops (root only; needs iproute2 and nftables).
+    #[arg(long, value_enum, default_value_t = NetKind::Proxy)]
+    net: NetKind,
 }
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum NetKind {
+    Proxy,
+    Netns,
+}
+
+/// Set (to the namespaces' prefix) in the copy of keel-jepsen that runs inside the clients'
+/// namespace.
+const NETNS_ENV: &str = "KEEL_JEPSEN_NETNS";
 
 #[tokio::main]
 async fn main() {
     let Cmd::Run(args) = Cli::parse().command;
+    if args.net == NetKind::Netns && std::env::var_os(NETNS_ENV).is_none() {
+        std::process::exit(run_in_namespaces(args.nodes).await);
+    }
     // Interrupted, the run is dropped, and with it the cluster: its nodes are killed.
     let outcome = tokio::select! {
         outcome = run(args) => outcome,
@@ -81,6 +99,42 @@ async fn main() {
             std::process::exit(2);
         }
     }
+}
+
+/// `--net netns`: creates the namespaces, runs this same command again inside the clients'
+/// namespace, and removes the namespaces whatever happens to it. Returns its exit status.
+async fn run_in_namespaces(nodes: u64) -> i32 {
+    let prefix = format!("kj{}", std::process::id());
+    let namespaces = match Netns::create(&prefix, nodes) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("keel-jepsen: error: creating network namespaces: {e:#}");
+            return 2;
+        }
+    };
+    let status = match std::env::current_exe() {
+        Ok(exe) => tokio::process::Command::new("ip")
+            .args(["netns", "exec", &namespaces.clients_ns()])
+            .arg(exe)
+            .args(std::env::args_os().skip(1))
+            .env(NETNS_ENV, &prefix)
+            .status(),
+        Err(e) => {
+            eprintln!("keel-jepsen: error: {e}");
+            namespaces.destroy();
+            return 2;
+        }
+    };
+    tokio::pin!(status);
+    // Ctrl-C reaches the inner run too; this one waits for it and cleans up.
+    let code = loop {
+        tokio::select! {
+            s = &mut status => break s.ok().and_then(|s| s.code()).unwrap_or(2),
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    };
+    namespaces.destroy();
+    code
 }
 
 async fn interrupted() {
@@ -114,7 +168,11 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
     }
     std::fs::create_dir_all(&root).with_context(|| format!("create {}", root.display()))?;
 
-    let mut cluster = Cluster::start(&keel_bin, &root, args.nodes).await?;
+    let network = match std::env::var(NETNS_ENV) {
+        Ok(prefix) => Network::Netns(Netns::attach(&prefix, args.nodes)),
+        Err(_) => Network::Proxy(proxy::Net::default()),
+    };
+    let mut cluster = Cluster::start(&keel_bin, &root, args.nodes, network).await?;
     cluster.wait_leader(Duration::from_secs(30)).await?;
     let slots = cluster.ids();
     let total_ms = args.time * 1000;
@@ -127,7 +185,7 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
         args.seed
     );
 
-    let proxies: Vec<_> = cluster.nodes.iter().map(|n| n.client_proxy).collect();
+    let proxies: Vec<_> = cluster.nodes.iter().map(|n| n.client_reach).collect();
     let work = Workload::new(&proxies, args.seed)?;
     let (stop_clients, stop_workers) = (
         Arc::new(AtomicBool::new(false)),
@@ -199,7 +257,7 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
     for w in workers {
         let _ = w.await;
     }
-    let mut end = work.final_state(cluster.node(leader).client_proxy).await?;
+    let mut end = work.final_state(cluster.node(leader).client_reach).await?;
     end.checksums = cluster.checksums(Duration::from_secs(30)).await;
 
     let ops = work.ops();
@@ -298,15 +356,7 @@ async fn inject(
         }
         partition => {
             let pairs = blocked_pairs(partition, slots, leader_slot);
-            let id = |end: u64| {
-                if end == CLIENT {
-                    CLIENT
-                } else {
-                    cluster.id_of(end)
-                }
-            };
-            let by_id = pairs.into_iter().map(|(a, b)| (id(a), id(b))).collect();
-            cluster.net.block(by_id);
+            cluster.network.block(pairs, |s| cluster.id_of(s))?;
             let named = match partition {
                 Fault::Halves { side } => side.clone(),
                 Fault::IsolateLeader => leader_slot.into_iter().collect(),
@@ -331,7 +381,7 @@ async fn inject(
 async fn heal(cluster: &mut Cluster, undo: Undo) -> anyhow::Result<()> {
     match undo {
         Undo::Nothing => {}
-        Undo::Network => cluster.net.heal(),
+        Undo::Network => cluster.network.heal()?,
         Undo::Restart(s) => {
             let id = cluster.id_of(s);
             tokio::task::block_in_place(|| cluster.start_node(id))?
