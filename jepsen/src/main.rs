@@ -185,8 +185,8 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
         args.seed
     );
 
-    let proxies: Vec<_> = cluster.nodes.iter().map(|n| n.client_reach).collect();
-    let work = Workload::new(&proxies, args.seed)?;
+    let client_addrs: Vec<_> = cluster.nodes.iter().map(|n| n.client_reach).collect();
+    let work = Workload::new(&client_addrs, args.seed)?;
     let (stop_clients, stop_workers) = (
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicBool::new(false)),
