@@ -4,6 +4,7 @@
 use crate::activity;
 use crate::cancel_terminate;
 use crate::ctx::ApplyCtx;
+use crate::delete;
 use crate::error::{ApplyResult, Rejection};
 use crate::keys;
 use crate::mutation::{Kind, Mutation, StartTask};
@@ -75,6 +76,7 @@ fn dispatch(ctx: &mut ApplyCtx, kind: Option<Kind>) -> ApplyResult<Outcome> {
         Some(Kind::SignalWithStart(m)) => signal::signal_with_start(ctx, m),
         Some(Kind::TerminateWorkflow(m)) => cancel_terminate::terminate(ctx, m),
         Some(Kind::RequestCancelWorkflow(m)) => cancel_terminate::request_cancel(ctx, m),
+        Some(Kind::DeleteWorkflow(m)) => delete::delete(ctx, m),
         None => Err(Rejection::InvalidArgument("empty mutation".into())),
     }
 }

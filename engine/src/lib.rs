@@ -20,6 +20,7 @@ mod cancel_terminate;
 mod canonical;
 mod commands;
 mod ctx;
+mod delete;
 mod error;
 mod execution;
 mod history;

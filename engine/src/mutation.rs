@@ -12,7 +12,7 @@ pub struct Mutation {
     pub now: i64,
     #[prost(
         oneof = "Kind",
-        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17"
+        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18"
     )]
     pub kind: Option<Kind>,
 }
@@ -54,6 +54,8 @@ pub enum Kind {
     TerminateWorkflow(ws::TerminateWorkflowExecutionRequest),
     #[prost(message, tag = "17")]
     RequestCancelWorkflow(ws::RequestCancelWorkflowExecutionRequest),
+    #[prost(message, tag = "18")]
+    DeleteWorkflow(ws::DeleteWorkflowExecutionRequest),
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

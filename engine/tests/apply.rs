@@ -1384,3 +1384,35 @@ fn a_failed_run_with_a_retry_policy_continues_as_a_new_run_after_the_backoff() {
         "a closed execution's id can be reused"
     );
 }
+
+#[test]
+fn delete_terminates_a_running_run_and_removes_it_with_its_history() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let delete = |run_id: &str| {
+        Kind::DeleteWorkflow(ws::DeleteWorkflowExecutionRequest {
+            namespace: NS.into(),
+            workflow_execution: Some(
+                temporalio_protos::temporal::api::common::v1::WorkflowExecution {
+                    workflow_id: "wf".into(),
+                    run_id: run_id.into(),
+                },
+            ),
+        })
+    };
+    let before = h.state.0.len();
+    h.apply(delete("")).unwrap();
+    assert!(
+        h.history("wf", &run).is_empty(),
+        "no event of the run is left"
+    );
+    assert!(!h.state.0.contains_key(&keys::execution(NS, "wf", &run)));
+    assert!(!h.state.0.contains_key(&keys::current_run(NS, "wf")));
+    assert!(h.state.0.len() < before);
+    assert!(matches!(h.apply(delete(&run)), Err(Rejection::NotFound(_))));
+    // The workflow task queued for the deleted run is consumed as stale when polled.
+    assert!(matches!(h.poll(TaskKind::Workflow), Outcome::TaskStale));
+    // The id is free: a new run starts.
+    let again = Harness::run_id(h.start("wf", "r2").unwrap());
+    assert_ne!(again, run);
+}

@@ -8,7 +8,10 @@ from datetime import timedelta
 import pytest
 from temporalio import activity, workflow
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowFailureError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
@@ -388,6 +391,37 @@ async def test_terminate_closes_the_workflow_at_once(keel):
     assert types[-1] == E.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED
     history = await handle.fetch_history()
     assert history.events[-1].workflow_execution_terminated_event_attributes.reason == "enough"
+
+
+async def test_delete_removes_closed_and_running_runs(keel):
+    client = await Client.connect(keel.target)
+
+    async def delete(workflow_id: str) -> None:
+        await client.workflow_service.delete_workflow_execution(
+            DeleteWorkflowExecutionRequest(
+                namespace="default", workflow_execution=WorkflowExecution(workflow_id=workflow_id)
+            )
+        )
+
+    async with worker(client, "py-del"):
+        done = await client.start_workflow(GreetWorkflow.run, "Keel", id="py-del-1", task_queue="py-del")
+        assert await done.result() == "Hello, Keel!"
+    # Nobody polls this queue: the run stays open until the deletion terminates it.
+    running = await client.start_workflow(WaitForSignalWorkflow.run, 1, id="py-del-2", task_queue="py-del-idle")
+    for workflow_id in ("py-del-1", "py-del-2"):
+        await delete(workflow_id)
+        handle = client.get_workflow_handle(workflow_id)
+        for read in (handle.describe, handle.fetch_history):
+            with pytest.raises(RPCError) as err:
+                await read()
+            assert err.value.status == RPCStatusCode.NOT_FOUND
+        with pytest.raises(RPCError) as err:
+            await delete(workflow_id)
+        assert err.value.status == RPCStatusCode.NOT_FOUND
+    # The id is free again: a new run starts.
+    again = await client.start_workflow(WaitForSignalWorkflow.run, 1, id="py-del-2", task_queue="py-del-idle")
+    assert again.result_run_id != running.result_run_id
+    await again.terminate()
 
 
 async def test_workflow_cancels_its_running_activity(keel):

@@ -1,5 +1,5 @@
-//! SignalWorkflowExecution, SignalWithStartWorkflowExecution, RequestCancelWorkflowExecution
-//! and TerminateWorkflowExecution: validated here, decided by apply.
+//! SignalWorkflowExecution, SignalWithStartWorkflowExecution, RequestCancelWorkflowExecution,
+//! TerminateWorkflowExecution and DeleteWorkflowExecution: validated here, decided by apply.
 
 use super::{Frontend, Res};
 use crate::errors;
@@ -101,4 +101,14 @@ pub(super) async fn terminate(
     }
     f.keel.propose(Kind::TerminateWorkflow(req)).await?;
     Ok(Response::new(TerminateWorkflowExecutionResponse::default()))
+}
+
+pub(super) async fn delete(
+    f: &Frontend,
+    req: Request<DeleteWorkflowExecutionRequest>,
+) -> Res<DeleteWorkflowExecutionResponse> {
+    let req = req.into_inner();
+    target(&req.namespace, &req.workflow_execution)?;
+    f.keel.propose(Kind::DeleteWorkflow(req)).await?;
+    Ok(Response::new(DeleteWorkflowExecutionResponse::default()))
 }
