@@ -72,7 +72,8 @@ impl StoredEvents {
 /// A response message whose `history` field is written from stored event bytes.
 #[derive(Debug, Default)]
 pub struct WithHistory<M> {
-    pub message: M,
+    /// Private: the constructors clear its `history`, which must stay empty.
+    message: M,
     tag: u32,
     history: Option<StoredEvents>,
 }
