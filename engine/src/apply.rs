@@ -46,15 +46,36 @@ pub fn apply(view: &dyn StateView, mutation: &Mutation) -> Applied {
                 notifications,
             }
         }
-        Err(rejection) => {
-            // Start over from the view so nothing the mutation wrote survives, but keep time.
-            let clock_only = ApplyCtx::new(view, mutation.now).map(|c| c.finish().0);
-            Applied {
-                writes: clock_only.unwrap_or_default(),
+        Err(rejection) => rejected(view, mutation, rejection),
+    }
+}
+
+/// A rejected mutation keeps none of its writes: it starts over from the view, keeping the
+/// clock advance. A workflow task completion refused for a bad command then fails that task
+/// instead, as Temporal does.
+fn rejected(view: &dyn StateView, mutation: &Mutation, rejection: Rejection) -> Applied {
+    let mut ctx = match ApplyCtx::new(view, mutation.now) {
+        Ok(ctx) => ctx,
+        Err(_) => {
+            return Applied {
+                writes: Writes::new(),
                 outcome: Err(rejection),
                 notifications: Vec::new(),
             }
         }
+    };
+    if let (Rejection::BadCommand { cause, message }, Some(Kind::CompleteWorkflowTask(m))) =
+        (&rejection, &mutation.kind)
+    {
+        // It finds the task before writing anything, and the completion it replaces found
+        // it too; were the task gone, the context would hold only the clock.
+        let _task_gone = workflow_task::fail_for_bad_command(&mut ctx, m, *cause, message);
+    }
+    let (writes, notifications) = ctx.finish();
+    Applied {
+        writes,
+        outcome: Err(rejection),
+        notifications,
     }
 }
 

@@ -1,6 +1,8 @@
 //! Rejections: `apply` decided the mutation must not change anything. They are data; the
 //! frontend maps each to a gRPC status and Temporal's error details in one place.
 
+use temporalio_protos::temporal::api::enums::v1::WorkflowTaskFailedCause;
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Rejection {
     #[error("Namespace {0} is not found.")]
@@ -17,6 +19,14 @@ pub enum Rejection {
     NotFound(String),
     #[error("{0}")]
     InvalidArgument(String),
+    /// A command of a workflow task completion that Temporal refuses. Nothing of the
+    /// completion is kept; instead the task is failed with `cause` (see
+    /// `workflow_task::fail_for_bad_command`) and the worker gets INVALID_ARGUMENT.
+    #[error("{message}")]
+    BadCommand {
+        cause: WorkflowTaskFailedCause,
+        message: String,
+    },
     /// Stored state could not be decoded: a bug or corruption, never the caller's fault.
     #[error("internal error: {0}")]
     Internal(String),

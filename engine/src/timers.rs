@@ -101,7 +101,10 @@ fn run_timed_out(
         })),
         ..Default::default()
     };
+    // The execution timeout is over (not just this run's): no retry, whatever the policy.
+    let execution_expired = exec.execution_deadline > 0 && ctx.now >= exec.execution_deadline;
     let retry = match &exec.retry_policy {
+        _ if execution_expired => Err(RetryState::Timeout),
         Some(_) if next_run_id.is_empty() => Err(RetryState::InternalServerError),
         Some(policy) => retry::backoff(
             policy,

@@ -1,6 +1,7 @@
 //! Workflow tasks: scheduling, a poller starting one, completion (commands), failure and the
 //! start-to-close timeout; transient attempts (attempt > 1 stays out of history until it
-//! completes) and the UnhandledCommand rule for close commands racing new events.
+//! completes), the UnhandledCommand rule for close commands racing new events, and the
+//! server failing a task whose completion carries a bad command.
 
 use crate::commands;
 use crate::ctx::ApplyCtx;
@@ -18,6 +19,7 @@ use crate::validate;
 use temporalio_protos::temporal::api::{
     common::v1::{WorkflowExecution, WorkflowType},
     enums::v1::{EventType, TaskQueueKind, TimeoutType, WorkflowTaskFailedCause},
+    failure::v1::{failure::FailureInfo, Failure, ServerFailureInfo},
     history::v1 as h,
     taskqueue::v1::TaskQueue,
     workflowservice::v1 as ws,
@@ -338,6 +340,59 @@ pub(crate) fn fail(ctx: &mut ApplyCtx, m: FailWorkflowTask) -> ApplyResult<Outco
     end_attempt(ctx, &mut exec, &wt, EventType::WorkflowTaskFailed, failed);
     execution::save(ctx, &mut exec);
     Ok(Outcome::Done)
+}
+
+/// A command of this completion was refused (`Rejection::BadCommand`), so nothing of the
+/// completion was kept: the task fails with `cause` and a server failure whose message is
+/// Temporal's "<Cause>: <message>", and the next attempt is scheduled.
+pub(crate) fn fail_for_bad_command(
+    ctx: &mut ApplyCtx,
+    m: &CompleteWorkflowTask,
+    cause: WorkflowTaskFailedCause,
+    message: &str,
+) -> ApplyResult<()> {
+    let token = m.token.clone().unwrap_or_default();
+    let mut exec = execution::load_running(ctx, &token)?;
+    let wt = started_task(&exec, &token)?;
+    let failed =
+        Attributes::WorkflowTaskFailedEventAttributes(h::WorkflowTaskFailedEventAttributes {
+            scheduled_event_id: wt.scheduled_event_id,
+            started_event_id: wt.started_event_id,
+            cause: cause as i32,
+            failure: Some(Failure {
+                message: format!("{}: {message}", cause_name(cause)),
+                failure_info: Some(FailureInfo::ServerFailureInfo(ServerFailureInfo {
+                    non_retryable: false,
+                })),
+                ..Default::default()
+            }),
+            identity: m
+                .request
+                .as_ref()
+                .map(|r| r.identity.clone())
+                .unwrap_or_default(),
+            ..Default::default()
+        });
+    end_attempt(ctx, &mut exec, &wt, EventType::WorkflowTaskFailed, failed);
+    execution::save(ctx, &mut exec);
+    Ok(())
+}
+
+/// A cause as Temporal names it in messages: WORKFLOW_TASK_FAILED_CAUSE_BAD_BINARY → BadBinary.
+fn cause_name(cause: WorkflowTaskFailedCause) -> String {
+    let name = cause.as_str_name();
+    let name = name
+        .strip_prefix("WORKFLOW_TASK_FAILED_CAUSE_")
+        .unwrap_or(name);
+    name.split('_')
+        .map(|word| {
+            let mut chars = word.chars();
+            match chars.next() {
+                Some(first) => first.to_string() + &chars.as_str().to_lowercase(),
+                None => String::new(),
+            }
+        })
+        .collect()
 }
 
 /// The start-to-close timer of workflow task `seq` fired.

@@ -12,6 +12,7 @@ use temporalio_protos::temporal::api::{
     common::v1::{ActivityType, Payload, Payloads, RetryPolicy, WorkerVersionStamp, WorkflowType},
     enums::v1::{
         CommandType, EventType, RetryState, WorkflowExecutionStatus, WorkflowIdReusePolicy,
+        WorkflowTaskFailedCause,
     },
     failure::v1::{failure::FailureInfo, ApplicationFailureInfo, Failure},
     history::v1::{history_event::Attributes as EA, HistoryEvent},
@@ -63,8 +64,12 @@ impl Harness {
         };
         self.log.push(m.clone());
         let applied = apply(&self.state, &m);
-        if applied.outcome.is_err() {
-            // Only the clock may move on a rejection.
+        if applied
+            .outcome
+            .as_ref()
+            .is_err_and(|e| !matches!(e, Rejection::BadCommand { .. }))
+        {
+            // Only the clock may move on a rejection (a bad command fails its task instead).
             assert!(
                 applied.writes.keys().all(|k| *k == keys::meta()),
                 "rejection wrote state"
@@ -641,6 +646,104 @@ fn unknown_command_type_is_rejected_and_writes_nothing() {
         h.types("wf", &run).last(),
         Some(&WorkflowExecutionCompleted)
     );
+}
+
+/// The WorkflowTaskFailed event's cause and failure message.
+fn task_failure(h: &Harness, wf: &str, run: &str) -> (i32, String) {
+    h.history(wf, run)
+        .iter()
+        .find_map(|e| match &e.attributes {
+            Some(EA::WorkflowTaskFailedEventAttributes(a)) => {
+                Some((a.cause, a.failure.clone().unwrap_or_default().message))
+            }
+            _ => None,
+        })
+        .expect("a WorkflowTaskFailed event")
+}
+
+#[test]
+fn a_bad_command_fails_the_workflow_task_and_keeps_nothing_of_the_completion() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    let timers_before = h.timers.len();
+    let refused = h.complete_workflow_task(&wt, vec![start_timer("t", 5), start_timer("t", 5)]);
+    assert!(
+        matches!(
+            &refused,
+            Err(Rejection::BadCommand {
+                cause: WorkflowTaskFailedCause::StartTimerDuplicateId,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    use EventType::*;
+    assert_eq!(
+        h.types("wf", &run),
+        vec![
+            WorkflowExecutionStarted,
+            WorkflowTaskScheduled,
+            WorkflowTaskStarted,
+            WorkflowTaskFailed
+        ]
+    );
+    assert_eq!(
+        task_failure(&h, "wf", &run),
+        (
+            WorkflowTaskFailedCause::StartTimerDuplicateId as i32,
+            "StartTimerDuplicateId: Timer t is already pending.".to_string()
+        )
+    );
+    // The valid first command was not kept either.
+    assert!(h.execution("wf", &run).timers.is_empty());
+    assert_eq!(h.timers.len(), timers_before);
+    // The refused token is spent; the next attempt is queued at once, outside history.
+    assert!(h.complete_workflow_task(&wt, vec![]).is_err());
+    let (retry, _) = h.poll_workflow();
+    assert_eq!(retry.attempt, 2);
+    assert_eq!(h.types("wf", &run).len(), 4);
+    h.complete_workflow_task(&retry, vec![complete_workflow("ok")])
+        .unwrap();
+    assert_eq!(
+        h.types("wf", &run)[4..],
+        [
+            WorkflowTaskScheduled,
+            WorkflowTaskStarted,
+            WorkflowTaskCompleted,
+            WorkflowExecutionCompleted
+        ]
+    );
+}
+
+#[test]
+fn one_activity_past_the_pending_limit_fails_the_task_with_temporals_cause() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    let too_many = (0..=2000)
+        .map(|i| schedule_activity(&i.to_string(), None))
+        .collect();
+    assert!(matches!(
+        h.complete_workflow_task(&wt, too_many),
+        Err(Rejection::BadCommand {
+            cause: WorkflowTaskFailedCause::PendingActivitiesLimitExceeded,
+            ..
+        })
+    ));
+    assert_eq!(
+        task_failure(&h, "wf", &run).1,
+        "PendingActivitiesLimitExceeded: the number of pending activities, 2000, has reached the per-workflow limit of 2000"
+    );
+    assert!(h.execution("wf", &run).activities.is_empty());
+    assert!(!h.tasks.iter().any(|(k, _)| *k == TaskKind::Activity));
+    // Exactly the limit is fine.
+    let (retry, _) = h.poll_workflow();
+    let at_limit = (0..2000)
+        .map(|i| schedule_activity(&i.to_string(), None))
+        .collect();
+    h.complete_workflow_task(&retry, at_limit).unwrap();
+    assert_eq!(h.execution("wf", &run).activities.len(), 2000);
 }
 
 #[test]

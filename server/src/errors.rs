@@ -87,7 +87,9 @@ pub fn rejection(r: Rejection) -> Status {
             },
         ),
         Rejection::NotFound(m) => not_found(m),
-        Rejection::InvalidArgument(m) => Status::invalid_argument(m),
+        Rejection::InvalidArgument(m) | Rejection::BadCommand { message: m, .. } => {
+            Status::invalid_argument(m)
+        }
         Rejection::Internal(m) => Status::internal(m),
     }
 }

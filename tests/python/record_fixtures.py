@@ -19,10 +19,8 @@ import uuid
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
 from temporalio.client import Client  # noqa: E402
-from temporalio.worker import Worker  # noqa: E402
 
-from scenarios import SCENARIOS, normalise  # noqa: E402
-from test_sdk import ACTIVITIES, WORKFLOWS  # noqa: E402
+from scenarios import SCENARIOS, normalise, scenario_worker  # noqa: E402
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 
@@ -36,12 +34,8 @@ def free_port() -> int:
 async def run_all(target: str) -> dict:
     client = await Client.connect(target)
     out = {}
-    # No workflow cache, so no sticky queue: Keel does not have sticky queues yet, and the
-    # fixtures compare the mode both servers serve. (With stickiness Temporal names the
-    # worker's sticky queue in later WorkflowTaskScheduled events.)
-    async with Worker(
-        client, task_queue="fixtures", workflows=WORKFLOWS, activities=ACTIVITIES, max_cached_workflows=0
-    ):
+    async with scenario_worker(client, "fixtures"):
+        # One at a time: under load, scenarios with one-second timeouts race differently.
         for name, drive in SCENARIOS.items():
             handle = await drive(client, "fixtures", f"{name}-{uuid.uuid4()}")
             out[name] = normalise(await handle.fetch_history())

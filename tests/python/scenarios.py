@@ -7,9 +7,26 @@ import asyncio
 from datetime import timedelta
 
 from google.protobuf.json_format import MessageToDict
+from temporalio.api.command.v1 import Command, ScheduleActivityTaskCommandAttributes
+from temporalio.api.common.v1 import ActivityType
+from temporalio.api.enums.v1 import CommandType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import PollWorkflowTaskQueueRequest, RespondWorkflowTaskCompletedRequest
 from temporalio.common import RetryPolicy
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
+
+from failure_workflows import (
+    ActivityTimeoutWorkflow,
+    CancelInBackoffWorkflow,
+    FailFirstTaskWorkflow,
+    FAILURE_WORKFLOWS,
+    TooManyActivitiesWorkflow,
+)
 
 from test_sdk import (
+    ACTIVITIES,
+    WORKFLOWS,
     AsyncActivityWorkflow,
     CancelActivityWorkflow,
     ExplodeWorkflow,
@@ -22,9 +39,9 @@ from test_sdk import (
 )
 
 
-async def _run(client, queue, wf_id, run, arg):
+async def _run(client, queue, wf_id, run, arg, **options):
     args = [] if arg is None else [arg]
-    handle = await client.start_workflow(run, *args, id=wf_id, task_queue=queue)
+    handle = await client.start_workflow(run, *args, id=wf_id, task_queue=queue, **options)
     try:
         await handle.result()
     except Exception:
@@ -122,6 +139,83 @@ async def _timed_out(client, queue, wf_id, which):
     return client.get_workflow_handle(wf_id, run_id=run_id)
 
 
+def scenario_worker(client, queue) -> Worker:
+    """A worker for every scenario workflow. No workflow cache, so no sticky queue: Keel does
+    not have sticky queues yet, and the fixtures compare the mode both servers serve. (With
+    stickiness Temporal names the worker's sticky queue in later WorkflowTaskScheduled events.)"""
+    return Worker(
+        client, task_queue=queue, workflows=WORKFLOWS + FAILURE_WORKFLOWS, activities=ACTIVITIES, max_cached_workflows=0
+    )
+
+
+async def _steal_workflow_task(client, queue):
+    """Polls the next workflow task of `queue` as a bare client that never answers it."""
+    task = await client.workflow_service.poll_workflow_task_queue(
+        PollWorkflowTaskQueueRequest(namespace=client.namespace, task_queue=TaskQueue(name=queue), identity="thief")
+    )
+    assert task.task_token, "a workflow task was waiting"
+    return task
+
+
+async def _workflow_task_timeout(client, queue, wf_id):
+    """A worker takes the first workflow task and never answers: it times out after the
+    workflow's task timeout and a worker that does answer gets the retried task."""
+    private = f"{queue}-workflow-task-timeout"
+    handle = await client.start_workflow(
+        GreetWorkflow.run, "late", id=wf_id, task_queue=private, task_timeout=timedelta(seconds=1)
+    )
+    await _steal_workflow_task(client, private)
+    async with scenario_worker(client, private):
+        await handle.result()
+    return handle
+
+
+async def _signal_during_task(client, queue, wf_id):
+    """A signal arrives while the first workflow task runs: it is written after that task
+    completes and schedules the next task."""
+    private = f"{queue}-signal-during-task"
+    handle = await client.start_workflow(WaitForSignalWorkflow.run, 1, id=wf_id, task_queue=private)
+    task = await _steal_workflow_task(client, private)
+    await handle.signal(WaitForSignalWorkflow.push, "during the task")
+    await client.workflow_service.respond_workflow_task_completed(
+        RespondWorkflowTaskCompletedRequest(namespace=client.namespace, task_token=task.task_token, identity="thief")
+    )
+    async with scenario_worker(client, private):
+        await handle.result()
+    return handle
+
+
+async def _bad_command(client, queue, wf_id):
+    """A completion carries a ScheduleActivityTask without any timeout: the server refuses it
+    with INVALID_ARGUMENT, fails the workflow task with BadScheduleActivityAttributes and
+    schedules the next one."""
+    private = f"{queue}-bad-command"
+    handle = await client.start_workflow(GreetWorkflow.run, "again", id=wf_id, task_queue=private)
+    task = await _steal_workflow_task(client, private)
+    no_timeouts = Command(
+        command_type=CommandType.COMMAND_TYPE_SCHEDULE_ACTIVITY_TASK,
+        schedule_activity_task_command_attributes=ScheduleActivityTaskCommandAttributes(
+            activity_id="1", activity_type=ActivityType(name="greet"), task_queue=TaskQueue(name=private)
+        ),
+    )
+    try:
+        await client.workflow_service.respond_workflow_task_completed(
+            RespondWorkflowTaskCompletedRequest(
+                namespace=client.namespace, task_token=task.task_token, identity="thief", commands=[no_timeouts]
+            )
+        )
+        raise AssertionError("a command without timeouts was accepted")
+    except RPCError as e:
+        assert e.status == RPCStatusCode.INVALID_ARGUMENT, e
+    async with scenario_worker(client, private):
+        await handle.result()
+    return handle
+
+
+async def _execution_timeout(client, queue, wf_id):
+    return await _run(client, queue, wf_id, SleepWorkflow.run, 30.0, execution_timeout=timedelta(seconds=2))
+
+
 # name -> driver(client, task queue, workflow id) returning the workflow's handle when done.
 SCENARIOS = {
     "activity": lambda c, q, w: _run(c, q, w, GreetWorkflow.run, "Keel"),
@@ -139,6 +233,16 @@ SCENARIOS = {
     "workflow_retry_second_run": lambda c, q, w: _retried(c, q, w, "second"),
     "run_timeout_retry_first_run": lambda c, q, w: _timed_out(c, q, w, "first"),
     "run_timeout_retry_second_run": lambda c, q, w: _timed_out(c, q, w, "second"),
+    "workflow_task_failure": lambda c, q, w: _run(c, q, w, FailFirstTaskWorkflow.run, None),
+    "workflow_task_timeout": _workflow_task_timeout,
+    "signal_during_workflow_task": _signal_during_task,
+    "workflow_execution_timeout": _execution_timeout,
+    "activity_start_to_close_timeout": lambda c, q, w: _run(c, q, w, ActivityTimeoutWorkflow.run, "start_to_close"),
+    "activity_schedule_to_start_timeout": lambda c, q, w: _run(c, q, w, ActivityTimeoutWorkflow.run, "schedule_to_start"),
+    "activity_schedule_to_close_timeout": lambda c, q, w: _run(c, q, w, ActivityTimeoutWorkflow.run, "schedule_to_close"),
+    "cancel_activity_in_retry_backoff": lambda c, q, w: _run(c, q, w, CancelInBackoffWorkflow.run, None),
+    "bad_command": _bad_command,
+    "pending_activities_limit": lambda c, q, w: _run(c, q, w, TooManyActivitiesWorkflow.run, None),
 }
 
 # Differ between runs of the same scenario on the same server, or are server-internal.
@@ -152,6 +256,7 @@ VOLATILE = {
     "workflowId",  # scenarios use random ids
     "newExecutionRunId",  # random run id of the next run
     "continuedExecutionRunId",  # random run id of the previous run
+    "workflowExecutionExpirationTime",  # start time + execution timeout
     "historySizeBytes",  # depends on the lengths of the fields above
     "stackTrace",  # the worker's file paths (differ between checkouts)
 }

@@ -16,7 +16,10 @@ async def keel_histories(keel):
 
 
 async def test_histories_match_temporal_dev_server(keel_histories):
+    report = []
     for name in SCENARIOS:
         expected = json.loads((FIXTURES / f"{name}.json").read_text())
         diff = differences(keel_histories[name], expected)
-        assert not diff, f"{name} differs from Temporal's history:\n" + "\n".join(diff)
+        if diff:
+            report.append(f"{name} differs from Temporal's history:\n  " + "\n  ".join(diff))
+    assert not report, "\n".join(report)

@@ -14,7 +14,10 @@ use crate::ctx::ApplyCtx;
 use crate::error::{ApplyResult, Rejection};
 use crate::records::ExecutionRecord;
 use crate::validate;
-use temporalio_protos::temporal::api::command::v1::{command::Attributes as A, Command};
+use temporalio_protos::temporal::api::{
+    command::v1::{command::Attributes as A, Command},
+    enums::v1::WorkflowTaskFailedCause,
+};
 
 /// Does this command close the workflow?
 pub(crate) fn closes_workflow(c: &Command) -> bool {
@@ -38,7 +41,27 @@ pub(crate) struct CommandCtx<'e> {
     pub new_events_for_workflow: bool,
 }
 
+/// The cause a workflow task fails with when this kind of command has bad attributes; `None`
+/// for commands Keel does not carry out yet (refused without failing the task).
+fn bad_attributes_cause(attributes: &Option<A>) -> Option<WorkflowTaskFailedCause> {
+    use WorkflowTaskFailedCause as F;
+    Some(match attributes.as_ref()? {
+        A::ScheduleActivityTaskCommandAttributes(_) => F::BadScheduleActivityAttributes,
+        A::StartTimerCommandAttributes(_) => F::BadStartTimerAttributes,
+        A::CancelTimerCommandAttributes(_) => F::BadCancelTimerAttributes,
+        A::RecordMarkerCommandAttributes(_) => F::BadRecordMarkerAttributes,
+        A::CompleteWorkflowExecutionCommandAttributes(_) => {
+            F::BadCompleteWorkflowExecutionAttributes
+        }
+        A::FailWorkflowExecutionCommandAttributes(_) => F::BadFailWorkflowExecutionAttributes,
+        A::CancelWorkflowExecutionCommandAttributes(_) => F::BadCancelWorkflowExecutionAttributes,
+        A::RequestCancelActivityTaskCommandAttributes(_) => F::BadRequestCancelActivityAttributes,
+        _ => return None,
+    })
+}
+
 /// Applies one command; returns whether it wrote events the workflow must be told about.
+/// A command with bad attributes is a `Rejection::BadCommand` naming the cause.
 pub(crate) fn apply(
     ctx: &mut ApplyCtx,
     exec: &mut ExecutionRecord,
@@ -47,7 +70,17 @@ pub(crate) fn apply(
     next_run_id: &str,
     command: Command,
 ) -> ApplyResult<bool> {
-    validate::command(&command).map_err(Rejection::InvalidArgument)?;
+    let Some(bad_attributes) = bad_attributes_cause(&command.attributes) else {
+        return Err(Rejection::InvalidArgument("unsupported command".into()));
+    };
+    let as_bad_command = |r: Rejection| match r {
+        Rejection::InvalidArgument(message) => Rejection::BadCommand {
+            cause: bad_attributes,
+            message,
+        },
+        other => other,
+    };
+    validate::command(&command).map_err(|m| as_bad_command(Rejection::InvalidArgument(m)))?;
     let mut c = CommandCtx {
         exec,
         completed_event_id,
@@ -74,5 +107,7 @@ pub(crate) fn apply(
         }
         _ => Err(Rejection::InvalidArgument("unsupported command".into())),
     };
-    applied.map(|()| c.new_events_for_workflow)
+    applied
+        .map(|()| c.new_events_for_workflow)
+        .map_err(as_bad_command)
 }

@@ -6,8 +6,23 @@ use crate::ctx::ApplyCtx;
 use crate::error::{ApplyResult, Rejection};
 use crate::history::{self, Attributes};
 use temporalio_protos::temporal::api::{
-    command::v1::RequestCancelActivityTaskCommandAttributes, enums::v1::EventType, history::v1 as h,
+    command::v1::RequestCancelActivityTaskCommandAttributes,
+    common::v1::{Payload, Payloads},
+    enums::v1::EventType,
+    history::v1 as h,
 };
+
+/// The details Temporal gives an activity canceled before any worker started it: the JSON
+/// string "ACTIVITY_ID_NOT_STARTED".
+fn not_started_details() -> Payloads {
+    Payloads {
+        payloads: vec![Payload {
+            metadata: [("encoding".to_string(), b"json/plain".to_vec())].into(),
+            data: b"\"ACTIVITY_ID_NOT_STARTED\"".to_vec(),
+            ..Default::default()
+        }],
+    }
+}
 
 pub(super) fn apply(
     ctx: &mut ApplyCtx,
@@ -40,7 +55,8 @@ pub(super) fn apply(
         c.exec.activities[i].cancel_requested_event_id = requested_id;
         return Ok(());
     }
-    // Not held by a worker (queued or waiting to retry): canceled now.
+    // Not held by a worker (queued or waiting to retry): canceled now, with Temporal's marker
+    // details saying it never started.
     c.exec.activities.remove(i);
     let e = history::event(
         ctx,
@@ -50,6 +66,7 @@ pub(super) fn apply(
             scheduled_event_id: a.scheduled_event_id,
             started_event_id: 0,
             identity: c.identity.to_string(),
+            details: Some(not_started_details()),
             ..Default::default()
         }),
     );

@@ -12,7 +12,7 @@ use crate::validate;
 use temporalio_protos::temporal::api::{
     command::v1::ScheduleActivityTaskCommandAttributes,
     common::v1::RetryPolicy,
-    enums::v1::{EventType, TaskQueueKind},
+    enums::v1::{EventType, TaskQueueKind, WorkflowTaskFailedCause},
     history::v1 as h,
     taskqueue::v1::TaskQueue,
 };
@@ -53,14 +53,22 @@ pub(super) fn apply(
         .iter()
         .any(|x| x.activity_id == a.activity_id)
     {
-        return Err(invalid(
-            "Activity ID is already in use by a pending activity.",
-        ));
+        return Err(Rejection::BadCommand {
+            cause: WorkflowTaskFailedCause::ScheduleActivityDuplicateId,
+            message: format!(
+                "Activity ID {} is already in use by a pending activity.",
+                a.activity_id
+            ),
+        });
     }
     if c.exec.activities.len() >= MAX_PENDING_ACTIVITIES {
-        return Err(invalid(
-            "The number of pending activities has reached the limit of 2000.",
-        ));
+        return Err(Rejection::BadCommand {
+            cause: WorkflowTaskFailedCause::PendingActivitiesLimitExceeded,
+            message: format!(
+                "the number of pending activities, {}, has reached the per-workflow limit of {MAX_PENDING_ACTIVITIES}",
+                c.exec.activities.len()
+            ),
+        });
     }
     let mut task_queue = a.task_queue.clone().map(|q| q.name).unwrap_or_default();
     if task_queue.is_empty() {
@@ -84,7 +92,10 @@ pub(super) fn apply(
         return Err(invalid("A valid timeout may not be negative."));
     }
     if schedule_to_close == 0 && start_to_close == 0 {
-        return Err(invalid("A valid StartToClose or ScheduleToCloseTimeout is not set on ScheduleActivityTaskCommand."));
+        return Err(Rejection::InvalidArgument(format!(
+            "a valid StartToCloseTimeout or ScheduleToCloseTimeout must be set on the activity. ActivityId={} ActivityType={activity_type}",
+            a.activity_id
+        )));
     }
     // Temporal's normalisation: bounded by the run timeout, missing ones derived from the rest.
     let cap = |t: i64| {

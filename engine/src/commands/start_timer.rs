@@ -8,7 +8,9 @@ use crate::records::{TimerInfo, TimerKind, TimerRecord};
 use crate::time::nanos;
 use crate::validate;
 use temporalio_protos::temporal::api::{
-    command::v1::StartTimerCommandAttributes, enums::v1::EventType, history::v1 as h,
+    command::v1::StartTimerCommandAttributes,
+    enums::v1::{EventType, WorkflowTaskFailedCause},
+    history::v1 as h,
 };
 
 pub(super) fn apply(
@@ -24,10 +26,10 @@ pub(super) fn apply(
         ));
     }
     if c.exec.timers.iter().any(|t| t.timer_id == a.timer_id) {
-        return Err(Rejection::InvalidArgument(format!(
-            "Timer {} is already pending.",
-            a.timer_id
-        )));
+        return Err(Rejection::BadCommand {
+            cause: WorkflowTaskFailedCause::StartTimerDuplicateId,
+            message: format!("Timer {} is already pending.", a.timer_id),
+        });
     }
     let e = history::event(
         ctx,
