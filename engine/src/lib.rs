@@ -29,6 +29,7 @@ pub mod mutation;
 mod namespace;
 pub mod outcome;
 pub mod records;
+mod reset_points;
 mod retry;
 mod signal;
 mod start;

@@ -4,7 +4,7 @@
 //! Times are unix nanoseconds (`i64`) and durations nanoseconds; 0 means "not set".
 
 use temporalio_protos::temporal::api::{
-    common::v1 as common, failure::v1 as failure, history::v1 as history,
+    common::v1 as common, failure::v1 as failure, history::v1 as history, workflow::v1 as workflow,
 };
 
 /// Engine-wide counters: the replicated clock and the id sequence for tasks, timers and
@@ -192,6 +192,9 @@ pub struct ExecutionRecord {
     /// arrives meanwhile; 0 = no wait.
     #[prost(int64, tag = "32")]
     pub first_task_not_before: i64,
+    /// The first workflow task each worker build completed (see `reset_points`).
+    #[prost(message, optional, tag = "33")]
+    pub auto_reset_points: Option<workflow::ResetPoints>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

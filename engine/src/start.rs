@@ -9,6 +9,7 @@ use crate::keys;
 use crate::mutation::StartWorkflow;
 use crate::outcome::Outcome;
 use crate::records::{CurrentRun, ExecutionRecord, TimerKind, TimerRecord};
+use crate::reset_points;
 use crate::time::{duration, explicit_duration, nanos, secs, timestamp};
 use crate::validate;
 use crate::workflow_task;
@@ -232,6 +233,8 @@ pub(crate) fn retry_run(
     exec.cancel_requested = false;
     exec.buffered_events.clear();
     exec.first_task_not_before = ctx.now + backoff;
+    let retention = ctx.namespace(&old.namespace)?.retention;
+    exec.auto_reset_points = reset_points::carried_to_next_run(old, ctx.now, retention);
     let started = history::event(
         ctx,
         EventType::WorkflowExecutionStarted,
@@ -243,6 +246,7 @@ pub(crate) fn retry_run(
                 original_execution_run_id: run_id.to_string(),
                 attempt: exec.attempt,
                 first_workflow_task_backoff: explicit_duration(backoff),
+                prev_auto_reset_points: exec.auto_reset_points.clone(),
                 ..prev
             },
         ),

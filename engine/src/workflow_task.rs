@@ -13,6 +13,7 @@ use crate::outcome::{Outcome, WorkflowTaskStarted};
 use crate::records::{
     ExecutionRecord, TaskKind, TaskRecord, TimerKind, TimerRecord, WorkflowTaskInfo,
 };
+use crate::reset_points;
 use crate::time::{duration, timestamp};
 use crate::token::TaskToken;
 use crate::validate;
@@ -299,6 +300,11 @@ pub(crate) fn complete(ctx: &mut ApplyCtx, m: CompleteWorkflowTask) -> ApplyResu
         }),
     );
     let completed_id = history::append(ctx, &mut exec, completed);
+    let build_id = req
+        .worker_version_stamp
+        .as_ref()
+        .map_or("", |v| v.build_id.as_str());
+    reset_points::record_completion(ctx, &mut exec, build_id, &req.binary_checksum, completed_id);
     exec.last_completed_started_event_id = wt.started_event_id;
     exec.worker_version = req.worker_version_stamp.clone();
     exec.workflow_task = None;

@@ -257,6 +257,9 @@ VOLATILE = {
     "newExecutionRunId",  # random run id of the next run
     "continuedExecutionRunId",  # random run id of the previous run
     "workflowExecutionExpirationTime",  # start time + execution timeout
+    "createTime",  # a reset point's wall clock
+    "expireTime",  # a reset point's wall clock + retention
+    "runId",  # a reset point's random run id
     "historySizeBytes",  # depends on the lengths of the fields above
     "stackTrace",  # the worker's file paths (differ between checkouts)
 }
@@ -274,12 +277,8 @@ def _strip(value):
 # id (deprecated worker-versioning v1) in some cases and not in others (not for an activity
 # the workflow canceled); Keel stamps it whenever the activity was scheduled with
 # use_workflow_build_id. No SDK reads it on replay.
-# Known difference, not compared: Keel keeps no auto-reset points yet (they come with
-# ResetWorkflowExecution), so a retried run's WorkflowExecutionStarted lacks the previous
-# run's `prevAutoResetPoints`.
 IGNORED_PATHS = {
     ("activityTaskStartedEventAttributes", "workerVersion"),
-    ("workflowExecutionStartedEventAttributes", "prevAutoResetPoints"),
 }
 
 

@@ -562,7 +562,17 @@ async def test_workflow_retry_policy_runs_a_new_attempt(keel):
         started = second.events[0].workflow_execution_started_event_attributes
         assert started.attempt == 2
         assert started.continued_execution_run_id == handle.result_run_id
-        assert failed.new_execution_run_id == (await latest.describe()).run_id
+        described = (await latest.describe()).raw_description.workflow_execution_info
+        assert failed.new_execution_run_id == described.execution.run_id
+        assert described.first_run_id == handle.result_run_id
+        # Auto-reset points: the first run's first completed task (this worker's build), carried
+        # to the second run with an expiry; the same build adds no second point.
+        [point] = described.auto_reset_points.points
+        assert point.run_id == handle.result_run_id
+        assert point.first_workflow_task_completed_id == 4
+        assert point.build_id and point.resettable
+        assert point.expire_time.ToSeconds() - point.create_time.ToSeconds() >= 24 * 3600 - 60
+        assert started.prev_auto_reset_points == described.auto_reset_points
 
         exhausted = await client.start_workflow(
             FlakyWorkflow.run,

@@ -133,7 +133,8 @@ fn describe_execution(exec: &ExecutionRecord) -> DescribeWorkflowExecutionRespon
             close_time: timestamp(exec.close_time),
             status: exec.status,
             history_length: exec.next_event_id - 1,
-            execution_time: timestamp(exec.start_time),
+            // A retried run executes after its backoff.
+            execution_time: timestamp(exec.start_time.max(exec.first_task_not_before)),
             memo: exec.memo.clone(),
             search_attributes: exec.search_attributes.clone(),
             task_queue: exec.task_queue.clone(),
@@ -144,7 +145,8 @@ fn describe_execution(exec: &ExecutionRecord) -> DescribeWorkflowExecutionRespon
             } else {
                 None
             },
-            first_run_id: exec.run_id.clone(),
+            first_run_id: exec.first_execution_run_id.clone(),
+            auto_reset_points: exec.auto_reset_points.clone(),
             ..Default::default()
         }),
         pending_activities,
