@@ -2,7 +2,7 @@
 //! `keel` process: activities, timers, failing activities, failing workflows, with the
 //! histories Temporal writes.
 
-use keel_tests::{history, raw_client, sdk_client, KeelProcess};
+use keel_tests::{history, raw_client, sdk, sdk_client, KeelProcess};
 use std::time::{Duration, Instant};
 use temporalio_client::errors::WorkflowGetResultError;
 use temporalio_client::{
@@ -14,8 +14,8 @@ use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_protos::temporal::api::enums::v1::EventType::{self, *};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{
-    ActivityOptions, ApplicationFailure, Runtime, Worker, WorkerOptions, WorkflowContext,
-    WorkflowResult, WorkflowTermination,
+    ActivityOptions, ApplicationFailure, WorkerOptions, WorkflowContext, WorkflowResult,
+    WorkflowTermination,
 };
 use temporalio_sdk::{SyncWorkflowContext, WorkflowContextView};
 
@@ -203,13 +203,11 @@ impl CollectWorkflow {
     }
 }
 
-/// Runs a worker on `queue` while `body` runs, then shuts it down.
+/// Runs a worker for every workflow of this file on `queue` while `body` runs.
 async fn with_worker<F, T>(url: &str, queue: &str, body: F) -> anyhow::Result<T>
 where
     F: std::future::Future<Output = anyhow::Result<T>>,
 {
-    let runtime = Runtime::from_current_tokio(Default::default())?;
-    let client = sdk_client(url, "default").await?;
     let options = WorkerOptions::new(queue)
         .register_workflow::<GreetWorkflow>()?
         .register_workflow::<SleepWorkflow>()?
@@ -221,15 +219,7 @@ where
         .register_workflow::<SilentActivityWorkflow>()?
         .register_activities(Acts)
         .build();
-    let mut worker = Worker::new(&runtime, client, options)?;
-    let shutdown = worker.shutdown_handle();
-    let (run, result) = tokio::join!(worker.run(), async {
-        let r = tokio::time::timeout(Duration::from_secs(90), body).await;
-        shutdown();
-        r
-    });
-    run?;
-    result.map_err(|_| anyhow::anyhow!("test body timed out"))?
+    sdk::with_worker(url, options, body).await
 }
 
 async fn event_types(keel: &KeelProcess, wf: &str) -> anyhow::Result<Vec<EventType>> {
