@@ -232,14 +232,15 @@ fn fail_attempt(
             ctx.schedule_timer(now + delay, &t);
         }
         Err(retry_state) => {
-            let scheduled_event_id = exec.activities[i].scheduled_event_id;
+            let a = exec.activities[i].clone();
+            let scheduled_event_id = a.scheduled_event_id;
             let is_timeout = matches!(
                 failure.failure_info,
                 Some(FailureInfo::TimeoutFailureInfo(_))
             );
             finish(ctx, exec, i, |started_event_id| {
                 if is_timeout {
-                    timed_out(failure, scheduled_event_id, retry_state)(started_event_id)
+                    timed_out(failure, &a, retry_state)(started_event_id)
                 } else {
                     (
                         EventType::ActivityTaskFailed,
@@ -315,12 +316,29 @@ pub(crate) fn heartbeat(ctx: &mut ApplyCtx, m: RecordHeartbeat) -> ApplyResult<O
     Ok(Outcome::Heartbeat { cancel_requested })
 }
 
-/// The outcome of an activity that ran out of time for good.
+/// Temporal's message for a timeout that leaves no time for another attempt.
+const NO_TIME_TO_RETRY: &str =
+    "Not enough time to schedule next retry before activity ScheduleToClose timeout, giving up retrying";
+
+/// The outcome of an activity that ran out of time for good. As on Temporal, when no attempt
+/// fits in the schedule-to-close budget (retry state TIMEOUT) every timeout but
+/// schedule-to-start is reported as schedule-to-close with Temporal's message, and the
+/// previous attempt's failure (if any) is the cause.
 fn timed_out(
-    failure: Failure,
-    scheduled_event_id: i64,
+    mut failure: Failure,
+    a: &ActivityInfo,
     retry_state: RetryState,
 ) -> impl FnOnce(i64) -> (EventType, Attributes) {
+    if let Some(FailureInfo::TimeoutFailureInfo(info)) = &mut failure.failure_info {
+        if retry_state == RetryState::Timeout
+            && info.timeout_type != TimeoutType::ScheduleToStart as i32
+        {
+            info.timeout_type = TimeoutType::ScheduleToClose as i32;
+            failure.message = NO_TIME_TO_RETRY.into();
+        }
+    }
+    failure.cause = a.last_failure.clone().map(Box::new);
+    let scheduled_event_id = a.scheduled_event_id;
     move |started_event_id| {
         (
             EventType::ActivityTaskTimedOut,
@@ -374,12 +392,7 @@ pub(crate) fn timer_fired(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, t: &Ti
         }
         TimerKind::ActivityScheduleToClose => {
             let failure = timeout_failure(TimeoutType::ScheduleToClose, &a);
-            finish(
-                ctx,
-                exec,
-                i,
-                timed_out(failure, a.scheduled_event_id, RetryState::Timeout),
-            );
+            finish(ctx, exec, i, timed_out(failure, &a, RetryState::Timeout));
         }
         TimerKind::ActivityRetry if a.attempt == t.attempt && a.started_time == 0 => {
             dispatch(ctx, exec, &a);
@@ -398,12 +411,7 @@ pub(crate) fn timer_fired(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, t: &Ti
         }
         TimerKind::ActivityScheduleToStart if a.attempt == t.attempt && a.started_time == 0 => {
             let failure = timeout_failure(TimeoutType::ScheduleToStart, &a);
-            finish(
-                ctx,
-                exec,
-                i,
-                timed_out(failure, a.scheduled_event_id, RetryState::Timeout),
-            );
+            finish(ctx, exec, i, timed_out(failure, &a, RetryState::Timeout));
         }
         _ => return,
     }

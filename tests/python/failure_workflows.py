@@ -11,7 +11,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from test_sdk import explode, linger
+    from test_sdk import explode, fail_then_linger, linger
 
 # A queue no worker polls: activities sent there wait for their schedule-to-start timeout.
 NOBODY_POLLS = "nobody-polls"
@@ -60,6 +60,14 @@ class ActivityTimeoutWorkflow:
                     task_queue=NOBODY_POLLS,
                     schedule_to_start_timeout=timedelta(seconds=1),
                     start_to_close_timeout=timedelta(seconds=10),
+                )
+            elif which == "schedule_to_close_while_running":
+                # Attempt 1 fails at once; attempt 2 (from 1 s) is still running at 2 s.
+                await workflow.execute_activity(
+                    fail_then_linger,
+                    5.0,
+                    schedule_to_close_timeout=timedelta(seconds=2),
+                    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1)),
                 )
             elif which == "schedule_to_close":
                 # Fails at 0 s, 1 s and 2 s; the fourth attempt would start after the 2.5 s.

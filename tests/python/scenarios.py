@@ -239,6 +239,9 @@ SCENARIOS = {
     "workflow_execution_timeout": _execution_timeout,
     "activity_start_to_close_timeout": lambda c, q, w: _run(c, q, w, ActivityTimeoutWorkflow.run, "start_to_close"),
     "activity_schedule_to_start_timeout": lambda c, q, w: _run(c, q, w, ActivityTimeoutWorkflow.run, "schedule_to_start"),
+    "activity_schedule_to_close_while_running": lambda c, q, w: _run(
+        c, q, w, ActivityTimeoutWorkflow.run, "schedule_to_close_while_running"
+    ),
     "activity_schedule_to_close_timeout": lambda c, q, w: _run(c, q, w, ActivityTimeoutWorkflow.run, "schedule_to_close"),
     "cancel_activity_in_retry_backoff": lambda c, q, w: _run(c, q, w, CancelInBackoffWorkflow.run, None),
     "bad_command": _bad_command,

@@ -69,6 +69,20 @@ async def test_an_activity_nobody_polls_times_out_schedule_to_start(keel):
     assert result == "TimeoutError: activity ScheduleToStart timeout"
 
 
+async def test_schedule_to_close_times_out_an_attempt_still_running(keel):
+    handle, result = await run(keel, ActivityTimeoutWorkflow.run, "schedule_to_close_while_running")
+    # Temporal's wording whenever no further attempt fits in the schedule-to-close budget.
+    assert result == (
+        "TimeoutError: Not enough time to schedule next retry before activity ScheduleToClose timeout, giving up retrying"
+    )
+    history = await handle.fetch_history()
+    timed_out = next(e for e in history.events if e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT)
+    # The running attempt's timeout carries the previous attempt's failure as its cause.
+    assert timed_out.activity_task_timed_out_event_attributes.failure.cause.message == "first attempt fails"
+    started = next(e for e in history.events if e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_STARTED)
+    assert started.activity_task_started_event_attributes.attempt == 2
+
+
 async def test_a_retry_past_the_schedule_to_close_timeout_is_not_made(keel):
     """As on Temporal: when the next attempt would start after the schedule-to-close deadline,
     the last failure is final, with retry state TIMEOUT."""

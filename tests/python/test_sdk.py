@@ -35,6 +35,14 @@ async def linger(secs: float) -> str:
     return "finished"
 
 
+@activity.defn
+async def fail_then_linger(secs: float) -> str:
+    if activity.info().attempt == 1:
+        raise ApplicationError("first attempt fails")
+    await asyncio.sleep(secs)
+    return "finished"
+
+
 @workflow.defn
 class GreetWorkflow:
     @workflow.run
@@ -185,7 +193,7 @@ WORKFLOWS = [
     WaitForSignalWorkflow,
     CancelActivityWorkflow,
 ]
-ACTIVITIES = [greet, explode, linger, heartbeat_until_cancelled, completes_later]
+ACTIVITIES = [greet, explode, linger, fail_then_linger, heartbeat_until_cancelled, completes_later]
 
 ACTIVITY_ROUND_TRIP = [
     E.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
