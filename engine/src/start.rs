@@ -14,6 +14,8 @@ use crate::time::{duration, explicit_duration, nanos, secs, timestamp};
 use crate::validate;
 use crate::workflow_task;
 use temporalio_protos::temporal::api::{
+    command::v1::ContinueAsNewWorkflowExecutionCommandAttributes,
+    common::v1::WorkflowType,
     enums::v1::{
         ContinueAsNewInitiator, EventType, TaskQueueKind, WorkflowExecutionStatus as Status,
         WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
@@ -202,54 +204,158 @@ pub(crate) fn retry_run(
     backoff: i64,
     failure: Failure,
 ) -> ApplyResult<()> {
+    let prev = started_attributes(ctx, old)?;
+    let mut exec = next_run_record(ctx, old, run_id)?;
+    exec.attempt = old.attempt + 1;
+    let started = h::WorkflowExecutionStartedEventAttributes {
+        continued_execution_run_id: old.run_id.clone(),
+        initiator: ContinueAsNewInitiator::Retry as i32,
+        continued_failure: Some(failure),
+        original_execution_run_id: run_id.to_string(),
+        attempt: exec.attempt,
+        first_workflow_task_backoff: explicit_duration(backoff),
+        prev_auto_reset_points: exec.auto_reset_points.clone(),
+        ..prev
+    };
+    start_next_run(ctx, exec, started, backoff)
+}
+
+/// What the ContinueAsNewWorkflowExecution command asks of the next run, normalised.
+pub(crate) struct Continuation {
+    pub workflow_type: String,
+    pub task_queue: String,
+    pub run_timeout: i64,
+    pub task_timeout: i64,
+    pub backoff: i64,
+    pub attributes: ContinueAsNewWorkflowExecutionCommandAttributes,
+}
+
+/// Continue-as-new: a new run of the same workflow id with the command's input (attempt 1),
+/// chained to the old one; type, queue, timeouts, retry policy, memo and search attributes
+/// are the command's where it sets them, the old run's otherwise.
+pub(crate) fn continue_run(
+    ctx: &mut ApplyCtx,
+    old: &ExecutionRecord,
+    run_id: &str,
+    next: Continuation,
+) -> ApplyResult<()> {
+    let prev = started_attributes(ctx, old)?;
+    let mut exec = next_run_record(ctx, old, run_id)?;
+    let a = next.attributes;
+    exec.attempt = 1;
+    exec.workflow_type = next.workflow_type.clone();
+    exec.task_queue = next.task_queue.clone();
+    exec.run_timeout = next.run_timeout;
+    exec.task_timeout = next.task_timeout;
+    if a.retry_policy.is_some() {
+        exec.retry_policy = a.retry_policy.clone();
+    }
+    if a.memo.is_some() {
+        exec.memo = a.memo.clone();
+    }
+    if a.search_attributes.is_some() {
+        exec.search_attributes = a.search_attributes.clone();
+    }
+    let initiator = match ContinueAsNewInitiator::try_from(a.initiator) {
+        Ok(ContinueAsNewInitiator::Unspecified) | Err(_) => ContinueAsNewInitiator::Workflow,
+        Ok(given) => given,
+    };
+    let started = h::WorkflowExecutionStartedEventAttributes {
+        workflow_type: Some(WorkflowType {
+            name: next.workflow_type,
+        }),
+        task_queue: Some(TaskQueue {
+            name: next.task_queue,
+            kind: TaskQueueKind::Normal as i32,
+            ..Default::default()
+        }),
+        input: a.input,
+        workflow_run_timeout: explicit_duration(next.run_timeout),
+        workflow_task_timeout: duration(next.task_timeout),
+        continued_execution_run_id: old.run_id.clone(),
+        initiator: initiator as i32,
+        continued_failure: a.failure,
+        last_completion_result: a.last_completion_result,
+        original_execution_run_id: run_id.to_string(),
+        retry_policy: exec.retry_policy.clone(),
+        attempt: 1,
+        first_workflow_task_backoff: (next.backoff > 0)
+            .then(|| explicit_duration(next.backoff))
+            .flatten(),
+        memo: exec.memo.clone(),
+        search_attributes: exec.search_attributes.clone(),
+        prev_auto_reset_points: exec.auto_reset_points.clone(),
+        header: a.header,
+        identity: String::new(),
+        ..prev
+    };
+    start_next_run(ctx, exec, started, next.backoff)
+}
+
+/// The WorkflowExecutionStarted attributes of a run (its first event).
+fn started_attributes(
+    ctx: &ApplyCtx,
+    exec: &ExecutionRecord,
+) -> ApplyResult<h::WorkflowExecutionStartedEventAttributes> {
     let first: Option<h::HistoryEvent> = ctx.get(&keys::history_event(
-        &old.namespace,
-        &old.workflow_id,
-        &old.run_id,
+        &exec.namespace,
+        &exec.workflow_id,
+        &exec.run_id,
         1,
     ))?;
-    let Some(Attributes::WorkflowExecutionStartedEventAttributes(prev)) =
-        first.and_then(|e| e.attributes)
-    else {
-        return Err(Rejection::Internal(
+    match first.and_then(|e| e.attributes) {
+        Some(Attributes::WorkflowExecutionStartedEventAttributes(a)) => Ok(a),
+        _ => Err(Rejection::Internal(
             "a run without its started event".into(),
-        ));
-    };
-    let mut exec = ExecutionRecord {
+        )),
+    }
+}
+
+/// The record of the run that continues `old`: same workflow, nothing pending, history not
+/// yet written, the old run's reset points carried with an expiry.
+fn next_run_record(
+    ctx: &ApplyCtx,
+    old: &ExecutionRecord,
+    run_id: &str,
+) -> ApplyResult<ExecutionRecord> {
+    let retention = ctx.namespace(&old.namespace)?.retention;
+    Ok(ExecutionRecord {
+        namespace: old.namespace.clone(),
+        workflow_id: old.workflow_id.clone(),
         run_id: run_id.to_string(),
+        workflow_type: old.workflow_type.clone(),
+        task_queue: old.task_queue.clone(),
         status: Status::Running as i32,
         next_event_id: 1,
         start_time: ctx.now,
-        attempt: old.attempt + 1,
-        ..old.clone()
-    };
-    exec.close_time = 0;
-    exec.close_event_id = 0;
-    exec.last_completed_started_event_id = 0;
-    exec.workflow_task_seq = 0;
-    exec.history_size_bytes = 0;
-    exec.state_transitions = 0;
-    exec.signal_request_ids.clear();
-    exec.cancel_requested = false;
-    exec.buffered_events.clear();
+        execution_timeout: old.execution_timeout,
+        run_timeout: old.run_timeout,
+        task_timeout: old.task_timeout,
+        start_request_id: old.start_request_id.clone(),
+        memo: old.memo.clone(),
+        search_attributes: old.search_attributes.clone(),
+        attempt: old.attempt,
+        first_execution_run_id: old.first_execution_run_id.clone(),
+        retry_policy: old.retry_policy.clone(),
+        execution_deadline: old.execution_deadline,
+        auto_reset_points: reset_points::carried_to_next_run(old, ctx.now, retention),
+        ..Default::default()
+    })
+}
+
+/// Writes the next run's WorkflowExecutionStarted, makes it the current run, and schedules
+/// its first workflow task (after `backoff`) and its run timeout.
+fn start_next_run(
+    ctx: &mut ApplyCtx,
+    mut exec: ExecutionRecord,
+    started: h::WorkflowExecutionStartedEventAttributes,
+    backoff: i64,
+) -> ApplyResult<()> {
     exec.first_task_not_before = ctx.now + backoff;
-    let retention = ctx.namespace(&old.namespace)?.retention;
-    exec.auto_reset_points = reset_points::carried_to_next_run(old, ctx.now, retention);
     let started = history::event(
         ctx,
         EventType::WorkflowExecutionStarted,
-        Attributes::WorkflowExecutionStartedEventAttributes(
-            h::WorkflowExecutionStartedEventAttributes {
-                continued_execution_run_id: old.run_id.clone(),
-                initiator: ContinueAsNewInitiator::Retry as i32,
-                continued_failure: Some(failure),
-                original_execution_run_id: run_id.to_string(),
-                attempt: exec.attempt,
-                first_workflow_task_backoff: explicit_duration(backoff),
-                prev_auto_reset_points: exec.auto_reset_points.clone(),
-                ..prev
-            },
-        ),
+        Attributes::WorkflowExecutionStartedEventAttributes(started),
     );
     history::append(ctx, &mut exec, started);
     let timer = |kind: TimerKind| TimerRecord {
@@ -259,12 +365,17 @@ pub(crate) fn retry_run(
         run_id: exec.run_id.clone(),
         ..Default::default()
     };
-    ctx.schedule_timer(ctx.now + backoff, &timer(TimerKind::WorkflowBackoff));
+    let (backoff_over, run_timed_out) = (
+        timer(TimerKind::WorkflowBackoff),
+        timer(TimerKind::WorkflowRunTimeout),
+    );
     if exec.run_timeout > 0 {
-        ctx.schedule_timer(
-            ctx.now + backoff + exec.run_timeout,
-            &timer(TimerKind::WorkflowRunTimeout),
-        );
+        ctx.schedule_timer(ctx.now + backoff + exec.run_timeout, &run_timed_out);
+    }
+    if backoff > 0 {
+        ctx.schedule_timer(ctx.now + backoff, &backoff_over);
+    } else {
+        workflow_task::ensure_scheduled(ctx, &mut exec);
     }
     execution::set_current(ctx, &exec);
     execution::save(ctx, &mut exec);

@@ -100,6 +100,9 @@ pub fn command(c: &Command) -> Result<(), String> {
         ) | (
             CommandType::RequestCancelActivityTask,
             Some(C::RequestCancelActivityTaskCommandAttributes(_))
+        ) | (
+            CommandType::ContinueAsNewWorkflowExecution,
+            Some(C::ContinueAsNewWorkflowExecutionCommandAttributes(_))
         )
     );
     if matches {

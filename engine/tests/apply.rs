@@ -1519,3 +1519,110 @@ fn delete_terminates_a_running_run_and_removes_it_with_its_history() {
     let again = Harness::run_id(h.start("wf", "r2").unwrap());
     assert_ne!(again, run);
 }
+
+fn continue_as_new(input: &str, backoff_secs: i64) -> Command {
+    Command {
+        command_type: CommandType::ContinueAsNewWorkflowExecution as i32,
+        attributes: Some(A::ContinueAsNewWorkflowExecutionCommandAttributes(
+            ContinueAsNewWorkflowExecutionCommandAttributes {
+                input: Some(payloads(input)),
+                backoff_start_interval: (backoff_secs > 0).then_some(prost_wkt_types::Duration {
+                    seconds: backoff_secs,
+                    nanos: 0,
+                }),
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    }
+}
+
+/// The run id a run continued as (from its WorkflowExecutionContinuedAsNew event).
+fn continued_as(h: &Harness, wf: &str, run: &str) -> String {
+    match &h.history(wf, run).last().unwrap().attributes {
+        Some(EA::WorkflowExecutionContinuedAsNewEventAttributes(a)) => {
+            a.new_execution_run_id.clone()
+        }
+        o => panic!("not continued as new: {o:?}"),
+    }
+}
+
+#[test]
+fn continue_as_new_closes_the_run_and_starts_the_next_with_the_new_input() {
+    use EventType::*;
+    let mut h = Harness::new();
+    let first = Harness::run_id(h.start("entity", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt, vec![continue_as_new("state-2", 0)])
+        .unwrap();
+    assert_eq!(
+        h.execution("entity", &first).status,
+        WorkflowExecutionStatus::ContinuedAsNew as i32
+    );
+    let second = continued_as(&h, "entity", &first);
+    assert_ne!(second, first);
+    assert_eq!(
+        h.types("entity", &second),
+        vec![WorkflowExecutionStarted, WorkflowTaskScheduled],
+        "the next run's first task is scheduled at once"
+    );
+    match &h.history("entity", &second)[0].attributes {
+        Some(EA::WorkflowExecutionStartedEventAttributes(a)) => {
+            assert_eq!(a.input, Some(payloads("state-2")));
+            assert_eq!(a.continued_execution_run_id, first);
+            assert_eq!(a.first_execution_run_id, first);
+            assert_eq!(a.original_execution_run_id, second);
+            assert_eq!(a.attempt, 1);
+            assert_eq!(
+                a.initiator,
+                temporalio_protos::temporal::api::enums::v1::ContinueAsNewInitiator::Workflow
+                    as i32
+            );
+            assert_eq!(a.workflow_type.as_ref().unwrap().name, "Greet");
+        }
+        o => panic!("{o:?}"),
+    }
+    // Signals by workflow id now reach the new run.
+    signal(&mut h, "entity", "after").unwrap();
+    assert!(h
+        .types("entity", &second)
+        .contains(&WorkflowExecutionSignaled));
+    assert!(!h
+        .types("entity", &first)
+        .contains(&WorkflowExecutionSignaled));
+
+    // A signal that arrives while the continuing task runs is not lost: the task fails as
+    // UnhandledCommand and the run goes on with the signal in its history.
+    let (wt, _) = h.poll_workflow();
+    signal(&mut h, "entity", "during").unwrap();
+    h.complete_workflow_task(&wt, vec![continue_as_new("state-3", 0)])
+        .unwrap();
+    let types = h.types("entity", &second);
+    assert_eq!(types.last(), Some(&WorkflowTaskScheduled));
+    assert!(types.contains(&WorkflowTaskFailed));
+    assert_eq!(
+        h.execution("entity", &second).status,
+        WorkflowExecutionStatus::Running as i32
+    );
+}
+
+#[test]
+fn continue_as_new_with_a_backoff_schedules_the_first_task_when_it_is_over() {
+    use EventType::*;
+    let mut h = Harness::new();
+    let first = Harness::run_id(h.start("later", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt, vec![continue_as_new("again", 5)])
+        .unwrap();
+    let second = continued_as(&h, "later", &first);
+    assert_eq!(h.types("later", &second), vec![WorkflowExecutionStarted]);
+    h.advance(4 * SEC);
+    h.fire_due();
+    assert_eq!(h.types("later", &second), vec![WorkflowExecutionStarted]);
+    h.advance(2 * SEC);
+    h.fire_due();
+    assert_eq!(
+        h.types("later", &second),
+        vec![WorkflowExecutionStarted, WorkflowTaskScheduled]
+    );
+}

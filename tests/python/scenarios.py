@@ -16,6 +16,7 @@ from temporalio.common import RetryPolicy
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
+from chain_workflows import CHAIN_WORKFLOWS, CountToWorkflow
 from failure_workflows import (
     ActivityTimeoutWorkflow,
     CancelInBackoffWorkflow,
@@ -144,7 +145,7 @@ def scenario_worker(client, queue) -> Worker:
     not have sticky queues yet, and the fixtures compare the mode both servers serve. (With
     stickiness Temporal names the worker's sticky queue in later WorkflowTaskScheduled events.)"""
     return Worker(
-        client, task_queue=queue, workflows=WORKFLOWS + FAILURE_WORKFLOWS, activities=ACTIVITIES, max_cached_workflows=0
+        client, task_queue=queue, workflows=WORKFLOWS + FAILURE_WORKFLOWS + CHAIN_WORKFLOWS, activities=ACTIVITIES, max_cached_workflows=0
     )
 
 
@@ -212,6 +213,14 @@ async def _bad_command(client, queue, wf_id):
     return handle
 
 
+async def _continued(client, queue, wf_id, which):
+    """Three runs chained by continue-as-new; the first or the last run's history."""
+    handle = await client.start_workflow(CountToWorkflow.run, args=[0, 2], id=wf_id, task_queue=queue)
+    await client.get_workflow_handle(wf_id).result()
+    run_id = handle.result_run_id if which == "first" else None
+    return client.get_workflow_handle(wf_id, run_id=run_id)
+
+
 async def _execution_timeout(client, queue, wf_id):
     return await _run(client, queue, wf_id, SleepWorkflow.run, 30.0, execution_timeout=timedelta(seconds=2))
 
@@ -245,6 +254,8 @@ SCENARIOS = {
     "activity_schedule_to_close_timeout": lambda c, q, w: _run(c, q, w, ActivityTimeoutWorkflow.run, "schedule_to_close"),
     "cancel_activity_in_retry_backoff": lambda c, q, w: _run(c, q, w, CancelInBackoffWorkflow.run, None),
     "bad_command": _bad_command,
+    "continue_as_new_first_run": lambda c, q, w: _continued(c, q, w, "first"),
+    "continue_as_new_last_run": lambda c, q, w: _continued(c, q, w, "last"),
     "pending_activities_limit": lambda c, q, w: _run(c, q, w, TooManyActivitiesWorkflow.run, None),
 }
 

@@ -4,6 +4,7 @@
 mod cancel_timer;
 mod cancel_workflow;
 mod complete_workflow;
+mod continue_as_new;
 mod fail_workflow;
 mod record_marker;
 mod request_cancel_activity;
@@ -26,6 +27,7 @@ pub(crate) fn closes_workflow(c: &Command) -> bool {
         Some(A::CompleteWorkflowExecutionCommandAttributes(_))
             | Some(A::FailWorkflowExecutionCommandAttributes(_))
             | Some(A::CancelWorkflowExecutionCommandAttributes(_))
+            | Some(A::ContinueAsNewWorkflowExecutionCommandAttributes(_))
     )
 }
 
@@ -56,6 +58,7 @@ fn bad_attributes_cause(attributes: &Option<A>) -> Option<WorkflowTaskFailedCaus
         A::FailWorkflowExecutionCommandAttributes(_) => F::BadFailWorkflowExecutionAttributes,
         A::CancelWorkflowExecutionCommandAttributes(_) => F::BadCancelWorkflowExecutionAttributes,
         A::RequestCancelActivityTaskCommandAttributes(_) => F::BadRequestCancelActivityAttributes,
+        A::ContinueAsNewWorkflowExecutionCommandAttributes(_) => F::BadContinueAsNewAttributes,
         _ => return None,
     })
 }
@@ -104,6 +107,9 @@ pub(crate) fn apply(
         }
         Some(A::RequestCancelActivityTaskCommandAttributes(a)) => {
             request_cancel_activity::apply(ctx, &mut c, a)
+        }
+        Some(A::ContinueAsNewWorkflowExecutionCommandAttributes(a)) => {
+            continue_as_new::apply(ctx, &mut c, a)
         }
         _ => Err(Rejection::InvalidArgument("unsupported command".into())),
     };

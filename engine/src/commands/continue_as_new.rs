@@ -1,0 +1,122 @@
+//! ContinueAsNewWorkflowExecution: the run closes with WorkflowExecutionContinuedAsNew and a
+//! new run of the same workflow id starts with the command's input, chained by run ids.
+
+use super::CommandCtx;
+use crate::ctx::ApplyCtx;
+use crate::error::{ApplyResult, Rejection};
+use crate::execution;
+use crate::history::Attributes;
+use crate::start::{self, Continuation};
+use crate::time::{duration, explicit_duration, nanos, secs};
+use crate::validate;
+use temporalio_protos::temporal::api::{
+    command::v1::ContinueAsNewWorkflowExecutionCommandAttributes,
+    common::v1::WorkflowType,
+    enums::v1::{EventType, TaskQueueKind, WorkflowExecutionStatus},
+    history::v1 as h,
+    taskqueue::v1::TaskQueue,
+};
+
+/// Temporal caps the workflow task timeout at two minutes.
+const MAX_TASK_TIMEOUT_SECS: i64 = 120;
+
+pub(super) fn apply(
+    ctx: &mut ApplyCtx,
+    c: &mut CommandCtx,
+    a: ContinueAsNewWorkflowExecutionCommandAttributes,
+) -> ApplyResult<()> {
+    let invalid = |m: &str| Rejection::InvalidArgument(m.to_string());
+    if let Some(input) = &a.input {
+        validate::payload_size(
+            "ContinueAsNewWorkflowExecutionCommandAttributes.Input",
+            input,
+        )
+        .map_err(Rejection::InvalidArgument)?;
+    }
+    let (run_timeout, task_timeout, backoff) = (
+        nanos(&a.workflow_run_timeout),
+        nanos(&a.workflow_task_timeout),
+        nanos(&a.backoff_start_interval),
+    );
+    if run_timeout < 0 || task_timeout < 0 || backoff < 0 {
+        return Err(invalid("A valid timeout may not be negative."));
+    }
+    let exec = &*c.exec;
+    let workflow_type = match &a.workflow_type {
+        Some(t) if !t.name.is_empty() => t.name.clone(),
+        _ => exec.workflow_type.clone(),
+    };
+    validate::id("WorkflowType", &workflow_type).map_err(Rejection::InvalidArgument)?;
+    let task_queue = match &a.task_queue {
+        Some(q) if !q.name.is_empty() => q.name.clone(),
+        _ => exec.task_queue.clone(),
+    };
+    validate::id("TaskQueue", &task_queue).map_err(Rejection::InvalidArgument)?;
+    let mut run_timeout = if run_timeout > 0 {
+        run_timeout
+    } else {
+        exec.run_timeout
+    };
+    // The execution timeout still bounds the whole chain.
+    if exec.execution_deadline > 0 {
+        let left = (exec.execution_deadline - ctx.now - backoff).max(1);
+        if run_timeout == 0 || run_timeout > left {
+            run_timeout = left;
+        }
+    }
+    let mut task_timeout = if task_timeout > 0 {
+        task_timeout.min(secs(MAX_TASK_TIMEOUT_SECS))
+    } else {
+        exec.task_timeout
+    };
+    if run_timeout > 0 {
+        task_timeout = task_timeout.min(run_timeout);
+    }
+
+    let attrs = Attributes::WorkflowExecutionContinuedAsNewEventAttributes(
+        h::WorkflowExecutionContinuedAsNewEventAttributes {
+            new_execution_run_id: c.next_run_id.to_string(),
+            workflow_type: Some(WorkflowType {
+                name: workflow_type.clone(),
+            }),
+            task_queue: Some(TaskQueue {
+                name: task_queue.clone(),
+                kind: TaskQueueKind::Normal as i32,
+                ..Default::default()
+            }),
+            input: a.input.clone(),
+            workflow_run_timeout: explicit_duration(run_timeout),
+            workflow_task_timeout: duration(task_timeout),
+            workflow_task_completed_event_id: c.completed_event_id,
+            backoff_start_interval: duration(backoff),
+            initiator: a.initiator,
+            failure: a.failure.clone(),
+            last_completion_result: a.last_completion_result.clone(),
+            header: a.header.clone(),
+            inherit_build_id: a.inherit_build_id,
+            memo: a.memo.clone(),
+            search_attributes: a.search_attributes.clone(),
+            ..Default::default()
+        },
+    );
+    execution::close(
+        ctx,
+        c.exec,
+        WorkflowExecutionStatus::ContinuedAsNew,
+        EventType::WorkflowExecutionContinuedAsNew,
+        attrs,
+    );
+    start::continue_run(
+        ctx,
+        c.exec,
+        c.next_run_id,
+        Continuation {
+            workflow_type,
+            task_queue,
+            run_timeout,
+            task_timeout,
+            backoff,
+            attributes: a,
+        },
+    )
+}
