@@ -7,8 +7,10 @@ use crate::error::ApplyResult;
 use crate::execution;
 use crate::history::{self, Attributes};
 use crate::outcome::Outcome;
+use crate::records::ExecutionRecord;
 use crate::workflow_task;
 use temporalio_protos::temporal::api::{
+    common::v1::Payloads,
     enums::v1::{EventType, WorkflowExecutionStatus, WorkflowTaskFailedCause},
     history::v1 as h,
     workflowservice::v1 as ws,
@@ -25,22 +27,32 @@ pub(crate) fn request_cancel(
     if exec.cancel_requested {
         return Ok(Outcome::Done); // asked already: idempotent, as in Temporal
     }
+    request_cancel_run(ctx, &mut exec, req.reason, &req.identity);
+    execution::save(ctx, &mut exec);
+    Ok(Outcome::Done)
+}
+
+/// WorkflowExecutionCancelRequested in a running run, and a workflow task to handle it.
+pub(crate) fn request_cancel_run(
+    ctx: &mut ApplyCtx,
+    exec: &mut ExecutionRecord,
+    cause: String,
+    identity: &str,
+) {
     exec.cancel_requested = true;
     let e = history::event(
         ctx,
         EventType::WorkflowExecutionCancelRequested,
         Attributes::WorkflowExecutionCancelRequestedEventAttributes(
             h::WorkflowExecutionCancelRequestedEventAttributes {
-                cause: req.reason,
-                identity: req.identity,
+                cause,
+                identity: identity.to_string(),
                 ..Default::default()
             },
         ),
     );
-    history::append_or_buffer(ctx, &mut exec, e);
-    workflow_task::ensure_scheduled(ctx, &mut exec);
-    execution::save(ctx, &mut exec);
-    Ok(Outcome::Done)
+    history::append_or_buffer(ctx, exec, e);
+    workflow_task::ensure_scheduled(ctx, exec);
 }
 
 pub(crate) fn terminate(
@@ -51,6 +63,19 @@ pub(crate) fn terminate(
     let target = req.workflow_execution.unwrap_or_default();
     let mut exec =
         execution::resolve_running(ctx, &req.namespace, &target.workflow_id, &target.run_id)?;
+    terminate_run(ctx, &mut exec, req.reason, req.details, &req.identity);
+    execution::save(ctx, &mut exec);
+    Ok(Outcome::Done)
+}
+
+/// Closes a running run as terminated, whatever it was doing.
+pub(crate) fn terminate_run(
+    ctx: &mut ApplyCtx,
+    exec: &mut ExecutionRecord,
+    reason: String,
+    details: Option<Payloads>,
+    identity: &str,
+) {
     // A workflow task in flight can no longer complete: record it as failed first.
     if let Some(wt) = exec
         .workflow_task
@@ -59,27 +84,25 @@ pub(crate) fn terminate(
     {
         workflow_task::record_failed(
             ctx,
-            &mut exec,
+            exec,
             &wt,
             WorkflowTaskFailedCause::ForceCloseCommand,
-            &req.identity,
+            identity,
         );
     }
     exec.workflow_task = None;
-    history::flush_buffered(ctx, &mut exec);
+    history::flush_buffered(ctx, exec);
     execution::close(
         ctx,
-        &mut exec,
+        exec,
         WorkflowExecutionStatus::Terminated,
         EventType::WorkflowExecutionTerminated,
         Attributes::WorkflowExecutionTerminatedEventAttributes(
             h::WorkflowExecutionTerminatedEventAttributes {
-                reason: req.reason,
-                details: req.details,
-                identity: req.identity,
+                reason,
+                details,
+                identity: identity.to_string(),
             },
         ),
     );
-    execution::save(ctx, &mut exec);
-    Ok(Outcome::Done)
 }

@@ -15,6 +15,9 @@ pub struct ApplyCtx<'a> {
     pub(crate) now: i64,
     meta: EngineMeta,
     notifications: Vec<Notification>,
+    /// Execution keys of runs closing in this mutation whose record is not saved yet: a child
+    /// closed by their parent close policy must not write to them.
+    closing: Vec<Vec<u8>>,
 }
 
 impl<'a> ApplyCtx<'a> {
@@ -27,6 +30,7 @@ impl<'a> ApplyCtx<'a> {
             state,
             meta,
             notifications: Vec::new(),
+            closing: Vec::new(),
         })
     }
 
@@ -58,6 +62,14 @@ impl<'a> ApplyCtx<'a> {
         if !self.notifications.contains(&n) {
             self.notifications.push(n);
         }
+    }
+
+    pub(crate) fn mark_closing(&mut self, execution_key: Vec<u8>) {
+        self.closing.push(execution_key);
+    }
+
+    pub(crate) fn is_closing(&self, execution_key: &[u8]) -> bool {
+        self.closing.iter().any(|k| k == execution_key)
     }
 
     pub(crate) fn namespace(&self, name: &str) -> ApplyResult<NamespaceRecord> {

@@ -1,6 +1,7 @@
 //! Loading, saving and closing a run's mutable state, and the current-run pointer.
 
 use crate::canonical;
+use crate::children;
 use crate::ctx::ApplyCtx;
 use crate::error::{workflow_completed, workflow_not_found, ApplyResult};
 use crate::history::{self, Attributes};
@@ -123,7 +124,7 @@ pub(crate) fn close(
     event_type: EventType,
     attributes: Attributes,
 ) {
-    let event = history::event(ctx, event_type, attributes);
+    let event = history::event(ctx, event_type, attributes.clone());
     exec.close_event_id = history::append(ctx, exec, event);
     exec.status = status as i32;
     exec.close_time = ctx.now;
@@ -137,4 +138,5 @@ pub(crate) fn close(
     if current.is_some_and(|c| c.run_id == exec.run_id) {
         set_current(ctx, exec);
     }
+    children::on_close(ctx, exec, &attributes);
 }

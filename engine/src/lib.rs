@@ -18,6 +18,7 @@ mod activity;
 mod apply;
 mod cancel_terminate;
 mod canonical;
+mod children;
 mod commands;
 mod ctx;
 mod delete;

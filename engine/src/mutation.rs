@@ -112,6 +112,9 @@ pub struct CompleteWorkflowTask {
     /// Stamped by the leader: the run id a retry of the workflow would get.
     #[prost(string, tag = "3")]
     pub next_run_id: String,
+    /// Stamped by the leader: one run id for each StartChildWorkflowExecution command, in order.
+    #[prost(string, repeated, tag = "4")]
+    pub child_run_ids: Vec<String>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

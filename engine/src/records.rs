@@ -195,6 +195,51 @@ pub struct ExecutionRecord {
     /// The first workflow task each worker build completed (see `reset_points`).
     #[prost(message, optional, tag = "33")]
     pub auto_reset_points: Option<workflow::ResetPoints>,
+    /// Child workflows started by this run and not yet closed (see `children`).
+    #[prost(message, repeated, tag = "34")]
+    pub children: Vec<ChildInfo>,
+    /// The run that started this one as a child, told when this workflow closes.
+    #[prost(message, optional, tag = "35")]
+    pub parent: Option<ParentInfo>,
+}
+
+/// A child workflow a run started: where its outcome will be recorded.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ChildInfo {
+    #[prost(int64, tag = "1")]
+    pub initiated_event_id: i64,
+    #[prost(int64, tag = "2")]
+    pub started_event_id: i64,
+    #[prost(string, tag = "3")]
+    pub namespace: String,
+    #[prost(string, tag = "4")]
+    pub workflow_id: String,
+    /// The child's first run (its run chain may continue under the same workflow id).
+    #[prost(string, tag = "5")]
+    pub run_id: String,
+    #[prost(string, tag = "6")]
+    pub workflow_type: String,
+    /// `ParentClosePolicy`.
+    #[prost(int32, tag = "7")]
+    pub parent_close_policy: i32,
+}
+
+/// The parent of a child run.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ParentInfo {
+    #[prost(string, tag = "1")]
+    pub namespace: String,
+    #[prost(string, tag = "2")]
+    pub workflow_id: String,
+    #[prost(string, tag = "3")]
+    pub run_id: String,
+    #[prost(int64, tag = "4")]
+    pub initiated_event_id: i64,
+    /// The first workflow of the parent chain (the root's root, for grandchildren).
+    #[prost(string, tag = "5")]
+    pub root_workflow_id: String,
+    #[prost(string, tag = "6")]
+    pub root_run_id: String,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

@@ -136,5 +136,7 @@ pub(crate) fn signal_with_start(ctx: &mut ApplyCtx, m: SignalWithStart) -> Apply
         header: req.header,
         ..Default::default()
     };
-    start::start_with(ctx, start, m.run_id, |ctx, exec| deliver(ctx, exec, signal))
+    start::start_with(ctx, start, m.run_id, None, |ctx, exec| {
+        deliver(ctx, exec, signal)
+    })
 }

@@ -8,14 +8,14 @@ use crate::history::{self, Attributes};
 use crate::keys;
 use crate::mutation::StartWorkflow;
 use crate::outcome::Outcome;
-use crate::records::{CurrentRun, ExecutionRecord, TimerKind, TimerRecord};
+use crate::records::{CurrentRun, ExecutionRecord, ParentInfo, TimerKind, TimerRecord};
 use crate::reset_points;
 use crate::time::{duration, explicit_duration, nanos, secs, timestamp};
 use crate::validate;
 use crate::workflow_task;
 use temporalio_protos::temporal::api::{
     command::v1::ContinueAsNewWorkflowExecutionCommandAttributes,
-    common::v1::WorkflowType,
+    common::v1::{WorkflowExecution, WorkflowType},
     enums::v1::{
         ContinueAsNewInitiator, EventType, TaskQueueKind, WorkflowExecutionStatus as Status,
         WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
@@ -32,15 +32,22 @@ const DEFAULT_TASK_TIMEOUT_SECS: i64 = 10;
 const MAX_TASK_TIMEOUT_SECS: i64 = 120;
 
 pub(crate) fn start(ctx: &mut ApplyCtx, m: StartWorkflow) -> ApplyResult<Outcome> {
-    start_with(ctx, m.request.unwrap_or_default(), m.run_id, |_, _| Ok(()))
+    start_with(
+        ctx,
+        m.request.unwrap_or_default(),
+        m.run_id,
+        None,
+        |_, _| Ok(()),
+    )
 }
 
-/// Starts a run; `first_events` may add events (signal-with-start's signal) between
-/// WorkflowExecutionStarted and the first workflow task.
+/// Starts a run (a child of `parent`, if given); `first_events` may add events
+/// (signal-with-start's signal) between WorkflowExecutionStarted and the first workflow task.
 pub(crate) fn start_with(
     ctx: &mut ApplyCtx,
     req: ws::StartWorkflowExecutionRequest,
     run_id: String,
+    parent: Option<ParentInfo>,
     first_events: impl FnOnce(&mut ApplyCtx, &mut ExecutionRecord) -> ApplyResult<()>,
 ) -> ApplyResult<Outcome> {
     ctx.namespace(&req.namespace)?;
@@ -137,7 +144,16 @@ pub(crate) fn start_with(
         } else {
             0
         },
+        parent: parent.clone(),
         ..Default::default()
+    };
+    let parent_namespace_id = match &parent {
+        Some(p) => ctx.namespace(&p.namespace)?.id,
+        None => String::new(),
+    };
+    let execution = |workflow_id: &str, run_id: &str| WorkflowExecution {
+        workflow_id: workflow_id.to_string(),
+        run_id: run_id.to_string(),
     };
     let started = history::event(
         ctx,
@@ -152,7 +168,12 @@ pub(crate) fn start_with(
                 }),
                 input: req.input,
                 workflow_execution_timeout: duration(execution_timeout),
-                workflow_run_timeout: duration(run_timeout),
+                // Temporal writes a child's run timeout even when it is none.
+                workflow_run_timeout: if parent.is_some() {
+                    explicit_duration(run_timeout)
+                } else {
+                    duration(run_timeout)
+                },
                 workflow_task_timeout: duration(task_timeout),
                 original_execution_run_id: run_id.clone(),
                 identity: req.identity,
@@ -169,6 +190,18 @@ pub(crate) fn start_with(
                 header: req.header,
                 workflow_id: req.workflow_id,
                 first_workflow_task_backoff: explicit_duration(0),
+                parent_workflow_namespace: parent
+                    .as_ref()
+                    .map(|p| p.namespace.clone())
+                    .unwrap_or_default(),
+                parent_workflow_namespace_id: parent_namespace_id,
+                parent_workflow_execution: parent
+                    .as_ref()
+                    .map(|p| execution(&p.workflow_id, &p.run_id)),
+                parent_initiated_event_id: parent.as_ref().map_or(0, |p| p.initiated_event_id),
+                root_workflow_execution: parent
+                    .as_ref()
+                    .map(|p| execution(&p.root_workflow_id, &p.root_run_id)),
                 ..Default::default()
             },
         ),
@@ -339,6 +372,7 @@ fn next_run_record(
         retry_policy: old.retry_policy.clone(),
         execution_deadline: old.execution_deadline,
         auto_reset_points: reset_points::carried_to_next_run(old, ctx.now, retention),
+        parent: old.parent.clone(),
         ..Default::default()
     })
 }

@@ -103,6 +103,9 @@ pub fn command(c: &Command) -> Result<(), String> {
         ) | (
             CommandType::ContinueAsNewWorkflowExecution,
             Some(C::ContinueAsNewWorkflowExecutionCommandAttributes(_))
+        ) | (
+            CommandType::StartChildWorkflowExecution,
+            Some(C::StartChildWorkflowExecutionCommandAttributes(_))
         )
     );
     if matches {

@@ -3,6 +3,7 @@
 //! completes), the UnhandledCommand rule for close commands racing new events, and the
 //! server failing a task whose completion carries a bad command.
 
+use crate::children;
 use crate::commands;
 use crate::ctx::ApplyCtx;
 use crate::error::{ApplyResult, Rejection};
@@ -309,15 +310,18 @@ pub(crate) fn complete(ctx: &mut ApplyCtx, m: CompleteWorkflowTask) -> ApplyResu
     exec.worker_version = req.worker_version_stamp.clone();
     exec.workflow_task = None;
     let mut new_events = false;
+    let mut completion = commands::Completion {
+        completed_event_id: completed_id,
+        identity: &req.identity,
+        next_run_id: &m.next_run_id,
+        child_run_ids: m.child_run_ids.clone().into_iter(),
+        initiated_children: Vec::new(),
+    };
     for command in req.commands {
-        new_events |= commands::apply(
-            ctx,
-            &mut exec,
-            completed_id,
-            &req.identity,
-            &m.next_run_id,
-            command,
-        )?;
+        new_events |= commands::apply(ctx, &mut exec, &mut completion, command)?;
+    }
+    if is_running(&exec) {
+        new_events |= children::start_initiated(ctx, &mut exec, completion.initiated_children)?;
     }
     if is_running(&exec) {
         let flushed = history::flush_buffered(ctx, &mut exec);

@@ -163,8 +163,12 @@ impl Harness {
         commands: Vec<Command>,
     ) -> Result<Outcome, Rejection> {
         let next_run_id = format!("next-run-{}", self.log.len());
+        let child_run_ids = (0..commands.len())
+            .map(|i| format!("child-run-{}-{i}", self.log.len()))
+            .collect();
         self.apply(Kind::CompleteWorkflowTask(CompleteWorkflowTask {
             next_run_id,
+            child_run_ids,
             token: Some(token.clone()),
             request: Some(ws::RespondWorkflowTaskCompletedRequest {
                 commands,

@@ -6,9 +6,9 @@ the first attempt, so it behaves the same under any worker and on replay."""
 import asyncio
 from datetime import timedelta
 
-from temporalio import workflow
+from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from test_sdk import explode, fail_then_linger, linger
@@ -120,4 +120,41 @@ class TooManyActivitiesWorkflow:
         return "retried task scheduled nothing"
 
 
-FAILURE_WORKFLOWS = [FailFirstTaskWorkflow, ActivityTimeoutWorkflow, CancelInBackoffWorkflow, TooManyActivitiesWorkflow]
+@activity.defn
+async def book(step: str) -> str:
+    if step == "car":
+        raise ApplicationError(f"no {step} available", non_retryable=True)
+    return f"booked {step}"
+
+
+@activity.defn
+async def undo(step: str) -> str:
+    return f"undid {step}"
+
+
+@workflow.defn
+class SagaWorkflow:
+    """Books flight, hotel, then car; the car fails, so the booked steps are undone in
+    reverse order. Returns what was undone."""
+
+    @workflow.run
+    async def run(self) -> list:
+        booked, undone = [], []
+        try:
+            for step in ["flight", "hotel", "car"]:
+                await workflow.execute_activity(book, step, start_to_close_timeout=timedelta(seconds=10))
+                booked.append(step)
+        except ActivityError:
+            for step in reversed(booked):
+                undone.append(await workflow.execute_activity(undo, step, start_to_close_timeout=timedelta(seconds=10)))
+        return undone
+
+
+FAILURE_WORKFLOWS = [
+    FailFirstTaskWorkflow,
+    ActivityTimeoutWorkflow,
+    CancelInBackoffWorkflow,
+    TooManyActivitiesWorkflow,
+    SagaWorkflow,
+]
+FAILURE_ACTIVITIES = [book, undo]

@@ -17,10 +17,12 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from chain_workflows import CHAIN_WORKFLOWS, CountToWorkflow
+from child_workflows import CHILD_WORKFLOWS, AbandoningParentWorkflow, ParentWorkflow, TakenChildIdWorkflow
 from failure_workflows import (
     ActivityTimeoutWorkflow,
     CancelInBackoffWorkflow,
     FailFirstTaskWorkflow,
+    FAILURE_ACTIVITIES,
     FAILURE_WORKFLOWS,
     TooManyActivitiesWorkflow,
 )
@@ -145,7 +147,7 @@ def scenario_worker(client, queue) -> Worker:
     not have sticky queues yet, and the fixtures compare the mode both servers serve. (With
     stickiness Temporal names the worker's sticky queue in later WorkflowTaskScheduled events.)"""
     return Worker(
-        client, task_queue=queue, workflows=WORKFLOWS + FAILURE_WORKFLOWS + CHAIN_WORKFLOWS, activities=ACTIVITIES, max_cached_workflows=0
+        client, task_queue=queue, workflows=WORKFLOWS + FAILURE_WORKFLOWS + CHAIN_WORKFLOWS + CHILD_WORKFLOWS, activities=ACTIVITIES + FAILURE_ACTIVITIES, max_cached_workflows=0
     )
 
 
@@ -221,6 +223,30 @@ async def _continued(client, queue, wf_id, which):
     return client.get_workflow_handle(wf_id, run_id=run_id)
 
 
+async def _taken_child_id(client, queue, wf_id):
+    """The child's workflow id is held by a running workflow: the start fails in history."""
+    taken = f"{queue}-taken-child-id"  # the same in every recording: it is the child's input
+    holder = await client.start_workflow(WaitForSignalWorkflow.run, 1, id=taken, task_queue=queue)
+    handle = await _run(client, queue, wf_id, TakenChildIdWorkflow.run, taken)
+    await holder.terminate()
+    return handle
+
+
+async def _parent_close_policies(client, queue, wf_id):
+    """The parent completes with two children running: the TERMINATE child is terminated
+    (its history is the one compared), the ABANDON child keeps running."""
+    await _run(client, queue, wf_id, AbandoningParentWorkflow.run, None)
+    terminated = client.get_workflow_handle(f"{wf_id}-terminated")
+    for _ in range(200):
+        if (await terminated.describe()).status != 1:  # no longer RUNNING
+            break
+        await asyncio.sleep(0.05)
+    abandoned = client.get_workflow_handle(f"{wf_id}-abandoned")
+    assert (await abandoned.describe()).status == 1, "the abandoned child still runs"
+    await abandoned.terminate()
+    return terminated
+
+
 async def _execution_timeout(client, queue, wf_id):
     return await _run(client, queue, wf_id, SleepWorkflow.run, 30.0, execution_timeout=timedelta(seconds=2))
 
@@ -254,6 +280,9 @@ SCENARIOS = {
     "activity_schedule_to_close_timeout": lambda c, q, w: _run(c, q, w, ActivityTimeoutWorkflow.run, "schedule_to_close"),
     "cancel_activity_in_retry_backoff": lambda c, q, w: _run(c, q, w, CancelInBackoffWorkflow.run, None),
     "bad_command": _bad_command,
+    "child_workflows": lambda c, q, w: _run(c, q, w, ParentWorkflow.run, "child"),
+    "child_workflow_id_taken": _taken_child_id,
+    "parent_close_policy_terminate": _parent_close_policies,
     "continue_as_new_first_run": lambda c, q, w: _continued(c, q, w, "first"),
     "continue_as_new_last_run": lambda c, q, w: _continued(c, q, w, "last"),
     "pending_activities_limit": lambda c, q, w: _run(c, q, w, TooManyActivitiesWorkflow.run, None),
@@ -274,6 +303,8 @@ VOLATILE = {
     "createTime",  # a reset point's wall clock
     "expireTime",  # a reset point's wall clock + retention
     "runId",  # a reset point's random run id
+    "namespaceId",  # random per server
+    "parentWorkflowNamespaceId",  # random per server
     "historySizeBytes",  # depends on the lengths of the fields above
     "stackTrace",  # the worker's file paths (differ between checkouts)
 }

@@ -9,8 +9,10 @@ mod fail_workflow;
 mod record_marker;
 mod request_cancel_activity;
 mod schedule_activity;
+mod start_child;
 mod start_timer;
 
+use crate::children::InitiatedChild;
 use crate::ctx::ApplyCtx;
 use crate::error::{ApplyResult, Rejection};
 use crate::records::ExecutionRecord;
@@ -41,6 +43,10 @@ pub(crate) struct CommandCtx<'e> {
     pub next_run_id: &'e str,
     /// A command wrote an event the workflow must see (an activity canceled at once).
     pub new_events_for_workflow: bool,
+    /// The run ids the leader stamped for this completion's child workflows, in order.
+    pub child_run_ids: &'e mut std::vec::IntoIter<String>,
+    /// Children initiated by this completion, started after its last command.
+    pub initiated_children: &'e mut Vec<InitiatedChild>,
 }
 
 /// The cause a workflow task fails with when this kind of command has bad attributes; `None`
@@ -59,8 +65,19 @@ fn bad_attributes_cause(attributes: &Option<A>) -> Option<WorkflowTaskFailedCaus
         A::CancelWorkflowExecutionCommandAttributes(_) => F::BadCancelWorkflowExecutionAttributes,
         A::RequestCancelActivityTaskCommandAttributes(_) => F::BadRequestCancelActivityAttributes,
         A::ContinueAsNewWorkflowExecutionCommandAttributes(_) => F::BadContinueAsNewAttributes,
+        A::StartChildWorkflowExecutionCommandAttributes(_) => F::BadStartChildExecutionAttributes,
         _ => return None,
     })
+}
+
+/// What the commands of one completion share: the ids the leader stamped and the children
+/// they initiate.
+pub(crate) struct Completion<'e> {
+    pub completed_event_id: i64,
+    pub identity: &'e str,
+    pub next_run_id: &'e str,
+    pub child_run_ids: std::vec::IntoIter<String>,
+    pub initiated_children: Vec<InitiatedChild>,
 }
 
 /// Applies one command; returns whether it wrote events the workflow must be told about.
@@ -68,9 +85,7 @@ fn bad_attributes_cause(attributes: &Option<A>) -> Option<WorkflowTaskFailedCaus
 pub(crate) fn apply(
     ctx: &mut ApplyCtx,
     exec: &mut ExecutionRecord,
-    completed_event_id: i64,
-    identity: &str,
-    next_run_id: &str,
+    completion: &mut Completion,
     command: Command,
 ) -> ApplyResult<bool> {
     let Some(bad_attributes) = bad_attributes_cause(&command.attributes) else {
@@ -86,10 +101,12 @@ pub(crate) fn apply(
     validate::command(&command).map_err(|m| as_bad_command(Rejection::InvalidArgument(m)))?;
     let mut c = CommandCtx {
         exec,
-        completed_event_id,
-        identity,
-        next_run_id,
+        completed_event_id: completion.completed_event_id,
+        identity: completion.identity,
+        next_run_id: completion.next_run_id,
         new_events_for_workflow: false,
+        child_run_ids: &mut completion.child_run_ids,
+        initiated_children: &mut completion.initiated_children,
     };
     let applied = match command.attributes {
         Some(A::ScheduleActivityTaskCommandAttributes(a)) => {
@@ -110,6 +127,9 @@ pub(crate) fn apply(
         }
         Some(A::ContinueAsNewWorkflowExecutionCommandAttributes(a)) => {
             continue_as_new::apply(ctx, &mut c, a)
+        }
+        Some(A::StartChildWorkflowExecutionCommandAttributes(a)) => {
+            start_child::apply(ctx, &mut c, a)
         }
         _ => Err(Rejection::InvalidArgument("unsupported command".into())),
     };

@@ -17,6 +17,7 @@ use keel_engine::mutation::{
 use keel_engine::records::TaskKind;
 use keel_engine::{validate, Outcome, TaskToken};
 use temporalio_protos::temporal::api::{
+    command::v1::command,
     common::v1::{WorkerVersionCapabilities, WorkerVersionStamp},
     deployment::v1::WorkerDeploymentOptions,
     workflowservice::v1::*,
@@ -225,11 +226,23 @@ pub(super) async fn workflow_task_completed(
         req.worker_version_stamp =
             worker_version(&None, &req.deployment_options, &req.binary_checksum);
     }
+    let child_run_ids = req
+        .commands
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.attributes,
+                Some(command::Attributes::StartChildWorkflowExecutionCommandAttributes(_))
+            )
+        })
+        .map(|_| uuid::Uuid::new_v4().to_string())
+        .collect();
     f.keel
         .propose(Kind::CompleteWorkflowTask(CompleteWorkflowTask {
             token: Some(token),
             request: Some(req),
             next_run_id: uuid::Uuid::new_v4().to_string(),
+            child_run_ids,
         }))
         .await?;
     Ok(Response::new(

@@ -11,8 +11,8 @@ use temporalio_protos::temporal::api::{
     enums::v1::{PendingActivityState, PendingWorkflowTaskState, TaskQueueKind},
     taskqueue::v1::TaskQueue,
     workflow::v1::{
-        PendingActivityInfo, PendingWorkflowTaskInfo, WorkflowExecutionConfig,
-        WorkflowExecutionInfo,
+        PendingActivityInfo, PendingChildExecutionInfo, PendingWorkflowTaskInfo,
+        WorkflowExecutionConfig, WorkflowExecutionInfo,
     },
     workflowservice::v1::*,
 };
@@ -147,10 +147,35 @@ fn describe_execution(exec: &ExecutionRecord) -> DescribeWorkflowExecutionRespon
             },
             first_run_id: exec.first_execution_run_id.clone(),
             auto_reset_points: exec.auto_reset_points.clone(),
+            parent_execution: exec.parent.as_ref().map(|p| WorkflowExecution {
+                workflow_id: p.workflow_id.clone(),
+                run_id: p.run_id.clone(),
+            }),
+            root_execution: Some(match &exec.parent {
+                Some(p) => WorkflowExecution {
+                    workflow_id: p.root_workflow_id.clone(),
+                    run_id: p.root_run_id.clone(),
+                },
+                None => WorkflowExecution {
+                    workflow_id: exec.workflow_id.clone(),
+                    run_id: exec.first_execution_run_id.clone(),
+                },
+            }),
             ..Default::default()
         }),
         pending_activities,
         pending_workflow_task,
+        pending_children: exec
+            .children
+            .iter()
+            .map(|c| PendingChildExecutionInfo {
+                workflow_id: c.workflow_id.clone(),
+                run_id: c.run_id.clone(),
+                workflow_type_name: c.workflow_type.clone(),
+                initiated_id: c.initiated_event_id,
+                parent_close_policy: c.parent_close_policy,
+            })
+            .collect(),
         ..Default::default()
     }
 }
