@@ -1630,3 +1630,98 @@ fn continue_as_new_with_a_backoff_schedules_the_first_task_when_it_is_over() {
         vec![WorkflowExecutionStarted, WorkflowTaskScheduled]
     );
 }
+
+fn start_child(workflow_id: &str) -> Command {
+    Command {
+        command_type: CommandType::StartChildWorkflowExecution as i32,
+        attributes: Some(A::StartChildWorkflowExecutionCommandAttributes(
+            StartChildWorkflowExecutionCommandAttributes {
+                workflow_id: workflow_id.into(),
+                workflow_type: Some(WorkflowType {
+                    name: "Child".into(),
+                }),
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_child_starts_after_the_completion_and_its_result_reaches_the_parent() {
+    use EventType::*;
+    let mut h = Harness::new();
+    let parent = Harness::run_id(h.start("parent", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt, vec![start_child("kid"), start_child("kid-2")])
+        .unwrap();
+    assert_eq!(
+        h.types("parent", &parent)[4..],
+        [
+            StartChildWorkflowExecutionInitiated,
+            StartChildWorkflowExecutionInitiated,
+            ChildWorkflowExecutionStarted,
+            ChildWorkflowExecutionStarted,
+            WorkflowTaskScheduled
+        ],
+        "children start after every command of the completion, as on Temporal"
+    );
+    let parent_exec = h.execution("parent", &parent);
+    let kid_run = parent_exec.children[0].run_id.clone();
+    match &h.history("kid", &kid_run)[0].attributes {
+        Some(EA::WorkflowExecutionStartedEventAttributes(a)) => {
+            let p = a.parent_workflow_execution.clone().unwrap();
+            assert_eq!(
+                (p.workflow_id.as_str(), p.run_id.as_str()),
+                ("parent", parent.as_str())
+            );
+            assert_eq!(a.parent_initiated_event_id, 5);
+        }
+        o => panic!("{o:?}"),
+    }
+    // The children's first tasks were queued before the parent's next one.
+    let (kid_wt, _) = h.poll_workflow();
+    assert_eq!(kid_wt.workflow_id, "kid");
+    h.complete_workflow_task(&kid_wt, vec![complete_workflow("kid's result")])
+        .unwrap();
+    let (kid2_wt, _) = h.poll_workflow();
+    assert_eq!(kid2_wt.workflow_id, "kid-2");
+    h.complete_workflow_task(&kid2_wt, vec![]).unwrap();
+    let completed = h
+        .history("parent", &parent)
+        .into_iter()
+        .find_map(|e| match e.attributes {
+            Some(EA::ChildWorkflowExecutionCompletedEventAttributes(a)) => Some(a),
+            _ => None,
+        })
+        .expect("the child's result in the parent");
+    assert_eq!(completed.result, Some(payloads("kid's result")));
+    assert_eq!(completed.initiated_event_id, 5);
+    assert_eq!(completed.started_event_id, 7);
+    assert_eq!(h.execution("parent", &parent).children.len(), 1);
+    // The parent completes; its other child (policy TERMINATE by default) is terminated and
+    // writes nothing back to the closed parent.
+    let (parent_wt, _) = h.poll_workflow();
+    assert_eq!(parent_wt.workflow_id, "parent");
+    h.complete_workflow_task(&parent_wt, vec![complete_workflow("done")])
+        .unwrap();
+    let kid2_run = h
+        .execution("parent", &parent)
+        .children
+        .first()
+        .map(|c| c.run_id.clone());
+    assert!(
+        kid2_run.is_none(),
+        "a closed parent keeps no pending children"
+    );
+    let current: keel_engine::records::CurrentRun =
+        prost::Message::decode(h.state.0[&keys::current_run(NS, "kid-2")].as_slice()).unwrap();
+    assert_eq!(
+        h.types("kid-2", &current.run_id).last(),
+        Some(&WorkflowExecutionTerminated)
+    );
+    assert_eq!(
+        h.types("parent", &parent).last(),
+        Some(&WorkflowExecutionCompleted)
+    );
+}
