@@ -27,9 +27,9 @@ use temporalio_protos::temporal::api::{
 };
 
 /// Temporal's default workflow task timeout.
-const DEFAULT_TASK_TIMEOUT_SECS: i64 = 10;
+pub(crate) const DEFAULT_TASK_TIMEOUT_SECS: i64 = 10;
 /// Temporal caps the workflow task timeout at two minutes.
-const MAX_TASK_TIMEOUT_SECS: i64 = 120;
+pub(crate) const MAX_TASK_TIMEOUT_SECS: i64 = 120;
 
 pub(crate) fn start(ctx: &mut ApplyCtx, m: StartWorkflow) -> ApplyResult<Outcome> {
     start_with(

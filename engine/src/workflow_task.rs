@@ -334,21 +334,14 @@ pub(crate) fn complete(ctx: &mut ApplyCtx, m: CompleteWorkflowTask) -> ApplyResu
 }
 
 pub(crate) fn fail(ctx: &mut ApplyCtx, m: FailWorkflowTask) -> ApplyResult<Outcome> {
-    let token = m.token.unwrap_or_default();
     let req = m.request.unwrap_or_default();
-    let mut exec = execution::load_running(ctx, &token)?;
-    let wt = started_task(&exec, &token)?;
-    let failed =
-        Attributes::WorkflowTaskFailedEventAttributes(h::WorkflowTaskFailedEventAttributes {
-            scheduled_event_id: wt.scheduled_event_id,
-            started_event_id: wt.started_event_id,
-            cause: req.cause,
-            failure: req.failure,
-            identity: req.identity,
-            ..Default::default()
-        });
-    end_attempt(ctx, &mut exec, &wt, EventType::WorkflowTaskFailed, failed);
-    execution::save(ctx, &mut exec);
+    fail_started(
+        ctx,
+        &m.token.unwrap_or_default(),
+        req.cause,
+        req.failure,
+        req.identity,
+    )?;
     Ok(Outcome::Done)
 }
 
@@ -361,26 +354,45 @@ pub(crate) fn fail_for_bad_command(
     cause: WorkflowTaskFailedCause,
     message: &str,
 ) -> ApplyResult<()> {
-    let token = m.token.clone().unwrap_or_default();
-    let mut exec = execution::load_running(ctx, &token)?;
-    let wt = started_task(&exec, &token)?;
+    let failure = Failure {
+        message: format!("{}: {message}", cause_name(cause)),
+        failure_info: Some(FailureInfo::ServerFailureInfo(ServerFailureInfo {
+            non_retryable: false,
+        })),
+        ..Default::default()
+    };
+    let identity = m
+        .request
+        .as_ref()
+        .map(|r| r.identity.clone())
+        .unwrap_or_default();
+    fail_started(
+        ctx,
+        &m.token.clone().unwrap_or_default(),
+        cause as i32,
+        Some(failure),
+        identity,
+    )
+}
+
+/// Ends the started task a token names as failed (WorkflowTaskFailed on its first attempt)
+/// and schedules the next attempt.
+fn fail_started(
+    ctx: &mut ApplyCtx,
+    token: &TaskToken,
+    cause: i32,
+    failure: Option<Failure>,
+    identity: String,
+) -> ApplyResult<()> {
+    let mut exec = execution::load_running(ctx, token)?;
+    let wt = started_task(&exec, token)?;
     let failed =
         Attributes::WorkflowTaskFailedEventAttributes(h::WorkflowTaskFailedEventAttributes {
             scheduled_event_id: wt.scheduled_event_id,
             started_event_id: wt.started_event_id,
-            cause: cause as i32,
-            failure: Some(Failure {
-                message: format!("{}: {message}", cause_name(cause)),
-                failure_info: Some(FailureInfo::ServerFailureInfo(ServerFailureInfo {
-                    non_retryable: false,
-                })),
-                ..Default::default()
-            }),
-            identity: m
-                .request
-                .as_ref()
-                .map(|r| r.identity.clone())
-                .unwrap_or_default(),
+            cause,
+            failure,
+            identity,
             ..Default::default()
         });
     end_attempt(ctx, &mut exec, &wt, EventType::WorkflowTaskFailed, failed);

@@ -6,7 +6,7 @@ use crate::ctx::ApplyCtx;
 use crate::error::{ApplyResult, Rejection};
 use crate::execution;
 use crate::history::Attributes;
-use crate::start::{self, Continuation};
+use crate::start::{self, Continuation, MAX_TASK_TIMEOUT_SECS};
 use crate::time::{duration, explicit_duration, nanos, secs};
 use crate::validate;
 use temporalio_protos::temporal::api::{
@@ -16,9 +16,6 @@ use temporalio_protos::temporal::api::{
     history::v1 as h,
     taskqueue::v1::TaskQueue,
 };
-
-/// Temporal caps the workflow task timeout at two minutes.
-const MAX_TASK_TIMEOUT_SECS: i64 = 120;
 
 pub(super) fn apply(
     ctx: &mut ApplyCtx,

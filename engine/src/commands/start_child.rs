@@ -6,6 +6,7 @@ use crate::children::{self, InitiatedChild, MAX_PENDING_CHILDREN};
 use crate::ctx::ApplyCtx;
 use crate::error::{ApplyResult, Rejection};
 use crate::history::{self, Attributes};
+use crate::start::DEFAULT_TASK_TIMEOUT_SECS;
 use crate::time::{duration, explicit_duration, nanos, secs};
 use crate::validate;
 use temporalio_protos::temporal::api::{
@@ -14,9 +15,6 @@ use temporalio_protos::temporal::api::{
     history::v1 as h,
     taskqueue::v1::TaskQueue,
 };
-
-/// Temporal's default workflow task timeout.
-const DEFAULT_TASK_TIMEOUT_SECS: i64 = 10;
 
 pub(super) fn apply(
     ctx: &mut ApplyCtx,
