@@ -171,7 +171,7 @@ pub(crate) fn on_close(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, attribute
         &exec.run_id,
     ));
     for child in std::mem::take(&mut exec.children) {
-        apply_parent_close_policy(ctx, &child);
+        apply_parent_close_policy(ctx, exec, &child);
     }
     if let Some(parent) = exec.parent.clone() {
         if let Some(outcome) = outcome_for_parent(attributes) {
@@ -180,7 +180,7 @@ pub(crate) fn on_close(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, attribute
     }
 }
 
-fn apply_parent_close_policy(ctx: &mut ApplyCtx, child: &ChildInfo) {
+fn apply_parent_close_policy(ctx: &mut ApplyCtx, parent: &ExecutionRecord, child: &ChildInfo) {
     let policy = ParentClosePolicy::try_from(child.parent_close_policy)
         .unwrap_or(ParentClosePolicy::Terminate);
     if policy == ParentClosePolicy::Abandon {
@@ -191,6 +191,13 @@ fn apply_parent_close_policy(ctx: &mut ApplyCtx, child: &ChildInfo) {
     else {
         return;
     };
+    let is_our_child = run
+        .parent
+        .as_ref()
+        .is_some_and(|p| p.workflow_id == parent.workflow_id && p.run_id == parent.run_id);
+    if !is_our_child {
+        return; // the id now names a workflow this parent did not start
+    }
     match policy {
         ParentClosePolicy::RequestCancel => {
             crate::cancel_terminate::request_cancel_run(ctx, &mut run, String::new(), "");

@@ -5,6 +5,7 @@ use keel_server::proto::workflowservice::workflow_service_client::WorkflowServic
 use keel_tests::{history, raw_client, KeelProcess};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+use temporalio_protos::temporal::api::history::v1::history_event::Attributes as EventAttributes;
 use temporalio_protos::temporal::api::{
     command::v1::{
         command::Attributes, Command, RecordMarkerCommandAttributes, StartTimerCommandAttributes,
@@ -279,5 +280,30 @@ async fn timer_due_while_down_fires_promptly_after_restart() -> anyhow::Result<(
         after < Duration::from_secs(5),
         "overdue timers fire promptly: {after:?}"
     );
+    Ok(())
+}
+
+/// Temporal's default limit of events in one run's history.
+const HISTORY_EVENT_LIMIT: usize = 51_200;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_past_the_history_event_limit_is_terminated_with_temporals_reason(
+) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let keel = KeelProcess::start(dir.path())?;
+    let mut c = raw_client(&keel.url()).await?;
+    start(&mut c, "too-long", "too-long-q").await?;
+    let task = poll(&mut c, "too-long-q").await?;
+    // One marker event per command: the completion takes the run past the limit.
+    let markers = (0..HISTORY_EVENT_LIMIT).map(marker).collect();
+    complete(&mut c, task.task_token, markers).await?;
+    let events = history::fetch(&mut c, "default", "too-long", "").await?;
+    assert_eq!(events.len(), HISTORY_EVENT_LIMIT + 5);
+    let last = events.last().unwrap();
+    let Some(EventAttributes::WorkflowExecutionTerminatedEventAttributes(t)) = &last.attributes
+    else {
+        anyhow::bail!("not terminated: {last:?}");
+    };
+    assert_eq!(t.reason, "Workflow history count exceeds limit.");
     Ok(())
 }
