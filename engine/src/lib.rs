@@ -5,11 +5,13 @@
 //! the proposer and notifications for the leader's in-memory services. No tokio, no RocksDB,
 //! no Raft, no clock, no RNG: every replica that applies the same log ends byte-identical.
 //!
-//! Where things live: `start` (StartWorkflowExecution), `workflow_task` (workflow tasks),
-//! `commands/` (one file per workflow command), `activity` (activity tasks, retries,
-//! timeouts), `timers` (every due time), `history` (events and buffering), `keys` (key
-//! layout), `records` (stored values), `validate` (request checks shared with the frontend),
-//! `canonical` (map-order-independent encoding of everything written).
+//! Where things live: `start` (StartWorkflowExecution and the next run of a chain: retry,
+//! continue-as-new), `workflow_task` (workflow tasks), `commands/` (one file per workflow
+//! command), `children` (child workflows and parent close policies), `activity` (activity
+//! tasks, retries, timeouts), `timers` (every due time), `history` (events and buffering),
+//! `reset_points` (auto-reset points), `keys` (key layout), `records` (stored values),
+//! `validate` (request checks shared with the frontend), `canonical` (map-order-independent
+//! encoding of everything written).
 
 // Temporal still records some deprecated fields (use_workflow_build_id), so do we.
 #![allow(deprecated)]
