@@ -80,6 +80,23 @@ pub(crate) fn start_initiated(
     initiated: Vec<InitiatedChild>,
 ) -> ApplyResult<bool> {
     let any = !initiated.is_empty();
+    // Starting a child may close a sibling (reuse policy TERMINATE_IF_RUNNING): its outcome
+    // must go to this record in hand, not to the stored one.
+    ctx.hold(Some(keys::execution(
+        &parent.namespace,
+        &parent.workflow_id,
+        &parent.run_id,
+    )));
+    let started = start_each(ctx, parent, initiated);
+    ctx.hold(None);
+    started.map(|()| any)
+}
+
+fn start_each(
+    ctx: &mut ApplyCtx,
+    parent: &mut ExecutionRecord,
+    initiated: Vec<InitiatedChild>,
+) -> ApplyResult<()> {
     for child in initiated {
         let a = &child.attributes;
         let req = start_request(parent, a, &child.run_id);
@@ -98,48 +115,52 @@ pub(crate) fn start_initiated(
             root_run_id,
         };
         let workflow_type = a.workflow_type.clone();
-        let event =
-            match start::start_with(ctx, req, child.run_id.clone(), Some(parent_info), |_, _| {
+        let started =
+            start::start_with(ctx, req, child.run_id.clone(), Some(parent_info), |_, _| {
                 Ok(())
-            }) {
-                Ok(_) => {
-                    let e = history::event(
-                        ctx,
-                        EventType::ChildWorkflowExecutionStarted,
-                        Attributes::ChildWorkflowExecutionStartedEventAttributes(
-                            h::ChildWorkflowExecutionStartedEventAttributes {
-                                namespace: namespace.clone(),
-                                namespace_id,
-                                initiated_event_id: child.initiated_event_id,
-                                workflow_execution: Some(WorkflowExecution {
-                                    workflow_id: a.workflow_id.clone(),
-                                    run_id: child.run_id.clone(),
-                                }),
-                                workflow_type: workflow_type.clone(),
-                                header: Some(a.header.clone().unwrap_or_default()),
-                            },
-                        ),
-                    );
-                    let started_event_id = history::append(ctx, parent, e);
-                    parent.children.push(ChildInfo {
-                        initiated_event_id: child.initiated_event_id,
-                        started_event_id,
-                        namespace,
-                        workflow_id: a.workflow_id.clone(),
-                        run_id: child.run_id,
-                        workflow_type: workflow_type.unwrap_or_default().name,
-                        parent_close_policy: a.parent_close_policy,
-                    });
-                    continue;
-                }
-                Err(Rejection::WorkflowAlreadyStarted { .. }) => {
-                    StartChildWorkflowExecutionFailedCause::WorkflowAlreadyExists
-                }
-                Err(Rejection::NamespaceNotFound(_)) => {
-                    StartChildWorkflowExecutionFailedCause::NamespaceNotFound
-                }
-                Err(other) => return Err(other),
-            };
+            });
+        for (initiated_event_id, outcome) in ctx.take_deferred_child_outcomes() {
+            record_outcome(ctx, parent, initiated_event_id, outcome);
+        }
+        let event = match started {
+            Ok(_) => {
+                let e = history::event(
+                    ctx,
+                    EventType::ChildWorkflowExecutionStarted,
+                    Attributes::ChildWorkflowExecutionStartedEventAttributes(
+                        h::ChildWorkflowExecutionStartedEventAttributes {
+                            namespace: namespace.clone(),
+                            namespace_id,
+                            initiated_event_id: child.initiated_event_id,
+                            workflow_execution: Some(WorkflowExecution {
+                                workflow_id: a.workflow_id.clone(),
+                                run_id: child.run_id.clone(),
+                            }),
+                            workflow_type: workflow_type.clone(),
+                            header: Some(a.header.clone().unwrap_or_default()),
+                        },
+                    ),
+                );
+                let started_event_id = history::append(ctx, parent, e);
+                parent.children.push(ChildInfo {
+                    initiated_event_id: child.initiated_event_id,
+                    started_event_id,
+                    namespace,
+                    workflow_id: a.workflow_id.clone(),
+                    run_id: child.run_id,
+                    workflow_type: workflow_type.unwrap_or_default().name,
+                    parent_close_policy: a.parent_close_policy,
+                });
+                continue;
+            }
+            Err(Rejection::WorkflowAlreadyStarted { .. }) => {
+                StartChildWorkflowExecutionFailedCause::WorkflowAlreadyExists
+            }
+            Err(Rejection::NamespaceNotFound(_)) => {
+                StartChildWorkflowExecutionFailedCause::NamespaceNotFound
+            }
+            Err(other) => return Err(other),
+        };
         let e = history::event(
             ctx,
             EventType::StartChildWorkflowExecutionFailed,
@@ -158,7 +179,7 @@ pub(crate) fn start_initiated(
         );
         history::append(ctx, parent, e);
     }
-    Ok(any)
+    Ok(())
 }
 
 /// A run closed with `attributes`: its children get their parent close policy, and if it was
@@ -257,12 +278,16 @@ fn outcome_for_parent(attributes: &Attributes) -> Option<Attributes> {
     })
 }
 
-/// Records a child chain's outcome in its parent (buffered while a parent task runs) and
-/// schedules the parent a workflow task. A parent that closed, or is closing in this same
-/// mutation, is left alone.
-fn tell_parent(ctx: &mut ApplyCtx, parent: &ParentInfo, mut outcome: Attributes) {
+/// Records a child chain's outcome in its parent and schedules the parent a workflow task.
+/// A parent that closed, or is closing in this same mutation, is left alone; a parent a
+/// handler holds in memory gets it through `ApplyCtx::defer_child_outcome`.
+fn tell_parent(ctx: &mut ApplyCtx, parent: &ParentInfo, outcome: Attributes) {
     let key = keys::execution(&parent.namespace, &parent.workflow_id, &parent.run_id);
     if ctx.is_closing(&key) {
+        return;
+    }
+    if ctx.is_in_hand(&key) {
+        ctx.defer_child_outcome(parent.initiated_event_id, outcome);
         return;
     }
     let Ok(mut run) = execution::load(ctx, &parent.namespace, &parent.workflow_id, &parent.run_id)
@@ -272,12 +297,26 @@ fn tell_parent(ctx: &mut ApplyCtx, parent: &ParentInfo, mut outcome: Attributes)
     if !is_running(&run) {
         return;
     }
+    if record_outcome(ctx, &mut run, parent.initiated_event_id, outcome) {
+        workflow_task::ensure_scheduled(ctx, &mut run);
+        execution::save(ctx, &mut run);
+    }
+}
+
+/// Appends a child's outcome event to its parent (buffered while a parent task runs) and
+/// forgets the child; false if the parent has no such pending child.
+fn record_outcome(
+    ctx: &mut ApplyCtx,
+    run: &mut ExecutionRecord,
+    initiated_event_id: i64,
+    mut outcome: Attributes,
+) -> bool {
     let Some(i) = run
         .children
         .iter()
-        .position(|c| c.initiated_event_id == parent.initiated_event_id)
+        .position(|c| c.initiated_event_id == initiated_event_id)
     else {
-        return;
+        return false;
     };
     let info = run.children.remove(i);
     let namespace_id = ctx
@@ -324,11 +363,10 @@ fn tell_parent(ctx: &mut ApplyCtx, parent: &ParentInfo, mut outcome: Attributes)
                 fill!(a);
                 EventType::ChildWorkflowExecutionTerminated
             }
-            _ => return,
+            _ => return false,
         }
     };
     let e = history::event(ctx, event_type, outcome);
-    history::append_or_buffer(ctx, &mut run, e);
-    workflow_task::ensure_scheduled(ctx, &mut run);
-    execution::save(ctx, &mut run);
+    history::append_or_buffer(ctx, run, e);
+    true
 }

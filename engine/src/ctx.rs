@@ -3,6 +3,7 @@
 //! handler reads and writes state the same way.
 
 use crate::error::{ApplyResult, Rejection};
+use crate::history::Attributes;
 use crate::keys;
 use crate::outcome::Notification;
 use crate::records::{EngineMeta, NamespaceRecord, TaskKind, TaskRecord, TimerRecord};
@@ -18,6 +19,10 @@ pub struct ApplyCtx<'a> {
     /// Execution keys of runs closing in this mutation whose record is not saved yet: a child
     /// closed by their parent close policy must not write to them.
     closing: Vec<Vec<u8>>,
+    /// The run a handler holds in memory while it starts children, and the outcomes of its
+    /// children that closed meanwhile (initiated event id, event), for it to record.
+    in_hand: Option<Vec<u8>>,
+    deferred_child_outcomes: Vec<(i64, Attributes)>,
 }
 
 impl<'a> ApplyCtx<'a> {
@@ -31,6 +36,8 @@ impl<'a> ApplyCtx<'a> {
             meta,
             notifications: Vec::new(),
             closing: Vec::new(),
+            in_hand: None,
+            deferred_child_outcomes: Vec::new(),
         })
     }
 
@@ -70,6 +77,23 @@ impl<'a> ApplyCtx<'a> {
 
     pub(crate) fn is_closing(&self, execution_key: &[u8]) -> bool {
         self.closing.iter().any(|k| k == execution_key)
+    }
+
+    pub(crate) fn hold(&mut self, execution_key: Option<Vec<u8>>) {
+        self.in_hand = execution_key;
+    }
+
+    pub(crate) fn is_in_hand(&self, execution_key: &[u8]) -> bool {
+        self.in_hand.as_deref() == Some(execution_key)
+    }
+
+    pub(crate) fn defer_child_outcome(&mut self, initiated_event_id: i64, event: Attributes) {
+        self.deferred_child_outcomes
+            .push((initiated_event_id, event));
+    }
+
+    pub(crate) fn take_deferred_child_outcomes(&mut self) -> Vec<(i64, Attributes)> {
+        std::mem::take(&mut self.deferred_child_outcomes)
     }
 
     pub(crate) fn namespace(&self, name: &str) -> ApplyResult<NamespaceRecord> {

@@ -1725,3 +1725,46 @@ fn a_child_starts_after_the_completion_and_its_result_reaches_the_parent() {
         Some(&WorkflowExecutionCompleted)
     );
 }
+
+#[test]
+fn a_child_started_over_a_running_sibling_terminates_it_and_the_parent_records_both() {
+    use EventType::*;
+    let mut h = Harness::new();
+    let parent = Harness::run_id(h.start("parent", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt, vec![start_child("kid")]).unwrap();
+    let first_kid = h.execution("parent", &parent).children[0].run_id.clone();
+    let (_kid_wt, _) = h.poll_workflow(); // the kid's first task: it keeps running
+    let (wt, _) = h.poll_workflow();
+    assert_eq!(wt.workflow_id, "parent");
+    let mut again = start_child("kid");
+    if let Some(A::StartChildWorkflowExecutionCommandAttributes(a)) = &mut again.attributes {
+        a.workflow_id_reuse_policy = WorkflowIdReusePolicy::TerminateIfRunning as i32;
+    }
+    h.complete_workflow_task(&wt, vec![again]).unwrap();
+    assert_eq!(
+        h.types("kid", &first_kid).last(),
+        Some(&WorkflowExecutionTerminated)
+    );
+    let types = h.types("parent", &parent);
+    assert_eq!(
+        types[types.len() - 4..],
+        [
+            StartChildWorkflowExecutionInitiated,
+            ChildWorkflowExecutionTerminated,
+            ChildWorkflowExecutionStarted,
+            WorkflowTaskScheduled
+        ]
+    );
+    // Event ids stayed contiguous (the record in hand got the sibling's outcome).
+    let ids: Vec<i64> = h
+        .history("parent", &parent)
+        .iter()
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(ids, (1..=ids.len() as i64).collect::<Vec<_>>());
+    let exec = h.execution("parent", &parent);
+    assert_eq!(exec.next_event_id, ids.len() as i64 + 1);
+    assert_eq!(exec.children.len(), 1);
+    assert_ne!(exec.children[0].run_id, first_kid);
+}
