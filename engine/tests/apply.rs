@@ -1732,7 +1732,8 @@ fn a_child_started_over_a_running_sibling_terminates_it_and_the_parent_records_b
     let mut h = Harness::new();
     let parent = Harness::run_id(h.start("parent", "r").unwrap());
     let (wt, _) = h.poll_workflow();
-    h.complete_workflow_task(&wt, vec![start_child("kid")]).unwrap();
+    h.complete_workflow_task(&wt, vec![start_child("kid")])
+        .unwrap();
     let first_kid = h.execution("parent", &parent).children[0].run_id.clone();
     let (_kid_wt, _) = h.poll_workflow(); // the kid's first task: it keeps running
     let (wt, _) = h.poll_workflow();
