@@ -27,7 +27,15 @@ pub(crate) fn request_cancel(
     if exec.cancel_requested {
         return Ok(Outcome::Done); // asked already: idempotent, as in Temporal
     }
-    request_cancel_run(ctx, &mut exec, req.reason, &req.identity);
+    request_cancel_run(
+        ctx,
+        &mut exec,
+        h::WorkflowExecutionCancelRequestedEventAttributes {
+            cause: req.reason,
+            identity: req.identity,
+            ..Default::default()
+        },
+    );
     execution::save(ctx, &mut exec);
     Ok(Outcome::Done)
 }
@@ -36,20 +44,13 @@ pub(crate) fn request_cancel(
 pub(crate) fn request_cancel_run(
     ctx: &mut ApplyCtx,
     exec: &mut ExecutionRecord,
-    cause: String,
-    identity: &str,
+    request: h::WorkflowExecutionCancelRequestedEventAttributes,
 ) {
     exec.cancel_requested = true;
     let e = history::event(
         ctx,
         EventType::WorkflowExecutionCancelRequested,
-        Attributes::WorkflowExecutionCancelRequestedEventAttributes(
-            h::WorkflowExecutionCancelRequestedEventAttributes {
-                cause,
-                identity: identity.to_string(),
-                ..Default::default()
-            },
-        ),
+        Attributes::WorkflowExecutionCancelRequestedEventAttributes(request),
     );
     history::append_or_buffer(ctx, exec, e);
     workflow_task::ensure_scheduled(ctx, exec);

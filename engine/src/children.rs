@@ -221,7 +221,7 @@ fn apply_parent_close_policy(ctx: &mut ApplyCtx, parent: &ExecutionRecord, child
     }
     match policy {
         ParentClosePolicy::RequestCancel => {
-            crate::cancel_terminate::request_cancel_run(ctx, &mut run, String::new(), "");
+            crate::cancel_terminate::request_cancel_run(ctx, &mut run, Default::default());
         }
         _ => crate::cancel_terminate::terminate_run(
             ctx,

@@ -7,7 +7,8 @@
 //!
 //! Where things live: `start` (StartWorkflowExecution and the next run of a chain: retry,
 //! continue-as-new), `workflow_task` (workflow tasks), `commands/` (one file per workflow
-//! command), `children` (child workflows and parent close policies), `activity` (activity
+//! command), `children` (child workflows and parent close policies), `external` (signals
+//! and cancellation requests to other workflows), `activity` (activity
 //! tasks, retries, timeouts), `timers` (every due time), `history` (events and buffering),
 //! `reset_points` (auto-reset points), `keys` (key layout), `records` (stored values),
 //! `validate` (request checks shared with the frontend), `canonical` (map-order-independent
@@ -26,6 +27,7 @@ mod ctx;
 mod delete;
 mod error;
 mod execution;
+mod external;
 mod history;
 pub mod keys;
 pub mod mutation;

@@ -14,7 +14,7 @@ use crate::start;
 use crate::validate;
 use crate::workflow_task;
 use temporalio_protos::temporal::api::{
-    common::v1::{Header, Payloads},
+    common::v1::{Header, Payloads, WorkflowExecution},
     enums::v1::EventType,
     history::v1 as h,
     workflowservice::v1 as ws,
@@ -23,16 +23,23 @@ use temporalio_protos::temporal::api::{
 /// Temporal's default limit on signals per run.
 pub(crate) const MAX_SIGNALS_PER_RUN: usize = 10_000;
 
-struct Signal {
-    name: String,
-    input: Option<Payloads>,
-    identity: String,
-    header: Option<Header>,
-    request_id: String,
+pub(crate) struct Signal {
+    pub name: String,
+    pub input: Option<Payloads>,
+    pub identity: String,
+    pub header: Option<Header>,
+    pub request_id: String,
+    /// The workflow that sent it (SignalExternalWorkflowExecution), if one did.
+    pub sender: Option<WorkflowExecution>,
 }
 
-/// Appends the signal (or buffers it) and makes sure a workflow task will deliver it.
-fn deliver(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, s: Signal) -> ApplyResult<()> {
+/// Appends the signal (or buffers it) and makes sure a workflow task will deliver it; a run
+/// at its signal limit refuses it (InvalidArgument).
+pub(crate) fn deliver(
+    ctx: &mut ApplyCtx,
+    exec: &mut ExecutionRecord,
+    s: Signal,
+) -> ApplyResult<()> {
     if exec.signal_request_ids.len() >= MAX_SIGNALS_PER_RUN {
         return Err(Rejection::InvalidArgument(format!(
             "The workflow has received the maximum of {MAX_SIGNALS_PER_RUN} signals."
@@ -51,6 +58,7 @@ fn deliver(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, s: Signal) -> ApplyRe
                 identity: s.identity,
                 header: s.header,
                 request_id: s.request_id,
+                external_workflow_execution: s.sender,
                 ..Default::default()
             },
         ),
@@ -85,6 +93,7 @@ pub(crate) fn signal(
             identity: req.identity,
             header: req.header,
             request_id: req.request_id,
+            sender: None,
         },
     )?;
     execution::save(ctx, &mut exec);
@@ -101,6 +110,7 @@ pub(crate) fn signal_with_start(ctx: &mut ApplyCtx, m: SignalWithStart) -> Apply
         identity: req.identity.clone(),
         header: req.header.clone(),
         request_id: req.request_id.clone(),
+        sender: None,
     };
     let current: Option<CurrentRun> =
         ctx.get(&keys::current_run(&req.namespace, &req.workflow_id))?;

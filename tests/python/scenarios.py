@@ -4,6 +4,7 @@ expected histories. Histories are normalised: fields that differ between any two
 same scenario (times, ids, identities, sizes) are dropped."""
 
 import asyncio
+import re
 from datetime import timedelta
 
 from google.protobuf.json_format import MessageToDict
@@ -17,6 +18,13 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from chain_workflows import CHAIN_WORKFLOWS, CountToWorkflow
+from external_workflows import (
+    EXTERNAL_WORKFLOWS,
+    CancelOtherWorkflow,
+    SignalOtherWorkflow,
+    SignalSelfWorkflow,
+    TooManySignalsWorkflow,
+)
 from child_workflows import CHILD_WORKFLOWS, AbandoningParentWorkflow, ParentWorkflow, TakenChildIdWorkflow
 from failure_workflows import (
     ActivityTimeoutWorkflow,
@@ -147,7 +155,7 @@ def scenario_worker(client, queue) -> Worker:
     not have sticky queues yet, and the fixtures compare the mode both servers serve. (With
     stickiness Temporal names the worker's sticky queue in later WorkflowTaskScheduled events.)"""
     return Worker(
-        client, task_queue=queue, workflows=WORKFLOWS + FAILURE_WORKFLOWS + CHAIN_WORKFLOWS + CHILD_WORKFLOWS, activities=ACTIVITIES + FAILURE_ACTIVITIES, max_cached_workflows=0
+        client, task_queue=queue, workflows=WORKFLOWS + FAILURE_WORKFLOWS + CHAIN_WORKFLOWS + CHILD_WORKFLOWS + EXTERNAL_WORKFLOWS, activities=ACTIVITIES + FAILURE_ACTIVITIES, max_cached_workflows=0
     )
 
 
@@ -247,6 +255,31 @@ async def _parent_close_policies(client, queue, wf_id):
     return terminated
 
 
+async def _signal_external(client, queue, wf_id, which):
+    """A workflow signals a waiting workflow, then a missing one; the sender's or the
+    target's history. The target's id is the sender's input, so it is the same in every
+    recording."""
+    target = client.get_workflow_handle(f"{queue}-signal-target")
+    await client.start_workflow(WaitForSignalWorkflow.run, 1, id=target.id, task_queue=queue)
+    sender = await _run(client, queue, wf_id, SignalOtherWorkflow.run, target.id)
+    await target.result()
+    return sender if which == "sender" else target
+
+
+async def _cancel_external(client, queue, wf_id, which):
+    """A workflow asks a sleeping workflow to cancel, then a missing one; the sender's or the
+    target's history."""
+    target = client.get_workflow_handle(f"{queue}-cancel-target")
+    await client.start_workflow(SleepWorkflow.run, 300.0, id=target.id, task_queue=queue)
+    await _await_tasks(target, 1)
+    sender = await _run(client, queue, wf_id, CancelOtherWorkflow.run, target.id)
+    try:
+        await target.result()
+    except Exception:
+        pass  # canceled, as asked
+    return sender if which == "sender" else target
+
+
 async def _execution_timeout(client, queue, wf_id):
     return await _run(client, queue, wf_id, SleepWorkflow.run, 30.0, execution_timeout=timedelta(seconds=2))
 
@@ -286,6 +319,12 @@ SCENARIOS = {
     "continue_as_new_first_run": lambda c, q, w: _continued(c, q, w, "first"),
     "continue_as_new_last_run": lambda c, q, w: _continued(c, q, w, "last"),
     "pending_activities_limit": lambda c, q, w: _run(c, q, w, TooManyActivitiesWorkflow.run, None),
+    "signal_external": lambda c, q, w: _signal_external(c, q, w, "sender"),
+    "signal_external_target": lambda c, q, w: _signal_external(c, q, w, "target"),
+    "signal_self": lambda c, q, w: _run(c, q, w, SignalSelfWorkflow.run, None),
+    "cancel_external": lambda c, q, w: _cancel_external(c, q, w, "sender"),
+    "cancel_external_target": lambda c, q, w: _cancel_external(c, q, w, "target"),
+    "pending_signals_limit": lambda c, q, w: _run(c, q, w, TooManySignalsWorkflow.run, f"{q}-nobody"),
 }
 
 # Differ between runs of the same scenario on the same server, or are server-internal.
@@ -310,11 +349,17 @@ VOLATILE = {
 }
 
 
+# A run id inside a text (the SDK names the sender's run in a cancellation reason).
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _strip(value):
     if isinstance(value, dict):
         return {k: _strip(v) for k, v in sorted(value.items()) if k not in VOLATILE}
     if isinstance(value, list):
         return [_strip(v) for v in value]
+    if isinstance(value, str):
+        return _UUID.sub("<uuid>", value)
     return value
 
 

@@ -12,7 +12,7 @@ from scenarios import SCENARIOS, differences
 
 @pytest.fixture
 async def keel_histories(keel):
-    return await run_all(keel.target)
+    return await run_all(keel.target, list(SCENARIOS))
 
 
 async def test_histories_match_temporal_dev_server(keel_histories):

@@ -8,13 +8,16 @@ mod continue_as_new;
 mod fail_workflow;
 mod record_marker;
 mod request_cancel_activity;
+mod request_cancel_external;
 mod schedule_activity;
+mod signal_external;
 mod start_child;
 mod start_timer;
 
 use crate::children::InitiatedChild;
 use crate::ctx::ApplyCtx;
 use crate::error::{ApplyResult, Rejection};
+use crate::external::InitiatedExternal;
 use crate::records::ExecutionRecord;
 use crate::validate;
 use temporalio_protos::temporal::api::{
@@ -47,6 +50,19 @@ pub(crate) struct CommandCtx<'e> {
     pub child_run_ids: &'e mut std::vec::IntoIter<String>,
     /// Children initiated by this completion, started after its last command.
     pub initiated_children: &'e mut Vec<InitiatedChild>,
+    /// Signals and cancellation requests to other workflows, made after its last command.
+    pub initiated_external: &'e mut Vec<InitiatedExternal>,
+}
+
+impl CommandCtx<'_> {
+    /// The namespace a command names for another workflow: its own when it names none.
+    pub fn target_namespace(&self, named: &str) -> String {
+        if named.is_empty() {
+            self.exec.namespace.clone()
+        } else {
+            named.to_string()
+        }
+    }
 }
 
 /// The cause a workflow task fails with when this kind of command has bad attributes; `None`
@@ -66,6 +82,12 @@ fn bad_attributes_cause(attributes: &Option<A>) -> Option<WorkflowTaskFailedCaus
         A::RequestCancelActivityTaskCommandAttributes(_) => F::BadRequestCancelActivityAttributes,
         A::ContinueAsNewWorkflowExecutionCommandAttributes(_) => F::BadContinueAsNewAttributes,
         A::StartChildWorkflowExecutionCommandAttributes(_) => F::BadStartChildExecutionAttributes,
+        A::SignalExternalWorkflowExecutionCommandAttributes(_) => {
+            F::BadSignalWorkflowExecutionAttributes
+        }
+        A::RequestCancelExternalWorkflowExecutionCommandAttributes(_) => {
+            F::BadRequestCancelExternalWorkflowExecutionAttributes
+        }
         _ => return None,
     })
 }
@@ -78,6 +100,7 @@ pub(crate) struct Completion<'e> {
     pub next_run_id: &'e str,
     pub child_run_ids: std::vec::IntoIter<String>,
     pub initiated_children: Vec<InitiatedChild>,
+    pub initiated_external: Vec<InitiatedExternal>,
 }
 
 /// Applies one command; returns whether it wrote events the workflow must be told about.
@@ -107,6 +130,7 @@ pub(crate) fn apply(
         new_events_for_workflow: false,
         child_run_ids: &mut completion.child_run_ids,
         initiated_children: &mut completion.initiated_children,
+        initiated_external: &mut completion.initiated_external,
     };
     let applied = match command.attributes {
         Some(A::ScheduleActivityTaskCommandAttributes(a)) => {
@@ -130,6 +154,12 @@ pub(crate) fn apply(
         }
         Some(A::StartChildWorkflowExecutionCommandAttributes(a)) => {
             start_child::apply(ctx, &mut c, a)
+        }
+        Some(A::SignalExternalWorkflowExecutionCommandAttributes(a)) => {
+            signal_external::apply(ctx, &mut c, a)
+        }
+        Some(A::RequestCancelExternalWorkflowExecutionCommandAttributes(a)) => {
+            request_cancel_external::apply(ctx, &mut c, a)
         }
         _ => Err(Rejection::InvalidArgument("unsupported command".into())),
     };
