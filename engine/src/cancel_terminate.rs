@@ -16,6 +16,9 @@ use temporalio_protos::temporal::api::{
     workflowservice::v1 as ws,
 };
 
+/// The reason Temporal records for a TerminateWorkflowExecution that gives none.
+const DEFAULT_TERMINATE_REASON: &str = "terminated by user via frontend";
+
 pub(crate) fn request_cancel(
     ctx: &mut ApplyCtx,
     req: ws::RequestCancelWorkflowExecutionRequest,
@@ -64,7 +67,12 @@ pub(crate) fn terminate(
     let target = req.workflow_execution.unwrap_or_default();
     let mut exec =
         execution::resolve_running(ctx, &req.namespace, &target.workflow_id, &target.run_id)?;
-    terminate_run(ctx, &mut exec, req.reason, req.details, &req.identity);
+    let reason = if req.reason.is_empty() {
+        DEFAULT_TERMINATE_REASON.to_string()
+    } else {
+        req.reason
+    };
+    terminate_run(ctx, &mut exec, reason, req.details, &req.identity);
     execution::save(ctx, &mut exec);
     Ok(Outcome::Done)
 }

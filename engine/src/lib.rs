@@ -10,7 +10,7 @@
 //! command), `children` (child workflows and parent close policies), `external` (signals
 //! and cancellation requests to other workflows), `activity` (activity
 //! tasks, retries, timeouts), `timers` (every due time), `history` (events and buffering),
-//! `reset_points` (auto-reset points), `keys` (key layout), `records` (stored values),
+//! `reset_points` (auto-reset points), `cron` (cron schedules), `keys` (key layout), `records` (stored values),
 //! `validate` (request checks shared with the frontend), `canonical` (map-order-independent
 //! encoding of everything written).
 
@@ -23,6 +23,7 @@ mod cancel_terminate;
 mod canonical;
 mod children;
 mod commands;
+pub mod cron;
 mod ctx;
 mod delete;
 mod error;

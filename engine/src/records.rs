@@ -201,6 +201,10 @@ pub struct ExecutionRecord {
     /// The run that started this one as a child, told when this workflow closes.
     #[prost(message, optional, tag = "35")]
     pub parent: Option<ParentInfo>,
+    /// The workflow's cron schedule: when a run completes, fails or times out, the next run
+    /// starts at the schedule's next time (see `cron`).
+    #[prost(string, tag = "36")]
+    pub cron_schedule: String,
 }
 
 /// A child workflow a run started: where its outcome will be recorded.

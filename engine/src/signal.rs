@@ -141,6 +141,7 @@ pub(crate) fn signal_with_start(ctx: &mut ApplyCtx, m: SignalWithStart) -> Apply
         workflow_id_reuse_policy: req.workflow_id_reuse_policy,
         retry_policy: req.retry_policy,
         cron_schedule: req.cron_schedule,
+        workflow_start_delay: req.workflow_start_delay,
         memo: req.memo,
         search_attributes: req.search_attributes,
         header: req.header,

@@ -1,6 +1,9 @@
 //! StartWorkflowExecution: request-id idempotency, workflow-id reuse and conflict policies,
-//! the WorkflowExecutionStarted event, the first workflow task and the run timeout.
+//! the WorkflowExecutionStarted event, the first workflow task (after a start delay or a
+//! cron schedule's wait) and the run timeout; and the next run of a chain: retry,
+//! continue-as-new, cron.
 
+use crate::cron;
 use crate::ctx::ApplyCtx;
 use crate::error::{ApplyResult, Rejection};
 use crate::execution;
@@ -15,7 +18,7 @@ use crate::validate;
 use crate::workflow_task;
 use temporalio_protos::temporal::api::{
     command::v1::ContinueAsNewWorkflowExecutionCommandAttributes,
-    common::v1::{WorkflowExecution, WorkflowType},
+    common::v1::{Payloads, WorkflowExecution, WorkflowType},
     enums::v1::{
         ContinueAsNewInitiator, EventType, TaskQueueKind, WorkflowExecutionStatus as Status,
         WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
@@ -120,6 +123,19 @@ pub(crate) fn start_with(
         task_timeout = task_timeout.min(run_timeout);
     }
 
+    // A cron workflow's first run waits for the schedule; any other for its start delay.
+    let (backoff, initiator) = if req.cron_schedule.is_empty() {
+        (
+            nanos(&req.workflow_start_delay).max(0),
+            ContinueAsNewInitiator::Unspecified,
+        )
+    } else {
+        (
+            cron::backoff(&req.cron_schedule, ctx.now, ctx.now).unwrap_or(0),
+            ContinueAsNewInitiator::CronSchedule,
+        )
+    };
+
     let task_queue = req.task_queue.clone().unwrap_or_default().name;
     let mut exec = ExecutionRecord {
         namespace: req.namespace.clone(),
@@ -145,6 +161,8 @@ pub(crate) fn start_with(
             0
         },
         parent: parent.clone(),
+        cron_schedule: req.cron_schedule.clone(),
+        first_task_not_before: ctx.now + backoff,
         ..Default::default()
     };
     let parent_namespace_id = match &parent {
@@ -189,7 +207,9 @@ pub(crate) fn start_with(
                 search_attributes: req.search_attributes,
                 header: req.header,
                 workflow_id: req.workflow_id,
-                first_workflow_task_backoff: explicit_duration(0),
+                initiator: initiator as i32,
+                cron_schedule: req.cron_schedule,
+                first_workflow_task_backoff: explicit_duration(backoff),
                 parent_workflow_namespace: parent
                     .as_ref()
                     .map(|p| p.namespace.clone())
@@ -208,19 +228,7 @@ pub(crate) fn start_with(
     );
     history::append(ctx, &mut exec, started);
     first_events(ctx, &mut exec)?;
-    workflow_task::ensure_scheduled(ctx, &mut exec);
-    if run_timeout > 0 {
-        let record = TimerRecord {
-            kind: TimerKind::WorkflowRunTimeout as i32,
-            namespace: exec.namespace.clone(),
-            workflow_id: exec.workflow_id.clone(),
-            run_id: exec.run_id.clone(),
-            ..Default::default()
-        };
-        ctx.schedule_timer(ctx.now + run_timeout, &record);
-    }
-    execution::set_current(ctx, &exec);
-    execution::save(ctx, &mut exec);
+    begin(ctx, exec, backoff);
     Ok(Outcome::WorkflowStarted {
         run_id,
         started: true,
@@ -288,6 +296,9 @@ pub(crate) fn continue_run(
     }
     if a.search_attributes.is_some() {
         exec.search_attributes = a.search_attributes.clone();
+    }
+    if !a.cron_schedule.is_empty() {
+        exec.cron_schedule = a.cron_schedule.clone();
     }
     let initiator = match ContinueAsNewInitiator::try_from(a.initiator) {
         Ok(ContinueAsNewInitiator::Unspecified) | Err(_) => ContinueAsNewInitiator::Workflow,
@@ -373,6 +384,7 @@ fn next_run_record(
         execution_deadline: old.execution_deadline,
         auto_reset_points: reset_points::carried_to_next_run(old, ctx.now, retention),
         parent: old.parent.clone(),
+        cron_schedule: old.cron_schedule.clone(),
         ..Default::default()
     })
 }
@@ -392,6 +404,13 @@ fn start_next_run(
         Attributes::WorkflowExecutionStartedEventAttributes(started),
     );
     history::append(ctx, &mut exec, started);
+    begin(ctx, exec, backoff);
+    Ok(())
+}
+
+/// A run whose WorkflowExecutionStarted is written begins: its first workflow task now or
+/// when `backoff` is over, its run timeout counted from then; it becomes the current run.
+fn begin(ctx: &mut ApplyCtx, mut exec: ExecutionRecord, backoff: i64) {
     let timer = |kind: TimerKind| TimerRecord {
         kind: kind as i32,
         namespace: exec.namespace.clone(),
@@ -413,7 +432,56 @@ fn start_next_run(
     }
     execution::set_current(ctx, &exec);
     execution::save(ctx, &mut exec);
-    Ok(())
+}
+
+/// The wait before a cron workflow's next run, if `exec` is a cron run that may have one:
+/// measured from when this run was scheduled to start, as Temporal does; none once the
+/// execution timeout is over.
+pub(crate) fn cron_backoff(ctx: &ApplyCtx, exec: &ExecutionRecord) -> Option<i64> {
+    if exec.cron_schedule.is_empty()
+        || (exec.execution_deadline > 0 && ctx.now >= exec.execution_deadline)
+    {
+        return None;
+    }
+    let scheduled = exec.start_time.max(exec.first_task_not_before);
+    cron::backoff(&exec.cron_schedule, scheduled, ctx.now)
+}
+
+/// How a cron run ended, for the next run to see.
+pub(crate) enum CronOutcome {
+    Completed(Option<Payloads>),
+    Failed(Failure),
+}
+
+/// A cron workflow's next run: the same input, attempt 1, initiator CRON_SCHEDULE, the
+/// closing run's result (or, after a failure, its failure and the last result before it).
+pub(crate) fn cron_run(
+    ctx: &mut ApplyCtx,
+    old: &ExecutionRecord,
+    run_id: &str,
+    backoff: i64,
+    outcome: CronOutcome,
+) -> ApplyResult<()> {
+    let prev = started_attributes(ctx, old)?;
+    let mut exec = next_run_record(ctx, old, run_id)?;
+    exec.attempt = 1;
+    let (last_completion_result, continued_failure) = match outcome {
+        CronOutcome::Completed(result) => (result, None),
+        CronOutcome::Failed(failure) => (prev.last_completion_result.clone(), Some(failure)),
+    };
+    let started = h::WorkflowExecutionStartedEventAttributes {
+        continued_execution_run_id: old.run_id.clone(),
+        initiator: ContinueAsNewInitiator::CronSchedule as i32,
+        last_completion_result,
+        continued_failure,
+        original_execution_run_id: run_id.to_string(),
+        attempt: 1,
+        first_workflow_task_backoff: explicit_duration(backoff),
+        prev_auto_reset_points: exec.auto_reset_points.clone(),
+        identity: String::new(),
+        ..prev
+    };
+    start_next_run(ctx, exec, started, backoff)
 }
 
 /// The running run gives way to a new one (conflict policy TERMINATE_EXISTING or reuse

@@ -11,7 +11,7 @@ use crate::mutation::FireTimers;
 use crate::outcome::Outcome;
 use crate::records::{ExecutionRecord, TimerKind, TimerRecord};
 use crate::retry;
-use crate::start;
+use crate::start::{self, CronOutcome};
 use crate::workflow_task;
 use temporalio_protos::temporal::api::{
     enums::v1::{EventType, RetryState, TimeoutType, WorkflowExecutionStatus},
@@ -115,8 +115,13 @@ fn run_timed_out(
         ),
         None => Err(RetryState::RetryPolicyNotSet),
     };
+    let cron = match retry {
+        Ok(_) => None,
+        Err(_) => start::cron_backoff(ctx, exec).filter(|_| !next_run_id.is_empty()),
+    };
     let (retry_state, new_execution_run_id) = match retry {
         Ok(_) => (RetryState::InProgress, next_run_id.to_string()),
+        Err(state) if cron.is_some() => (state, next_run_id.to_string()),
         Err(state) => (state, String::new()),
     };
     let attrs = Attributes::WorkflowExecutionTimedOutEventAttributes(
@@ -135,6 +140,14 @@ fn run_timed_out(
     execution::save(ctx, exec);
     if let Ok(backoff) = retry {
         start::retry_run(ctx, exec, next_run_id, backoff, failure)?;
+    } else if let Some(backoff) = cron {
+        start::cron_run(
+            ctx,
+            exec,
+            next_run_id,
+            backoff,
+            CronOutcome::Failed(failure),
+        )?;
     }
     Ok(())
 }

@@ -63,7 +63,13 @@ pub fn start_request(req: &ws::StartWorkflowExecutionRequest) -> Result<(), Stri
         }
     }
     if !req.cron_schedule.is_empty() {
-        return Err("cron schedules are not supported by Keel yet.".into());
+        crate::cron::parse(&req.cron_schedule)?;
+        if crate::time::nanos(&req.workflow_start_delay) > 0 {
+            return Err("CronSchedule and WorkflowStartDelay may not be used together.".into());
+        }
+    }
+    if crate::time::nanos(&req.workflow_start_delay) < 0 {
+        return Err("Invalid WorkflowStartDelay.".into());
     }
     if let Some(input) = &req.input {
         payload_size("Input", input)?;

@@ -14,11 +14,14 @@ use temporalio_protos::temporal::api::{
         WorkflowType,
     },
     enums::v1::{
-        CommandType, EventType, RetryState, SignalExternalWorkflowExecutionFailedCause,
-        WorkflowExecutionStatus, WorkflowIdReusePolicy, WorkflowTaskFailedCause,
+        CommandType, ContinueAsNewInitiator, EventType, RetryState,
+        SignalExternalWorkflowExecutionFailedCause, WorkflowExecutionStatus, WorkflowIdReusePolicy,
+        WorkflowTaskFailedCause,
     },
     failure::v1::{failure::FailureInfo, ApplicationFailureInfo, Failure},
-    history::v1::{history_event::Attributes as EA, HistoryEvent},
+    history::v1::{
+        history_event::Attributes as EA, HistoryEvent, WorkflowExecutionStartedEventAttributes,
+    },
     taskqueue::v1::TaskQueue,
     workflowservice::v1 as ws,
 };
@@ -1965,4 +1968,165 @@ fn one_signal_past_the_pending_limit_fails_the_task() {
         cause,
         WorkflowTaskFailedCause::PendingSignalsLimitExceeded as i32
     );
+}
+
+fn started_attributes(h: &Harness, wf: &str, run: &str) -> WorkflowExecutionStartedEventAttributes {
+    match h.history(wf, run).remove(0).attributes {
+        Some(EA::WorkflowExecutionStartedEventAttributes(a)) => a,
+        o => panic!("{o:?}"),
+    }
+}
+
+fn fail_workflow(message: &str) -> Command {
+    Command {
+        command_type: CommandType::FailWorkflowExecution as i32,
+        attributes: Some(A::FailWorkflowExecutionCommandAttributes(
+            FailWorkflowExecutionCommandAttributes {
+                failure: Some(app_failure(message, true)),
+            },
+        )),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_cron_workflow_runs_on_its_schedule_through_a_failure_until_terminated() {
+    use EventType::*;
+    let mut h = Harness::new();
+    let first = Harness::run_id(
+        h.start_with(ws::StartWorkflowExecutionRequest {
+            namespace: NS.into(),
+            workflow_id: "cron".into(),
+            workflow_type: Some(WorkflowType {
+                name: "Tick".into(),
+            }),
+            task_queue: Some(TaskQueue {
+                name: "q".into(),
+                ..Default::default()
+            }),
+            input: Some(payloads("same input")),
+            cron_schedule: "@every 2s".into(),
+            ..Default::default()
+        })
+        .unwrap(),
+    );
+    let a = started_attributes(&h, "cron", &first);
+    assert_eq!(a.cron_schedule, "@every 2s");
+    assert_eq!(a.initiator, ContinueAsNewInitiator::CronSchedule as i32);
+    assert_eq!(a.first_workflow_task_backoff.unwrap().seconds, 2);
+    assert_eq!(
+        h.types("cron", &first),
+        [WorkflowExecutionStarted],
+        "waits for the schedule"
+    );
+    h.advance(2 * SEC);
+    h.fire_due();
+
+    // Run 1 completes: run 2 starts with its result, after the schedule's next time.
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt, vec![complete_workflow("one")])
+        .unwrap();
+    let second = match h.history("cron", &first).pop().unwrap().attributes {
+        Some(EA::WorkflowExecutionCompletedEventAttributes(a)) => a.new_execution_run_id,
+        o => panic!("{o:?}"),
+    };
+    assert!(!second.is_empty());
+    let a = started_attributes(&h, "cron", &second);
+    assert_eq!(a.initiator, ContinueAsNewInitiator::CronSchedule as i32);
+    assert_eq!(a.last_completion_result, Some(payloads("one")));
+    assert_eq!(a.input, Some(payloads("same input")));
+    assert_eq!(a.continued_execution_run_id, first);
+    assert_eq!(a.first_workflow_task_backoff.unwrap().seconds, 2);
+    assert!(h.tasks.is_empty(), "no task before the schedule");
+    h.advance(2 * SEC);
+    h.fire_due();
+
+    // Run 2 fails (no retry policy): the schedule goes on, run 3 sees the failure and the
+    // last result before it.
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt, vec![fail_workflow("tick failed")])
+        .unwrap();
+    let third = match h.history("cron", &second).pop().unwrap().attributes {
+        Some(EA::WorkflowExecutionFailedEventAttributes(a)) => {
+            assert_eq!(a.retry_state, RetryState::RetryPolicyNotSet as i32);
+            a.new_execution_run_id
+        }
+        o => panic!("{o:?}"),
+    };
+    let a = started_attributes(&h, "cron", &third);
+    assert_eq!(a.continued_failure.unwrap().message, "tick failed");
+    assert_eq!(a.last_completion_result, Some(payloads("one")));
+
+    // Terminated during its wait: the schedule ends.
+    h.apply(Kind::TerminateWorkflow(
+        ws::TerminateWorkflowExecutionRequest {
+            namespace: NS.into(),
+            workflow_execution: Some(WorkflowExecution {
+                workflow_id: "cron".into(),
+                run_id: String::new(),
+            }),
+            reason: "enough".into(),
+            ..Default::default()
+        },
+    ))
+    .unwrap();
+    assert_eq!(
+        h.types("cron", &third),
+        [WorkflowExecutionStarted, WorkflowExecutionTerminated]
+    );
+    h.advance(10 * SEC);
+    h.fire_due();
+    assert!(h.tasks.is_empty(), "nothing runs after the terminate");
+}
+
+#[test]
+fn a_start_delay_holds_the_first_task_and_bad_cron_schedules_are_refused() {
+    let mut h = Harness::new();
+    let req = |cron: &str, delay: i64| ws::StartWorkflowExecutionRequest {
+        namespace: NS.into(),
+        workflow_id: "delayed".into(),
+        workflow_type: Some(WorkflowType { name: "W".into() }),
+        task_queue: Some(TaskQueue {
+            name: "q".into(),
+            ..Default::default()
+        }),
+        cron_schedule: cron.into(),
+        workflow_start_delay: (delay > 0).then_some(prost_wkt_types::Duration {
+            seconds: delay,
+            nanos: 0,
+        }),
+        ..Default::default()
+    };
+    for (cron, delay, message) in [
+        ("61 * * * *", 0, "invalid CronSchedule."),
+        (
+            "0 0 30 2 *",
+            0,
+            "invalid CronSchedule, no time can be found to satisfy the schedule",
+        ),
+        (
+            "* * * * *",
+            5,
+            "CronSchedule and WorkflowStartDelay may not be used together.",
+        ),
+    ] {
+        assert_eq!(
+            h.start_with(req(cron, delay)),
+            Err(Rejection::InvalidArgument(message.into()))
+        );
+    }
+    let run = Harness::run_id(h.start_with(req("", 5)).unwrap());
+    assert_eq!(
+        started_attributes(&h, "delayed", &run)
+            .first_workflow_task_backoff
+            .unwrap()
+            .seconds,
+        5
+    );
+    h.advance(4 * SEC);
+    h.fire_due();
+    assert!(h.tasks.is_empty(), "the delay is not over");
+    h.advance(SEC);
+    h.fire_due();
+    h.poll_workflow();
 }

@@ -18,6 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from chain_workflows import CHAIN_WORKFLOWS, CountToWorkflow
+from cron_workflows import CRON_WORKFLOWS, CronCounterWorkflow
 from external_workflows import (
     EXTERNAL_WORKFLOWS,
     CancelOtherWorkflow,
@@ -155,7 +156,7 @@ def scenario_worker(client, queue) -> Worker:
     not have sticky queues yet, and the fixtures compare the mode both servers serve. (With
     stickiness Temporal names the worker's sticky queue in later WorkflowTaskScheduled events.)"""
     return Worker(
-        client, task_queue=queue, workflows=WORKFLOWS + FAILURE_WORKFLOWS + CHAIN_WORKFLOWS + CHILD_WORKFLOWS + EXTERNAL_WORKFLOWS, activities=ACTIVITIES + FAILURE_ACTIVITIES, max_cached_workflows=0
+        client, task_queue=queue, workflows=WORKFLOWS + FAILURE_WORKFLOWS + CHAIN_WORKFLOWS + CHILD_WORKFLOWS + EXTERNAL_WORKFLOWS + CRON_WORKFLOWS, activities=ACTIVITIES + FAILURE_ACTIVITIES, max_cached_workflows=0
     )
 
 
@@ -280,6 +281,31 @@ async def _cancel_external(client, queue, wf_id, which):
     return sender if which == "sender" else target
 
 
+async def cron_runs(client, wf_id, count):
+    """The first `count` run ids of a cron workflow, each taken from the previous run's close
+    event once it has one."""
+    runs = [(await client.get_workflow_handle(wf_id).describe()).run_id]
+    while len(runs) < count:
+        last = (await client.get_workflow_handle(wf_id, run_id=runs[-1]).fetch_history()).events[-1]
+        closed = last.workflow_execution_completed_event_attributes.new_execution_run_id or (
+            last.workflow_execution_failed_event_attributes.new_execution_run_id
+        )
+        if closed:
+            runs.append(closed)
+        else:
+            await asyncio.sleep(0.1)
+    return runs
+
+
+async def _cron(client, queue, wf_id, index):
+    """A cron workflow every 2 s whose second run fails; the history of run `index` (0-based)
+    once four runs exist, the fourth terminated while it waits for its time."""
+    await client.start_workflow(CronCounterWorkflow.run, id=wf_id, task_queue=queue, cron_schedule="@every 2s")
+    runs = await cron_runs(client, wf_id, 4)
+    await client.get_workflow_handle(wf_id).terminate("enough")
+    return client.get_workflow_handle(wf_id, run_id=runs[index])
+
+
 async def _execution_timeout(client, queue, wf_id):
     return await _run(client, queue, wf_id, SleepWorkflow.run, 30.0, execution_timeout=timedelta(seconds=2))
 
@@ -325,6 +351,10 @@ SCENARIOS = {
     "cancel_external": lambda c, q, w: _cancel_external(c, q, w, "sender"),
     "cancel_external_target": lambda c, q, w: _cancel_external(c, q, w, "target"),
     "pending_signals_limit": lambda c, q, w: _run(c, q, w, TooManySignalsWorkflow.run, f"{q}-nobody"),
+    "cron_first_run": lambda c, q, w: _cron(c, q, w, 0),
+    "cron_failed_run": lambda c, q, w: _cron(c, q, w, 1),
+    "cron_after_failure": lambda c, q, w: _cron(c, q, w, 2),
+    "cron_terminated_while_waiting": lambda c, q, w: _cron(c, q, w, 3),
 }
 
 # Differ between runs of the same scenario on the same server, or are server-internal.
@@ -387,6 +417,15 @@ def _mask_build_ids(value):
     return value
 
 
+def _drop_cron_wait(event: dict) -> dict:
+    # A cron run waits until the schedule's next second after the previous run closed: 1 s or
+    # 2 s on a 2 s schedule, depending on where in its second the run closed.
+    started = event.get("workflowExecutionStartedEventAttributes", {})
+    if "cronSchedule" in started:
+        started.pop("firstWorkflowTaskBackoff", None)
+    return event
+
+
 def _sort_sdk_flags(event: dict) -> dict:
     # The SDK lists its used flags from a hash set: order varies between worker processes.
     meta = event.get("workflowTaskCompletedEventAttributes", {}).get("sdkMetadata", {})
@@ -397,7 +436,9 @@ def _sort_sdk_flags(event: dict) -> dict:
 
 
 def normalise(history) -> list:
-    return [_drop_ignored(_sort_sdk_flags(_mask_build_ids(_strip(MessageToDict(e))))) for e in history.events]
+    return [
+        _drop_cron_wait(_drop_ignored(_sort_sdk_flags(_mask_build_ids(_strip(MessageToDict(e)))))) for e in history.events
+    ]
 
 
 def _flatten(value, path=""):

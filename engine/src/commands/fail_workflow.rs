@@ -1,5 +1,6 @@
 //! FailWorkflowExecution: the run closes with its failure; with a retry policy that allows
-//! another attempt, a new run continues the workflow after the backoff.
+//! another attempt, a new run continues the workflow after the backoff; otherwise a cron
+//! workflow's next run starts at the schedule's next time.
 
 use super::CommandCtx;
 use crate::ctx::ApplyCtx;
@@ -7,7 +8,7 @@ use crate::error::ApplyResult;
 use crate::execution;
 use crate::history::Attributes;
 use crate::retry;
-use crate::start;
+use crate::start::{self, CronOutcome};
 use temporalio_protos::temporal::api::{
     command::v1::FailWorkflowExecutionCommandAttributes,
     enums::v1::{EventType, RetryState, WorkflowExecutionStatus},
@@ -30,8 +31,13 @@ pub(super) fn apply(
         ),
         None => Err(RetryState::RetryPolicyNotSet),
     };
+    let cron = match retry {
+        Ok(_) => None,
+        Err(_) => start::cron_backoff(ctx, c.exec).filter(|_| !c.next_run_id.is_empty()),
+    };
     let (retry_state, new_execution_run_id) = match retry {
         Ok(_) => (RetryState::InProgress, c.next_run_id.to_string()),
+        Err(state) if cron.is_some() => (state, c.next_run_id.to_string()),
         Err(state) => (state, String::new()),
     };
     let attrs = Attributes::WorkflowExecutionFailedEventAttributes(
@@ -51,6 +57,9 @@ pub(super) fn apply(
     );
     if let Ok(backoff) = retry {
         start::retry_run(ctx, c.exec, c.next_run_id, backoff, failure)?;
+    } else if let Some(backoff) = cron {
+        let outcome = CronOutcome::Failed(failure);
+        start::cron_run(ctx, c.exec, c.next_run_id, backoff, outcome)?;
     }
     Ok(())
 }
