@@ -450,7 +450,7 @@ pub(crate) fn cron_backoff(ctx: &ApplyCtx, exec: &ExecutionRecord) -> Option<i64
 /// How a cron run ended, for the next run to see.
 pub(crate) enum CronOutcome {
     Completed(Option<Payloads>),
-    Failed(Failure),
+    Failed(Box<Failure>),
 }
 
 /// A cron workflow's next run: the same input, attempt 1, initiator CRON_SCHEDULE, the
@@ -467,7 +467,7 @@ pub(crate) fn cron_run(
     exec.attempt = 1;
     let (last_completion_result, continued_failure) = match outcome {
         CronOutcome::Completed(result) => (result, None),
-        CronOutcome::Failed(failure) => (prev.last_completion_result.clone(), Some(failure)),
+        CronOutcome::Failed(failure) => (prev.last_completion_result.clone(), Some(*failure)),
     };
     let started = h::WorkflowExecutionStartedEventAttributes {
         continued_execution_run_id: old.run_id.clone(),

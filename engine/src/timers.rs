@@ -146,7 +146,7 @@ fn run_timed_out(
             exec,
             next_run_id,
             backoff,
-            CronOutcome::Failed(failure),
+            CronOutcome::Failed(Box::new(failure)),
         )?;
     }
     Ok(())

@@ -58,7 +58,7 @@ pub(super) fn apply(
     if let Ok(backoff) = retry {
         start::retry_run(ctx, c.exec, c.next_run_id, backoff, failure)?;
     } else if let Some(backoff) = cron {
-        let outcome = CronOutcome::Failed(failure);
+        let outcome = CronOutcome::Failed(Box::new(failure));
         start::cron_run(ctx, c.exec, c.next_run_id, backoff, outcome)?;
     }
     Ok(())
