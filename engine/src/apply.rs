@@ -13,6 +13,7 @@ use crate::outcome::{Notification, Outcome};
 use crate::records::{TaskKind, TaskRecord};
 use crate::signal;
 use crate::start;
+use crate::sticky;
 use crate::timers;
 use crate::view::{StateView, Writes};
 use crate::workflow_task;
@@ -98,6 +99,8 @@ fn dispatch(ctx: &mut ApplyCtx, kind: Option<Kind>) -> ApplyResult<Outcome> {
         Some(Kind::TerminateWorkflow(m)) => cancel_terminate::terminate(ctx, m),
         Some(Kind::RequestCancelWorkflow(m)) => cancel_terminate::request_cancel(ctx, m),
         Some(Kind::DeleteWorkflow(m)) => delete::delete(ctx, m),
+        Some(Kind::ResetStickyTaskQueue(m)) => sticky::reset(ctx, m),
+        Some(Kind::StickyWorkerGone(m)) => sticky::worker_gone(ctx, m),
         None => Err(Rejection::InvalidArgument("empty mutation".into())),
     }
 }

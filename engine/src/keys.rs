@@ -14,6 +14,7 @@
 //! | 6   | task         | namespace, queue, kind (u8), task id     | `TaskRecord`     |
 //! | 7   | timer        | fire time (i64 nanos, sign-flipped), seq | `TimerRecord`    |
 //! | 8   | apply meta   | name (owned by keel-raft: last applied log id, membership) | raft's own |
+//! | 9   | gone sticky  | namespace, sticky queue (a worker that shut down) | empty     |
 
 use crate::records::TaskKind;
 
@@ -29,6 +30,7 @@ pub mod table {
     pub const TASK: u8 = 6;
     pub const TIMER: u8 = 7;
     pub const APPLY_META: u8 = 8;
+    pub const GONE_STICKY_QUEUE: u8 = 9;
 }
 
 struct KeyBuilder(Vec<u8>);
@@ -145,6 +147,23 @@ pub fn task(namespace: &str, queue: &str, kind: TaskKind, task_id: u64) -> Vec<u
         .str(queue)
         .u8(kind as u8)
         .u64(task_id)
+        .done()
+}
+
+/// Every task key of one queue and kind.
+pub fn task_queue_prefix(namespace: &str, queue: &str, kind: TaskKind) -> Vec<u8> {
+    KeyBuilder::new(table::TASK)
+        .str(namespace)
+        .str(queue)
+        .u8(kind as u8)
+        .done()
+}
+
+/// Marks the sticky queue of a worker that shut down: no task is sent there again.
+pub fn gone_sticky_queue(namespace: &str, queue: &str) -> Vec<u8> {
+    KeyBuilder::new(table::GONE_STICKY_QUEUE)
+        .str(namespace)
+        .str(queue)
         .done()
 }
 

@@ -10,7 +10,7 @@
 //! command), `children` (child workflows and parent close policies), `external` (signals
 //! and cancellation requests to other workflows), `activity` (activity
 //! tasks, retries, timeouts), `timers` (every due time), `history` (events and buffering),
-//! `reset_points` (auto-reset points), `cron` (cron schedules), `keys` (key layout), `records` (stored values),
+//! `reset_points` (auto-reset points), `cron` (cron schedules), `sticky` (sticky queues), `keys` (key layout), `records` (stored values),
 //! `validate` (request checks shared with the frontend), `canonical` (map-order-independent
 //! encoding of everything written).
 
@@ -39,6 +39,7 @@ mod reset_points;
 mod retry;
 mod signal;
 mod start;
+mod sticky;
 pub mod time;
 mod timers;
 pub mod token;

@@ -12,7 +12,7 @@ pub struct Mutation {
     pub now: i64,
     #[prost(
         oneof = "Kind",
-        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18"
+        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20"
     )]
     pub kind: Option<Kind>,
 }
@@ -56,6 +56,10 @@ pub enum Kind {
     RequestCancelWorkflow(ws::RequestCancelWorkflowExecutionRequest),
     #[prost(message, tag = "18")]
     DeleteWorkflow(ws::DeleteWorkflowExecutionRequest),
+    #[prost(message, tag = "19")]
+    ResetStickyTaskQueue(ws::ResetStickyTaskQueueRequest),
+    #[prost(message, tag = "20")]
+    StickyWorkerGone(StickyWorkerGone),
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -170,3 +174,15 @@ pub struct FireTimers {
 /// Changes nothing; a new leader proposes one to learn that its log is applied.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Noop {}
+
+/// A worker shut down (ShutdownWorker): its sticky queue takes no more tasks, and the
+/// workflow tasks waiting on it (keys the leader found) move to their normal queues.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StickyWorkerGone {
+    #[prost(string, tag = "1")]
+    pub namespace: String,
+    #[prost(string, tag = "2")]
+    pub sticky_queue: String,
+    #[prost(bytes = "vec", repeated, tag = "3")]
+    pub task_keys: Vec<Vec<u8>>,
+}

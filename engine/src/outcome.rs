@@ -26,8 +26,10 @@ pub enum Outcome {
 pub struct WorkflowTaskStarted {
     /// The poll response with everything but `history`.
     pub response: ws::PollWorkflowTaskQueueResponse,
-    /// Last event id already stored in history; the response's history is events
-    /// `1..=stored_through` read from storage, followed by `transient_events`.
+    /// The response's history is events `history_from..=stored_through` read from storage,
+    /// followed by `transient_events`: from 1, or for a sticky task only what the worker's
+    /// cache has not seen.
+    pub history_from: i64,
     pub stored_through: i64,
     /// A retried workflow task's scheduled/started events: sent, not yet in history.
     pub transient_events: Vec<history::HistoryEvent>,

@@ -92,6 +92,8 @@ pub enum TimerKind {
     ActivityScheduleToStart = 8,
     /// A retried run's backoff is over: its first workflow task is scheduled.
     WorkflowBackoff = 9,
+    /// A workflow task nobody took from the sticky queue in time; target = task sequence.
+    WorkflowTaskScheduleToStart = 10,
 }
 
 /// A due-time entry. A timer whose target has moved on (timer cancelled, activity completed,
@@ -205,6 +207,13 @@ pub struct ExecutionRecord {
     /// starts at the schedule's next time (see `cron`).
     #[prost(string, tag = "36")]
     pub cron_schedule: String,
+    /// The sticky queue of the worker that completed the last workflow task, which caches
+    /// the run: the next task goes there with only the new events (see `sticky`).
+    #[prost(string, tag = "37")]
+    pub sticky_queue: String,
+    /// How long a task waits on the sticky queue before it moves to the normal one.
+    #[prost(int64, tag = "38")]
+    pub sticky_schedule_to_start_timeout: i64,
 }
 
 /// A child workflow a run started: where its outcome will be recorded.
@@ -268,6 +277,9 @@ pub struct WorkflowTaskInfo {
     pub request_id: String,
     #[prost(message, optional, tag = "9")]
     pub worker_version: Option<common::WorkerVersionStamp>,
+    /// Dispatched to the run's sticky queue (else the normal one).
+    #[prost(bool, tag = "10")]
+    pub sticky: bool,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

@@ -12,6 +12,7 @@ use crate::outcome::Outcome;
 use crate::records::{ExecutionRecord, TimerKind, TimerRecord};
 use crate::retry;
 use crate::start::{self, CronOutcome};
+use crate::sticky;
 use crate::workflow_task;
 use temporalio_protos::temporal::api::{
     enums::v1::{EventType, RetryState, TimeoutType, WorkflowExecutionStatus},
@@ -47,6 +48,9 @@ pub(crate) fn fire(ctx: &mut ApplyCtx, m: FireTimers) -> ApplyResult<Outcome> {
                 workflow_task::timed_out(ctx, &mut exec, record.target as u64)
             }
             TimerKind::WorkflowRunTimeout => run_timed_out(ctx, &mut exec, &next_run_id)?,
+            TimerKind::WorkflowTaskScheduleToStart => {
+                sticky::schedule_to_start_timed_out(ctx, &mut exec, record.target as u64)
+            }
             TimerKind::WorkflowBackoff => {
                 workflow_task::ensure_scheduled(ctx, &mut exec);
                 execution::save(ctx, &mut exec);

@@ -16,6 +16,7 @@ use crate::records::{
     ExecutionRecord, TaskKind, TaskRecord, TimerKind, TimerRecord, WorkflowTaskInfo,
 };
 use crate::reset_points;
+use crate::sticky;
 use crate::time::{duration, timestamp};
 use crate::token::TaskToken;
 use crate::validate;
@@ -36,22 +37,43 @@ fn task_queue(exec: &ExecutionRecord) -> Option<TaskQueue> {
     })
 }
 
-/// Schedules the run's next workflow task. Attempt 1 writes WorkflowTaskScheduled now; a
-/// retry attempt is transient and gets its event ids when it starts.
+/// The queue a task is dispatched to, as its WorkflowTaskScheduled event names it.
+fn dispatch_queue(exec: &ExecutionRecord, sticky: bool) -> Option<TaskQueue> {
+    if !sticky {
+        return task_queue(exec);
+    }
+    Some(TaskQueue {
+        name: exec.sticky_queue.clone(),
+        kind: TaskQueueKind::Sticky as i32,
+        normal_name: exec.task_queue.clone(),
+    })
+}
+
+/// Schedules the run's next workflow task, on the sticky queue of the worker that caches the
+/// run if there is one (see `sticky`). Attempt 1 writes WorkflowTaskScheduled now; a retry
+/// attempt is transient and gets its event ids when it starts.
 pub(crate) fn schedule(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, attempt: i32) {
     debug_assert!(exec.workflow_task.is_none(), "one workflow task at a time");
     exec.workflow_task_seq += 1;
+    // A task for a worker that shut down is still scheduled in its sticky queue's name, as on
+    // Temporal, but dispatched to the normal queue with the whole history.
+    let named_sticky = attempt == 1 && !exec.sticky_queue.is_empty();
+    let sticky = named_sticky && !sticky::is_gone(ctx, exec);
     let scheduled_event_id = if attempt == 1 {
-        let e = scheduled_event(ctx, exec, attempt);
+        let e = scheduled_event(ctx, exec, attempt, named_sticky);
         history::append(ctx, exec, e)
     } else {
         0
     };
+    if named_sticky && !sticky {
+        sticky::forget(exec);
+    }
     exec.workflow_task = Some(WorkflowTaskInfo {
         seq: exec.workflow_task_seq,
         scheduled_event_id,
         attempt,
         scheduled_time: ctx.now,
+        sticky,
         ..Default::default()
     });
     let record = TaskRecord {
@@ -60,12 +82,23 @@ pub(crate) fn schedule(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, attempt: 
         target: exec.workflow_task_seq as i64,
         attempt,
     };
-    ctx.enqueue_task(
-        &exec.namespace.clone(),
-        &exec.task_queue.clone(),
-        TaskKind::Workflow,
-        &record,
-    );
+    let queue = if sticky {
+        exec.sticky_queue.clone()
+    } else {
+        exec.task_queue.clone()
+    };
+    ctx.enqueue_task(&exec.namespace.clone(), &queue, TaskKind::Workflow, &record);
+    if sticky {
+        let timer = TimerRecord {
+            kind: TimerKind::WorkflowTaskScheduleToStart as i32,
+            namespace: exec.namespace.clone(),
+            workflow_id: exec.workflow_id.clone(),
+            run_id: exec.run_id.clone(),
+            target: exec.workflow_task_seq as i64,
+            attempt,
+        };
+        ctx.schedule_timer(ctx.now + exec.sticky_schedule_to_start_timeout, &timer);
+    }
 }
 
 /// After a new event: make sure a workflow task will deliver it.
@@ -76,12 +109,17 @@ pub(crate) fn ensure_scheduled(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord) {
     }
 }
 
-fn scheduled_event(ctx: &mut ApplyCtx, exec: &ExecutionRecord, attempt: i32) -> h::HistoryEvent {
+fn scheduled_event(
+    ctx: &mut ApplyCtx,
+    exec: &ExecutionRecord,
+    attempt: i32,
+    sticky: bool,
+) -> h::HistoryEvent {
     history::event(
         ctx,
         EventType::WorkflowTaskScheduled,
         Attributes::WorkflowTaskScheduledEventAttributes(h::WorkflowTaskScheduledEventAttributes {
-            task_queue: task_queue(exec),
+            task_queue: dispatch_queue(exec, sticky),
             start_to_close_timeout: duration(exec.task_timeout),
             attempt,
         }),
@@ -113,7 +151,7 @@ fn transient_events(
     exec: &ExecutionRecord,
     wt: &WorkflowTaskInfo,
 ) -> Vec<h::HistoryEvent> {
-    let mut scheduled = scheduled_event(ctx, exec, wt.attempt);
+    let mut scheduled = scheduled_event(ctx, exec, wt.attempt, wt.sticky);
     scheduled.event_id = wt.scheduled_event_id;
     scheduled.event_time = timestamp(wt.scheduled_time);
     let mut started = started_event(ctx, exec, wt);
@@ -186,9 +224,16 @@ pub(crate) fn start(
         started_time: timestamp(wt.started_time),
         ..poll_response(&exec)
     };
+    // A sticky worker has the run cached: it gets only the events since its last task.
+    let history_from = if wt.sticky {
+        exec.last_completed_started_event_id + 1
+    } else {
+        1
+    };
     Ok(Outcome::WorkflowTaskStarted(Box::new(
         WorkflowTaskStarted {
             response,
+            history_from,
             stored_through,
             transient_events,
         },
@@ -281,6 +326,7 @@ pub(crate) fn complete(ctx: &mut ApplyCtx, m: CompleteWorkflowTask) -> ApplyResu
             WorkflowTaskFailedCause::UnhandledCommand,
             &req.identity,
         );
+        sticky::forget(&mut exec);
         exec.workflow_task = None;
         history::flush_buffered(ctx, &mut exec);
         schedule(ctx, &mut exec, 1);
@@ -310,6 +356,7 @@ pub(crate) fn complete(ctx: &mut ApplyCtx, m: CompleteWorkflowTask) -> ApplyResu
     exec.last_completed_started_event_id = wt.started_event_id;
     exec.worker_version = req.worker_version_stamp.clone();
     exec.workflow_task = None;
+    sticky::remember(&mut exec, &req.sticky_attributes);
     let mut new_events = false;
     let mut completion = commands::Completion {
         completed_event_id: completed_id,
@@ -452,6 +499,7 @@ fn end_attempt(
         history::append(ctx, exec, e);
     }
     exec.workflow_task = None;
+    sticky::forget(exec);
     history::flush_buffered(ctx, exec);
     schedule(ctx, exec, wt.attempt + 1);
 }

@@ -15,14 +15,14 @@ use temporalio_protos::temporal::api::{
     },
     enums::v1::{
         CommandType, ContinueAsNewInitiator, EventType, RetryState,
-        SignalExternalWorkflowExecutionFailedCause, WorkflowExecutionStatus, WorkflowIdReusePolicy,
-        WorkflowTaskFailedCause,
+        SignalExternalWorkflowExecutionFailedCause, TaskQueueKind, TimeoutType,
+        WorkflowExecutionStatus, WorkflowIdReusePolicy, WorkflowTaskFailedCause,
     },
     failure::v1::{failure::FailureInfo, ApplicationFailureInfo, Failure},
     history::v1::{
         history_event::Attributes as EA, HistoryEvent, WorkflowExecutionStartedEventAttributes,
     },
-    taskqueue::v1::TaskQueue,
+    taskqueue::v1::{StickyExecutionAttributes, TaskQueue},
     workflowservice::v1 as ws,
 };
 
@@ -2129,4 +2129,151 @@ fn a_start_delay_holds_the_first_task_and_bad_cron_schedules_are_refused() {
     h.advance(SEC);
     h.fire_due();
     h.poll_workflow();
+}
+
+fn complete_sticky(h: &mut Harness, token: &TaskToken, sticky_queue: &str) {
+    h.apply(Kind::CompleteWorkflowTask(CompleteWorkflowTask {
+        next_run_id: "next".into(),
+        child_run_ids: vec![],
+        token: Some(token.clone()),
+        request: Some(ws::RespondWorkflowTaskCompletedRequest {
+            identity: "worker".into(),
+            sticky_attributes: Some(StickyExecutionAttributes {
+                worker_task_queue: Some(TaskQueue {
+                    name: sticky_queue.into(),
+                    kind: TaskQueueKind::Sticky as i32,
+                    normal_name: "q".into(),
+                }),
+                schedule_to_start_timeout: Some(prost_wkt_types::Duration {
+                    seconds: 5,
+                    nanos: 0,
+                }),
+            }),
+            ..Default::default()
+        }),
+    }))
+    .unwrap();
+}
+
+/// The queue of the last workflow task queued.
+fn last_task_queue(h: &Harness) -> String {
+    let (_, key) = h.tasks.last().expect("a queued task");
+    keys::decode_task(key).unwrap().1
+}
+
+fn scheduled_queue(event: &HistoryEvent) -> TaskQueue {
+    match &event.attributes {
+        Some(EA::WorkflowTaskScheduledEventAttributes(a)) => a.task_queue.clone().unwrap(),
+        o => panic!("{o:?}"),
+    }
+}
+
+#[test]
+fn a_sticky_worker_gets_only_new_events_and_a_task_it_does_not_take_moves_on() {
+    use EventType::*;
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    complete_sticky(&mut h, &wt, "worker-1-sticky");
+    signal(&mut h, "wf", "s1").unwrap();
+    let history = h.history("wf", &run);
+    let queue = scheduled_queue(&history[5]);
+    assert_eq!(
+        (queue.name.as_str(), queue.kind, queue.normal_name.as_str()),
+        ("worker-1-sticky", TaskQueueKind::Sticky as i32, "q")
+    );
+    assert_eq!(last_task_queue(&h), "worker-1-sticky");
+    match h.poll(TaskKind::Workflow) {
+        Outcome::WorkflowTaskStarted(s) => {
+            assert_eq!(
+                s.history_from, 4,
+                "only the events after the last started task"
+            );
+            assert_eq!(s.stored_through, 7);
+        }
+        o => panic!("{o:?}"),
+    }
+    let wt = TaskToken {
+        target: h.execution("wf", &run).workflow_task.unwrap().seq as i64,
+        ..wt
+    };
+    complete_sticky(&mut h, &wt, "worker-1-sticky");
+
+    // Nobody takes the next sticky task: after 5 s it times out and goes to the normal queue.
+    signal(&mut h, "wf", "s2").unwrap();
+    h.advance(5 * SEC);
+    h.fire_due();
+    assert_eq!(
+        h.types("wf", &run)[8..],
+        [
+            WorkflowExecutionSignaled,
+            WorkflowTaskScheduled,
+            WorkflowTaskTimedOut,
+            WorkflowTaskScheduled
+        ]
+    );
+    let history = h.history("wf", &run);
+    match &history[10].attributes {
+        Some(EA::WorkflowTaskTimedOutEventAttributes(a)) => {
+            assert_eq!(a.timeout_type, TimeoutType::ScheduleToStart as i32);
+            assert_eq!((a.scheduled_event_id, a.started_event_id), (10, 0));
+        }
+        o => panic!("{o:?}"),
+    }
+    assert_eq!(scheduled_queue(&history[11]).name, "q");
+    assert_eq!(last_task_queue(&h), "q");
+    assert!(h.execution("wf", &run).sticky_queue.is_empty());
+    // The stale sticky task is dropped when polled; the normal one starts with the whole history.
+    h.tasks
+        .retain(|(_, k)| keys::decode_task(k).unwrap().1 == "q");
+    match h.poll(TaskKind::Workflow) {
+        Outcome::WorkflowTaskStarted(s) => assert_eq!(s.history_from, 1),
+        o => panic!("{o:?}"),
+    }
+}
+
+#[test]
+fn a_worker_that_shuts_down_hands_its_waiting_tasks_to_the_normal_queue() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    complete_sticky(&mut h, &wt, "worker-2-sticky");
+    signal(&mut h, "wf", "s1").unwrap();
+    let (_, sticky_task) = h.tasks.pop().unwrap();
+    let events = h.history("wf", &run).len();
+    h.apply(Kind::StickyWorkerGone(StickyWorkerGone {
+        namespace: NS.into(),
+        sticky_queue: "worker-2-sticky".into(),
+        task_keys: vec![sticky_task],
+    }))
+    .unwrap();
+    assert_eq!(last_task_queue(&h), "q", "moved to the normal queue");
+    assert_eq!(
+        h.history("wf", &run).len(),
+        events,
+        "no event, as on Temporal"
+    );
+    match h.poll(TaskKind::Workflow) {
+        Outcome::WorkflowTaskStarted(s) => assert_eq!(s.history_from, 1, "the whole history"),
+        o => panic!("{o:?}"),
+    }
+    // The worker's queue is gone: a task scheduled later still names it (as on Temporal)
+    // but is dispatched to the normal queue with the whole history.
+    let wt = TaskToken {
+        target: h.execution("wf", &run).workflow_task.unwrap().seq as i64,
+        ..wt
+    };
+    complete_sticky(&mut h, &wt, "worker-2-sticky");
+    signal(&mut h, "wf", "s2").unwrap();
+    let history = h.history("wf", &run);
+    assert_eq!(
+        scheduled_queue(history.last().unwrap()).name,
+        "worker-2-sticky"
+    );
+    assert_eq!(last_task_queue(&h), "q");
+    assert!(h.execution("wf", &run).sticky_queue.is_empty());
+    match h.poll(TaskKind::Workflow) {
+        Outcome::WorkflowTaskStarted(s) => assert_eq!(s.history_from, 1),
+        o => panic!("{o:?}"),
+    }
 }

@@ -4,7 +4,12 @@ expected histories. Histories are normalised: fields that differ between any two
 same scenario (times, ids, identities, sizes) are dropped."""
 
 import asyncio
+import os
+import pathlib
 import re
+import signal
+import subprocess
+import sys
 from datetime import timedelta
 
 from google.protobuf.json_format import MessageToDict
@@ -306,6 +311,32 @@ async def _cron(client, queue, wf_id, index):
     return client.get_workflow_handle(wf_id, run_id=runs[index])
 
 
+async def _sticky_worker_killed(client, queue, wf_id):
+    """A caching worker in its own process takes the first two tasks (the second on its
+    sticky queue), then dies by SIGKILL; the next task waits on its sticky queue for the
+    2 s schedule-to-start timeout, then goes to the normal queue and another worker."""
+    queue = f"{queue}-sticky"  # its own queue: the scenario worker must not take the first tasks
+    here = pathlib.Path(__file__).parent
+    worker = subprocess.Popen(
+        [sys.executable, str(here / "sticky_worker.py"), client.service_client.config.target_host, queue, "2"],
+        stdout=subprocess.PIPE,
+        cwd=here,
+    )
+    try:
+        assert worker.stdout.readline().strip() == b"ready"
+        handle = await client.start_workflow(WaitForSignalWorkflow.run, 2, id=wf_id, task_queue=queue)
+        await _await_tasks(handle, 1)
+        await handle.signal(WaitForSignalWorkflow.push, "a")
+        await _await_tasks(handle, 2)
+    finally:
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait()
+    await handle.signal(WaitForSignalWorkflow.push, "b")
+    async with scenario_worker(client, queue):
+        await handle.result()
+    return handle
+
+
 async def _execution_timeout(client, queue, wf_id):
     return await _run(client, queue, wf_id, SleepWorkflow.run, 30.0, execution_timeout=timedelta(seconds=2))
 
@@ -355,6 +386,7 @@ SCENARIOS = {
     "cron_failed_run": lambda c, q, w: _cron(c, q, w, 1),
     "cron_after_failure": lambda c, q, w: _cron(c, q, w, 2),
     "cron_terminated_while_waiting": lambda c, q, w: _cron(c, q, w, 3),
+    "sticky_worker_killed": _sticky_worker_killed,
 }
 
 # Differ between runs of the same scenario on the same server, or are server-internal.
@@ -408,12 +440,15 @@ def _drop_ignored(event: dict) -> dict:
     return event
 
 
-def _mask_build_ids(value):
+def _mask_worker_names(value):
     # A worker's build id is a hash of its code: present on both servers, equal only per build.
+    # A sticky queue is named by the worker process (pid, host, random part).
     if isinstance(value, dict):
-        return {k: ("<build id>" if k == "buildId" else _mask_build_ids(v)) for k, v in value.items()}
+        if value.get("kind") == "TASK_QUEUE_KIND_STICKY":
+            value = {**value, "name": "<sticky queue>"}
+        return {k: ("<build id>" if k == "buildId" else _mask_worker_names(v)) for k, v in value.items()}
     if isinstance(value, list):
-        return [_mask_build_ids(v) for v in value]
+        return [_mask_worker_names(v) for v in value]
     return value
 
 
@@ -437,7 +472,7 @@ def _sort_sdk_flags(event: dict) -> dict:
 
 def normalise(history) -> list:
     return [
-        _drop_cron_wait(_drop_ignored(_sort_sdk_flags(_mask_build_ids(_strip(MessageToDict(e)))))) for e in history.events
+        _drop_cron_wait(_drop_ignored(_sort_sdk_flags(_mask_worker_names(_strip(MessageToDict(e)))))) for e in history.events
     ]
 
 

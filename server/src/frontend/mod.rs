@@ -9,6 +9,7 @@ mod history;
 mod namespaces;
 mod query;
 mod signals;
+mod sticky;
 mod stored_history;
 mod system;
 mod tasks;
@@ -94,7 +95,8 @@ route! {
     respond_activity_task_failed(RespondActivityTaskFailedRequest) -> RespondActivityTaskFailedResponse => tasks::activity_task_failed;
     respond_activity_task_canceled(RespondActivityTaskCanceledRequest) -> RespondActivityTaskCanceledResponse => tasks::activity_task_canceled;
     record_activity_task_heartbeat(RecordActivityTaskHeartbeatRequest) -> RecordActivityTaskHeartbeatResponse => tasks::activity_heartbeat;
-    shutdown_worker(ShutdownWorkerRequest) -> ShutdownWorkerResponse => system::shutdown_worker;
+    shutdown_worker(ShutdownWorkerRequest) -> ShutdownWorkerResponse => sticky::shutdown_worker;
+    reset_sticky_task_queue(ResetStickyTaskQueueRequest) -> ResetStickyTaskQueueResponse => sticky::reset;
     record_activity_task_heartbeat_by_id(RecordActivityTaskHeartbeatByIdRequest) -> RecordActivityTaskHeartbeatByIdResponse => by_id::heartbeat;
     respond_activity_task_completed_by_id(RespondActivityTaskCompletedByIdRequest) -> RespondActivityTaskCompletedByIdResponse => by_id::completed;
     respond_activity_task_failed_by_id(RespondActivityTaskFailedByIdRequest) -> RespondActivityTaskFailedByIdResponse => by_id::failed;

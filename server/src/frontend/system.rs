@@ -1,4 +1,4 @@
-//! GetSystemInfo (honest capabilities), GetClusterInfo, ShutdownWorker.
+//! GetSystemInfo (honest capabilities), GetClusterInfo.
 
 use super::{Frontend, Res};
 use temporalio_protos::temporal::api::workflowservice::v1::{
@@ -47,12 +47,4 @@ pub(super) async fn get_cluster_info(
         visibility_store: "keel-rocksdb-raft".into(),
         ..Default::default()
     }))
-}
-
-/// Keel keeps no sticky queues yet, so there is nothing to release.
-pub(super) async fn shutdown_worker(
-    _: &Frontend,
-    _: Request<ShutdownWorkerRequest>,
-) -> Res<ShutdownWorkerResponse> {
-    Ok(Response::new(ShutdownWorkerResponse::default()))
 }

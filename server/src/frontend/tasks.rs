@@ -116,17 +116,18 @@ pub(super) async fn poll_workflow_task(
         Some(Polled::Task(Outcome::WorkflowTaskStarted(started))) => {
             let mut response = started.response;
             let execution = response.workflow_execution.clone().unwrap_or_default();
+            let count = (started.stored_through - started.history_from + 1).max(0);
             let mut events = read_events(
                 f,
                 &req.namespace,
                 &execution.workflow_id,
                 &execution.run_id,
-                1,
-                started.stored_through as usize,
+                started.history_from,
+                count as usize,
             )?;
-            debug_assert_eq!(events.len() as i64, started.stored_through);
+            debug_assert_eq!(events.len() as i64, count);
             for event in &started.transient_events {
-                debug_assert_eq!(event.event_id, events.len() as i64 + 1);
+                debug_assert_eq!(event.event_id, started.history_from + events.len() as i64);
                 events.push(event);
             }
             response.queries = f.keel.queries.take_riding(
