@@ -7,6 +7,7 @@ use prost::Message;
 /// The service files Keel serves; every other file in the set only contributes message types.
 const SERVED_FILES: &[&str] = &[
     "temporal/api/workflowservice/v1/service.proto",
+    "temporal/api/operatorservice/v1/service.proto",
     "health/v1/health.proto",
 ];
 

@@ -11,6 +11,7 @@ use crate::mutation::{Kind, Mutation, StartTask};
 use crate::namespace;
 use crate::outcome::{Notification, Outcome};
 use crate::records::{TaskKind, TaskRecord};
+use crate::search_attributes;
 use crate::signal;
 use crate::start;
 use crate::sticky;
@@ -101,6 +102,8 @@ fn dispatch(ctx: &mut ApplyCtx, kind: Option<Kind>) -> ApplyResult<Outcome> {
         Some(Kind::DeleteWorkflow(m)) => delete::delete(ctx, m),
         Some(Kind::ResetStickyTaskQueue(m)) => sticky::reset(ctx, m),
         Some(Kind::StickyWorkerGone(m)) => sticky::worker_gone(ctx, m),
+        Some(Kind::AddSearchAttributes(m)) => search_attributes::add(ctx, m),
+        Some(Kind::RemoveSearchAttributes(m)) => search_attributes::remove(ctx, m),
         None => Err(Rejection::InvalidArgument("empty mutation".into())),
     }
 }

@@ -10,7 +10,7 @@
 //! command), `children` (child workflows and parent close policies), `external` (signals
 //! and cancellation requests to other workflows), `activity` (activity
 //! tasks, retries, timeouts), `timers` (every due time), `history` (events and buffering),
-//! `reset_points` (auto-reset points), `cron` (cron schedules), `sticky` (sticky queues), `keys` (key layout), `records` (stored values),
+//! `reset_points` (auto-reset points), `cron` (cron schedules), `sticky` (sticky queues), `search_attributes` (search attributes and memo), `keys` (key layout), `records` (stored values),
 //! `validate` (request checks shared with the frontend), `canonical` (map-order-independent
 //! encoding of everything written).
 
@@ -37,6 +37,7 @@ pub mod outcome;
 pub mod records;
 mod reset_points;
 mod retry;
+pub mod search_attributes;
 mod signal;
 mod start;
 mod sticky;

@@ -3,7 +3,9 @@
 //! Encoded with prost; add fields with new tags, never reuse a tag.
 
 use crate::token::TaskToken;
-use temporalio_protos::temporal::api::{common::v1::WorkerVersionStamp, workflowservice::v1 as ws};
+use temporalio_protos::temporal::api::{
+    common::v1::WorkerVersionStamp, operatorservice::v1 as ops, workflowservice::v1 as ws,
+};
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Mutation {
@@ -12,7 +14,7 @@ pub struct Mutation {
     pub now: i64,
     #[prost(
         oneof = "Kind",
-        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20"
+        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22"
     )]
     pub kind: Option<Kind>,
 }
@@ -60,6 +62,10 @@ pub enum Kind {
     ResetStickyTaskQueue(ws::ResetStickyTaskQueueRequest),
     #[prost(message, tag = "20")]
     StickyWorkerGone(StickyWorkerGone),
+    #[prost(message, tag = "21")]
+    AddSearchAttributes(ops::AddSearchAttributesRequest),
+    #[prost(message, tag = "22")]
+    RemoveSearchAttributes(ops::RemoveSearchAttributesRequest),
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

@@ -27,6 +27,7 @@ pub(crate) fn register(ctx: &mut ApplyCtx, m: RegisterNamespace) -> ApplyResult<
         retention: nanos(&req.workflow_execution_retention_period),
         data: req.data.into_iter().collect(),
         created_time: ctx.now,
+        search_attributes: Default::default(),
     };
     ctx.put(key, &record);
     Ok(Outcome::Namespace(record))

@@ -34,6 +34,9 @@ pub struct NamespaceRecord {
     pub data: std::collections::BTreeMap<String, String>,
     #[prost(int64, tag = "7")]
     pub created_time: i64,
+    /// Custom search attributes: name -> `IndexedValueType` (see `search_attributes`).
+    #[prost(btree_map = "string, int32", tag = "8")]
+    pub search_attributes: std::collections::BTreeMap<String, i32>,
 }
 
 /// The run a workflow id currently points at (open, or the last closed one).

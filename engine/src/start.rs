@@ -13,6 +13,7 @@ use crate::mutation::StartWorkflow;
 use crate::outcome::Outcome;
 use crate::records::{CurrentRun, ExecutionRecord, ParentInfo, TimerKind, TimerRecord};
 use crate::reset_points;
+use crate::search_attributes;
 use crate::time::{duration, explicit_duration, nanos, secs, timestamp};
 use crate::validate;
 use crate::workflow_task;
@@ -48,13 +49,16 @@ pub(crate) fn start(ctx: &mut ApplyCtx, m: StartWorkflow) -> ApplyResult<Outcome
 /// (signal-with-start's signal) between WorkflowExecutionStarted and the first workflow task.
 pub(crate) fn start_with(
     ctx: &mut ApplyCtx,
-    req: ws::StartWorkflowExecutionRequest,
+    mut req: ws::StartWorkflowExecutionRequest,
     run_id: String,
     parent: Option<ParentInfo>,
     first_events: impl FnOnce(&mut ApplyCtx, &mut ExecutionRecord) -> ApplyResult<()>,
 ) -> ApplyResult<Outcome> {
-    ctx.namespace(&req.namespace)?;
+    let namespace = ctx.namespace(&req.namespace)?;
     validate::start_request(&req).map_err(Rejection::InvalidArgument)?;
+    if let Some(attributes) = &mut req.search_attributes {
+        search_attributes::check(&namespace, attributes).map_err(Rejection::InvalidArgument)?;
+    }
 
     let current: Option<CurrentRun> =
         ctx.get(&keys::current_run(&req.namespace, &req.workflow_id))?;

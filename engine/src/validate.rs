@@ -77,70 +77,47 @@ pub fn start_request(req: &ws::StartWorkflowExecutionRequest) -> Result<(), Stri
     Ok(())
 }
 
+/// The command type of attributes Keel carries out; `None` for the ones it does not yet.
+fn supported_type(attributes: &C) -> Option<CommandType> {
+    use CommandType as T;
+    Some(match attributes {
+        C::ScheduleActivityTaskCommandAttributes(_) => T::ScheduleActivityTask,
+        C::StartTimerCommandAttributes(_) => T::StartTimer,
+        C::CancelTimerCommandAttributes(_) => T::CancelTimer,
+        C::RecordMarkerCommandAttributes(_) => T::RecordMarker,
+        C::CompleteWorkflowExecutionCommandAttributes(_) => T::CompleteWorkflowExecution,
+        C::FailWorkflowExecutionCommandAttributes(_) => T::FailWorkflowExecution,
+        C::CancelWorkflowExecutionCommandAttributes(_) => T::CancelWorkflowExecution,
+        C::RequestCancelActivityTaskCommandAttributes(_) => T::RequestCancelActivityTask,
+        C::ContinueAsNewWorkflowExecutionCommandAttributes(_) => T::ContinueAsNewWorkflowExecution,
+        C::StartChildWorkflowExecutionCommandAttributes(_) => T::StartChildWorkflowExecution,
+        C::SignalExternalWorkflowExecutionCommandAttributes(_) => {
+            T::SignalExternalWorkflowExecution
+        }
+        C::RequestCancelExternalWorkflowExecutionCommandAttributes(_) => {
+            T::RequestCancelExternalWorkflowExecution
+        }
+        C::UpsertWorkflowSearchAttributesCommandAttributes(_) => T::UpsertWorkflowSearchAttributes,
+        C::ModifyWorkflowPropertiesCommandAttributes(_) => T::ModifyWorkflowProperties,
+        _ => return None,
+    })
+}
+
 /// A command whose type Keel knows and whose attributes match its type.
 pub fn command(c: &Command) -> Result<(), String> {
     let ty = CommandType::try_from(c.command_type).unwrap_or(CommandType::Unspecified);
-    let matches = matches!(
-        (ty, &c.attributes),
-        (
-            CommandType::ScheduleActivityTask,
-            Some(C::ScheduleActivityTaskCommandAttributes(_))
-        ) | (
-            CommandType::StartTimer,
-            Some(C::StartTimerCommandAttributes(_))
-        ) | (
-            CommandType::CancelTimer,
-            Some(C::CancelTimerCommandAttributes(_))
-        ) | (
-            CommandType::RecordMarker,
-            Some(C::RecordMarkerCommandAttributes(_))
-        ) | (
-            CommandType::CompleteWorkflowExecution,
-            Some(C::CompleteWorkflowExecutionCommandAttributes(_))
-        ) | (
-            CommandType::FailWorkflowExecution,
-            Some(C::FailWorkflowExecutionCommandAttributes(_))
-        ) | (
-            CommandType::CancelWorkflowExecution,
-            Some(C::CancelWorkflowExecutionCommandAttributes(_))
-        ) | (
-            CommandType::RequestCancelActivityTask,
-            Some(C::RequestCancelActivityTaskCommandAttributes(_))
-        ) | (
-            CommandType::ContinueAsNewWorkflowExecution,
-            Some(C::ContinueAsNewWorkflowExecutionCommandAttributes(_))
-        ) | (
-            CommandType::StartChildWorkflowExecution,
-            Some(C::StartChildWorkflowExecutionCommandAttributes(_))
-        ) | (
-            CommandType::SignalExternalWorkflowExecution,
-            Some(C::SignalExternalWorkflowExecutionCommandAttributes(_))
-        ) | (
-            CommandType::RequestCancelExternalWorkflowExecution,
-            Some(C::RequestCancelExternalWorkflowExecutionCommandAttributes(
-                _
-            ))
-        )
-    );
-    if matches {
-        return Ok(());
+    if ty == CommandType::Unspecified {
+        return Err(format!("Unknown command type: {}.", c.command_type));
     }
-    match ty {
-        CommandType::Unspecified => Err(format!("Unknown command type: {}.", c.command_type)),
-        CommandType::ScheduleActivityTask
-        | CommandType::StartTimer
-        | CommandType::CancelTimer
-        | CommandType::RecordMarker
-        | CommandType::CompleteWorkflowExecution
-        | CommandType::FailWorkflowExecution
-        | CommandType::CancelWorkflowExecution
-        | CommandType::RequestCancelActivityTask => Err(format!(
-            "Command {} has missing or mismatched attributes.",
+    match c.attributes.as_ref().map(supported_type) {
+        Some(Some(expected)) if expected == ty => Ok(()),
+        Some(None) => Err(format!(
+            "Command {} is not supported by Keel yet.",
             ty.as_str_name()
         )),
-        other => Err(format!(
-            "Command {} is not supported by Keel yet.",
-            other.as_str_name()
+        _ => Err(format!(
+            "Command {} has missing or mismatched attributes.",
+            ty.as_str_name()
         )),
     }
 }

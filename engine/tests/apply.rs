@@ -10,11 +10,11 @@ use prost::Message;
 use temporalio_protos::temporal::api::{
     command::v1::{command::Attributes as A, *},
     common::v1::{
-        ActivityType, Payload, Payloads, RetryPolicy, WorkerVersionStamp, WorkflowExecution,
-        WorkflowType,
+        ActivityType, Payload, Payloads, RetryPolicy, SearchAttributes, WorkerVersionStamp,
+        WorkflowExecution, WorkflowType,
     },
     enums::v1::{
-        CommandType, ContinueAsNewInitiator, EventType, RetryState,
+        CommandType, ContinueAsNewInitiator, EventType, IndexedValueType, RetryState,
         SignalExternalWorkflowExecutionFailedCause, TaskQueueKind, TimeoutType,
         WorkflowExecutionStatus, WorkflowIdReusePolicy, WorkflowTaskFailedCause,
     },
@@ -2276,4 +2276,104 @@ fn a_worker_that_shuts_down_hands_its_waiting_tasks_to_the_normal_queue() {
         Outcome::WorkflowTaskStarted(s) => assert_eq!(s.history_from, 1),
         o => panic!("{o:?}"),
     }
+}
+
+fn search_attribute(json: &str) -> Payload {
+    Payload {
+        metadata: [("encoding".to_string(), b"json/plain".to_vec())].into(),
+        data: json.as_bytes().to_vec(),
+        ..Default::default()
+    }
+}
+
+fn null_payload() -> Payload {
+    Payload {
+        metadata: [("encoding".to_string(), b"binary/null".to_vec())].into(),
+        ..Default::default()
+    }
+}
+
+fn upsert(fields: Vec<(&str, Payload)>) -> Command {
+    Command {
+        command_type: CommandType::UpsertWorkflowSearchAttributes as i32,
+        attributes: Some(A::UpsertWorkflowSearchAttributesCommandAttributes(
+            UpsertWorkflowSearchAttributesCommandAttributes {
+                search_attributes: Some(SearchAttributes {
+                    indexed_fields: fields
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect(),
+                }),
+            },
+        )),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn search_attributes_are_checked_stamped_upserted_and_removed() {
+    let mut h = Harness::new();
+    h.apply(Kind::AddSearchAttributes(
+        temporalio_protos::temporal::api::operatorservice::v1::AddSearchAttributesRequest {
+            search_attributes: [("Status".to_string(), IndexedValueType::Keyword as i32)].into(),
+            namespace: NS.into(),
+        },
+    ))
+    .unwrap();
+    let start = |sa: Vec<(&str, Payload)>| ws::StartWorkflowExecutionRequest {
+        namespace: NS.into(),
+        workflow_id: "sa".into(),
+        workflow_type: Some(WorkflowType { name: "W".into() }),
+        task_queue: Some(TaskQueue {
+            name: "q".into(),
+            ..Default::default()
+        }),
+        search_attributes: Some(SearchAttributes {
+            indexed_fields: sa.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        }),
+        ..Default::default()
+    };
+    assert_eq!(
+        h.start_with(start(vec![("Status", search_attribute("5"))])),
+        Err(Rejection::InvalidArgument(
+            "invalid value for search attribute Status of type Keyword: 5".into()
+        ))
+    );
+    let run = Harness::run_id(
+        h.start_with(start(vec![("Status", search_attribute(r#""new""#))]))
+            .unwrap(),
+    );
+    let stored = h.execution("sa", &run).search_attributes.unwrap();
+    assert_eq!(
+        stored.indexed_fields["Status"].metadata["type"], b"Keyword",
+        "stamped with its type, as Temporal does"
+    );
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(
+        &wt,
+        vec![upsert(vec![
+            ("Status", null_payload()),
+            ("TemporalChangeVersion", search_attribute(r#"["patch-1"]"#)),
+        ])],
+    )
+    .unwrap();
+    let fields = h
+        .execution("sa", &run)
+        .search_attributes
+        .unwrap()
+        .indexed_fields;
+    assert!(!fields.contains_key("Status"), "a null value removes");
+    assert_eq!(fields["TemporalChangeVersion"].data, br#"["patch-1"]"#);
+    // An unregistered attribute fails the task with Temporal's cause and message.
+    signal(&mut h, "sa", "s1").unwrap();
+    let (wt, _) = h.poll_workflow();
+    let refused =
+        h.complete_workflow_task(&wt, vec![upsert(vec![("Nope", search_attribute("1"))])]);
+    assert_eq!(
+        refused,
+        Err(Rejection::BadCommand {
+            cause: WorkflowTaskFailedCause::BadSearchAttributes,
+            message: "Namespace default has no mapping defined for search attribute Nope".into()
+        })
+    );
 }

@@ -7,7 +7,9 @@ use crate::errors;
 use crate::forward::ForwardLayer;
 use crate::frontend::{Frontend, HistoryRoutes};
 use crate::matching::Matching;
+use crate::operator::Operator;
 use crate::proto::health::health_server::{Health, HealthServer};
+use crate::proto::operatorservice::operator_service_server::OperatorServiceServer;
 use crate::queries::Queries;
 use crate::timers::Timers;
 use crate::watchers::Watchers;
@@ -30,6 +32,7 @@ use temporalio_protos::grpc::health::v1::{
     health_check_response::ServingStatus, HealthCheckRequest, HealthCheckResponse,
 };
 use tokio::sync::mpsc::UnboundedReceiver;
+use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 
 pub struct Keel {
@@ -336,6 +339,11 @@ pub async fn run(
     let frontend = HistoryRoutes::new(Frontend { keel: keel.clone() });
     let health = HealthServer::new(HealthService);
     let admin = KeelAdminServer::new(AdminService { keel: keel.clone() });
+    // The SDKs compress requests as they do for WorkflowService.
+    let operator = OperatorServiceServer::new(Operator { keel: keel.clone() })
+        .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .send_compressed(CompressionEncoding::Gzip);
     tracing::info!(
         node = setup.node_id,
         addr = %local,
@@ -359,6 +367,7 @@ pub async fn run(
         .add_service(frontend)
         .add_service(health)
         .add_service(admin)
+        .add_service(operator)
         .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await?;
     let _ = stop_tx.send(true);

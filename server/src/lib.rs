@@ -10,6 +10,7 @@ pub mod forward;
 pub mod frontend;
 pub mod leadership;
 pub mod matching;
+pub mod operator;
 pub mod proto;
 pub mod queries;
 #[cfg(feature = "test-clock")]

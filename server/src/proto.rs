@@ -7,6 +7,10 @@ pub mod workflowservice {
     tonic::include_proto!("temporal.api.workflowservice.v1");
 }
 
+pub mod operatorservice {
+    tonic::include_proto!("temporal.api.operatorservice.v1");
+}
+
 pub mod health {
     tonic::include_proto!("grpc.health.v1");
 }

@@ -21,6 +21,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from temporalio.client import Client  # noqa: E402
 
 from scenarios import SCENARIOS, normalise, scenario_worker  # noqa: E402
+from search_attribute_workflows import register_search_attributes  # noqa: E402
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 
@@ -33,6 +34,7 @@ def free_port() -> int:
 
 async def run_all(target: str, names: list) -> dict:
     client = await Client.connect(target)
+    await register_search_attributes(client)
     out = {}
     async with scenario_worker(client, "fixtures"):
         # One at a time: under load, scenarios with one-second timeouts race differently.

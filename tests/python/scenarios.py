@@ -18,7 +18,7 @@ from temporalio.api.common.v1 import ActivityType
 from temporalio.api.enums.v1 import CommandType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import PollWorkflowTaskQueueRequest, RespondWorkflowTaskCompletedRequest
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
@@ -32,6 +32,12 @@ from external_workflows import (
     TooManySignalsWorkflow,
 )
 from child_workflows import CHILD_WORKFLOWS, AbandoningParentWorkflow, ParentWorkflow, TakenChildIdWorkflow
+from search_attribute_workflows import (
+    KEYWORD,
+    SEARCH_ATTRIBUTE_WORKFLOWS,
+    BadUpsertWorkflow,
+    UpsertWorkflow,
+)
 from failure_workflows import (
     ActivityTimeoutWorkflow,
     CancelInBackoffWorkflow,
@@ -161,7 +167,7 @@ def scenario_worker(client, queue) -> Worker:
     not have sticky queues yet, and the fixtures compare the mode both servers serve. (With
     stickiness Temporal names the worker's sticky queue in later WorkflowTaskScheduled events.)"""
     return Worker(
-        client, task_queue=queue, workflows=WORKFLOWS + FAILURE_WORKFLOWS + CHAIN_WORKFLOWS + CHILD_WORKFLOWS + EXTERNAL_WORKFLOWS + CRON_WORKFLOWS, activities=ACTIVITIES + FAILURE_ACTIVITIES, max_cached_workflows=0
+        client, task_queue=queue, workflows=WORKFLOWS + FAILURE_WORKFLOWS + CHAIN_WORKFLOWS + CHILD_WORKFLOWS + EXTERNAL_WORKFLOWS + CRON_WORKFLOWS + SEARCH_ATTRIBUTE_WORKFLOWS, activities=ACTIVITIES + FAILURE_ACTIVITIES, max_cached_workflows=0
     )
 
 
@@ -337,6 +343,31 @@ async def _sticky_worker_killed(client, queue, wf_id):
     return handle
 
 
+async def _upserts(client, queue, wf_id):
+    """Search attributes and memo set at start, upserted and removed by the workflow."""
+    return await _run(
+        client,
+        queue,
+        wf_id,
+        UpsertWorkflow.run,
+        None,
+        memo={"gone": "soon", "kept": 1},
+        search_attributes=TypedSearchAttributes([SearchAttributePair(KEYWORD, "at start")]),
+    )
+
+
+async def _bad_upsert(client, queue, wf_id):
+    """An upsert of an unregistered attribute fails the workflow task (then terminated)."""
+    handle = await client.start_workflow(BadUpsertWorkflow.run, id=wf_id, task_queue=queue)
+    for _ in range(200):
+        events = (await handle.fetch_history()).events
+        if any(e.event_type == 6 for e in events):  # WorkflowTaskFailed
+            break
+        await asyncio.sleep(0.05)
+    await handle.terminate()
+    return handle
+
+
 async def _execution_timeout(client, queue, wf_id):
     return await _run(client, queue, wf_id, SleepWorkflow.run, 30.0, execution_timeout=timedelta(seconds=2))
 
@@ -387,6 +418,8 @@ SCENARIOS = {
     "cron_after_failure": lambda c, q, w: _cron(c, q, w, 2),
     "cron_terminated_while_waiting": lambda c, q, w: _cron(c, q, w, 3),
     "sticky_worker_killed": _sticky_worker_killed,
+    "upsert_search_attributes_and_memo": _upserts,
+    "bad_search_attribute_upsert": _bad_upsert,
 }
 
 # Differ between runs of the same scenario on the same server, or are server-internal.

@@ -6,6 +6,7 @@ use crate::ctx::ApplyCtx;
 use crate::error::{ApplyResult, Rejection};
 use crate::execution;
 use crate::history::Attributes;
+use crate::search_attributes;
 use crate::start::{self, Continuation, MAX_TASK_TIMEOUT_SECS};
 use crate::time::{duration, explicit_duration, nanos, secs};
 use crate::validate;
@@ -20,7 +21,7 @@ use temporalio_protos::temporal::api::{
 pub(super) fn apply(
     ctx: &mut ApplyCtx,
     c: &mut CommandCtx,
-    a: ContinueAsNewWorkflowExecutionCommandAttributes,
+    mut a: ContinueAsNewWorkflowExecutionCommandAttributes,
 ) -> ApplyResult<()> {
     let invalid = |m: &str| Rejection::InvalidArgument(m.to_string());
     if let Some(input) = &a.input {
@@ -44,6 +45,7 @@ pub(super) fn apply(
         _ => exec.workflow_type.clone(),
     };
     validate::id("WorkflowType", &workflow_type).map_err(Rejection::InvalidArgument)?;
+    search_attributes::check_command(ctx, &exec.namespace, &mut a.search_attributes)?;
     let task_queue = match &a.task_queue {
         Some(q) if !q.name.is_empty() => q.name.clone(),
         _ => exec.task_queue.clone(),

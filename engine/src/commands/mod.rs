@@ -6,6 +6,7 @@ mod cancel_workflow;
 mod complete_workflow;
 mod continue_as_new;
 mod fail_workflow;
+mod modify_workflow_properties;
 mod record_marker;
 mod request_cancel_activity;
 mod request_cancel_external;
@@ -13,6 +14,7 @@ mod schedule_activity;
 mod signal_external;
 mod start_child;
 mod start_timer;
+mod upsert_search_attributes;
 
 use crate::children::InitiatedChild;
 use crate::ctx::ApplyCtx;
@@ -88,6 +90,8 @@ fn bad_attributes_cause(attributes: &Option<A>) -> Option<WorkflowTaskFailedCaus
         A::RequestCancelExternalWorkflowExecutionCommandAttributes(_) => {
             F::BadRequestCancelExternalWorkflowExecutionAttributes
         }
+        A::UpsertWorkflowSearchAttributesCommandAttributes(_) => F::BadSearchAttributes,
+        A::ModifyWorkflowPropertiesCommandAttributes(_) => F::BadModifyWorkflowPropertiesAttributes,
         _ => return None,
     })
 }
@@ -160,6 +164,12 @@ pub(crate) fn apply(
         }
         Some(A::RequestCancelExternalWorkflowExecutionCommandAttributes(a)) => {
             request_cancel_external::apply(ctx, &mut c, a)
+        }
+        Some(A::UpsertWorkflowSearchAttributesCommandAttributes(a)) => {
+            upsert_search_attributes::apply(ctx, &mut c, a)
+        }
+        Some(A::ModifyWorkflowPropertiesCommandAttributes(a)) => {
+            modify_workflow_properties::apply(ctx, &mut c, a)
         }
         _ => Err(Rejection::InvalidArgument("unsupported command".into())),
     };

@@ -23,7 +23,8 @@ pub(super) async fn get_system_info(
             // Failures are stored opaquely, so encoded attributes survive.
             encoded_failure_attributes: true,
             build_id_based_versioning: false,
-            upsert_memo: false,
+            // ModifyWorkflowProperties merges memo updates.
+            upsert_memo: true,
             eager_workflow_start: false,
             // sdk_metadata is recorded in WorkflowTaskCompleted events.
             sdk_metadata: true,
