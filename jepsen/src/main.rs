@@ -230,7 +230,7 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
         }
         sleep_until(&work, step.heal_ms).await;
         while let Some((record, undo)) = injected.pop() {
-            heal(&mut cluster, undo).await?;
+            heal(&mut cluster, &work, undo).await?;
             faults.push(FaultRecord {
                 end_ms: work.now_ms(),
                 ..record
@@ -378,7 +378,7 @@ async fn inject(
     Ok((record, undo))
 }
 
-async fn heal(cluster: &mut Cluster, undo: Undo) -> anyhow::Result<()> {
+async fn heal(cluster: &mut Cluster, work: &Workload, undo: Undo) -> anyhow::Result<()> {
     match undo {
         Undo::Nothing => {}
         Undo::Network => cluster.network.heal()?,
@@ -390,6 +390,7 @@ async fn heal(cluster: &mut Cluster, undo: Undo) -> anyhow::Result<()> {
         Undo::Clock(s) => cluster.set_clock_offset(cluster.id_of(s), 0).await?,
         Undo::Join(s) => {
             let id = cluster.join_new(s).await?;
+            work.slot_moved(s, cluster.node(id).client_reach)?;
             println!("           node {id} joined in slot {s}");
         }
     }

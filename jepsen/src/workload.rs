@@ -16,7 +16,7 @@ use keel_server::proto::workflowservice::workflow_service_client::WorkflowServic
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use temporalio_protos::temporal::api::{
     command::v1::{
@@ -42,7 +42,8 @@ const TIMER: Duration = Duration::from_secs(1);
 
 /// Everything clients and workers share: connections, the recorded operations, the ids used.
 pub struct Workload {
-    clients: Vec<Client>,
+    /// One client per slot; a slot's client follows the node that joins in it.
+    clients: RwLock<Vec<Client>>,
     queue: String,
     began: Instant,
     ops: Mutex<Vec<Op>>,
@@ -105,10 +106,12 @@ fn command(kind: CommandType, attributes: Attributes) -> Command {
 impl Workload {
     pub fn new(nodes: &[SocketAddr], seed: u64) -> anyhow::Result<Arc<Workload>> {
         Ok(Arc::new(Workload {
-            clients: nodes
-                .iter()
-                .map(|a| connect(*a))
-                .collect::<Result<_, _>>()?,
+            clients: RwLock::new(
+                nodes
+                    .iter()
+                    .map(|a| connect(*a))
+                    .collect::<Result<_, _>>()?,
+            ),
             queue: format!("jepsen-{seed}"),
             began: Instant::now(),
             ops: Mutex::default(),
@@ -136,7 +139,14 @@ impl Workload {
     }
 
     fn client(&self, rng: &mut Rng) -> Client {
-        rng.pick(&self.clients).clone()
+        rng.pick(&self.clients.read().expect("clients")).clone()
+    }
+
+    /// A new node serves slot `slot` (1-based) at `addr`: clients reach it there from now on.
+    pub fn slot_moved(&self, slot: u64, addr: SocketAddr) -> anyhow::Result<()> {
+        let client = connect(addr)?;
+        self.clients.write().expect("clients")[slot as usize - 1] = client;
+        Ok(())
     }
 
     /// Records an operation; returns its outcome.
