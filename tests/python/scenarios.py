@@ -32,6 +32,7 @@ from external_workflows import (
     TooManySignalsWorkflow,
 )
 from child_workflows import CHILD_WORKFLOWS, AbandoningParentWorkflow, ParentWorkflow, TakenChildIdWorkflow
+from marker_workflows import MARKER_ACTIVITIES, MARKER_WORKFLOWS, LongLocalActivityWorkflow, PatchedWorkflow
 from search_attribute_workflows import (
     KEYWORD,
     SEARCH_ATTRIBUTE_WORKFLOWS,
@@ -167,7 +168,7 @@ def scenario_worker(client, queue) -> Worker:
     not have sticky queues yet, and the fixtures compare the mode both servers serve. (With
     stickiness Temporal names the worker's sticky queue in later WorkflowTaskScheduled events.)"""
     return Worker(
-        client, task_queue=queue, workflows=WORKFLOWS + FAILURE_WORKFLOWS + CHAIN_WORKFLOWS + CHILD_WORKFLOWS + EXTERNAL_WORKFLOWS + CRON_WORKFLOWS + SEARCH_ATTRIBUTE_WORKFLOWS, activities=ACTIVITIES + FAILURE_ACTIVITIES, max_cached_workflows=0
+        client, task_queue=queue, workflows=WORKFLOWS + FAILURE_WORKFLOWS + CHAIN_WORKFLOWS + CHILD_WORKFLOWS + EXTERNAL_WORKFLOWS + CRON_WORKFLOWS + SEARCH_ATTRIBUTE_WORKFLOWS + MARKER_WORKFLOWS, activities=ACTIVITIES + FAILURE_ACTIVITIES + MARKER_ACTIVITIES, max_cached_workflows=0
     )
 
 
@@ -420,6 +421,11 @@ SCENARIOS = {
     "sticky_worker_killed": _sticky_worker_killed,
     "upsert_search_attributes_and_memo": _upserts,
     "bad_search_attribute_upsert": _bad_upsert,
+    # 4 s of local activity with 2 s workflow tasks: the worker heartbeats the task twice.
+    "local_activity_longer_than_task_timeout": lambda c, q, w: _run(
+        c, q, w, LongLocalActivityWorkflow.run, 4.0, task_timeout=timedelta(seconds=2)
+    ),
+    "patched": lambda c, q, w: _run(c, q, w, PatchedWorkflow.run, None),
 }
 
 # Differ between runs of the same scenario on the same server, or are server-internal.
@@ -494,6 +500,15 @@ def _drop_cron_wait(event: dict) -> dict:
     return event
 
 
+def _mask_local_activity_times(event: dict) -> dict:
+    # A local activity's marker carries its schedule and completion wall-clock times in its
+    # "data" detail (JSON encoded by the SDK); its result detail is compared as is.
+    marker = event.get("markerRecordedEventAttributes", {})
+    if marker.get("markerName") == "core_local_activity" and "data" in marker.get("details", {}):
+        marker["details"]["data"] = "<local activity times>"
+    return event
+
+
 def _sort_sdk_flags(event: dict) -> dict:
     # The SDK lists its used flags from a hash set: order varies between worker processes.
     meta = event.get("workflowTaskCompletedEventAttributes", {}).get("sdkMetadata", {})
@@ -505,7 +520,8 @@ def _sort_sdk_flags(event: dict) -> dict:
 
 def normalise(history) -> list:
     return [
-        _drop_cron_wait(_drop_ignored(_sort_sdk_flags(_mask_worker_names(_strip(MessageToDict(e)))))) for e in history.events
+        _mask_local_activity_times(_drop_cron_wait(_drop_ignored(_sort_sdk_flags(_mask_worker_names(_strip(MessageToDict(e)))))))
+        for e in history.events
     ]
 
 
