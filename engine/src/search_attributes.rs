@@ -203,13 +203,7 @@ pub(crate) fn merge_search_attributes(
     update: &SearchAttributes,
 ) {
     let fields = &mut into.get_or_insert_with(Default::default).indexed_fields;
-    for (name, value) in &update.indexed_fields {
-        if is_null(value) {
-            fields.remove(name);
-        } else {
-            fields.insert(name.clone(), value.clone());
-        }
-    }
+    merge_fields(fields, &update.indexed_fields);
     if fields.is_empty() {
         *into = None;
     }
@@ -218,15 +212,25 @@ pub(crate) fn merge_search_attributes(
 /// Merges a memo update into a run's memo: null values remove keys.
 pub(crate) fn merge_memo(into: &mut Option<Memo>, update: &Memo) {
     let fields = &mut into.get_or_insert_with(Default::default).fields;
-    for (name, value) in &update.fields {
-        if is_null(value) {
-            fields.remove(name);
-        } else {
-            fields.insert(name.clone(), value.clone());
-        }
-    }
+    merge_fields(fields, &update.fields);
     if fields.is_empty() {
         *into = None;
+    }
+}
+
+/// The maps are Temporal's message fields (hash maps); each key is set or removed on its
+/// own, so the result does not depend on the order `update` is visited in.
+#[allow(clippy::disallowed_types)]
+fn merge_fields(
+    into: &mut std::collections::HashMap<String, Payload>,
+    update: &std::collections::HashMap<String, Payload>,
+) {
+    for (name, value) in update {
+        if is_null(value) {
+            into.remove(name);
+        } else {
+            into.insert(name.clone(), value.clone());
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 use prost::Message;
 use temporalio_protos::temporal::api::{
     command::v1::{command::Attributes as C, Command},
-    enums::v1::CommandType,
+    enums::v1::{CommandType, WorkflowTaskFailedCause},
     workflowservice::v1 as ws,
 };
 
@@ -77,28 +77,57 @@ pub fn start_request(req: &ws::StartWorkflowExecutionRequest) -> Result<(), Stri
     Ok(())
 }
 
-/// The command type of attributes Keel carries out; `None` for the ones it does not yet.
-fn supported_type(attributes: &C) -> Option<CommandType> {
+/// Every command Keel carries out, by its attributes: its command type, and the cause a
+/// workflow task fails with when the attributes are bad. `None` for the ones it does not yet.
+pub(crate) fn supported(attributes: &C) -> Option<(CommandType, WorkflowTaskFailedCause)> {
     use CommandType as T;
+    use WorkflowTaskFailedCause as F;
     Some(match attributes {
-        C::ScheduleActivityTaskCommandAttributes(_) => T::ScheduleActivityTask,
-        C::StartTimerCommandAttributes(_) => T::StartTimer,
-        C::CancelTimerCommandAttributes(_) => T::CancelTimer,
-        C::RecordMarkerCommandAttributes(_) => T::RecordMarker,
-        C::CompleteWorkflowExecutionCommandAttributes(_) => T::CompleteWorkflowExecution,
-        C::FailWorkflowExecutionCommandAttributes(_) => T::FailWorkflowExecution,
-        C::CancelWorkflowExecutionCommandAttributes(_) => T::CancelWorkflowExecution,
-        C::RequestCancelActivityTaskCommandAttributes(_) => T::RequestCancelActivityTask,
-        C::ContinueAsNewWorkflowExecutionCommandAttributes(_) => T::ContinueAsNewWorkflowExecution,
-        C::StartChildWorkflowExecutionCommandAttributes(_) => T::StartChildWorkflowExecution,
-        C::SignalExternalWorkflowExecutionCommandAttributes(_) => {
-            T::SignalExternalWorkflowExecution
+        C::ScheduleActivityTaskCommandAttributes(_) => {
+            (T::ScheduleActivityTask, F::BadScheduleActivityAttributes)
         }
-        C::RequestCancelExternalWorkflowExecutionCommandAttributes(_) => {
-            T::RequestCancelExternalWorkflowExecution
+        C::StartTimerCommandAttributes(_) => (T::StartTimer, F::BadStartTimerAttributes),
+        C::CancelTimerCommandAttributes(_) => (T::CancelTimer, F::BadCancelTimerAttributes),
+        C::RecordMarkerCommandAttributes(_) => (T::RecordMarker, F::BadRecordMarkerAttributes),
+        C::CompleteWorkflowExecutionCommandAttributes(_) => (
+            T::CompleteWorkflowExecution,
+            F::BadCompleteWorkflowExecutionAttributes,
+        ),
+        C::FailWorkflowExecutionCommandAttributes(_) => (
+            T::FailWorkflowExecution,
+            F::BadFailWorkflowExecutionAttributes,
+        ),
+        C::CancelWorkflowExecutionCommandAttributes(_) => (
+            T::CancelWorkflowExecution,
+            F::BadCancelWorkflowExecutionAttributes,
+        ),
+        C::RequestCancelActivityTaskCommandAttributes(_) => (
+            T::RequestCancelActivityTask,
+            F::BadRequestCancelActivityAttributes,
+        ),
+        C::ContinueAsNewWorkflowExecutionCommandAttributes(_) => (
+            T::ContinueAsNewWorkflowExecution,
+            F::BadContinueAsNewAttributes,
+        ),
+        C::StartChildWorkflowExecutionCommandAttributes(_) => (
+            T::StartChildWorkflowExecution,
+            F::BadStartChildExecutionAttributes,
+        ),
+        C::SignalExternalWorkflowExecutionCommandAttributes(_) => (
+            T::SignalExternalWorkflowExecution,
+            F::BadSignalWorkflowExecutionAttributes,
+        ),
+        C::RequestCancelExternalWorkflowExecutionCommandAttributes(_) => (
+            T::RequestCancelExternalWorkflowExecution,
+            F::BadRequestCancelExternalWorkflowExecutionAttributes,
+        ),
+        C::UpsertWorkflowSearchAttributesCommandAttributes(_) => {
+            (T::UpsertWorkflowSearchAttributes, F::BadSearchAttributes)
         }
-        C::UpsertWorkflowSearchAttributesCommandAttributes(_) => T::UpsertWorkflowSearchAttributes,
-        C::ModifyWorkflowPropertiesCommandAttributes(_) => T::ModifyWorkflowProperties,
+        C::ModifyWorkflowPropertiesCommandAttributes(_) => (
+            T::ModifyWorkflowProperties,
+            F::BadModifyWorkflowPropertiesAttributes,
+        ),
         _ => return None,
     })
 }
@@ -109,8 +138,8 @@ pub fn command(c: &Command) -> Result<(), String> {
     if ty == CommandType::Unspecified {
         return Err(format!("Unknown command type: {}.", c.command_type));
     }
-    match c.attributes.as_ref().map(supported_type) {
-        Some(Some(expected)) if expected == ty => Ok(()),
+    match c.attributes.as_ref().map(supported) {
+        Some(Some((expected, _))) if expected == ty => Ok(()),
         Some(None) => Err(format!(
             "Command {} is not supported by Keel yet.",
             ty.as_str_name()

@@ -159,3 +159,4 @@ pub async fn raw_client(url: &str) -> anyhow::Result<WorkflowServiceClient<Chann
 pub mod cluster;
 pub mod history;
 pub mod sdk;
+pub mod workflows;

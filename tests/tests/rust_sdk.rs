@@ -2,6 +2,7 @@
 //! `keel` process: activities, timers, failing activities, failing workflows, with the
 //! histories Temporal writes.
 
+use keel_tests::workflows::CollectWorkflow;
 use keel_tests::{history, raw_client, sdk, sdk_client, KeelProcess};
 use std::time::{Duration, Instant};
 use temporalio_client::errors::WorkflowGetResultError;
@@ -17,7 +18,6 @@ use temporalio_sdk::{
     ActivityOptions, ApplicationFailure, WorkerOptions, WorkflowContext, WorkflowResult,
     WorkflowTermination,
 };
-use temporalio_sdk::{SyncWorkflowContext, WorkflowContextView};
 
 pub struct Acts;
 
@@ -174,32 +174,6 @@ impl FailWorkflow {
         Err(WorkflowTermination::failed_application(
             ApplicationFailure::non_retryable(why),
         ))
-    }
-}
-
-#[workflow]
-#[derive(Default)]
-pub struct CollectWorkflow {
-    values: Vec<String>,
-}
-
-#[workflow_methods]
-impl CollectWorkflow {
-    #[run]
-    pub async fn run(ctx: &mut WorkflowContext<Self>, count: u32) -> WorkflowResult<Vec<String>> {
-        ctx.wait_condition(|s| s.values.len() >= count as usize)
-            .await?;
-        Ok(ctx.state(|s| s.values.clone()))
-    }
-
-    #[signal]
-    fn push(&mut self, _ctx: &mut SyncWorkflowContext<Self>, value: String) {
-        self.values.push(value);
-    }
-
-    #[query]
-    fn current(&self, _ctx: &WorkflowContextView) -> Vec<String> {
-        self.values.clone()
     }
 }
 

@@ -3,36 +3,16 @@
 //! sender, a cancellation request cancels the target, and the histories have Temporal's
 //! events.
 
+use keel_tests::workflows::CollectWorkflow;
 use keel_tests::{history, raw_client, sdk, sdk_client, KeelProcess};
 use std::time::Duration;
 use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_protos::temporal::api::enums::v1::EventType::*;
 use temporalio_sdk::{
-    SignalWorkflowOptions, SyncWorkflowContext, TimerResult, WorkerOptions, WorkflowContext,
-    WorkflowResult, WorkflowTermination,
+    SignalWorkflowOptions, TimerResult, WorkerOptions, WorkflowContext, WorkflowResult,
+    WorkflowTermination,
 };
-
-#[workflow]
-#[derive(Default)]
-pub struct InboxWorkflow {
-    values: Vec<String>,
-}
-
-#[workflow_methods]
-impl InboxWorkflow {
-    #[run]
-    pub async fn run(ctx: &mut WorkflowContext<Self>, count: u32) -> WorkflowResult<Vec<String>> {
-        ctx.wait_condition(|s| s.values.len() >= count as usize)
-            .await?;
-        Ok(ctx.state(|s| s.values.clone()))
-    }
-
-    #[signal]
-    fn push(&mut self, _ctx: &mut SyncWorkflowContext<Self>, value: String) {
-        self.values.push(value);
-    }
-}
 
 #[workflow]
 #[derive(Default)]
@@ -64,7 +44,7 @@ impl MessengerWorkflow {
             let sent = ctx
                 .external_workflow(target, None)
                 .signal(
-                    InboxWorkflow::push,
+                    CollectWorkflow::push,
                     "from the messenger".to_string(),
                     SignalWorkflowOptions::default(),
                 )
@@ -92,7 +72,7 @@ async fn a_workflow_signals_and_cancels_other_workflows() -> anyhow::Result<()> 
     let keel = KeelProcess::start(dir.path())?;
     let url = keel.url();
     let options = WorkerOptions::new("external-q")
-        .register_workflow::<InboxWorkflow>()?
+        .register_workflow::<CollectWorkflow>()?
         .register_workflow::<SleeperWorkflow>()?
         .register_workflow::<MessengerWorkflow>()?
         .build();
@@ -100,7 +80,7 @@ async fn a_workflow_signals_and_cancels_other_workflows() -> anyhow::Result<()> 
         let client = sdk_client(&url, "default").await?;
         let start = |id: &str| WorkflowStartOptions::new("external-q", id).build();
         let inbox = client
-            .start_workflow(InboxWorkflow::run, 1, start("inbox"))
+            .start_workflow(CollectWorkflow::run, 1, start("inbox"))
             .await?;
         client
             .start_workflow(SleeperWorkflow::run, (), start("sleeper"))

@@ -2,36 +2,15 @@
 //! gets its run's next tasks on its sticky queue, and when it shuts down, a second worker
 //! takes over the run at once (ShutdownWorker hands the waiting task to the normal queue).
 
+use keel_tests::workflows::CollectWorkflow;
 use keel_tests::{history, raw_client, sdk, sdk_client, KeelProcess};
 use std::time::Duration;
 use temporalio_client::{WorkflowGetResultOptions, WorkflowSignalOptions, WorkflowStartOptions};
-use temporalio_macros::{workflow, workflow_methods};
 use temporalio_protos::temporal::api::{
     enums::v1::{EventType, TaskQueueKind},
     history::v1::history_event::Attributes as EA,
 };
-use temporalio_sdk::{SyncWorkflowContext, WorkerOptions, WorkflowContext, WorkflowResult};
-
-#[workflow]
-#[derive(Default)]
-pub struct CollectWorkflow {
-    values: Vec<String>,
-}
-
-#[workflow_methods]
-impl CollectWorkflow {
-    #[run]
-    pub async fn run(ctx: &mut WorkflowContext<Self>, count: u32) -> WorkflowResult<Vec<String>> {
-        ctx.wait_condition(|s| s.values.len() >= count as usize)
-            .await?;
-        Ok(ctx.state(|s| s.values.clone()))
-    }
-
-    #[signal]
-    fn push(&mut self, _ctx: &mut SyncWorkflowContext<Self>, value: String) {
-        self.values.push(value);
-    }
-}
+use temporalio_sdk::WorkerOptions;
 
 fn worker_options() -> anyhow::Result<WorkerOptions> {
     Ok(WorkerOptions::new("sticky-q")

@@ -22,10 +22,7 @@ use crate::error::{ApplyResult, Rejection};
 use crate::external::InitiatedExternal;
 use crate::records::ExecutionRecord;
 use crate::validate;
-use temporalio_protos::temporal::api::{
-    command::v1::{command::Attributes as A, Command},
-    enums::v1::WorkflowTaskFailedCause,
-};
+use temporalio_protos::temporal::api::command::v1::{command::Attributes as A, Command};
 
 /// Does this command close the workflow?
 pub(crate) fn closes_workflow(c: &Command) -> bool {
@@ -67,35 +64,6 @@ impl CommandCtx<'_> {
     }
 }
 
-/// The cause a workflow task fails with when this kind of command has bad attributes; `None`
-/// for commands Keel does not carry out yet (refused without failing the task).
-fn bad_attributes_cause(attributes: &Option<A>) -> Option<WorkflowTaskFailedCause> {
-    use WorkflowTaskFailedCause as F;
-    Some(match attributes.as_ref()? {
-        A::ScheduleActivityTaskCommandAttributes(_) => F::BadScheduleActivityAttributes,
-        A::StartTimerCommandAttributes(_) => F::BadStartTimerAttributes,
-        A::CancelTimerCommandAttributes(_) => F::BadCancelTimerAttributes,
-        A::RecordMarkerCommandAttributes(_) => F::BadRecordMarkerAttributes,
-        A::CompleteWorkflowExecutionCommandAttributes(_) => {
-            F::BadCompleteWorkflowExecutionAttributes
-        }
-        A::FailWorkflowExecutionCommandAttributes(_) => F::BadFailWorkflowExecutionAttributes,
-        A::CancelWorkflowExecutionCommandAttributes(_) => F::BadCancelWorkflowExecutionAttributes,
-        A::RequestCancelActivityTaskCommandAttributes(_) => F::BadRequestCancelActivityAttributes,
-        A::ContinueAsNewWorkflowExecutionCommandAttributes(_) => F::BadContinueAsNewAttributes,
-        A::StartChildWorkflowExecutionCommandAttributes(_) => F::BadStartChildExecutionAttributes,
-        A::SignalExternalWorkflowExecutionCommandAttributes(_) => {
-            F::BadSignalWorkflowExecutionAttributes
-        }
-        A::RequestCancelExternalWorkflowExecutionCommandAttributes(_) => {
-            F::BadRequestCancelExternalWorkflowExecutionAttributes
-        }
-        A::UpsertWorkflowSearchAttributesCommandAttributes(_) => F::BadSearchAttributes,
-        A::ModifyWorkflowPropertiesCommandAttributes(_) => F::BadModifyWorkflowPropertiesAttributes,
-        _ => return None,
-    })
-}
-
 /// What the commands of one completion share: the ids the leader stamped and the children
 /// they initiate.
 pub(crate) struct Completion<'e> {
@@ -115,7 +83,9 @@ pub(crate) fn apply(
     completion: &mut Completion,
     command: Command,
 ) -> ApplyResult<bool> {
-    let Some(bad_attributes) = bad_attributes_cause(&command.attributes) else {
+    // Commands Keel does not carry out yet are refused without failing the task.
+    let Some((_, bad_attributes)) = command.attributes.as_ref().and_then(validate::supported)
+    else {
         return Err(Rejection::InvalidArgument("unsupported command".into()));
     };
     let as_bad_command = |r: Rejection| match r {
