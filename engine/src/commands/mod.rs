@@ -20,9 +20,13 @@ use crate::children::InitiatedChild;
 use crate::ctx::ApplyCtx;
 use crate::error::{ApplyResult, Rejection};
 use crate::external::InitiatedExternal;
+use crate::history;
 use crate::records::ExecutionRecord;
 use crate::validate;
-use temporalio_protos::temporal::api::command::v1::{command::Attributes as A, Command};
+use temporalio_protos::temporal::api::{
+    command::v1::{command::Attributes as A, Command},
+    history::v1 as h,
+};
 
 /// Does this command close the workflow?
 pub(crate) fn closes_workflow(c: &Command) -> bool {
@@ -61,6 +65,18 @@ impl CommandCtx<'_> {
         } else {
             named.to_string()
         }
+    }
+
+    /// Writes a signal's or cancellation request's Initiated event and queues the request for
+    /// after the completion's last command (see `external`).
+    pub fn initiate_external(
+        &mut self,
+        ctx: &mut ApplyCtx,
+        initiated: h::HistoryEvent,
+        mut request: InitiatedExternal,
+    ) {
+        request.initiated_event_id = history::append(ctx, self.exec, initiated);
+        self.initiated_external.push(request);
     }
 }
 

@@ -54,14 +54,14 @@ pub(super) fn apply(
             },
         ),
     );
-    let initiated_event_id = history::append(ctx, c.exec, e);
-    c.initiated_external.push(InitiatedExternal {
-        initiated_event_id,
+    let request = InitiatedExternal {
+        initiated_event_id: 0,
         namespace,
         target,
         control: a.control,
         child_workflow_only: a.child_workflow_only,
         request: Request::Cancel { reason: a.reason },
-    });
+    };
+    c.initiate_external(ctx, e, request);
     Ok(())
 }

@@ -53,9 +53,8 @@ pub(super) fn apply(
             },
         ),
     );
-    let initiated_event_id = history::append(ctx, c.exec, e);
-    c.initiated_external.push(InitiatedExternal {
-        initiated_event_id,
+    let request = InitiatedExternal {
+        initiated_event_id: 0,
         namespace,
         target,
         control: a.control,
@@ -65,6 +64,7 @@ pub(super) fn apply(
             input: a.input,
             header: a.header,
         },
-    });
+    };
+    c.initiate_external(ctx, e, request);
     Ok(())
 }
