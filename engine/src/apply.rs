@@ -16,6 +16,7 @@ use crate::signal;
 use crate::start;
 use crate::sticky;
 use crate::timers;
+use crate::updates;
 use crate::view::{StateView, Writes};
 use crate::workflow_task;
 
@@ -104,6 +105,7 @@ fn dispatch(ctx: &mut ApplyCtx, kind: Option<Kind>) -> ApplyResult<Outcome> {
         Some(Kind::StickyWorkerGone(m)) => sticky::worker_gone(ctx, m),
         Some(Kind::AddSearchAttributes(m)) => search_attributes::add(ctx, m),
         Some(Kind::RemoveSearchAttributes(m)) => search_attributes::remove(ctx, m),
+        Some(Kind::ScheduleUpdateTask(m)) => updates::schedule_task(ctx, m),
         None => Err(Rejection::InvalidArgument("empty mutation".into())),
     }
 }

@@ -62,6 +62,8 @@ pub(crate) fn append_or_buffer(
     if workflow_task_running(exec) {
         exec.buffered_events.push(event);
     } else {
+        // The task that will deliver this event can no longer vanish from history.
+        crate::workflow_task::record_speculative(ctx, exec);
         append(ctx, exec, event);
     }
 }

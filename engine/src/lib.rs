@@ -43,6 +43,7 @@ mod start;
 mod sticky;
 pub mod time;
 mod timers;
+mod updates;
 pub mod token;
 pub mod validate;
 pub mod view;

@@ -14,7 +14,7 @@ pub struct Mutation {
     pub now: i64,
     #[prost(
         oneof = "Kind",
-        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22"
+        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23"
     )]
     pub kind: Option<Kind>,
 }
@@ -66,6 +66,8 @@ pub enum Kind {
     AddSearchAttributes(ops::AddSearchAttributesRequest),
     #[prost(message, tag = "22")]
     RemoveSearchAttributes(ops::RemoveSearchAttributesRequest),
+    #[prost(message, tag = "23")]
+    ScheduleUpdateTask(ScheduleUpdateTask),
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -191,4 +193,16 @@ pub struct StickyWorkerGone {
     pub sticky_queue: String,
     #[prost(bytes = "vec", repeated, tag = "3")]
     pub task_keys: Vec<Vec<u8>>,
+}
+
+/// An update waits on the leader for a workflow task to carry it: schedule a speculative one
+/// if the run has none (see `updates`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ScheduleUpdateTask {
+    #[prost(string, tag = "1")]
+    pub namespace: String,
+    #[prost(string, tag = "2")]
+    pub workflow_id: String,
+    #[prost(string, tag = "3")]
+    pub run_id: String,
 }

@@ -19,6 +19,11 @@ pub enum Outcome {
     Heartbeat {
         cancel_requested: bool,
     },
+    /// A speculative workflow task answered with rejections only left history unchanged: the
+    /// worker must forget it and resume from the last started event history has.
+    WorkflowTaskDiscarded {
+        reset_history_event_id: i64,
+    },
 }
 
 /// What a workflow-task poll needs besides the stored history.

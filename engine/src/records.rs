@@ -217,6 +217,20 @@ pub struct ExecutionRecord {
     /// How long a task waits on the sticky queue before it moves to the normal one.
     #[prost(int64, tag = "38")]
     pub sticky_schedule_to_start_timeout: i64,
+    /// Updates the workflow accepted, by update id: pointers to their Accepted and Completed
+    /// events (see `updates`). Rejected and not yet accepted updates live only on the leader.
+    #[prost(btree_map = "string, message", tag = "39")]
+    pub updates: std::collections::BTreeMap<String, UpdateInfo>,
+}
+
+/// An accepted update: where its events are.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct UpdateInfo {
+    #[prost(int64, tag = "1")]
+    pub accepted_event_id: i64,
+    /// 0 until the workflow completes the update.
+    #[prost(int64, tag = "2")]
+    pub completed_event_id: i64,
 }
 
 /// A child workflow a run started: where its outcome will be recorded.
@@ -283,6 +297,10 @@ pub struct WorkflowTaskInfo {
     /// Dispatched to the run's sticky queue (else the normal one).
     #[prost(bool, tag = "10")]
     pub sticky: bool,
+    /// Scheduled only to deliver updates: its events enter history only if the worker's
+    /// answer needs them (anything but rejections), as Temporal's speculative tasks.
+    #[prost(bool, tag = "11")]
+    pub speculative: bool,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

@@ -71,6 +71,14 @@ pub(crate) fn schedule_to_start_timed_out(
     if !is_running(exec) || wt.seq != seq || wt.started_event_id != 0 || !wt.sticky {
         return;
     }
+    forget(exec);
+    exec.workflow_task = None;
+    if wt.speculative {
+        // Not in history: it moves to the normal queue without a trace.
+        workflow_task::schedule_speculative(ctx, exec);
+        execution::save(ctx, exec);
+        return;
+    }
     let e = history::event(
         ctx,
         EventType::WorkflowTaskTimedOut,
@@ -81,8 +89,6 @@ pub(crate) fn schedule_to_start_timed_out(
         }),
     );
     history::append(ctx, exec, e);
-    forget(exec);
-    exec.workflow_task = None;
     workflow_task::schedule(ctx, exec, 1);
     execution::save(ctx, exec);
 }

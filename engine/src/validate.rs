@@ -128,6 +128,9 @@ pub(crate) fn supported(attributes: &C) -> Option<(CommandType, WorkflowTaskFail
             T::ModifyWorkflowProperties,
             F::BadModifyWorkflowPropertiesAttributes,
         ),
+        C::ProtocolMessageCommandAttributes(_) => {
+            (T::ProtocolMessage, F::BadUpdateWorkflowExecutionMessage)
+        }
         _ => return None,
     })
 }

@@ -19,6 +19,7 @@ use crate::reset_points;
 use crate::sticky;
 use crate::time::{duration, timestamp};
 use crate::token::TaskToken;
+use crate::updates;
 use crate::validate;
 use temporalio_protos::temporal::api::{
     common::v1::{WorkflowExecution, WorkflowType},
@@ -53,13 +54,23 @@ fn dispatch_queue(exec: &ExecutionRecord, sticky: bool) -> Option<TaskQueue> {
 /// run if there is one (see `sticky`). Attempt 1 writes WorkflowTaskScheduled now; a retry
 /// attempt is transient and gets its event ids when it starts.
 pub(crate) fn schedule(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, attempt: i32) {
+    schedule_task(ctx, exec, attempt, false);
+}
+
+/// Schedules a task only to deliver updates (see `updates`): like a retry attempt, its
+/// events get ids when it starts and enter history only if its completion needs them.
+pub(crate) fn schedule_speculative(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord) {
+    schedule_task(ctx, exec, 1, true);
+}
+
+fn schedule_task(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, attempt: i32, speculative: bool) {
     debug_assert!(exec.workflow_task.is_none(), "one workflow task at a time");
     exec.workflow_task_seq += 1;
     // A task for a worker that shut down is still scheduled in its sticky queue's name, as on
     // Temporal, but dispatched to the normal queue with the whole history.
     let named_sticky = attempt == 1 && !exec.sticky_queue.is_empty();
     let sticky = named_sticky && !sticky::is_gone(ctx, exec);
-    let scheduled_event_id = if attempt == 1 {
+    let scheduled_event_id = if attempt == 1 && !speculative {
         let e = scheduled_event(ctx, exec, attempt, named_sticky);
         history::append(ctx, exec, e)
     } else {
@@ -74,6 +85,7 @@ pub(crate) fn schedule(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, attempt: 
         attempt,
         scheduled_time: ctx.now,
         sticky,
+        speculative,
         ..Default::default()
     });
     let record = TaskRecord {
@@ -99,6 +111,30 @@ pub(crate) fn schedule(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, attempt: 
         };
         ctx.schedule_timer(ctx.now + exec.sticky_schedule_to_start_timeout, &timer);
     }
+}
+
+/// An event is about to enter history while a speculative task waits for a poller: the
+/// task becomes a normal one, its WorkflowTaskScheduled written first (as Temporal does).
+pub(crate) fn record_speculative(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord) {
+    let Some(wt) = exec.workflow_task.clone() else {
+        return;
+    };
+    if !wt.speculative || wt.started_event_id != 0 {
+        return;
+    }
+    let e = scheduled_event(ctx, exec, wt.attempt, wt.sticky);
+    let scheduled_event_id = history::append(ctx, exec, e);
+    exec.workflow_task = Some(WorkflowTaskInfo {
+        scheduled_event_id,
+        speculative: false,
+        ..wt
+    });
+}
+
+/// A task whose events are written only when it completes: a retry attempt, or a
+/// speculative task.
+fn is_transient(wt: &WorkflowTaskInfo) -> bool {
+    wt.attempt > 1 || wt.speculative
 }
 
 /// After a new event: make sure a workflow task will deliver it.
@@ -181,7 +217,7 @@ pub(crate) fn start(
     wt.request_id = poll.request_id;
     wt.worker_version = poll.worker_version;
     wt.started_time = ctx.now;
-    let transient = wt.attempt > 1;
+    let transient = is_transient(&wt);
     let stored_through;
     let transient_events;
     if transient {
@@ -288,9 +324,9 @@ fn started_task(exec: &ExecutionRecord, token: &TaskToken) -> ApplyResult<Workfl
         .ok_or_else(|| Rejection::NotFound("Workflow task not found.".into()))
 }
 
-/// Writes a transient attempt's events into history now that it counts.
+/// Writes a transient task's events into history now that it counts.
 fn persist_transient(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, wt: &WorkflowTaskInfo) {
-    if wt.attempt > 1 {
+    if is_transient(wt) {
         for e in transient_events(ctx, exec, wt) {
             let id = history::append(ctx, exec, e.clone());
             debug_assert_eq!(
@@ -314,6 +350,16 @@ pub(crate) fn complete(ctx: &mut ApplyCtx, m: CompleteWorkflowTask) -> ApplyResu
                 "A workflow-closing command must be the last command.".into(),
             ));
         }
+    }
+    if wt.speculative && exec.buffered_events.is_empty() && updates::leaves_no_trace(&req) {
+        // Only rejections: the task leaves history as it was; the worker is told where
+        // history resumes (its next task starts after the last completed one).
+        exec.workflow_task = None;
+        sticky::remember(&mut exec, &req.sticky_attributes);
+        execution::save(ctx, &mut exec);
+        return Ok(Outcome::WorkflowTaskDiscarded {
+            reset_history_event_id: exec.last_completed_started_event_id,
+        });
     }
     persist_transient(ctx, &mut exec, &wt);
 
@@ -365,9 +411,17 @@ pub(crate) fn complete(ctx: &mut ApplyCtx, m: CompleteWorkflowTask) -> ApplyResu
         child_run_ids: m.child_run_ids.clone().into_iter(),
         initiated_children: Vec::new(),
         initiated_external: Vec::new(),
+        messages: updates::Messages::new(req.messages),
     };
     for command in req.commands {
         new_events |= commands::apply(ctx, &mut exec, &mut completion, command)?;
+    }
+    // Messages no ProtocolMessage command placed come after the commands (a closed run
+    // accepts no more updates).
+    for message in completion.messages.take_remaining() {
+        if is_running(&exec) {
+            updates::apply_message(ctx, &mut exec, message)?;
+        }
     }
     if is_running(&exec) {
         new_events |= children::start_initiated(ctx, &mut exec, completion.initiated_children)?;
@@ -494,6 +548,9 @@ fn end_attempt(
     event_type: EventType,
     attrs: Attributes,
 ) {
+    if wt.speculative {
+        persist_transient(ctx, exec, wt);
+    }
     if wt.attempt == 1 {
         let e = history::event(ctx, event_type, attrs);
         history::append(ctx, exec, e);

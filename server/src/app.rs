@@ -12,6 +12,7 @@ use crate::proto::health::health_server::{Health, HealthServer};
 use crate::proto::operatorservice::operator_service_server::OperatorServiceServer;
 use crate::queries::Queries;
 use crate::timers::Timers;
+use crate::updates::Updates;
 use crate::watchers::Watchers;
 use anyhow::Context;
 use keel_client::proto::keel_admin_server::KeelAdminServer;
@@ -42,6 +43,7 @@ pub struct Keel {
     pub timers: Timers,
     pub watchers: Watchers,
     pub queries: Queries,
+    pub updates: Updates,
     pub cluster_id: String,
     /// Whether this node's leader services are live (see `leadership`).
     pub leading: AtomicBool,
@@ -281,6 +283,7 @@ pub async fn run(
         matching: Matching::default(),
         timers: Timers::default(),
         watchers: Watchers::default(),
+        updates: Updates::default(),
         queries: Queries::default(),
         cluster_id: "keel".to_string(),
         leading: AtomicBool::new(false),

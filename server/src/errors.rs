@@ -45,6 +45,29 @@ pub fn not_found(message: impl Into<String>) -> Status {
     )
 }
 
+/// PERMISSION_DENIED with `PermissionDeniedFailure`, as Temporal refuses a request it never serves.
+pub fn permission_denied(message: impl Into<String>) -> Status {
+    with_detail(
+        Code::PermissionDenied,
+        message.into(),
+        "temporal.api.errordetails.v1.PermissionDeniedFailure",
+        details::PermissionDeniedFailure::default(),
+    )
+}
+
+/// RESOURCE_EXHAUSTED for a per-workflow concurrency limit, as Temporal reports it.
+pub fn resource_exhausted(message: impl Into<String>) -> Status {
+    with_detail(
+        Code::ResourceExhausted,
+        message.into(),
+        "temporal.api.errordetails.v1.ResourceExhaustedFailure",
+        details::ResourceExhaustedFailure {
+            cause: temporalio_protos::temporal::api::enums::v1::ResourceExhaustedCause::ConcurrentLimit as i32,
+            scope: temporalio_protos::temporal::api::enums::v1::ResourceExhaustedScope::Namespace as i32,
+        },
+    )
+}
+
 /// The worker's query handler failed: INVALID_ARGUMENT with `QueryFailedFailure`, as Temporal.
 pub fn query_failed(
     message: String,

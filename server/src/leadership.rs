@@ -108,6 +108,7 @@ fn step_down(keel: &Keel, timer_task: Option<JoinHandle<()>>) {
     }
     keel.matching.clear();
     keel.timers.clear();
+    keel.updates.clear();
     tracing::info!(
         node = keel.node.node_id,
         "not leading: leader services stopped"

@@ -16,6 +16,7 @@ pub mod queries;
 #[cfg(feature = "test-clock")]
 pub mod test_clock;
 pub mod timers;
+pub mod updates;
 pub mod watchers;
 
 pub use app::{run, run_dev, DevOptions, Membership, NodeSetup};

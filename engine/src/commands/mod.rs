@@ -22,6 +22,7 @@ use crate::error::{ApplyResult, Rejection};
 use crate::external::InitiatedExternal;
 use crate::history;
 use crate::records::ExecutionRecord;
+use crate::updates;
 use crate::validate;
 use temporalio_protos::temporal::api::{
     command::v1::{command::Attributes as A, Command},
@@ -89,6 +90,8 @@ pub(crate) struct Completion<'e> {
     pub child_run_ids: std::vec::IntoIter<String>,
     pub initiated_children: Vec<InitiatedChild>,
     pub initiated_external: Vec<InitiatedExternal>,
+    /// The completion's protocol messages not yet placed by a ProtocolMessage command.
+    pub messages: updates::Messages,
 }
 
 /// Applies one command; returns whether it wrote events the workflow must be told about.
@@ -112,6 +115,17 @@ pub(crate) fn apply(
         other => other,
     };
     validate::command(&command).map_err(|m| as_bad_command(Rejection::InvalidArgument(m)))?;
+    if let Some(A::ProtocolMessageCommandAttributes(a)) = &command.attributes {
+        // Places one of the completion's messages (an update's acceptance or response) here.
+        let message = completion.messages.take(&a.message_id).ok_or_else(|| {
+            as_bad_command(Rejection::InvalidArgument(format!(
+                "ProtocolMessageCommand referenced absent message ID {}.",
+                a.message_id
+            )))
+        })?;
+        updates::apply_message(ctx, exec, message)?;
+        return Ok(false);
+    }
     let mut c = CommandCtx {
         exec,
         completed_event_id: completion.completed_event_id,

@@ -13,6 +13,7 @@ mod sticky;
 mod stored_history;
 mod system;
 mod tasks;
+mod updates;
 mod workflows;
 
 use crate::app::Keel;
@@ -36,14 +37,17 @@ const LONG_POLL: Duration = Duration::from_secs(60);
 /// Answer this long before the caller's own deadline so the empty response arrives in time.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(1);
 
-/// When a long poll must return: ~60 s, or just before the client's `grpc-timeout`.
-pub(crate) fn long_poll_deadline<T>(req: &Request<T>) -> Instant {
-    let client = req
-        .metadata()
+/// The caller's own deadline (`grpc-timeout`), if it sent one.
+pub(crate) fn client_timeout<T>(req: &Request<T>) -> Option<Duration> {
+    req.metadata()
         .get("grpc-timeout")
         .and_then(|v| v.to_str().ok())
-        .and_then(parse_grpc_timeout);
-    let wait = match client {
+        .and_then(parse_grpc_timeout)
+}
+
+/// When a long poll must return: ~60 s, or just before the client's `grpc-timeout`.
+pub(crate) fn long_poll_deadline<T>(req: &Request<T>) -> Instant {
+    let wait = match client_timeout(req) {
         Some(t) => t.saturating_sub(DEADLINE_MARGIN).min(LONG_POLL),
         None => LONG_POLL,
     };
@@ -108,6 +112,8 @@ route! {
     request_cancel_workflow_execution(RequestCancelWorkflowExecutionRequest) -> RequestCancelWorkflowExecutionResponse => signals::request_cancel;
     terminate_workflow_execution(TerminateWorkflowExecutionRequest) -> TerminateWorkflowExecutionResponse => signals::terminate;
     delete_workflow_execution(DeleteWorkflowExecutionRequest) -> DeleteWorkflowExecutionResponse => signals::delete;
+    update_workflow_execution(UpdateWorkflowExecutionRequest) -> UpdateWorkflowExecutionResponse => updates::update;
+    poll_workflow_execution_update(PollWorkflowExecutionUpdateRequest) -> PollWorkflowExecutionUpdateResponse => updates::poll;
 }
 
 #[cfg(test)]

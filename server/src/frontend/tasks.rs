@@ -12,7 +12,7 @@ use crate::matching::{Polled, Poller};
 use crate::queries::QueryTask;
 use keel_engine::mutation::{
     CancelActivityTask, CompleteActivityTask, CompleteWorkflowTask, FailActivityTask,
-    FailWorkflowTask, Kind, RecordHeartbeat,
+    FailWorkflowTask, Kind, RecordHeartbeat, ScheduleUpdateTask,
 };
 use keel_engine::records::TaskKind;
 use keel_engine::{validate, Outcome, TaskToken};
@@ -135,6 +135,13 @@ pub(super) async fn poll_workflow_task(
                 &execution.workflow_id,
                 &execution.run_id,
             );
+            if let Some(token) = TaskToken::from_bytes(&response.task_token) {
+                response.messages = f.keel.updates.deliver(
+                    (&req.namespace, &execution.workflow_id, &execution.run_id),
+                    (token.target, token.attempt),
+                    response.started_event_id - 1,
+                );
+            }
             Ok(Response::new(WithHistory::poll(response, Some(events))))
         }
         Some(other) => Err(errors::internal(format!("unexpected outcome {other:?}"))),
@@ -227,6 +234,14 @@ pub(super) async fn workflow_task_completed(
         req.worker_version_stamp =
             worker_version(&None, &req.deployment_options, &req.binary_checksum);
     }
+    let run = (
+        token.namespace.clone(),
+        token.workflow_id.clone(),
+        token.run_id.clone(),
+    );
+    let run = (run.0.as_str(), run.1.as_str(), run.2.as_str());
+    f.keel.updates.fill_acceptances(run, &mut req.messages);
+    let messages = req.messages.clone();
     let child_run_ids = req
         .commands
         .iter()
@@ -238,17 +253,43 @@ pub(super) async fn workflow_task_completed(
         })
         .map(|_| uuid::Uuid::new_v4().to_string())
         .collect();
-    f.keel
+    let outcome = f
+        .keel
         .propose(Kind::CompleteWorkflowTask(CompleteWorkflowTask {
-            token: Some(token),
+            token: Some(token.clone()),
             request: Some(req),
             next_run_id: uuid::Uuid::new_v4().to_string(),
             child_run_ids,
         }))
         .await?;
-    Ok(Response::new(
-        RespondWorkflowTaskCompletedResponse::default(),
-    ))
+    let waiting = f
+        .keel
+        .updates
+        .completed(run, (token.target, token.attempt), &messages);
+    if waiting {
+        // Updates admitted while the task ran: a new task carries them.
+        let scheduled = f
+            .keel
+            .propose(Kind::ScheduleUpdateTask(ScheduleUpdateTask {
+                namespace: run.0.to_string(),
+                workflow_id: run.1.to_string(),
+                run_id: run.2.to_string(),
+            }))
+            .await;
+        if let Err(e) = scheduled {
+            tracing::debug!(error = %e, "no task for the waiting updates (the run closed?)");
+        }
+    }
+    let reset_history_event_id = match outcome {
+        Outcome::WorkflowTaskDiscarded {
+            reset_history_event_id,
+        } => reset_history_event_id,
+        _ => 0,
+    };
+    Ok(Response::new(RespondWorkflowTaskCompletedResponse {
+        reset_history_event_id,
+        ..Default::default()
+    }))
 }
 
 pub(super) async fn workflow_task_failed(

@@ -1,0 +1,205 @@
+"""Workflow updates through the Python SDK against a real `keel`: accepted and completed,
+rejected by a validator (no trace in history), a handler that waits on an activity, a
+handler that fails, deduplication by update id, updates racing signals, an update on a
+closed workflow, an accepted update the workflow abandons, and Temporal's in-flight limit.
+The exact histories are compared with Temporal's in test_fixtures.py (scenarios
+updates and update_abandoned)."""
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import pytest
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import EventType, UpdateWorkflowExecutionLifecycleStage
+from temporalio.api.update.v1 import Input, Meta, Request, UpdateRef, WaitPolicy
+from temporalio.api.workflowservice.v1 import PollWorkflowExecutionUpdateRequest, UpdateWorkflowExecutionRequest
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateStage
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
+
+from scenarios import _await_tasks
+from test_sdk import ACTIVITIES
+from update_workflows import UPDATE_WORKFLOWS, AbandonUpdateWorkflow, CounterWorkflow
+
+E = EventType
+
+
+def event_types(history):
+    return [e.event_type for e in history.events]
+
+
+async def start_counter(client, queue):
+    handle = await client.start_workflow(CounterWorkflow.run, id=f"wf-{uuid.uuid4()}", task_queue=queue)
+    await _await_tasks(handle, 1)
+    return handle
+
+
+@pytest.fixture
+async def worker_client(keel):
+    client = await Client.connect(keel.target)
+    queue = f"q-{uuid.uuid4()}"
+    async with Worker(client, task_queue=queue, workflows=UPDATE_WORKFLOWS, activities=ACTIVITIES):
+        yield client, queue
+
+
+async def test_an_accepted_update_returns_its_result_and_is_in_history(worker_client):
+    client, queue = worker_client
+    handle = await start_counter(client, queue)
+    assert await handle.execute_update(CounterWorkflow.add, 5, id="first") == 5
+    assert await handle.execute_update(CounterWorkflow.add, 2, id="second") == 7
+    await handle.signal(CounterWorkflow.finish)
+    assert await handle.result() == [7, ["update 5", "update 2"]]
+    history = await handle.fetch_history()
+    accepted = [e for e in history.events if e.event_type == E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED]
+    completed = [e for e in history.events if e.event_type == E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED]
+    assert [e.workflow_execution_update_accepted_event_attributes.protocol_instance_id for e in accepted] == ["first", "second"]
+    assert [e.workflow_execution_update_completed_event_attributes.accepted_event_id for e in completed] == [
+        e.event_id for e in accepted
+    ]
+    assert accepted[0].workflow_execution_update_accepted_event_attributes.accepted_request.input.name == "add"
+
+
+async def test_a_rejected_update_leaves_no_trace_in_history(worker_client):
+    client, queue = worker_client
+    handle = await start_counter(client, queue)
+    before = event_types(await handle.fetch_history())
+    with pytest.raises(WorkflowUpdateFailedError) as failed:
+        await handle.execute_update(CounterWorkflow.add, -1)
+    assert "cannot add -1" in str(failed.value.cause)
+    assert event_types(await handle.fetch_history()) == before
+    # The run goes on: a valid update after the rejection is accepted.
+    assert await handle.execute_update(CounterWorkflow.add, 3) == 3
+    await handle.signal(CounterWorkflow.finish)
+    assert await handle.result() == [3, ["update 3"]]
+
+
+async def test_an_update_waiting_on_an_activity_completes_in_a_later_task(worker_client):
+    client, queue = worker_client
+    handle = await start_counter(client, queue)
+    update = await handle.start_update(CounterWorkflow.greet_later, "Keel", wait_for_stage=WorkflowUpdateStage.ACCEPTED)
+    assert await update.result() == "Hello, Keel!"
+    await handle.signal(CounterWorkflow.finish)
+    await handle.result()
+    types = event_types(await handle.fetch_history())
+    accepted = types.index(E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED)
+    scheduled = types.index(E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
+    completed = types.index(E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED)
+    assert accepted < scheduled < types.index(E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED) < completed
+
+
+async def test_a_failing_update_handler_fails_the_update_not_the_workflow(worker_client):
+    client, queue = worker_client
+    handle = await start_counter(client, queue)
+    with pytest.raises(WorkflowUpdateFailedError) as failed:
+        await handle.execute_update(CounterWorkflow.fail, "on purpose")
+    assert "on purpose" in str(failed.value.cause)
+    history = await handle.fetch_history()
+    completed = [e for e in history.events if e.event_type == E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED]
+    assert completed[0].workflow_execution_update_completed_event_attributes.outcome.failure.message == "on purpose"
+    await handle.signal(CounterWorkflow.finish)
+    assert await handle.result() == [0, []]
+
+
+async def test_the_same_update_id_is_carried_out_once(worker_client):
+    client, queue = worker_client
+    handle = await start_counter(client, queue)
+    first, second = await asyncio.gather(
+        handle.execute_update(CounterWorkflow.add, 4, id="once"),
+        handle.execute_update(CounterWorkflow.add, 4, id="once"),
+    )
+    assert first == second == 4
+    # After completion too: the outcome comes from history.
+    assert await handle.execute_update(CounterWorkflow.add, 4, id="once") == 4
+    await handle.signal(CounterWorkflow.finish)
+    assert await handle.result() == [4, ["update 4"]]
+    types = event_types(await handle.fetch_history())
+    assert types.count(E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED) == 1
+
+
+async def test_updates_racing_signals_are_each_applied_once(worker_client):
+    client, queue = worker_client
+    handle = await start_counter(client, queue)
+    calls = []
+    for i in range(1, 11):
+        calls.append(handle.execute_update(CounterWorkflow.add, i, id=f"u{i}"))
+        calls.append(handle.signal(CounterWorkflow.push, 100 * i))
+    results = await asyncio.gather(*calls)
+    update_results = [r for r in results if r is not None]
+    assert len(update_results) == 10
+    await handle.signal(CounterWorkflow.finish)
+    total, seen = await handle.result()
+    assert total == sum(range(1, 11)) + 100 * sum(range(1, 11))
+    assert sorted(seen) == sorted([f"update {i}" for i in range(1, 11)] + [f"signal {100 * i}" for i in range(1, 11)])
+    # Each update saw the running total at its turn: the largest result is the last one's.
+    assert max(update_results) <= total
+    history = await handle.fetch_history()
+    signaled = [e for e in history.events if e.event_type == E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED]
+    accepted = [e for e in history.events if e.event_type == E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED]
+    assert (len(signaled), len(accepted)) == (11, 10)  # ten pushes and the finish
+
+
+async def test_an_update_of_a_closed_workflow_is_not_found_unless_it_completed(worker_client):
+    client, queue = worker_client
+    handle = await start_counter(client, queue)
+    assert await handle.execute_update(CounterWorkflow.add, 1, id="before-close") == 1
+    await handle.signal(CounterWorkflow.finish)
+    await handle.result()
+    with pytest.raises(RPCError) as err:
+        await handle.execute_update(CounterWorkflow.add, 1, id="after-close")
+    assert err.value.status == RPCStatusCode.NOT_FOUND
+    assert "workflow execution already completed" in err.value.message
+    assert await handle.execute_update(CounterWorkflow.add, 1, id="before-close") == 1
+
+
+async def test_an_accepted_update_the_workflow_abandons_fails_when_it_completes(worker_client):
+    client, queue = worker_client
+    handle = await client.start_workflow(AbandonUpdateWorkflow.run, id=f"wf-{uuid.uuid4()}", task_queue=queue)
+    with pytest.raises(WorkflowUpdateFailedError) as failed:
+        await handle.execute_update(AbandonUpdateWorkflow.hang)
+    assert "completed before the Update completed" in str(failed.value.cause)
+    assert await handle.result() == "done"
+
+
+def raw_update(workflow_id, update_id, stage=UpdateWorkflowExecutionLifecycleStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ACCEPTED):
+    return UpdateWorkflowExecutionRequest(
+        namespace="default",
+        workflow_execution=WorkflowExecution(workflow_id=workflow_id),
+        wait_policy=WaitPolicy(lifecycle_stage=stage),
+        request=Request(meta=Meta(update_id=update_id, identity="test"), input=Input(name="add")),
+    )
+
+
+async def test_in_flight_limit_admitted_stage_and_unknown_updates(keel):
+    # No worker: updates stay admitted.
+    client = await Client.connect(keel.target)
+    handle = await client.start_workflow(CounterWorkflow.run, id=f"wf-{uuid.uuid4()}", task_queue=f"q-{uuid.uuid4()}")
+    service = client.workflow_service
+
+    async def admitted(update_id):
+        with pytest.raises(RPCError) as err:
+            await service.update_workflow_execution(raw_update(handle.id, update_id), timeout=timedelta(seconds=2))
+        # The client gives up at its own deadline (the SDK reports that as CANCELLED).
+        assert err.value.status in (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED)
+
+    await asyncio.gather(*(admitted(f"u{i}") for i in range(10)))
+    with pytest.raises(RPCError) as err:
+        await service.update_workflow_execution(raw_update(handle.id, "one-too-many"))
+    assert err.value.status == RPCStatusCode.RESOURCE_EXHAUSTED
+    assert "in-flight updates has been reached (10)" in err.value.message
+
+    with pytest.raises(RPCError) as err:
+        await service.update_workflow_execution(
+            raw_update(handle.id, "x", UpdateWorkflowExecutionLifecycleStage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED)
+        )
+    assert err.value.status == RPCStatusCode.PERMISSION_DENIED
+
+    with pytest.raises(RPCError) as err:
+        await service.poll_workflow_execution_update(
+            PollWorkflowExecutionUpdateRequest(
+                namespace="default",
+                update_ref=UpdateRef(workflow_execution=WorkflowExecution(workflow_id=handle.id), update_id="never-sent"),
+            )
+        )
+    assert err.value.status == RPCStatusCode.NOT_FOUND
+    await handle.terminate()
