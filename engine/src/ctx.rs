@@ -23,6 +23,15 @@ pub struct ApplyCtx<'a> {
     /// children that closed meanwhile (initiated event id, event), for it to record.
     in_hand: Option<Vec<u8>>,
     deferred_child_outcomes: Vec<(i64, Attributes)>,
+    /// What the command being applied asks its first event to carry (its user metadata and
+    /// event group markers, as Temporal copies them); taken by `history::append`.
+    pub(crate) command_marks: Option<CommandMarks>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CommandMarks {
+    pub user_metadata: Option<temporalio_protos::temporal::api::sdk::v1::UserMetadata>,
+    pub event_group_markers: Vec<temporalio_protos::temporal::api::sdk::v1::EventGroupMarker>,
 }
 
 impl<'a> ApplyCtx<'a> {
@@ -38,6 +47,7 @@ impl<'a> ApplyCtx<'a> {
             closing: Vec::new(),
             in_hand: None,
             deferred_child_outcomes: Vec::new(),
+            command_marks: None,
         })
     }
 

@@ -38,6 +38,10 @@ pub(crate) fn append(
     let id = exec.next_event_id;
     debug_assert!(id >= 1, "event ids start at 1");
     event.event_id = id;
+    if let Some(marks) = ctx.command_marks.take() {
+        event.user_metadata = marks.user_metadata;
+        event.event_group_markers = marks.event_group_markers;
+    }
     exec.next_event_id += 1;
     let bytes = canonical::encode(&event, canonical::HISTORY_EVENT);
     exec.history_size_bytes += bytes.len() as i64;

@@ -43,7 +43,10 @@ fn decode(msg: &Message) -> ApplyResult<Body> {
         .body
         .as_ref()
         .ok_or_else(|| bad_message(format!("message {} has no body", msg.id)))?;
-    let type_name = any.type_url.strip_prefix(TYPE_PREFIX).unwrap_or(&any.type_url);
+    let type_name = any
+        .type_url
+        .strip_prefix(TYPE_PREFIX)
+        .unwrap_or(&any.type_url);
     let undecodable = |e: prost::DecodeError| bad_message(format!("message {}: {e}", msg.id));
     Ok(match type_name {
         "temporal.api.update.v1.Acceptance" => {
@@ -78,7 +81,9 @@ impl Messages {
 
 /// Whether a completion says nothing history must keep: no commands, and no messages but
 /// rejections. A speculative task answered so leaves no events at all.
-pub(crate) fn leaves_no_trace(req: &temporalio_protos::temporal::api::workflowservice::v1::RespondWorkflowTaskCompletedRequest) -> bool {
+pub(crate) fn leaves_no_trace(
+    req: &temporalio_protos::temporal::api::workflowservice::v1::RespondWorkflowTaskCompletedRequest,
+) -> bool {
     req.commands.is_empty()
         && !req.force_create_new_workflow_task
         && req

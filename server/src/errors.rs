@@ -62,8 +62,11 @@ pub fn resource_exhausted(message: impl Into<String>) -> Status {
         message.into(),
         "temporal.api.errordetails.v1.ResourceExhaustedFailure",
         details::ResourceExhaustedFailure {
-            cause: temporalio_protos::temporal::api::enums::v1::ResourceExhaustedCause::ConcurrentLimit as i32,
-            scope: temporalio_protos::temporal::api::enums::v1::ResourceExhaustedScope::Namespace as i32,
+            cause:
+                temporalio_protos::temporal::api::enums::v1::ResourceExhaustedCause::ConcurrentLimit
+                    as i32,
+            scope: temporalio_protos::temporal::api::enums::v1::ResourceExhaustedScope::Namespace
+                as i32,
         },
     )
 }

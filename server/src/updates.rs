@@ -77,9 +77,7 @@ impl Updates {
         accepted_open: usize,
     ) -> Admission {
         let mut runs = self.runs.lock().expect("updates lock");
-        let waiting = runs
-            .entry(key(namespace, workflow_id, run_id))
-            .or_default();
+        let waiting = runs.entry(key(namespace, workflow_id, run_id)).or_default();
         if let Some(a) = waiting
             .iter()
             .find(|a| update_id(&a.request) == update_id(&request))
@@ -152,7 +150,11 @@ impl Updates {
             return;
         };
         for m in messages {
-            let Some(body) = m.body.as_mut().filter(|b| b.type_url == format!("{TYPE_PREFIX}Acceptance")) else {
+            let Some(body) = m
+                .body
+                .as_mut()
+                .filter(|b| b.type_url == format!("{TYPE_PREFIX}Acceptance"))
+            else {
                 continue;
             };
             let Ok(mut acceptance) = u::Acceptance::decode(body.value.as_slice()) else {
@@ -212,11 +214,11 @@ impl Updates {
 
     /// The run closed: its waiting updates will never be delivered.
     pub fn drop_run(&self, namespace: &str, workflow_id: &str, run_id: &str) {
-        let dropped = self
-            .runs
-            .lock()
-            .expect("updates lock")
-            .remove(&key(namespace, workflow_id, run_id));
+        let dropped =
+            self.runs
+                .lock()
+                .expect("updates lock")
+                .remove(&key(namespace, workflow_id, run_id));
         for a in dropped.into_iter().flatten() {
             a.settled.send_replace(Settled::Dropped);
         }

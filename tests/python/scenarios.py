@@ -32,6 +32,7 @@ from external_workflows import (
     TooManySignalsWorkflow,
 )
 from child_workflows import CHILD_WORKFLOWS, AbandoningParentWorkflow, ParentWorkflow, TakenChildIdWorkflow
+from update_workflows import UPDATE_WORKFLOWS, AbandonUpdateWorkflow, CounterWorkflow
 from marker_workflows import MARKER_ACTIVITIES, MARKER_WORKFLOWS, LongLocalActivityWorkflow, PatchedWorkflow
 from search_attribute_workflows import (
     KEYWORD,
@@ -168,7 +169,7 @@ def scenario_worker(client, queue) -> Worker:
     not have sticky queues yet, and the fixtures compare the mode both servers serve. (With
     stickiness Temporal names the worker's sticky queue in later WorkflowTaskScheduled events.)"""
     return Worker(
-        client, task_queue=queue, workflows=WORKFLOWS + FAILURE_WORKFLOWS + CHAIN_WORKFLOWS + CHILD_WORKFLOWS + EXTERNAL_WORKFLOWS + CRON_WORKFLOWS + SEARCH_ATTRIBUTE_WORKFLOWS + MARKER_WORKFLOWS, activities=ACTIVITIES + FAILURE_ACTIVITIES + MARKER_ACTIVITIES, max_cached_workflows=0
+        client, task_queue=queue, workflows=WORKFLOWS + FAILURE_WORKFLOWS + CHAIN_WORKFLOWS + CHILD_WORKFLOWS + EXTERNAL_WORKFLOWS + CRON_WORKFLOWS + SEARCH_ATTRIBUTE_WORKFLOWS + MARKER_WORKFLOWS + UPDATE_WORKFLOWS, activities=ACTIVITIES + FAILURE_ACTIVITIES + MARKER_ACTIVITIES, max_cached_workflows=0
     )
 
 
@@ -369,6 +370,34 @@ async def _bad_upsert(client, queue, wf_id):
     return handle
 
 
+async def _updates(client, queue, wf_id):
+    """A rejected update (no trace), an accepted one completed in the same task, one that
+    waits on an activity, a signal, then the workflow completes."""
+    handle = await client.start_workflow(CounterWorkflow.run, id=wf_id, task_queue=queue)
+    await _await_tasks(handle, 1)
+    try:
+        await handle.execute_update(CounterWorkflow.add, -1, id="rejected")
+    except Exception:
+        pass  # rejected on purpose
+    await handle.execute_update(CounterWorkflow.add, 2, id="accepted")
+    await handle.execute_update(CounterWorkflow.greet_later, "Keel", id="with-activity")
+    await handle.signal(CounterWorkflow.push, 3)
+    await handle.signal(CounterWorkflow.finish)
+    await handle.result()
+    return handle
+
+
+async def _update_abandoned(client, queue, wf_id):
+    """The workflow accepts an update it never completes, and completes."""
+    handle = await client.start_workflow(AbandonUpdateWorkflow.run, id=wf_id, task_queue=queue)
+    try:
+        await handle.execute_update(AbandonUpdateWorkflow.hang, id="abandoned")
+    except Exception:
+        pass  # fails on purpose: the workflow completed first
+    await handle.result()
+    return handle
+
+
 async def _execution_timeout(client, queue, wf_id):
     return await _run(client, queue, wf_id, SleepWorkflow.run, 30.0, execution_timeout=timedelta(seconds=2))
 
@@ -426,6 +455,8 @@ SCENARIOS = {
         c, q, w, LongLocalActivityWorkflow.run, 4.0, task_timeout=timedelta(seconds=2)
     ),
     "patched": lambda c, q, w: _run(c, q, w, PatchedWorkflow.run, None),
+    "updates": _updates,
+    "update_abandoned": _update_abandoned,
 }
 
 # Differ between runs of the same scenario on the same server, or are server-internal.

@@ -17,7 +17,7 @@ mod start_timer;
 mod upsert_search_attributes;
 
 use crate::children::InitiatedChild;
-use crate::ctx::ApplyCtx;
+use crate::ctx::{ApplyCtx, CommandMarks};
 use crate::error::{ApplyResult, Rejection};
 use crate::external::InitiatedExternal;
 use crate::history;
@@ -126,6 +126,12 @@ pub(crate) fn apply(
         updates::apply_message(ctx, exec, message)?;
         return Ok(false);
     }
+    if command.user_metadata.is_some() || !command.event_group_markers.is_empty() {
+        ctx.command_marks = Some(CommandMarks {
+            user_metadata: command.user_metadata,
+            event_group_markers: command.event_group_markers,
+        });
+    }
     let mut c = CommandCtx {
         exec,
         completed_event_id: completion.completed_event_id,
@@ -173,6 +179,7 @@ pub(crate) fn apply(
         }
         _ => Err(Rejection::InvalidArgument("unsupported command".into())),
     };
+    ctx.command_marks = None;
     applied
         .map(|()| c.new_events_for_workflow)
         .map_err(as_bad_command)

@@ -163,9 +163,7 @@ pub(super) async fn update(
             // Closed by continue-as-new before the workflow saw it: the update goes to the
             // new run (as Temporal retries it), if the caller named no run.
             Err(Retry) if target.run_id.is_empty() => continue,
-            Err(Retry) => {
-                return Err(errors::not_found("workflow execution already completed"))
-            }
+            Err(Retry) => return Err(errors::not_found("workflow execution already completed")),
             Ok(reached) => {
                 let reached = reached?;
                 return Ok(Response::new(UpdateWorkflowExecutionResponse {
@@ -194,10 +192,10 @@ pub(super) async fn poll(
     let exec = f
         .keel
         .execution(&req.namespace, &target.workflow_id, &target.run_id)?;
-    let settled = f.keel.updates.join(
-        (&exec.namespace, &exec.workflow_id, &exec.run_id),
-        &id,
-    );
+    let settled = f
+        .keel
+        .updates
+        .join((&exec.namespace, &exec.workflow_id, &exec.run_id), &id);
     if settled.is_none() && !exec.updates.contains_key(&id) {
         return Err(errors::not_found(format!("update \"{id}\" not found")));
     }
@@ -249,7 +247,13 @@ async fn wait(
             Err(e) => return Ok(Err(e)),
         };
         if let Some(info) = exec.updates.get(id).cloned() {
-            let reached = |stage, outcome| Ok(Ok(Reached { exec: exec.clone(), stage, outcome }));
+            let reached = |stage, outcome| {
+                Ok(Ok(Reached {
+                    exec: exec.clone(),
+                    stage,
+                    outcome,
+                }))
+            };
             if info.completed_event_id != 0 {
                 return match completed_outcome(f, &exec, info.completed_event_id) {
                     Ok(outcome) => reached(Stage::Completed, Some(outcome)),
@@ -282,7 +286,9 @@ async fn wait(
                     {
                         return Err(Retry);
                     }
-                    return Ok(Err(errors::not_found("workflow execution already completed")));
+                    return Ok(Err(errors::not_found(
+                        "workflow execution already completed",
+                    )));
                 }
                 Some(Settled::Dropped) => {
                     return Ok(Err(Status::unavailable(
@@ -358,13 +364,17 @@ fn completed_outcome(
 /// Temporal's outcome for an update the workflow accepted and closed without completing.
 fn accepted_update_completed_workflow_failure() -> Failure {
     Failure {
-        message: "Workflow Update failed because the Workflow completed before the Update completed.".into(),
+        message:
+            "Workflow Update failed because the Workflow completed before the Update completed."
+                .into(),
         source: "Server".into(),
-        failure_info: Some(FailureInfo::ApplicationFailureInfo(ApplicationFailureInfo {
-            r#type: "AcceptedUpdateCompletedWorkflow".into(),
-            non_retryable: true,
-            ..Default::default()
-        })),
+        failure_info: Some(FailureInfo::ApplicationFailureInfo(
+            ApplicationFailureInfo {
+                r#type: "AcceptedUpdateCompletedWorkflow".into(),
+                non_retryable: true,
+                ..Default::default()
+            },
+        )),
         ..Default::default()
     }
 }
