@@ -26,7 +26,7 @@ pub enum Settled {
     No,
     /// The workflow accepted it: history has it now.
     Accepted,
-    Rejected(Failure),
+    Rejected(Box<Failure>),
     /// Dropped without an answer (the run closed, or this node stopped leading).
     Dropped,
 }
@@ -196,10 +196,12 @@ impl Updates {
                         .ok()
                         .and_then(|r| r.failure)
                         .unwrap_or_default();
-                    Settled::Rejected(failure)
+                    Settled::Rejected(Box::new(failure))
                 }
                 Some(_) => Settled::Accepted,
-                None if a.sent_on == Some(task) => Settled::Rejected(unprocessed_failure()),
+                None if a.sent_on == Some(task) => {
+                    Settled::Rejected(Box::new(unprocessed_failure()))
+                }
                 None => return true,
             };
             a.settled.send_replace(settled);

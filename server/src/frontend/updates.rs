@@ -274,7 +274,7 @@ async fn wait(
                     return Ok(Ok(Reached {
                         exec,
                         stage: Stage::Completed,
-                        outcome: Some(failed(failure)),
+                        outcome: Some(failed(*failure)),
                     }))
                 }
                 _ if !is_running(&exec) => {
