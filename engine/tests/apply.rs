@@ -22,7 +22,9 @@ use temporalio_protos::temporal::api::{
     history::v1::{
         history_event::Attributes as EA, HistoryEvent, WorkflowExecutionStartedEventAttributes,
     },
+    protocol::v1::Message as ProtocolMessage,
     taskqueue::v1::{StickyExecutionAttributes, TaskQueue},
+    update::v1 as update,
     workflowservice::v1 as ws,
 };
 
@@ -2376,4 +2378,220 @@ fn search_attributes_are_checked_stamped_upserted_and_removed() {
             message: "Namespace default has no mapping defined for search attribute Nope".into()
         })
     );
+}
+
+// ---- Workflow updates ----
+
+fn update_message(id: &str, body: impl Message, type_name: &str) -> ProtocolMessage {
+    ProtocolMessage {
+        id: id.into(),
+        protocol_instance_id: "u1".into(),
+        body: Some(prost_wkt_types::Any {
+            type_url: format!("type.googleapis.com/temporal.api.update.v1.{type_name}"),
+            value: body.encode_to_vec(),
+        }),
+        sequencing_id: None,
+    }
+}
+
+fn update_request() -> update::Request {
+    update::Request {
+        meta: Some(update::Meta {
+            update_id: "u1".into(),
+            identity: "caller".into(),
+        }),
+        input: Some(update::Input {
+            name: "add".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn protocol_command(message_id: &str) -> Command {
+    Command {
+        command_type: CommandType::ProtocolMessage as i32,
+        attributes: Some(A::ProtocolMessageCommandAttributes(
+            ProtocolMessageCommandAttributes {
+                message_id: message_id.into(),
+            },
+        )),
+        ..Default::default()
+    }
+}
+
+fn complete_with_messages(
+    h: &mut Harness,
+    token: &TaskToken,
+    commands: Vec<Command>,
+    messages: Vec<ProtocolMessage>,
+) -> Result<Outcome, Rejection> {
+    h.apply(Kind::CompleteWorkflowTask(CompleteWorkflowTask {
+        token: Some(token.clone()),
+        request: Some(ws::RespondWorkflowTaskCompletedRequest {
+            commands,
+            messages,
+            identity: "worker".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }))
+}
+
+/// A started run whose first task completed, and a speculative task for an update polled.
+fn run_with_update_task(h: &mut Harness) -> (String, TaskToken, i64) {
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt, vec![]).unwrap();
+    h.apply(Kind::ScheduleUpdateTask(ScheduleUpdateTask {
+        namespace: NS.into(),
+        workflow_id: "wf".into(),
+        run_id: run.clone(),
+    }))
+    .unwrap();
+    let (token, started) = h.poll_workflow();
+    (run, token, started)
+}
+
+#[test]
+fn a_speculative_task_answered_only_with_rejections_leaves_no_trace() {
+    let mut h = Harness::new();
+    let (run, token, started) = run_with_update_task(&mut h);
+    assert_eq!(started, 6, "its events get ids after the stored ones");
+    assert_eq!(h.history("wf", &run).len(), 4, "but are not stored");
+    let rejection = update::Rejection {
+        rejected_request_message_id: "u1/request".into(),
+        failure: Some(app_failure("no", true)),
+        ..Default::default()
+    };
+    let outcome = complete_with_messages(
+        &mut h,
+        &token,
+        vec![],
+        vec![update_message("u1/reject", rejection, "Rejection")],
+    )
+    .unwrap();
+    assert_eq!(
+        outcome,
+        Outcome::WorkflowTaskDiscarded {
+            reset_history_event_id: 3
+        }
+    );
+    assert_eq!(h.history("wf", &run).len(), 4);
+    let exec = h.execution("wf", &run);
+    assert!(exec.workflow_task.is_none() && exec.updates.is_empty());
+    assert_eq!(exec.last_completed_started_event_id, 3);
+}
+
+#[test]
+fn an_accepted_and_completed_update_writes_its_events_and_points_at_them() {
+    let mut h = Harness::new();
+    let (run, token, _) = run_with_update_task(&mut h);
+    let acceptance = update::Acceptance {
+        accepted_request_message_id: "u1/request".into(),
+        accepted_request_sequencing_event_id: 5,
+        accepted_request: Some(update_request()),
+    };
+    let response = update::Response {
+        meta: update_request().meta,
+        outcome: Some(update::Outcome {
+            value: Some(update::outcome::Value::Success(payloads("7"))),
+        }),
+    };
+    complete_with_messages(
+        &mut h,
+        &token,
+        vec![
+            protocol_command("u1/accept"),
+            protocol_command("u1/complete"),
+        ],
+        vec![
+            update_message("u1/accept", acceptance, "Acceptance"),
+            update_message("u1/complete", response, "Response"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        &h.types("wf", &run)[4..],
+        &[
+            WorkflowTaskScheduled,
+            WorkflowTaskStarted,
+            WorkflowTaskCompleted,
+            WorkflowExecutionUpdateAccepted,
+            WorkflowExecutionUpdateCompleted
+        ]
+    );
+    let info = &h.execution("wf", &run).updates["u1"];
+    assert_eq!((info.accepted_event_id, info.completed_event_id), (8, 9));
+    match &h.history("wf", &run)[8].attributes {
+        Some(EA::WorkflowExecutionUpdateCompletedEventAttributes(a)) => {
+            assert_eq!(a.accepted_event_id, 8)
+        }
+        o => panic!("{o:?}"),
+    }
+}
+
+#[test]
+fn an_event_while_a_speculative_task_waits_makes_it_a_normal_task() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt, vec![]).unwrap();
+    h.apply(Kind::ScheduleUpdateTask(ScheduleUpdateTask {
+        namespace: NS.into(),
+        workflow_id: "wf".into(),
+        run_id: run.clone(),
+    }))
+    .unwrap();
+    signal(&mut h, "wf", "s1").unwrap();
+    // As on Temporal: the task's scheduled event is written before the signal.
+    assert_eq!(
+        &h.types("wf", &run)[4..],
+        &[WorkflowTaskScheduled, WorkflowExecutionSignaled]
+    );
+    let (token, _) = h.poll_workflow();
+    let rejection = update::Rejection::default();
+    let outcome = complete_with_messages(
+        &mut h,
+        &token,
+        vec![],
+        vec![update_message("u1/reject", rejection, "Rejection")],
+    )
+    .unwrap();
+    assert_eq!(
+        outcome,
+        Outcome::Done,
+        "the signal keeps the task in history"
+    );
+    assert_eq!(
+        &h.types("wf", &run)[6..],
+        &[WorkflowTaskStarted, WorkflowTaskCompleted]
+    );
+}
+
+#[test]
+fn a_response_to_an_update_never_accepted_fails_the_task() {
+    let mut h = Harness::new();
+    let (run, token, _) = run_with_update_task(&mut h);
+    let refused = complete_with_messages(
+        &mut h,
+        &token,
+        vec![protocol_command("u1/complete")],
+        vec![update_message(
+            "u1/complete",
+            update::Response::default(),
+            "Response",
+        )],
+    );
+    assert!(
+        matches!(&refused, Err(Rejection::BadCommand { .. })),
+        "{refused:?}"
+    );
+    let (cause, message) = task_failure(&h, "wf", &run);
+    assert_eq!(
+        cause,
+        WorkflowTaskFailedCause::BadUpdateWorkflowExecutionMessage as i32
+    );
+    assert!(message.contains("not accepted"), "{message}");
+    assert!(h.execution("wf", &run).updates.is_empty());
 }
