@@ -68,6 +68,7 @@ async fn take_over(
     keel.leading.store(true, Ordering::SeqCst);
     keel.matching.clear();
     keel.timers.clear();
+    keel.updates.clear();
     // Everything committed in earlier terms is applied once this term's first entry is.
     keel.propose(Kind::Noop(Noop {})).await?;
     let tasks = keel

@@ -203,3 +203,22 @@ async def test_in_flight_limit_admitted_stage_and_unknown_updates(keel):
         )
     assert err.value.status == RPCStatusCode.NOT_FOUND
     await handle.terminate()
+
+
+async def test_updates_survive_a_kill9_accepted_ones_from_disk_admitted_ones_by_retry(keel):
+    client = await Client.connect(keel.target)
+    queue = f"q-{uuid.uuid4()}"
+    async with Worker(client, task_queue=queue, workflows=UPDATE_WORKFLOWS, activities=ACTIVITIES):
+        handle = await start_counter(client, queue)
+        assert await handle.execute_update(CounterWorkflow.add, 1, id="before-crash") == 1
+    # No worker now: this update is admitted and waits on the leader's memory only.
+    waiting = asyncio.create_task(handle.execute_update(CounterWorkflow.add, 2, id="during-crash"))
+    await asyncio.sleep(0.5)
+    keel.restart_after_kill9()
+    # Its caller is told to retry (UNAVAILABLE), and the SDK sends it again to the new process.
+    async with Worker(client, task_queue=queue, workflows=UPDATE_WORKFLOWS, activities=ACTIVITIES):
+        assert await asyncio.wait_for(waiting, 60) == 3
+        # The accepted one was on disk: the same id answers from history, not again.
+        assert await handle.execute_update(CounterWorkflow.add, 1, id="before-crash") == 1
+        await handle.signal(CounterWorkflow.finish)
+        assert await handle.result() == [3, ["update 1", "update 2"]]

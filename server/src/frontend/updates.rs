@@ -247,6 +247,7 @@ async fn wait(
             Err(e) => return Ok(Err(e)),
         };
         if let Some(info) = exec.updates.get(id).cloned() {
+            settled = None; // history has it from now on
             let reached = |stage, outcome| {
                 Ok(Ok(Reached {
                     exec: exec.clone(),
@@ -268,7 +269,8 @@ async fn wait(
                 return reached(Stage::Accepted, None);
             }
         } else {
-            let state = settled.as_ref().map(|rx| rx.borrow().clone());
+            // Marks the state seen, so `changed` below waits for the next one.
+            let state = settled.as_mut().map(|rx| rx.borrow_and_update().clone());
             match state {
                 Some(Settled::Rejected(failure)) => {
                     return Ok(Ok(Reached {
