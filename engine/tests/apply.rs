@@ -2438,8 +2438,8 @@ fn complete_with_messages(
     }))
 }
 
-/// A started run whose first task completed, and a speculative task for an update polled.
-fn run_with_update_task(h: &mut Harness) -> (String, TaskToken, i64) {
+/// A started run whose first task completed, with a speculative task scheduled for an update.
+fn run_with_update_scheduled(h: &mut Harness) -> String {
     let run = Harness::run_id(h.start("wf", "r").unwrap());
     let (wt, _) = h.poll_workflow();
     h.complete_workflow_task(&wt, vec![]).unwrap();
@@ -2449,6 +2449,12 @@ fn run_with_update_task(h: &mut Harness) -> (String, TaskToken, i64) {
         run_id: run.clone(),
     }))
     .unwrap();
+    run
+}
+
+/// The same, with the speculative task polled.
+fn run_with_update_task(h: &mut Harness) -> (String, TaskToken, i64) {
+    let run = run_with_update_scheduled(h);
     let (token, started) = h.poll_workflow();
     (run, token, started)
 }
@@ -2534,15 +2540,7 @@ fn an_accepted_and_completed_update_writes_its_events_and_points_at_them() {
 #[test]
 fn an_event_while_a_speculative_task_waits_makes_it_a_normal_task() {
     let mut h = Harness::new();
-    let run = Harness::run_id(h.start("wf", "r").unwrap());
-    let (wt, _) = h.poll_workflow();
-    h.complete_workflow_task(&wt, vec![]).unwrap();
-    h.apply(Kind::ScheduleUpdateTask(ScheduleUpdateTask {
-        namespace: NS.into(),
-        workflow_id: "wf".into(),
-        run_id: run.clone(),
-    }))
-    .unwrap();
+    let run = run_with_update_scheduled(&mut h);
     signal(&mut h, "wf", "s1").unwrap();
     // As on Temporal: the task's scheduled event is written before the signal.
     assert_eq!(
