@@ -162,6 +162,7 @@ fn finish(
         if history::workflow_task_running(exec) {
             exec.buffered_events.push(started); // its id is fixed up when flushed
         } else {
+            crate::workflow_task::record_speculative(ctx, exec);
             started_event_id = history::append(ctx, exec, started);
         }
     }

@@ -2593,3 +2593,45 @@ fn a_response_to_an_update_never_accepted_fails_the_task() {
     assert!(message.contains("not accepted"), "{message}");
     assert!(h.execution("wf", &run).updates.is_empty());
 }
+
+#[test]
+fn an_activity_outcome_while_a_speculative_task_waits_is_delivered() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt, vec![schedule_activity("1", None)])
+        .unwrap();
+    let (activity, _) = h.poll_activity();
+    h.apply(Kind::ScheduleUpdateTask(ScheduleUpdateTask {
+        namespace: NS.into(),
+        workflow_id: "wf".into(),
+        run_id: run.clone(),
+    }))
+    .unwrap();
+    h.complete_activity(&activity, "done").unwrap();
+    assert_eq!(
+        &h.types("wf", &run)[5..],
+        &[
+            WorkflowTaskScheduled,
+            ActivityTaskStarted,
+            ActivityTaskCompleted
+        ]
+    );
+    let (token, _) = h.poll_workflow();
+    let outcome = complete_with_messages(
+        &mut h,
+        &token,
+        vec![],
+        vec![update_message(
+            "u1/reject",
+            update::Rejection::default(),
+            "Rejection",
+        )],
+    )
+    .unwrap();
+    assert_eq!(
+        outcome,
+        Outcome::Done,
+        "the activity's outcome was delivered"
+    );
+}

@@ -235,11 +235,10 @@ pub(super) async fn workflow_task_completed(
             worker_version(&None, &req.deployment_options, &req.binary_checksum);
     }
     let run = (
-        token.namespace.clone(),
-        token.workflow_id.clone(),
-        token.run_id.clone(),
+        token.namespace.as_str(),
+        token.workflow_id.as_str(),
+        token.run_id.as_str(),
     );
-    let run = (run.0.as_str(), run.1.as_str(), run.2.as_str());
     f.keel.updates.fill_acceptances(run, &mut req.messages);
     let messages = req.messages.clone();
     let child_run_ids = req
