@@ -1,7 +1,7 @@
 //! DeleteWorkflowExecution: a run (the one named, or the workflow id's current run) and its
 //! whole history are removed. A running run is terminated first, as Temporal does. Tasks and
 //! timers still queued for it are left to lapse: starting or firing them finds no run and
-//! consumes them.
+//! consumes them. `remove` is also what a closed run's retention timer does (`retention`).
 
 use crate::cancel_terminate;
 use crate::ctx::ApplyCtx;
@@ -9,7 +9,7 @@ use crate::error::ApplyResult;
 use crate::execution;
 use crate::keys;
 use crate::outcome::Outcome;
-use crate::records::CurrentRun;
+use crate::records::{CurrentRun, ExecutionRecord};
 use temporalio_protos::temporal::api::{common::v1::WorkflowExecution, workflowservice::v1 as ws};
 
 /// The reason and identity Temporal's history service terminates with before a deletion.
@@ -41,14 +41,22 @@ pub(crate) fn delete(
         )?;
     }
     let closed = execution::load(ctx, &ns, &wf, &run)?;
+    remove(ctx, &closed)?;
+    Ok(Outcome::Done)
+}
+
+/// Removes a closed run: its record, its history, and the workflow id's pointer to it if it
+/// is the current run (also used by `retention`).
+pub(crate) fn remove(ctx: &mut ApplyCtx, closed: &ExecutionRecord) -> ApplyResult<()> {
+    let (ns, wf, run) = (&closed.namespace, &closed.workflow_id, &closed.run_id);
     for event_id in 1..closed.next_event_id {
-        ctx.delete(keys::history_event(&ns, &wf, &run, event_id));
+        ctx.delete(keys::history_event(ns, wf, run, event_id));
     }
-    ctx.delete(keys::execution(&ns, &wf, &run));
-    let current_key = keys::current_run(&ns, &wf);
+    ctx.delete(keys::execution(ns, wf, run));
+    let current_key = keys::current_run(ns, wf);
     let current: Option<CurrentRun> = ctx.get(&current_key)?;
-    if current.is_some_and(|c| c.run_id == run) {
+    if current.is_some_and(|c| &c.run_id == run) {
         ctx.delete(current_key);
     }
-    Ok(Outcome::Done)
+    Ok(())
 }

@@ -7,6 +7,7 @@ use crate::error::{workflow_completed, workflow_not_found, ApplyResult};
 use crate::history::{self, Attributes};
 use crate::keys;
 use crate::records::{CurrentRun, ExecutionRecord};
+use crate::retention;
 use crate::token::TaskToken;
 use temporalio_protos::temporal::api::enums::v1::{EventType, WorkflowExecutionStatus};
 
@@ -128,6 +129,7 @@ pub(crate) fn close(
     exec.close_event_id = history::append(ctx, exec, event);
     exec.status = status as i32;
     exec.close_time = ctx.now;
+    retention::schedule(ctx, exec);
     exec.workflow_task = None;
     exec.activities.clear();
     exec.timers.clear();

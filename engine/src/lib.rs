@@ -36,6 +36,7 @@ mod namespace;
 pub mod outcome;
 pub mod records;
 mod reset_points;
+mod retention;
 mod retry;
 pub mod search_attributes;
 mod signal;

@@ -97,6 +97,8 @@ pub enum TimerKind {
     WorkflowBackoff = 9,
     /// A workflow task nobody took from the sticky queue in time; target = task sequence.
     WorkflowTaskScheduleToStart = 10,
+    /// A closed run's retention period is over: it is deleted.
+    Retention = 11,
 }
 
 /// A due-time entry. A timer whose target has moved on (timer cancelled, activity completed,

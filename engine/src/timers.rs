@@ -10,6 +10,7 @@ use crate::keys;
 use crate::mutation::FireTimers;
 use crate::outcome::Outcome;
 use crate::records::{ExecutionRecord, TimerKind, TimerRecord};
+use crate::retention;
 use crate::retry;
 use crate::start::{self, CronOutcome};
 use crate::sticky;
@@ -39,6 +40,10 @@ pub(crate) fn fire(ctx: &mut ApplyCtx, m: FireTimers) -> ApplyResult<Outcome> {
         else {
             continue;
         };
+        if record.kind == TimerKind::Retention as i32 {
+            retention::expired(ctx, &exec)?;
+            continue;
+        }
         if !is_running(&exec) {
             continue;
         }
@@ -60,7 +65,7 @@ pub(crate) fn fire(ctx: &mut ApplyCtx, m: FireTimers) -> ApplyResult<Outcome> {
             | TimerKind::ActivityRetry
             | TimerKind::ActivityHeartbeat
             | TimerKind::ActivityScheduleToStart => activity::timer_fired(ctx, &mut exec, &record),
-            TimerKind::Unspecified => {}
+            TimerKind::Unspecified | TimerKind::Retention => {}
         }
     }
     Ok(Outcome::Done)

@@ -2635,3 +2635,39 @@ fn an_activity_outcome_while_a_speculative_task_waits_is_delivered() {
         "the activity's outcome was delivered"
     );
 }
+
+// ---- Retention ----
+
+#[test]
+fn a_closed_run_is_deleted_when_its_retention_period_is_over() {
+    const DAY: i64 = 86_400 * SEC;
+    let mut h = Harness::new();
+    h.apply(Kind::UpdateNamespace(ws::UpdateNamespaceRequest {
+        namespace: NS.into(),
+        config: Some(
+            temporalio_protos::temporal::api::namespace::v1::NamespaceConfig {
+                workflow_execution_retention_ttl: Some(prost_wkt_types::Duration {
+                    seconds: 86_400,
+                    nanos: 0,
+                }),
+                ..Default::default()
+            },
+        ),
+        ..Default::default()
+    }))
+    .unwrap();
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt, vec![complete_workflow("done")])
+        .unwrap();
+    let kept = |h: &Harness| h.state.0.contains_key(&keys::execution(NS, "wf", &run));
+    h.advance(DAY - 10 * SEC);
+    h.fire_due();
+    assert!(kept(&h), "readable for the whole retention period");
+    assert_eq!(h.history("wf", &run).len(), 5);
+    h.advance(20 * SEC);
+    h.fire_due();
+    assert!(!kept(&h), "deleted after it");
+    assert!(h.history("wf", &run).is_empty());
+    assert!(!h.state.0.contains_key(&keys::current_run(NS, "wf")));
+}

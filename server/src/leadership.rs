@@ -92,7 +92,10 @@ async fn take_over(
         .await?;
     }
     let timer_keel = keel.clone();
-    let task = tokio::spawn(async move { timer_keel.timers.run(timer_keel.node.clone()).await });
+    let task = tokio::spawn(async move {
+        let (node, store) = (timer_keel.node.clone(), timer_keel.store.clone());
+        timer_keel.timers.run(node, store).await
+    });
     tracing::info!(
         ready_tasks = tasks,
         pending_timers = timers,

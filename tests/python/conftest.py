@@ -28,8 +28,9 @@ def wait_serving(proc: subprocess.Popen, what: str) -> None:
 
 
 class Keel:
-    def __init__(self, data_dir: str):
+    def __init__(self, data_dir: str, binary: str = ""):
         self.data_dir = data_dir
+        self.binary = binary or os.environ["KEEL_BIN"]
         self.port = free_port()
         self.proc = None
 
@@ -38,9 +39,8 @@ class Keel:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        binary = os.environ["KEEL_BIN"]
         self.proc = subprocess.Popen(
-            [binary, "server", "start-dev", "--listen", self.target, "--data-dir", self.data_dir],
+            [self.binary, "server", "start-dev", "--listen", self.target, "--data-dir", self.data_dir],
             stdout=subprocess.PIPE,
             text=True,
             env={**os.environ, "KEEL_LOG": os.environ.get("KEEL_LOG", "warn")},
