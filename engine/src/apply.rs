@@ -11,6 +11,7 @@ use crate::mutation::{Kind, Mutation, StartTask};
 use crate::namespace;
 use crate::outcome::{Notification, Outcome};
 use crate::records::{TaskKind, TaskRecord};
+use crate::reset;
 use crate::search_attributes;
 use crate::signal;
 use crate::start;
@@ -106,6 +107,7 @@ fn dispatch(ctx: &mut ApplyCtx, kind: Option<Kind>) -> ApplyResult<Outcome> {
         Some(Kind::AddSearchAttributes(m)) => search_attributes::add(ctx, m),
         Some(Kind::RemoveSearchAttributes(m)) => search_attributes::remove(ctx, m),
         Some(Kind::ScheduleUpdateTask(m)) => updates::schedule_task(ctx, m),
+        Some(Kind::ResetWorkflow(m)) => reset::reset(ctx, m),
         None => Err(Rejection::InvalidArgument("empty mutation".into())),
     }
 }

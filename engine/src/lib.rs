@@ -35,6 +35,7 @@ pub mod mutation;
 mod namespace;
 pub mod outcome;
 pub mod records;
+mod reset;
 mod reset_points;
 mod retention;
 mod retry;

@@ -14,7 +14,7 @@ pub struct Mutation {
     pub now: i64,
     #[prost(
         oneof = "Kind",
-        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23"
+        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24"
     )]
     pub kind: Option<Kind>,
 }
@@ -68,6 +68,8 @@ pub enum Kind {
     RemoveSearchAttributes(ops::RemoveSearchAttributesRequest),
     #[prost(message, tag = "23")]
     ScheduleUpdateTask(ScheduleUpdateTask),
+    #[prost(message, tag = "24")]
+    ResetWorkflow(ResetWorkflow),
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -205,4 +207,13 @@ pub struct ScheduleUpdateTask {
     pub workflow_id: String,
     #[prost(string, tag = "3")]
     pub run_id: String,
+}
+
+/// ResetWorkflowExecution, with the new run's id stamped by the leader (see `reset`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ResetWorkflow {
+    #[prost(message, optional, tag = "1")]
+    pub request: Option<ws::ResetWorkflowExecutionRequest>,
+    #[prost(string, tag = "2")]
+    pub new_run_id: String,
 }

@@ -2671,3 +2671,90 @@ fn a_closed_run_is_deleted_when_its_retention_period_is_over() {
     assert!(h.history("wf", &run).is_empty());
     assert!(!h.state.0.contains_key(&keys::current_run(NS, "wf")));
 }
+
+// ---- Reset ----
+
+fn reset(h: &mut Harness, run: &str, finish: i64, request_id: &str) -> Result<Outcome, Rejection> {
+    h.apply(Kind::ResetWorkflow(ResetWorkflow {
+        request: Some(ws::ResetWorkflowExecutionRequest {
+            namespace: NS.into(),
+            workflow_execution: Some(WorkflowExecution {
+                workflow_id: "wf".into(),
+                run_id: run.into(),
+            }),
+            reason: "try again".into(),
+            workflow_task_finish_event_id: finish,
+            request_id: request_id.into(),
+            ..Default::default()
+        }),
+        new_run_id: format!("reset-{request_id}"),
+    }))
+}
+
+#[test]
+fn a_reset_starts_a_new_run_from_a_workflow_task_with_its_pending_work() {
+    let mut h = Harness::new();
+    let base = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(
+        &wt,
+        vec![schedule_activity("1", None), start_timer("t", 60)],
+    )
+    .unwrap();
+    let (_activity, _) = h.poll_activity();
+    signal(&mut h, "wf", "s1").unwrap(); // event 7: a second task while both are pending
+    let (wt2, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt2, vec![]).unwrap(); // events 8, 9, 10
+    signal(&mut h, "wf", "s2").unwrap(); // after the reset point: reapplied
+
+    assert!(matches!(
+        reset(&mut h, &base, 8, "bad"),
+        Err(Rejection::InvalidArgument(m)) if m.contains("Can only reset workflow to event ID")
+    ));
+    let new_run = Harness::run_id(reset(&mut h, &base, 10, "x").unwrap());
+    assert_eq!(new_run, "reset-x");
+    assert_eq!(
+        h.execution("wf", &base).status,
+        WorkflowExecutionStatus::Terminated as i32
+    );
+    use EventType::*;
+    assert_eq!(
+        h.types("wf", &new_run),
+        vec![
+            WorkflowExecutionStarted,
+            WorkflowTaskScheduled,
+            WorkflowTaskStarted,
+            WorkflowTaskCompleted,
+            ActivityTaskScheduled,
+            TimerStarted,
+            WorkflowExecutionSignaled,
+            WorkflowTaskScheduled,
+            WorkflowTaskStarted,
+            WorkflowTaskFailed,
+            WorkflowExecutionSignaled,
+            WorkflowTaskScheduled
+        ]
+    );
+    match &h.history("wf", &new_run)[9].attributes {
+        Some(EA::WorkflowTaskFailedEventAttributes(a)) => {
+            assert_eq!(a.cause, WorkflowTaskFailedCause::ResetWorkflow as i32);
+            assert_eq!(
+                (a.base_run_id.as_str(), a.new_run_id.as_str()),
+                (base.as_str(), "reset-x")
+            );
+            assert_eq!((a.scheduled_event_id, a.started_event_id), (8, 9));
+        }
+        o => panic!("{o:?}"),
+    }
+    let exec = h.execution("wf", &new_run);
+    assert_eq!((exec.activities.len(), exec.timers.len()), (1, 1));
+    assert_eq!(exec.last_completed_started_event_id, 3);
+    // The activity is dispatched again for the new run, and the new run is current.
+    let (_, polled) = h.poll_activity();
+    assert_eq!(polled.workflow_execution.unwrap().run_id, new_run);
+    // The same request resets once.
+    assert_eq!(
+        Harness::run_id(reset(&mut h, &base, 10, "x").unwrap()),
+        new_run
+    );
+}

@@ -112,6 +112,7 @@ route! {
     request_cancel_workflow_execution(RequestCancelWorkflowExecutionRequest) -> RequestCancelWorkflowExecutionResponse => signals::request_cancel;
     terminate_workflow_execution(TerminateWorkflowExecutionRequest) -> TerminateWorkflowExecutionResponse => signals::terminate;
     delete_workflow_execution(DeleteWorkflowExecutionRequest) -> DeleteWorkflowExecutionResponse => signals::delete;
+    reset_workflow_execution(ResetWorkflowExecutionRequest) -> ResetWorkflowExecutionResponse => signals::reset;
     update_workflow_execution(UpdateWorkflowExecutionRequest) -> UpdateWorkflowExecutionResponse => updates::update;
     poll_workflow_execution_update(PollWorkflowExecutionUpdateRequest) -> PollWorkflowExecutionUpdateResponse => updates::poll;
 }

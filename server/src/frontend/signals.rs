@@ -1,9 +1,10 @@
 //! SignalWorkflowExecution, SignalWithStartWorkflowExecution, RequestCancelWorkflowExecution,
-//! TerminateWorkflowExecution and DeleteWorkflowExecution: validated here, decided by apply.
+//! TerminateWorkflowExecution, DeleteWorkflowExecution and ResetWorkflowExecution: validated
+//! here, decided by apply.
 
 use super::{Frontend, Res};
 use crate::errors;
-use keel_engine::mutation::{Kind, SignalWithStart};
+use keel_engine::mutation::{Kind, ResetWorkflow, SignalWithStart};
 use keel_engine::{validate, Outcome};
 use temporalio_protos::temporal::api::{common::v1::WorkflowExecution, workflowservice::v1::*};
 use tonic::{Request, Response};
@@ -111,4 +112,25 @@ pub(super) async fn delete(
     target(&req.namespace, &req.workflow_execution)?;
     f.keel.propose(Kind::DeleteWorkflow(req)).await?;
     Ok(Response::new(DeleteWorkflowExecutionResponse::default()))
+}
+
+pub(super) async fn reset(
+    f: &Frontend,
+    req: Request<ResetWorkflowExecutionRequest>,
+) -> Res<ResetWorkflowExecutionResponse> {
+    let req = req.into_inner();
+    target(&req.namespace, &req.workflow_execution)?;
+    let outcome = f
+        .keel
+        .propose(Kind::ResetWorkflow(ResetWorkflow {
+            request: Some(req),
+            new_run_id: uuid::Uuid::new_v4().to_string(),
+        }))
+        .await?;
+    match outcome {
+        Outcome::WorkflowStarted { run_id, .. } => {
+            Ok(Response::new(ResetWorkflowExecutionResponse { run_id }))
+        }
+        other => Err(errors::internal(format!("unexpected outcome {other:?}"))),
+    }
 }
