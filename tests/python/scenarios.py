@@ -10,14 +10,19 @@ import re
 import signal
 import subprocess
 import sys
+import uuid
 from datetime import timedelta
 
 from google.protobuf.json_format import MessageToDict
 from temporalio.api.command.v1 import Command, ScheduleActivityTaskCommandAttributes
-from temporalio.api.common.v1 import ActivityType
+from temporalio.api.common.v1 import ActivityType, WorkflowExecution
 from temporalio.api.enums.v1 import CommandType
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import PollWorkflowTaskQueueRequest, RespondWorkflowTaskCompletedRequest
+from temporalio.api.workflowservice.v1 import (
+    PollWorkflowTaskQueueRequest,
+    ResetWorkflowExecutionRequest,
+    RespondWorkflowTaskCompletedRequest,
+)
 from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
@@ -398,6 +403,32 @@ async def _update_abandoned(client, queue, wf_id):
     return handle
 
 
+async def reset_workflow(client, wf_id, run_id, finish_event_id, **options):
+    """ResetWorkflowExecution to the workflow task that ends at `finish_event_id`; the new
+    run's handle."""
+    response = await client.workflow_service.reset_workflow_execution(
+        ResetWorkflowExecutionRequest(
+            namespace="default",
+            workflow_execution=WorkflowExecution(workflow_id=wf_id, run_id=run_id),
+            reason="reset by the test",
+            workflow_task_finish_event_id=finish_event_id,
+            request_id=str(uuid.uuid4()),
+            **options,
+        )
+    )
+    return client.get_workflow_handle(wf_id, run_id=response.run_id)
+
+
+async def _reset(client, queue, wf_id):
+    """A workflow that got two signals is reset to its first workflow task: the new run
+    gets the signals again and completes with them."""
+    handle = await _signal(client, queue, wf_id)
+    first_run = (await handle.describe()).run_id
+    new_run = await reset_workflow(client, wf_id, first_run, 4)
+    await new_run.result()
+    return new_run
+
+
 async def _execution_timeout(client, queue, wf_id):
     return await _run(client, queue, wf_id, SleepWorkflow.run, 30.0, execution_timeout=timedelta(seconds=2))
 
@@ -457,6 +488,7 @@ SCENARIOS = {
     "patched": lambda c, q, w: _run(c, q, w, PatchedWorkflow.run, None),
     "updates": _updates,
     "update_abandoned": _update_abandoned,
+    "reset_to_first_workflow_task": _reset,
 }
 
 # Differ between runs of the same scenario on the same server, or are server-internal.
