@@ -46,10 +46,32 @@ impl KeelProcess {
 
     /// Starts Keel and returns once it prints that it is serving.
     pub fn start_at(data_dir: &Path, addr: SocketAddr) -> anyhow::Result<Self> {
-        let bin = keel_binary();
+        Self::spawn(keel_binary(), data_dir, addr)
+    }
+
+    /// Starts the test build `keel-test` (next to `keel`), whose clock follows
+    /// `<data-dir>/test-clock-offset-ms` (see `set_clock_offset`).
+    pub fn start_with_test_clock(data_dir: &Path) -> anyhow::Result<Self> {
+        Self::spawn(
+            keel_binary().with_file_name("keel-test"),
+            data_dir,
+            free_port(),
+        )
+    }
+
+    /// Moves a `keel-test` node's clock by `offset` from real time.
+    pub fn set_clock_offset(&self, offset: Duration) -> anyhow::Result<()> {
+        std::fs::write(
+            self.data_dir.join("test-clock-offset-ms"),
+            offset.as_millis().to_string(),
+        )?;
+        Ok(())
+    }
+
+    fn spawn(bin: PathBuf, data_dir: &Path, addr: SocketAddr) -> anyhow::Result<Self> {
         if !bin.exists() {
             bail!(
-                "{} not found: build it first (cargo build --bin keel)",
+                "{} not found: build it first (cargo build --bin keel; keel-test needs --features test-clock)",
                 bin.display()
             );
         }
