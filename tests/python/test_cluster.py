@@ -1,5 +1,6 @@
 """The Python SDK against a three-node Keel cluster: client and worker connected to a
-follower (every call forwarded to the leader) complete workflows, also across a leader kill."""
+follower (every call forwarded to the leader) complete workflows, also across a leader kill;
+updates sent across a leader kill are each applied exactly once."""
 
 import asyncio
 import uuid
@@ -7,7 +8,10 @@ from datetime import timedelta
 
 from temporalio import activity, workflow
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.worker import Worker
+
+from update_workflows import UPDATE_WORKFLOWS, CounterWorkflow
 
 
 @activity.defn
@@ -49,4 +53,38 @@ async def test_workflows_complete_across_a_leader_kill(cluster):
         cluster.node(leader).kill9()
         results = await asyncio.wait_for(asyncio.gather(*[h.result() for h in handles]), timeout=90)
     assert results == [f"F{i}" for i in range(10)]
+    assert cluster.wait_leader() != leader
+
+
+async def test_updates_across_a_leader_kill_are_each_applied_once(cluster):
+    leader = cluster.wait_leader()
+    follower = next(n for n in cluster.nodes if n.node_id != leader)
+    client = await Client.connect(follower.target)
+    per_workflow = 20
+    async with Worker(client, task_queue="py-updates", workflows=UPDATE_WORKFLOWS):
+        handles = [
+            await client.start_workflow(CounterWorkflow.run, id=f"py-updates-{uuid.uuid4()}", task_queue="py-updates")
+            for _ in range(5)
+        ]
+
+        async def caller(handle):
+            for k in range(per_workflow):
+                # The same update id until it answers: a retry after the leader change is
+                # deduplicated if the first attempt was accepted.
+                while True:
+                    try:
+                        await handle.execute_update(CounterWorkflow.add, 1, id=f"{handle.id}-{k}")
+                        break
+                    except RPCError:
+                        await asyncio.sleep(0.2)
+
+        callers = asyncio.gather(*(caller(h) for h in handles))
+        await asyncio.sleep(0.5)
+        cluster.node(leader).kill9()
+        await asyncio.wait_for(callers, timeout=120)
+        for h in handles:
+            await h.signal(CounterWorkflow.finish)
+        results = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), timeout=60)
+    assert [total for total, _ in results] == [per_workflow] * 5
+    assert all(len(seen) == per_workflow for _, seen in results)
     assert cluster.wait_leader() != leader
