@@ -72,10 +72,13 @@ impl Matching {
         q.added.notify_one();
     }
 
-    /// Takes back a query nobody polled in time.
-    pub fn withdraw_query(&self, namespace: &str, queue: &str, id: u64) {
+    /// Takes back a query nobody polled in time; false if a poller took it already.
+    pub fn withdraw_query(&self, namespace: &str, queue: &str, id: u64) -> bool {
         let q = self.queue(namespace, queue, TaskKind::Workflow);
-        q.queries.lock().expect("queue lock").retain(|t| t.id != id);
+        let mut queries = q.queries.lock().expect("queue lock");
+        let before = queries.len();
+        queries.retain(|t| t.id != id);
+        queries.len() != before
     }
 
     /// Drops every queue and ends every waiting poll (on losing leadership).

@@ -5,8 +5,10 @@
 use super::{long_poll_deadline, Frontend, Res};
 use crate::errors;
 use crate::queries::QueryTask;
-use keel_engine::records::TaskKind;
+use keel_engine::keys;
+use keel_engine::records::{ExecutionRecord, TaskKind};
 use keel_engine::TaskToken;
+use std::time::Duration;
 use temporalio_protos::temporal::api::{
     enums::v1::{QueryRejectCondition, QueryResultType, WorkflowExecutionStatus},
     query::v1::QueryRejected,
@@ -62,7 +64,9 @@ pub(super) async fn query(
     let answer = tokio::select! {
         a = &mut pending.answer => a.map_err(|_| Status::unavailable("query was dropped; retry"))?,
         _ = tokio::time::sleep_until(deadline) => {
-            f.keel.matching.withdraw_query(&exec.namespace, &exec.task_queue, pending.id);
+            for queue in [&exec.task_queue, &exec.sticky_queue] {
+                f.keel.matching.withdraw_query(&exec.namespace, queue, pending.id);
+            }
             f.keel.queries.unride(&task);
             return Err(Status::deadline_exceeded(format!(
                 "query timed out: no worker answered on task queue {}",
@@ -80,7 +84,8 @@ pub(super) async fn query(
 }
 
 /// Hands the query to a worker: on the run's scheduled workflow task if there is one, after
-/// the running one completes if one runs, else as a query-only task.
+/// the running one completes if one runs, else as a query-only task (first to the worker
+/// that caches the run).
 async fn dispatch(
     f: &Frontend,
     task: &QueryTask,
@@ -100,7 +105,10 @@ async fn dispatch(
             .execution(&task.namespace, &task.workflow_id, &task.run_id)?;
         match &exec.workflow_task {
             None => {
-                f.keel.matching.add_query(queue, task.clone());
+                match live_sticky_queue(f, &exec)? {
+                    Some(sticky) => to_sticky_worker(f, task, &sticky, queue),
+                    None => f.keel.matching.add_query(queue, task.clone()),
+                }
                 return Ok(());
             }
             Some(wt) if wt.started_event_id == 0 => {
@@ -126,6 +134,48 @@ async fn dispatch(
             }
         }
     }
+}
+
+/// How long a query waits on a sticky queue for the worker that caches the run before it
+/// goes to the normal queue (a worker that died without saying so).
+const STICKY_QUERY_WAIT: Duration = Duration::from_secs(2);
+
+/// The sticky queue of the worker caching the run, unless it shut down.
+fn live_sticky_queue(f: &Frontend, exec: &ExecutionRecord) -> Result<Option<String>, Status> {
+    if exec.sticky_queue.is_empty() {
+        return Ok(None);
+    }
+    let gone = f
+        .keel
+        .store
+        .state_get(&keys::gone_sticky_queue(
+            &exec.namespace,
+            &exec.sticky_queue,
+        ))
+        .map_err(errors::internal)?;
+    Ok(gone.is_none().then(|| exec.sticky_queue.clone()))
+}
+
+/// Offers the query to the worker that caches the run (it answers without replaying the
+/// history), as Temporal does; if that worker does not take it in time, any worker of the
+/// normal queue gets it.
+fn to_sticky_worker(f: &Frontend, task: &QueryTask, sticky: &str, normal: &str) {
+    f.keel.matching.add_query(sticky, task.clone());
+    let (keel, task, sticky, normal) = (
+        f.keel.clone(),
+        task.clone(),
+        sticky.to_string(),
+        normal.to_string(),
+    );
+    tokio::spawn(async move {
+        tokio::time::sleep(STICKY_QUERY_WAIT).await;
+        if keel
+            .matching
+            .withdraw_query(&task.namespace, &sticky, task.id)
+        {
+            keel.matching.add_query(&normal, task);
+        }
+    });
 }
 
 pub(super) async fn respond(
