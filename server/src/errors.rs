@@ -71,6 +71,45 @@ pub fn resource_exhausted(message: impl Into<String>) -> Status {
     )
 }
 
+/// One operation of an ExecuteMultiOperation failed with `status`: the call fails with its
+/// code, Temporal's message, and a `MultiOperationExecutionFailure` giving that status for
+/// the operation at `failed` and ABORTED for the others (of the two Temporal allows).
+pub fn multi_operation_failed(failed: usize, status: Status) -> Status {
+    use details::multi_operation_execution_failure::OperationStatus;
+    let own_details = RpcStatus::decode(status.details())
+        .map(|s| s.details)
+        .unwrap_or_default();
+    let aborted = || OperationStatus {
+        code: Code::Aborted as i32,
+        message: "Operation was aborted.".into(),
+        details: vec![prost_wkt_types::Any {
+            type_url: "type.googleapis.com/temporal.api.failure.v1.MultiOperationExecutionAborted"
+                .into(),
+            value: Vec::new(),
+        }],
+    };
+    let mut own = Some(OperationStatus {
+        code: status.code() as i32,
+        message: status.message().to_string(),
+        details: own_details,
+    });
+    let statuses = (0..2)
+        .map(|i| {
+            if i == failed {
+                own.take().unwrap_or_else(aborted)
+            } else {
+                aborted()
+            }
+        })
+        .collect();
+    with_detail(
+        status.code(),
+        "Update-with-Start could not be executed.".into(),
+        "temporal.api.errordetails.v1.MultiOperationExecutionFailure",
+        details::MultiOperationExecutionFailure { statuses },
+    )
+}
+
 /// The worker's query handler failed: INVALID_ARGUMENT with `QueryFailedFailure`, as Temporal.
 pub fn query_failed(
     message: String,

@@ -1,7 +1,8 @@
 """Workflow updates through the Python SDK against a real `keel`: accepted and completed,
 rejected by a validator (no trace in history), a handler that waits on an activity, a
 handler that fails, deduplication by update id, updates racing signals, an update on a
-closed workflow, an accepted update the workflow abandons, and Temporal's in-flight limit.
+closed workflow, an accepted update the workflow abandons, Temporal's in-flight limit, a
+kill -9, and update-with-start (ExecuteMultiOperation).
 The exact histories are compared with Temporal's in test_fixtures.py (scenarios
 updates and update_abandoned)."""
 
@@ -10,11 +11,26 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.enums.v1 import EventType, UpdateWorkflowExecutionLifecycleStage
+from temporalio.api.common.v1 import WorkflowExecution, WorkflowType
+from temporalio.api.enums.v1 import EventType, UpdateWorkflowExecutionLifecycleStage, WorkflowIdConflictPolicy
+from temporalio.api.errordetails.v1 import MultiOperationExecutionFailure
+from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.update.v1 import Input, Meta, Request, UpdateRef, WaitPolicy
-from temporalio.api.workflowservice.v1 import PollWorkflowExecutionUpdateRequest, UpdateWorkflowExecutionRequest
-from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateStage
+from temporalio.api.workflowservice.v1 import (
+    ExecuteMultiOperationRequest,
+    PollWorkflowExecutionUpdateRequest,
+    StartWorkflowExecutionRequest,
+    UpdateWorkflowExecutionRequest,
+)
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowExecutionStatus,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateStage,
+)
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
@@ -222,3 +238,60 @@ async def test_updates_survive_a_kill9_accepted_ones_from_disk_admitted_ones_by_
         assert await handle.execute_update(CounterWorkflow.add, 1, id="before-crash") == 1
         await handle.signal(CounterWorkflow.finish)
         assert await handle.result() == [3, ["update 1", "update 2"]]
+
+
+async def test_update_with_start_starts_or_uses_the_workflow_and_updates_it(worker_client):
+    client, queue = worker_client
+    wf_id = f"wf-{uuid.uuid4()}"
+
+    def start(policy=WorkflowIDConflictPolicy.USE_EXISTING, workflow_id=wf_id):
+        return WithStartWorkflowOperation(CounterWorkflow.run, id=workflow_id, task_queue=queue, id_conflict_policy=policy)
+
+    first = start()
+    assert await client.execute_update_with_start_workflow(CounterWorkflow.add, 5, start_workflow_operation=first) == 5
+    second = start()
+    assert await client.execute_update_with_start_workflow(CounterWorkflow.add, 2, start_workflow_operation=second) == 7
+    assert (await first.workflow_handle()).result_run_id == (await second.workflow_handle()).result_run_id
+    with pytest.raises(WorkflowAlreadyStartedError):
+        await client.execute_update_with_start_workflow(
+            CounterWorkflow.add, 1, start_workflow_operation=start(WorkflowIDConflictPolicy.FAIL)
+        )
+    # A rejected update does not undo the start.
+    rejected = start(workflow_id=f"{wf_id}-rejected")
+    with pytest.raises(WorkflowUpdateFailedError):
+        await client.execute_update_with_start_workflow(CounterWorkflow.add, -1, start_workflow_operation=rejected)
+    assert (await (await rejected.workflow_handle()).describe()).status == WorkflowExecutionStatus.RUNNING
+    handle = client.get_workflow_handle(wf_id)
+    await handle.signal(CounterWorkflow.finish)
+    assert await handle.result() == [7, ["update 5", "update 2"]]
+
+
+async def test_update_with_start_errors_name_the_failing_operation(keel):
+    client = await Client.connect(keel.target)
+    wf_id = f"wf-{uuid.uuid4()}"
+    start = StartWorkflowExecutionRequest(
+        namespace="default",
+        workflow_id=wf_id,
+        workflow_type=WorkflowType(name="CounterWorkflow"),
+        task_queue=TaskQueue(name="nobody"),
+        request_id=str(uuid.uuid4()),
+        cron_schedule="* * * * *",
+        workflow_id_conflict_policy=WorkflowIdConflictPolicy.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+    )
+    request = ExecuteMultiOperationRequest(
+        namespace="default",
+        operations=[
+            ExecuteMultiOperationRequest.Operation(start_workflow=start),
+            ExecuteMultiOperationRequest.Operation(update_workflow=raw_update(wf_id, "u")),
+        ],
+    )
+    with pytest.raises(RPCError) as err:
+        await client.workflow_service.execute_multi_operation(request)
+    assert err.value.status == RPCStatusCode.INVALID_ARGUMENT
+    assert err.value.message == "Update-with-Start could not be executed."
+    failure = MultiOperationExecutionFailure()
+    assert err.value.grpc_status.details[0].Unpack(failure)
+    assert [(s.code, s.message) for s in failure.statuses] == [
+        (RPCStatusCode.INVALID_ARGUMENT, "CronSchedule is not allowed."),
+        (RPCStatusCode.ABORTED, "Operation was aborted."),
+    ]

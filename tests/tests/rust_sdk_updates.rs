@@ -1,12 +1,13 @@
 //! Workflow updates through the official Rust SDK against a real `keel`: updates accepted
 //! and completed with their results, one rejected by its validator (no trace in history),
-//! then a signal ends the workflow with the total the updates built.
+//! then a signal ends the workflow with the total the updates built; update-with-start
+//! starts a workflow, then finds it running.
 
 use keel_tests::{history, raw_client, sdk, sdk_client, KeelProcess};
 use temporalio_client::errors::WorkflowUpdateError;
 use temporalio_client::{
-    WorkflowExecuteUpdateOptions, WorkflowGetResultOptions, WorkflowSignalOptions,
-    WorkflowStartOptions,
+    WorkflowExecuteUpdateOptions, WorkflowGetResultOptions, WorkflowIdConflictPolicy,
+    WorkflowSignalOptions, WorkflowStartOptions, WorkflowUpdateWithStartOptions,
 };
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_protos::temporal::api::enums::v1::EventType;
@@ -119,6 +120,60 @@ async fn updates_are_accepted_rejected_and_completed() -> anyhow::Result<()> {
         ),
         (2, 2),
         "the rejection leaves nothing: {types:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_with_start_starts_then_finds_the_workflow() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let keel = KeelProcess::start(dir.path())?;
+    let url = keel.url();
+    let options = WorkerOptions::new("tally-ws-q")
+        .register_workflow::<TallyWorkflow>()?
+        .build();
+    let (first, second, total) = sdk::with_worker(&url, options, async {
+        let client = sdk_client(&url, "default").await?;
+        let with_start = || {
+            WorkflowUpdateWithStartOptions::new(
+                "tally-ws-q",
+                "tally-ws",
+                WorkflowIdConflictPolicy::UseExisting,
+            )
+            .build()
+        };
+        let first = client
+            .execute_update_with_start_workflow(
+                TallyWorkflow::run,
+                (),
+                TallyWorkflow::add,
+                3,
+                with_start(),
+            )
+            .await?;
+        let second = client
+            .execute_update_with_start_workflow(
+                TallyWorkflow::run,
+                (),
+                TallyWorkflow::add,
+                4,
+                with_start(),
+            )
+            .await?;
+        let handle = client.get_workflow_handle::<TallyWorkflow>("tally-ws");
+        handle
+            .signal(TallyWorkflow::finish, (), WorkflowSignalOptions::default())
+            .await?;
+        let total = handle
+            .get_result(WorkflowGetResultOptions::default())
+            .await?;
+        anyhow::Ok((first, second, total))
+    })
+    .await?;
+    assert_eq!(
+        (first, second, total),
+        (3, 7, 7),
+        "one run took both updates"
     );
     Ok(())
 }

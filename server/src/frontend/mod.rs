@@ -6,6 +6,7 @@
 
 mod by_id;
 mod history;
+mod multi_operation;
 mod namespaces;
 mod query;
 mod signals;
@@ -115,6 +116,7 @@ route! {
     reset_workflow_execution(ResetWorkflowExecutionRequest) -> ResetWorkflowExecutionResponse => signals::reset;
     update_workflow_execution(UpdateWorkflowExecutionRequest) -> UpdateWorkflowExecutionResponse => updates::update;
     poll_workflow_execution_update(PollWorkflowExecutionUpdateRequest) -> PollWorkflowExecutionUpdateResponse => updates::poll;
+    execute_multi_operation(ExecuteMultiOperationRequest) -> ExecuteMultiOperationResponse => multi_operation::execute;
 }
 
 #[cfg(test)]
