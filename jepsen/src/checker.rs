@@ -13,6 +13,10 @@ pub struct FinalWorkflow {
     pub events: Vec<EventSummary>,
     /// Payloads of WorkflowExecutionSignaled events, in history order.
     pub signals: Vec<String>,
+    /// Update ids of WorkflowExecutionUpdateAccepted events, in history order.
+    pub updates_accepted: Vec<String>,
+    /// Update ids of WorkflowExecutionUpdateCompleted events, in history order.
+    pub updates_completed: Vec<String>,
     pub timers: Vec<TimerCheck>,
     pub activities: Vec<ActivityCheck>,
     /// Closed by the end of the run (the liveness bound).
@@ -60,6 +64,7 @@ pub fn check(ops: &[Op], end: &FinalState) -> Vec<Anomaly> {
     acknowledged_starts_exist(ops, end, &mut found);
     one_run_per_workflow_id(ops, &mut found);
     signals_exactly_once(ops, end, &mut found);
+    updates_exactly_once(ops, end, &mut found);
     reads_are_prefixes(ops, end, &mut found);
     histories_are_contiguous(end, &mut found);
     replicas_identical(end, &mut found);
@@ -177,6 +182,47 @@ fn signals_exactly_once(ops: &[Op], end: &FinalState, found: &mut Vec<Anomaly>) 
                 workflow_id,
                 format!(
                     "signal {payload} ({}) appears {seen} times",
+                    op.outcome.label()
+                ),
+                vec![i],
+            ));
+        }
+    }
+}
+
+/// An update acknowledged with its result is in history exactly once, accepted and
+/// completed, with that result; one whose fate is unknown at most once; a failed one never.
+/// No update id is ever accepted twice.
+fn updates_exactly_once(ops: &[Op], end: &FinalState, found: &mut Vec<Anomaly>) {
+    for (i, op) in ops.iter().enumerate() {
+        let OpKind::Update {
+            workflow_id,
+            update_id,
+            result,
+        } = &op.kind
+        else {
+            continue;
+        };
+        let count = |ids: &[String]| ids.iter().filter(|u| *u == update_id).count();
+        let (accepted, completed) = end.workflows.get(workflow_id).map_or((0, 0), |w| {
+            (count(&w.updates_accepted), count(&w.updates_completed))
+        });
+        let problem = match op.outcome {
+            Outcome::Ok if (accepted, completed) == (0, 0) => Some("lost-update"),
+            Outcome::Ok if result.as_deref() != Some(update_id.as_str()) => {
+                Some("wrong-update-result")
+            }
+            Outcome::Ok if (accepted, completed) != (1, 1) => Some("duplicated-update"),
+            Outcome::Unknown(_) if accepted > 1 || completed > 1 => Some("duplicated-update"),
+            Outcome::Fail(_) if accepted > 0 => Some("failed-update-applied"),
+            _ => None,
+        };
+        if let Some(kind) = problem {
+            found.push(anomaly(
+                kind,
+                workflow_id,
+                format!(
+                    "update {update_id} ({}) accepted {accepted} times, completed {completed} times",
                     op.outcome.label()
                 ),
                 vec![i],
@@ -479,6 +525,45 @@ mod tests {
             signal("w", "s3", Outcome::Fail("NotFound".into())),
         ];
         assert_eq!(check(&ops, &healthy(&["s1", "s2"])), vec![]);
+    }
+
+    fn update(id: &str, result: Option<&str>, outcome: Outcome) -> Op {
+        op(
+            OpKind::Update {
+                workflow_id: "w".into(),
+                update_id: id.into(),
+                result: result.map(str::to_string),
+            },
+            outcome,
+        )
+    }
+
+    #[test]
+    fn lost_duplicated_wrong_and_failed_updates_are_found() {
+        let ops = vec![
+            start("w", "r"),
+            update("fine", Some("fine"), Outcome::Ok),
+            update("maybe", None, Outcome::Unknown("DeadlineExceeded".into())),
+            update("lost", Some("lost"), Outcome::Ok),
+            update("twice", Some("twice"), Outcome::Ok),
+            update("wrong", Some("other"), Outcome::Ok),
+            update("refused", None, Outcome::Fail("NotFound".into())),
+        ];
+        let mut end = healthy(&[]);
+        let w = end.workflows.get_mut("w").unwrap();
+        for id in ["fine", "maybe", "twice", "twice", "wrong", "refused"] {
+            w.updates_accepted.push(id.into());
+            w.updates_completed.push(id.into());
+        }
+        assert_eq!(
+            kinds(&check(&ops, &end)),
+            vec![
+                "lost-update",
+                "duplicated-update",
+                "wrong-update-result",
+                "failed-update-applied"
+            ]
+        );
     }
 
     #[test]

@@ -56,6 +56,14 @@ pub enum OpKind {
         workflow_id: String,
         payload: String,
     },
+    /// UpdateWorkflowExecution waiting for completion, with an update id used by no other
+    /// update; the worker answers with the update's own payload.
+    Update {
+        workflow_id: String,
+        update_id: String,
+        /// The outcome's payload (ok only).
+        result: Option<String>,
+    },
     /// GetWorkflowExecutionHistory of the current run, every page.
     Read {
         workflow_id: String,
@@ -83,6 +91,7 @@ impl OpKind {
         match self {
             OpKind::Start { .. } => "start",
             OpKind::Signal { .. } => "signal",
+            OpKind::Update { .. } => "update",
             OpKind::Read { .. } => "read",
             OpKind::CompleteWorkflowTask { .. } => "complete-workflow-task",
             OpKind::CompleteActivity { .. } => "complete-activity",

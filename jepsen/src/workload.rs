@@ -1,7 +1,9 @@
 //! The workload, through real gRPC clients on the Temporal API (raw: every call is one
 //! recorded operation, nothing retried behind the recorder's back). Clients start workflows
-//! (new ids, and ids used before on purpose), signal them with unique payloads and read their
-//! histories; workers run the workflow and its activity and record every task completion.
+//! (new ids, and ids used before on purpose), signal them with unique payloads, send them
+//! updates with unique ids and read their histories; workers run the workflow and its
+//! activity, accept and complete every update they are given, and record every task
+//! completion.
 //!
 //! The workflow: schedule one activity (start-to-close 2 s, retried) and a 1 s timer; complete
 //! once the activity completed, the timer fired and a "finish" signal arrived. Finish signals
@@ -13,6 +15,7 @@ use crate::checker::{ActivityCheck, FinalState, FinalWorkflow, TimerCheck};
 use crate::nemesis::Rng;
 use crate::op::{EventSummary, Op, OpKind, Outcome};
 use keel_server::proto::workflowservice::workflow_service_client::WorkflowServiceClient;
+use prost::Message as _;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,12 +24,17 @@ use std::time::{Duration, Instant};
 use temporalio_protos::temporal::api::{
     command::v1::{
         command::Attributes, Command, CompleteWorkflowExecutionCommandAttributes,
-        ScheduleActivityTaskCommandAttributes, StartTimerCommandAttributes,
+        ProtocolMessageCommandAttributes, ScheduleActivityTaskCommandAttributes,
+        StartTimerCommandAttributes,
     },
     common::v1::{ActivityType, Payload, Payloads, RetryPolicy, WorkflowExecution, WorkflowType},
-    enums::v1::{CommandType, EventType, WorkflowExecutionStatus},
+    enums::v1::{
+        CommandType, EventType, UpdateWorkflowExecutionLifecycleStage, WorkflowExecutionStatus,
+    },
     history::v1::{history_event::Attributes as Ev, HistoryEvent},
+    protocol::v1::{message, Message as ProtocolMessage},
     taskqueue::v1::TaskQueue,
+    update::v1 as update,
     workflowservice::v1::*,
 };
 use tonic::transport::Channel;
@@ -181,9 +189,13 @@ impl Workload {
                 let id = rng.pick(recent).clone();
                 match roll {
                     8..=11 => self.start(&mut rng, &process, id, true).await,
-                    12..=69 => {
+                    12..=59 => {
                         let payload = format!("s-{index}-{n}");
                         self.signal(&mut rng, &process, &id, "sig", payload).await
+                    }
+                    60..=69 => {
+                        let update_id = format!("u-{index}-{n}");
+                        self.update(&mut rng, &process, &id, update_id).await
                     }
                     _ => self.read(&mut rng, &process, &id).await,
                 }
@@ -259,6 +271,54 @@ impl Workload {
         self.record(process, kind, invoke, outcome)
     }
 
+    /// One update, waiting for its outcome; the update id doubles as its payload.
+    async fn update(&self, rng: &mut Rng, process: &str, id: &str, update_id: String) -> Outcome {
+        let invoke = self.now_ms();
+        let req = UpdateWorkflowExecutionRequest {
+            namespace: NAMESPACE.into(),
+            workflow_execution: Some(WorkflowExecution {
+                workflow_id: id.into(),
+                run_id: String::new(),
+            }),
+            wait_policy: Some(update::WaitPolicy {
+                lifecycle_stage: UpdateWorkflowExecutionLifecycleStage::Completed as i32,
+            }),
+            request: Some(update::Request {
+                meta: Some(update::Meta {
+                    update_id: update_id.clone(),
+                    identity: process.into(),
+                }),
+                input: Some(update::Input {
+                    name: "add".into(),
+                    args: payloads(&update_id),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let (result, outcome) = match self
+            .client(rng)
+            .update_workflow_execution(request(req, CALL_TIMEOUT))
+            .await
+        {
+            Ok(r) => match r.into_inner().outcome.and_then(|o| o.value) {
+                Some(update::outcome::Value::Success(p)) => {
+                    (Some(payload_text(&Some(p))), Outcome::Ok)
+                }
+                Some(update::outcome::Value::Failure(f)) => (None, Outcome::Fail(f.message)),
+                None => (None, Outcome::Unknown("not completed in time".into())),
+            },
+            Err(s) => (None, Outcome::from_status(&s)),
+        };
+        let kind = OpKind::Update {
+            workflow_id: id.into(),
+            update_id,
+            result,
+        };
+        self.record(process, kind, invoke, outcome)
+    }
+
     async fn read(&self, rng: &mut Rng, process: &str, id: &str) -> Outcome {
         let invoke = self.now_ms();
         let (events, outcome) = match read_history(&self.client(rng), id).await {
@@ -299,10 +359,13 @@ impl Workload {
             let events = task.history.map(|h| h.events).unwrap_or_default();
             let execution = task.workflow_execution.unwrap_or_default();
             let invoke = self.now_ms();
+            let (mut commands, messages) = answer_updates(&task.messages);
+            commands.extend(self.decide(&events));
             let done = RespondWorkflowTaskCompletedRequest {
                 namespace: NAMESPACE.into(),
                 task_token: task.task_token,
-                commands: self.decide(&events),
+                commands,
+                messages,
                 identity: process.clone(),
                 ..Default::default()
             };
@@ -571,6 +634,60 @@ async fn read_history(client: &Client, id: &str) -> Result<Vec<HistoryEvent>, to
     }
 }
 
+/// Accepts and completes every update request a workflow task carries (the result is the
+/// update's own payload): the protocol messages, and the commands that place them first.
+fn answer_updates(requests: &[ProtocolMessage]) -> (Vec<Command>, Vec<ProtocolMessage>) {
+    let mut commands = Vec::new();
+    let mut messages = Vec::new();
+    for m in requests {
+        let Some(request) = m
+            .body
+            .as_ref()
+            .and_then(|b| update::Request::decode(b.value.as_slice()).ok())
+        else {
+            continue;
+        };
+        let id = &m.protocol_instance_id;
+        let args = request.input.as_ref().and_then(|i| i.args.clone());
+        let acceptance = update::Acceptance {
+            accepted_request_message_id: m.id.clone(),
+            accepted_request_sequencing_event_id: match m.sequencing_id {
+                Some(message::SequencingId::EventId(e)) => e,
+                _ => 0,
+            },
+            accepted_request: Some(request.clone()),
+        };
+        let response = update::Response {
+            meta: request.meta.clone(),
+            outcome: Some(update::Outcome {
+                value: args.map(update::outcome::Value::Success),
+            }),
+        };
+        for (suffix, type_name, value) in [
+            ("accept", "Acceptance", acceptance.encode_to_vec()),
+            ("complete", "Response", response.encode_to_vec()),
+        ] {
+            let message_id = format!("{id}/{suffix}");
+            commands.push(command(
+                CommandType::ProtocolMessage,
+                Attributes::ProtocolMessageCommandAttributes(ProtocolMessageCommandAttributes {
+                    message_id: message_id.clone(),
+                }),
+            ));
+            messages.push(ProtocolMessage {
+                id: message_id,
+                protocol_instance_id: id.clone(),
+                body: Some(prost_wkt_types::Any {
+                    type_url: format!("type.googleapis.com/temporal.api.update.v1.{type_name}"),
+                    value,
+                }),
+                sequencing_id: None,
+            });
+        }
+    }
+    (commands, messages)
+}
+
 fn summary(e: &HistoryEvent) -> EventSummary {
     EventSummary {
         event_id: e.event_id,
@@ -599,6 +716,17 @@ fn final_workflow(events: &[HistoryEvent]) -> FinalWorkflow {
         match &e.attributes {
             Some(Ev::WorkflowExecutionSignaledEventAttributes(a)) => {
                 w.signals.push(payload_text(&a.input));
+            }
+            Some(Ev::WorkflowExecutionUpdateAcceptedEventAttributes(a)) => {
+                w.updates_accepted.push(a.protocol_instance_id.clone());
+            }
+            Some(Ev::WorkflowExecutionUpdateCompletedEventAttributes(a)) => {
+                let id = a
+                    .meta
+                    .as_ref()
+                    .map(|m| m.update_id.clone())
+                    .unwrap_or_default();
+                w.updates_completed.push(id);
             }
             Some(Ev::TimerStartedEventAttributes(a)) => {
                 let fire_after = a
