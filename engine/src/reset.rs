@@ -107,14 +107,8 @@ pub(crate) fn reset(ctx: &mut ApplyCtx, m: ResetWorkflow) -> ApplyResult<Outcome
     }
     workflow_task::schedule(ctx, &mut exec, 1);
     if exec.run_timeout > 0 {
-        let timer = TimerRecord {
-            kind: TimerKind::WorkflowRunTimeout as i32,
-            namespace: exec.namespace.clone(),
-            workflow_id: exec.workflow_id.clone(),
-            run_id: exec.run_id.clone(),
-            ..Default::default()
-        };
-        ctx.schedule_timer(ctx.now + exec.run_timeout, &timer);
+        let run_timed_out = timer(&exec, TimerKind::WorkflowRunTimeout, 0, 0);
+        ctx.schedule_timer(ctx.now + exec.run_timeout, &run_timed_out);
     }
     execution::set_current(ctx, &exec);
     execution::save(ctx, &mut exec);
@@ -301,25 +295,12 @@ impl Rebuilt {
                 Some(A::StartChildWorkflowExecutionInitiatedEventAttributes(_)) => {
                     open_children.push(e.event_id)
                 }
-                Some(A::StartChildWorkflowExecutionFailedEventAttributes(a)) => {
-                    open_children.retain(|id| *id != a.initiated_event_id)
+                Some(other) => {
+                    if let Some(initiated) = child_closed(other) {
+                        open_children.retain(|id| *id != initiated);
+                    }
                 }
-                Some(A::ChildWorkflowExecutionCompletedEventAttributes(a)) => {
-                    open_children.retain(|id| *id != a.initiated_event_id)
-                }
-                Some(A::ChildWorkflowExecutionFailedEventAttributes(a)) => {
-                    open_children.retain(|id| *id != a.initiated_event_id)
-                }
-                Some(A::ChildWorkflowExecutionCanceledEventAttributes(a)) => {
-                    open_children.retain(|id| *id != a.initiated_event_id)
-                }
-                Some(A::ChildWorkflowExecutionTimedOutEventAttributes(a)) => {
-                    open_children.retain(|id| *id != a.initiated_event_id)
-                }
-                Some(A::ChildWorkflowExecutionTerminatedEventAttributes(a)) => {
-                    open_children.retain(|id| *id != a.initiated_event_id)
-                }
-                _ => {}
+                None => {}
             }
         }
         if let Some(id) = open_children.first() {
@@ -352,30 +333,47 @@ impl Rebuilt {
             a.current_attempt_scheduled_time = ctx.now;
             crate::activity::dispatch(ctx, exec, &a);
             if a.schedule_to_close_timeout > 0 {
-                let t = TimerRecord {
-                    kind: TimerKind::ActivityScheduleToClose as i32,
-                    namespace: exec.namespace.clone(),
-                    workflow_id: exec.workflow_id.clone(),
-                    run_id: exec.run_id.clone(),
-                    target: a.scheduled_event_id,
-                    attempt: 1,
-                };
+                let t = timer(
+                    exec,
+                    TimerKind::ActivityScheduleToClose,
+                    a.scheduled_event_id,
+                    1,
+                );
                 ctx.schedule_timer(ctx.now + a.schedule_to_close_timeout, &t);
             }
             exec.activities.push(a);
         }
         for t in self.timers {
-            let record = TimerRecord {
-                kind: TimerKind::UserTimer as i32,
-                namespace: exec.namespace.clone(),
-                workflow_id: exec.workflow_id.clone(),
-                run_id: exec.run_id.clone(),
-                target: t.started_event_id,
-                attempt: 0,
-            };
+            let record = timer(exec, TimerKind::UserTimer, t.started_event_id, 0);
             ctx.schedule_timer(t.fire_time, &record);
             exec.timers.push(t);
         }
+    }
+}
+
+/// The initiated event id of the child an event says is over (or never started).
+fn child_closed(attributes: &Attributes) -> Option<i64> {
+    use Attributes as A;
+    Some(match attributes {
+        A::StartChildWorkflowExecutionFailedEventAttributes(a) => a.initiated_event_id,
+        A::ChildWorkflowExecutionCompletedEventAttributes(a) => a.initiated_event_id,
+        A::ChildWorkflowExecutionFailedEventAttributes(a) => a.initiated_event_id,
+        A::ChildWorkflowExecutionCanceledEventAttributes(a) => a.initiated_event_id,
+        A::ChildWorkflowExecutionTimedOutEventAttributes(a) => a.initiated_event_id,
+        A::ChildWorkflowExecutionTerminatedEventAttributes(a) => a.initiated_event_id,
+        _ => return None,
+    })
+}
+
+/// A timer of the new run.
+fn timer(exec: &ExecutionRecord, kind: TimerKind, target: i64, attempt: i32) -> TimerRecord {
+    TimerRecord {
+        kind: kind as i32,
+        namespace: exec.namespace.clone(),
+        workflow_id: exec.workflow_id.clone(),
+        run_id: exec.run_id.clone(),
+        target,
+        attempt,
     }
 }
 
