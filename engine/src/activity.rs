@@ -28,13 +28,16 @@ fn not_found() -> Rejection {
 }
 
 fn timer(exec: &ExecutionRecord, kind: TimerKind, a: &ActivityInfo) -> TimerRecord {
-    TimerRecord {
-        kind: kind as i32,
-        namespace: exec.namespace.clone(),
-        workflow_id: exec.workflow_id.clone(),
-        run_id: exec.run_id.clone(),
-        target: a.scheduled_event_id,
-        attempt: a.attempt,
+    TimerRecord::for_run(exec, kind, a.scheduled_event_id, a.attempt)
+}
+
+/// A newly scheduled activity (or one a reset brings back): its first attempt dispatched and
+/// its schedule-to-close timer armed from now.
+pub(crate) fn schedule(ctx: &mut ApplyCtx, exec: &ExecutionRecord, a: &ActivityInfo) {
+    dispatch(ctx, exec, a);
+    if a.schedule_to_close_timeout > 0 {
+        let t = timer(exec, TimerKind::ActivityScheduleToClose, a);
+        ctx.schedule_timer(ctx.now + a.schedule_to_close_timeout, &t);
     }
 }
 

@@ -119,6 +119,20 @@ pub struct TimerRecord {
     pub attempt: i32,
 }
 
+impl TimerRecord {
+    /// A timer of run `exec` for `target` (an event id or task sequence, per kind).
+    pub fn for_run(exec: &ExecutionRecord, kind: TimerKind, target: i64, attempt: i32) -> Self {
+        TimerRecord {
+            kind: kind as i32,
+            namespace: exec.namespace.clone(),
+            workflow_id: exec.workflow_id.clone(),
+            run_id: exec.run_id.clone(),
+            target,
+            attempt,
+        }
+    }
+}
+
 /// The mutable state of one run.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ExecutionRecord {

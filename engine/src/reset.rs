@@ -107,7 +107,7 @@ pub(crate) fn reset(ctx: &mut ApplyCtx, m: ResetWorkflow) -> ApplyResult<Outcome
     }
     workflow_task::schedule(ctx, &mut exec, 1);
     if exec.run_timeout > 0 {
-        let run_timed_out = timer(&exec, TimerKind::WorkflowRunTimeout, 0, 0);
+        let run_timed_out = TimerRecord::for_run(&exec, TimerKind::WorkflowRunTimeout, 0, 0);
         ctx.schedule_timer(ctx.now + exec.run_timeout, &run_timed_out);
     }
     execution::set_current(ctx, &exec);
@@ -331,20 +331,11 @@ impl Rebuilt {
         for mut a in self.activities {
             a.scheduled_time = ctx.now;
             a.current_attempt_scheduled_time = ctx.now;
-            crate::activity::dispatch(ctx, exec, &a);
-            if a.schedule_to_close_timeout > 0 {
-                let t = timer(
-                    exec,
-                    TimerKind::ActivityScheduleToClose,
-                    a.scheduled_event_id,
-                    1,
-                );
-                ctx.schedule_timer(ctx.now + a.schedule_to_close_timeout, &t);
-            }
+            crate::activity::schedule(ctx, exec, &a);
             exec.activities.push(a);
         }
         for t in self.timers {
-            let record = timer(exec, TimerKind::UserTimer, t.started_event_id, 0);
+            let record = TimerRecord::for_run(exec, TimerKind::UserTimer, t.started_event_id, 0);
             ctx.schedule_timer(t.fire_time, &record);
             exec.timers.push(t);
         }
@@ -363,18 +354,6 @@ fn child_closed(attributes: &Attributes) -> Option<i64> {
         A::ChildWorkflowExecutionTerminatedEventAttributes(a) => a.initiated_event_id,
         _ => return None,
     })
-}
-
-/// A timer of the new run.
-fn timer(exec: &ExecutionRecord, kind: TimerKind, target: i64, attempt: i32) -> TimerRecord {
-    TimerRecord {
-        kind: kind as i32,
-        namespace: exec.namespace.clone(),
-        workflow_id: exec.workflow_id.clone(),
-        run_id: exec.run_id.clone(),
-        target,
-        attempt,
-    }
 }
 
 /// A pending activity as its scheduled event describes it.

@@ -16,14 +16,7 @@ pub(crate) fn schedule(ctx: &mut ApplyCtx, exec: &ExecutionRecord) {
     if namespace.retention <= 0 {
         return;
     }
-    let timer = TimerRecord {
-        kind: TimerKind::Retention as i32,
-        namespace: exec.namespace.clone(),
-        workflow_id: exec.workflow_id.clone(),
-        run_id: exec.run_id.clone(),
-        target: 0,
-        attempt: 0,
-    };
+    let timer = TimerRecord::for_run(exec, TimerKind::Retention, 0, 0);
     ctx.schedule_timer(exec.close_time.saturating_add(namespace.retention), &timer);
 }
 

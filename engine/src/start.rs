@@ -415,16 +415,9 @@ fn start_next_run(
 /// A run whose WorkflowExecutionStarted is written begins: its first workflow task now or
 /// when `backoff` is over, its run timeout counted from then; it becomes the current run.
 fn begin(ctx: &mut ApplyCtx, mut exec: ExecutionRecord, backoff: i64) {
-    let timer = |kind: TimerKind| TimerRecord {
-        kind: kind as i32,
-        namespace: exec.namespace.clone(),
-        workflow_id: exec.workflow_id.clone(),
-        run_id: exec.run_id.clone(),
-        ..Default::default()
-    };
     let (backoff_over, run_timed_out) = (
-        timer(TimerKind::WorkflowBackoff),
-        timer(TimerKind::WorkflowRunTimeout),
+        TimerRecord::for_run(&exec, TimerKind::WorkflowBackoff, 0, 0),
+        TimerRecord::for_run(&exec, TimerKind::WorkflowRunTimeout, 0, 0),
     );
     if exec.run_timeout > 0 {
         ctx.schedule_timer(ctx.now + backoff + exec.run_timeout, &run_timed_out);

@@ -101,14 +101,12 @@ fn schedule_task(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, attempt: i32, s
     };
     ctx.enqueue_task(&exec.namespace.clone(), &queue, TaskKind::Workflow, &record);
     if sticky {
-        let timer = TimerRecord {
-            kind: TimerKind::WorkflowTaskScheduleToStart as i32,
-            namespace: exec.namespace.clone(),
-            workflow_id: exec.workflow_id.clone(),
-            run_id: exec.run_id.clone(),
-            target: exec.workflow_task_seq as i64,
+        let timer = TimerRecord::for_run(
+            exec,
+            TimerKind::WorkflowTaskScheduleToStart,
+            exec.workflow_task_seq as i64,
             attempt,
-        };
+        );
         ctx.schedule_timer(ctx.now + exec.sticky_schedule_to_start_timeout, &timer);
     }
 }
@@ -232,14 +230,12 @@ pub(crate) fn start(
         transient_events = Vec::new();
     }
     exec.workflow_task = Some(wt.clone());
-    let timer = TimerRecord {
-        kind: TimerKind::WorkflowTaskStartToClose as i32,
-        namespace: exec.namespace.clone(),
-        workflow_id: exec.workflow_id.clone(),
-        run_id: exec.run_id.clone(),
-        target: wt.seq as i64,
-        attempt: wt.attempt,
-    };
+    let timer = TimerRecord::for_run(
+        &exec,
+        TimerKind::WorkflowTaskStartToClose,
+        wt.seq as i64,
+        wt.attempt,
+    );
     ctx.schedule_timer(ctx.now + exec.task_timeout, &timer);
     execution::save(ctx, &mut exec);
 

@@ -6,7 +6,7 @@ use crate::activity;
 use crate::ctx::ApplyCtx;
 use crate::error::{ApplyResult, Rejection};
 use crate::history::{self, Attributes};
-use crate::records::{ActivityInfo, TimerKind, TimerRecord};
+use crate::records::ActivityInfo;
 use crate::time::{duration, explicit_duration, nanos, secs};
 use crate::validate;
 use temporalio_protos::temporal::api::{
@@ -165,18 +165,7 @@ pub(super) fn apply(
         use_workflow_build_id: a.use_workflow_build_id,
         ..Default::default()
     };
-    activity::dispatch(ctx, c.exec, &info);
-    if schedule_to_close > 0 {
-        let record = TimerRecord {
-            kind: TimerKind::ActivityScheduleToClose as i32,
-            namespace: c.exec.namespace.clone(),
-            workflow_id: c.exec.workflow_id.clone(),
-            run_id: c.exec.run_id.clone(),
-            target: scheduled_event_id,
-            attempt: 1,
-        };
-        ctx.schedule_timer(ctx.now + schedule_to_close, &record);
-    }
+    activity::schedule(ctx, c.exec, &info);
     c.exec.activities.push(info);
     Ok(())
 }

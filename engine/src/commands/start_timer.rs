@@ -47,14 +47,7 @@ pub(super) fn apply(
         started_event_id,
         fire_time,
     });
-    let record = TimerRecord {
-        kind: TimerKind::UserTimer as i32,
-        namespace: c.exec.namespace.clone(),
-        workflow_id: c.exec.workflow_id.clone(),
-        run_id: c.exec.run_id.clone(),
-        target: started_event_id,
-        attempt: 0,
-    };
+    let record = TimerRecord::for_run(c.exec, TimerKind::UserTimer, started_event_id, 0);
     ctx.schedule_timer(fire_time, &record);
     Ok(())
 }
