@@ -73,10 +73,8 @@ class TallyWorkflow:
         self.done = True
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "python"))
+from ports import reserve_port  # noqa: E402
 
 
 def wait_port(port: int, seconds: float = 30) -> None:
@@ -154,13 +152,13 @@ def main() -> None:
     data = tempfile.mkdtemp()
     servers = {}
     try:
-        keel_port, temporal_port = free_port(), free_port()
+        keel_port, temporal_port = reserve_port(), reserve_port()
         servers["keel"] = subprocess.Popen(
             [args.keel_bin, "server", "start-dev", "--listen", f"127.0.0.1:{keel_port}", "--data-dir", f"{data}/keel"],
             stdout=subprocess.DEVNULL,
         )
         servers["temporal"] = subprocess.Popen(
-            [args.temporal_bin, "server", "start-dev", "--headless", "--port", str(temporal_port), "--ui-port", str(free_port()),
+            [args.temporal_bin, "server", "start-dev", "--headless", "--port", str(temporal_port), "--ui-port", str(reserve_port()),
              "--db-filename", f"{data}/temporal.db", "--log-level", "error"],
             stdout=subprocess.DEVNULL,
         )

@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
+check_prereqs
 exec cargo run --release --bin keel -- server start-dev "$@"

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting and lints, Rust unit and integration tests (the real keel
-# binary driven by the official Rust SDK), and the Python SDK tests. Installs what it needs.
+# binary driven by the official Rust SDK), the Python and TypeScript SDK and temporal CLI
+# tests, and keel-jepsen. Installs what it needs and stops early, naming it, if something is
+# still missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
 install_python_deps
+install_node_deps
+check_prereqs python node
+export PATH="$KEEL_VENV/bin:$PATH"  # the temporal CLI for the CLI tests
 
 echo "== cargo fmt / clippy"
 cargo fmt --all -- --check
@@ -20,7 +25,7 @@ export KEEL_BIN="$CARGO_TARGET_DIR/debug/keel"
 echo "== rust tests"
 cargo test --workspace -- --nocapture --test-threads 2
 
-echo "== python sdk tests"
+echo "== python and typescript sdk, temporal cli, scripts tests"
 "$KEEL_VENV/bin/python" -m pytest -q tests/python
 echo "== jepsen: 3 nodes, 90 s under every nemesis (partitions, kill -9, pauses, membership, clock skew)"
 jepsen_out="$(mktemp -d)"

@@ -3,18 +3,12 @@
 //! set of child processes; start-up time is launch to the first successful client call.
 
 use anyhow::{bail, Context};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use temporalio_protos::temporal::api::workflowservice::v1::DescribeNamespaceRequest;
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("an ephemeral port")
-}
+use keel_tests::reserve_port;
 
 pub struct Server {
     pub label: String,
@@ -82,6 +76,15 @@ impl Server {
                     return Ok(());
                 }
             }
+            for c in &mut self.children {
+                if let Some(status) = c.try_wait()? {
+                    bail!(
+                        "{}: process {} exited ({status}) before serving",
+                        self.label,
+                        c.id()
+                    );
+                }
+            }
             if Instant::now() > deadline {
                 bail!("{} did not serve within 120 s", self.label);
             }
@@ -90,7 +93,7 @@ impl Server {
     }
 
     pub async fn keel_single(bin: &Path, dir: &Path) -> anyhow::Result<Server> {
-        let port = free_port();
+        let port = reserve_port();
         let args = vec![
             "server".into(),
             "start-dev".into(),
@@ -108,7 +111,7 @@ impl Server {
     }
 
     pub async fn keel_cluster(bin: &Path, dir: &Path) -> anyhow::Result<Server> {
-        let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+        let ports: Vec<(u16, u16)> = (0..3).map(|_| (reserve_port(), reserve_port())).collect();
         let initial = ports
             .iter()
             .enumerate()
@@ -142,7 +145,7 @@ impl Server {
     }
 
     pub async fn temporal(bin: &Path, dir: &Path) -> anyhow::Result<Server> {
-        let port = free_port();
+        let port = reserve_port();
         let args = vec![
             "server".into(),
             "start-dev".into(),
@@ -152,9 +155,9 @@ impl Server {
             "--port".into(),
             port.to_string(),
             "--http-port".into(),
-            free_port().to_string(),
+            reserve_port().to_string(),
             "--metrics-port".into(),
-            free_port().to_string(),
+            reserve_port().to_string(),
             "--db-filename".into(),
             dir.join("temporal.db").display().to_string(),
             "--log-level".into(),

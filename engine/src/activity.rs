@@ -12,7 +12,7 @@ use crate::mutation::{
 use crate::outcome::Outcome;
 use crate::records::{ActivityInfo, ExecutionRecord, TaskKind, TaskRecord, TimerKind, TimerRecord};
 use crate::retry;
-use crate::time::{duration, timestamp};
+use crate::time::{explicit_duration, timestamp};
 use crate::token::TaskToken;
 use crate::workflow_task;
 use temporalio_protos::temporal::api::{
@@ -117,9 +117,11 @@ pub(crate) fn start(
             current_attempt_scheduled_time: timestamp(a.current_attempt_scheduled_time),
             started_time: timestamp(a.started_time),
             attempt: a.attempt,
-            schedule_to_close_timeout: duration(a.schedule_to_close_timeout),
-            start_to_close_timeout: duration(a.start_to_close_timeout),
-            heartbeat_timeout: duration(a.heartbeat_timeout),
+            // Always present, zero meaning unlimited, as Temporal sends them (the TypeScript
+            // SDK refuses a task without them).
+            schedule_to_close_timeout: explicit_duration(a.schedule_to_close_timeout),
+            start_to_close_timeout: explicit_duration(a.start_to_close_timeout),
+            heartbeat_timeout: explicit_duration(a.heartbeat_timeout),
             retry_policy: a.retry_policy.clone(),
             ..Default::default()
         },

@@ -26,14 +26,12 @@ pub(crate) fn record_completion(
     } else {
         ""
     };
-    if build_id.is_empty() && binary_checksum.is_empty() {
-        return;
-    }
+    // A worker that names neither still gets its point (Temporal records one, unnamed).
     let points = exec.auto_reset_points.get_or_insert_with(Default::default);
-    let seen = points.points.iter().any(|p| {
-        (!build_id.is_empty() && p.build_id == build_id)
-            || (!binary_checksum.is_empty() && p.binary_checksum == binary_checksum)
-    });
+    let seen = points
+        .points
+        .iter()
+        .any(|p| p.build_id == build_id && p.binary_checksum == binary_checksum);
     if seen {
         return;
     }

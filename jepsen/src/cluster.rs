@@ -113,7 +113,7 @@ pub struct Cluster {
 }
 
 fn port() -> SocketAddr {
-    keel_tests::free_port()
+    keel_tests::reserve_addr()
 }
 
 impl Node {

@@ -6,9 +6,10 @@ use crate::admin::AdminService;
 use crate::errors;
 use crate::forward::ForwardLayer;
 use crate::frontend::{Frontend, HistoryRoutes};
+use crate::health::HealthService;
 use crate::matching::Matching;
 use crate::operator::Operator;
-use crate::proto::health::health_server::{Health, HealthServer};
+use crate::proto::health::health_server::HealthServer;
 use crate::proto::operatorservice::operator_service_server::OperatorServiceServer;
 use crate::queries::Queries;
 use crate::timers::Timers;
@@ -29,12 +30,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use temporalio_protos::grpc::health::v1::{
-    health_check_response::ServingStatus, HealthCheckRequest, HealthCheckResponse,
-};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tonic::codec::CompressionEncoding;
-use tonic::{Request, Response, Status};
+use tonic::Status;
 
 pub struct Keel {
     pub node: RaftNode,
@@ -47,6 +45,8 @@ pub struct Keel {
     pub cluster_id: String,
     /// Whether this node's leader services are live (see `leadership`).
     pub leading: AtomicBool,
+    /// Set when shutdown begins: health checks answer NOT_SERVING from then on.
+    pub stopping: AtomicBool,
 }
 
 impl Keel {
@@ -183,20 +183,6 @@ pub struct DevOptions {
     pub namespaces: Vec<String>,
 }
 
-struct HealthService;
-
-#[tonic::async_trait]
-impl Health for HealthService {
-    async fn check(
-        &self,
-        _: Request<HealthCheckRequest>,
-    ) -> Result<Response<HealthCheckResponse>, Status> {
-        Ok(Response::new(HealthCheckResponse {
-            status: ServingStatus::Serving as i32,
-        }))
-    }
-}
-
 /// Runs a single-node Keel until `shutdown` resolves.
 pub async fn run_dev(
     opts: DevOptions,
@@ -287,6 +273,7 @@ pub async fn run(
         queries: Queries::default(),
         cluster_id: "keel".to_string(),
         leading: AtomicBool::new(false),
+        stopping: AtomicBool::new(false),
     });
     tokio::spawn(dispatch_notifications(keel.clone(), rx));
     let mut namespaces = vec!["default".to_string()];
@@ -340,7 +327,11 @@ pub async fn run(
     }
 
     let frontend = HistoryRoutes::new(Frontend { keel: keel.clone() });
-    let health = HealthServer::new(HealthService);
+    // Health checks come compressed like every other call (the temporal CLI sends gzip).
+    let health = HealthServer::new(HealthService { keel: keel.clone() })
+        .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .send_compressed(CompressionEncoding::Gzip);
     let admin = KeelAdminServer::new(AdminService { keel: keel.clone() });
     // The SDKs compress requests as they do for WorkflowService.
     let operator = OperatorServiceServer::new(Operator { keel: keel.clone() })
@@ -371,7 +362,13 @@ pub async fn run(
         .add_service(health)
         .add_service(admin)
         .add_service(operator)
-        .serve_with_incoming_shutdown(incoming(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming(listener), {
+            let keel = keel.clone();
+            async move {
+                shutdown.await;
+                keel.stopping.store(true, Ordering::SeqCst);
+            }
+        })
         .await?;
     let _ = stop_tx.send(true);
     if let Some(server) = peer_server {

@@ -8,6 +8,7 @@ pub mod config;
 pub mod errors;
 pub mod forward;
 pub mod frontend;
+pub mod health;
 pub mod leadership;
 pub mod matching;
 pub mod operator;

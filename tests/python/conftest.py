@@ -1,37 +1,47 @@
-"""Fixtures: a real `keel` process (the binary named by KEEL_BIN) on a free port."""
+"""Fixtures: a real `keel` process (the binary named by KEEL_BIN) on a reserved port (see ports.py)."""
 
 import os
 import signal
-import socket
+import queue
 import subprocess
+import threading
 import time
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ports import reserve_port
 
 
 def wait_serving(proc: subprocess.Popen, what: str) -> None:
-    """Returns once a starting keel prints its "serving" line (60 s at most)."""
+    """Returns once a starting keel prints its "serving" line; fails at once if it exits first
+    (its stderr, inherited, says why) and after 60 s if it neither serves nor exits."""
+    lines = queue.Queue()
+
+    def read():
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)  # end of stdout: the process exited
+
+    threading.Thread(target=read, daemon=True).start()
     deadline = time.time() + 60
-    while time.time() < deadline:
-        line = proc.stdout.readline()
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.time()))
+        except queue.Empty:
+            proc.kill()
+            proc.wait()
+            raise RuntimeError(f"{what} neither served nor exited within 60 s")
+        if line is None:
+            raise RuntimeError(f"{what} exited (status {proc.wait()}) before serving; its stderr is above")
         if "keel serving on" in line:
             return
-        if not line and proc.poll() is not None:
-            break
-    raise RuntimeError(f"{what} did not start")
 
 
 class Keel:
     def __init__(self, data_dir: str, binary: str = ""):
         self.data_dir = data_dir
         self.binary = binary or os.environ["KEEL_BIN"]
-        self.port = free_port()
+        self.port = reserve_port()
         self.proc = None
 
     @property
@@ -71,7 +81,7 @@ class ClusterNode:
     def __init__(self, node_id: int, data_dir: str, initial_cluster: str, peer_port: int):
         self.node_id = node_id
         self.data_dir = data_dir
-        self.port = free_port()
+        self.port = reserve_port()
         self.peer_port = peer_port
         self.initial_cluster = initial_cluster
         self.proc = None
@@ -136,7 +146,7 @@ class Cluster:
 
 @pytest.fixture
 def cluster(tmp_path):
-    peers = {i: free_port() for i in (1, 2, 3)}
+    peers = {i: reserve_port() for i in (1, 2, 3)}
     initial = ",".join(f"{i}=127.0.0.1:{p}" for i, p in peers.items())
     nodes = [ClusterNode(i, str(tmp_path / f"node{i}"), initial, peers[i]) for i in (1, 2, 3)]
     for n in nodes:

@@ -2,7 +2,7 @@
 //! ports, each with its own data directory, that can be killed with SIGKILL, restarted,
 //! paused, joined and removed; and the admin API to see who leads and whether replicas agree.
 
-use crate::{free_port, keel_binary};
+use crate::{keel_binary, reserve_addr};
 use anyhow::{bail, Context};
 use keel_client::messages::{NodeStatus, StateChecksum};
 use keel_client::AdminClient;
@@ -89,22 +89,33 @@ impl Drop for ClusterNode {
     }
 }
 
-/// Waits for the "keel serving on" line a starting node prints.
+/// Waits for the "keel serving on" line a starting node prints; fails at once, with its exit
+/// status, if the process exits first (its stderr, inherited, says why), and after 60 s if it
+/// neither serves nor exits.
 pub fn wait_serving(child: &mut Child, addr: SocketAddr) -> anyhow::Result<()> {
     let stdout = child.stdout.take().context("child stdout")?;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if line.contains("keel serving on") {
-                let _ = tx.send(());
+                let _ = tx.send(true);
             }
         }
+        // End of stdout: the process has exited (or closed it, which it never does).
+        let _ = tx.send(false);
     });
-    if rx.recv_timeout(Duration::from_secs(60)).is_err() {
-        let _ = child.kill();
-        bail!("keel did not start serving on {addr} within 60 s");
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(true) => Ok(()),
+        Ok(false) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            let status = child.wait().context("wait for keel")?;
+            bail!("keel exited ({status}) before serving on {addr}; its stderr is above")
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("keel neither served on {addr} nor exited within 60 s")
+        }
     }
-    Ok(())
 }
 
 pub struct Cluster {
@@ -116,8 +127,9 @@ pub struct Cluster {
 impl Cluster {
     /// Starts `n` nodes (ids 1..=n) as one new cluster under `root`.
     pub fn start(root: &Path, n: u64, snapshot_every: u64) -> anyhow::Result<Self> {
-        let addrs: Vec<(u64, SocketAddr, SocketAddr)> =
-            (1..=n).map(|id| (id, free_port(), free_port())).collect();
+        let addrs: Vec<(u64, SocketAddr, SocketAddr)> = (1..=n)
+            .map(|id| (id, reserve_addr(), reserve_addr()))
+            .collect();
         let initial = addrs
             .iter()
             .map(|(id, _, peer)| format!("{id}={peer}"))
@@ -154,8 +166,8 @@ impl Cluster {
         }
         let mut node = ClusterNode {
             id,
-            client: free_port(),
-            peer: free_port(),
+            client: reserve_addr(),
+            peer: reserve_addr(),
             data_dir: self.root.join(format!("node{id}")),
             membership_args: args,
             snapshot_every: self.snapshot_every,

@@ -1,10 +1,10 @@
 //! Support for Keel's integration tests: start the real `keel` binary as a child process on a
-//! free loopback port, kill it with SIGKILL, restart it on the same data directory, and
+//! reserved loopback port (see `ports`), kill it with SIGKILL, restart it on the same data directory, and
 //! connect the official Rust SDK client or a raw gRPC client to it.
 
 use anyhow::{bail, Context};
 use keel_server::proto::workflowservice::workflow_service_client::WorkflowServiceClient;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
@@ -25,10 +25,7 @@ pub fn keel_binary() -> PathBuf {
     profile_dir.join("keel")
 }
 
-pub fn free_port() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    l.local_addr().expect("local addr")
-}
+pub use ports::{reserve_addr, reserve_port};
 
 /// A `keel server start-dev` child process.
 pub struct KeelProcess {
@@ -41,7 +38,7 @@ pub struct KeelProcess {
 
 impl KeelProcess {
     pub fn start(data_dir: &Path) -> anyhow::Result<Self> {
-        Self::start_at(data_dir, free_port())
+        Self::start_at(data_dir, reserve_addr())
     }
 
     /// Starts Keel and returns once it prints that it is serving.
@@ -55,7 +52,7 @@ impl KeelProcess {
         Self::spawn(
             keel_binary().with_file_name("keel-test"),
             data_dir,
-            free_port(),
+            reserve_addr(),
         )
     }
 
@@ -180,5 +177,6 @@ pub async fn raw_client(url: &str) -> anyhow::Result<WorkflowServiceClient<Chann
 
 pub mod cluster;
 pub mod history;
+pub mod ports;
 pub mod sdk;
 pub mod workflows;

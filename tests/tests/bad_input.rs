@@ -208,7 +208,7 @@ async fn a_second_process_on_the_same_data_dir_fails_clearly() -> anyhow::Result
             "server",
             "start-dev",
             "--listen",
-            &keel_tests::free_port().to_string(),
+            &keel_tests::reserve_addr().to_string(),
             "--data-dir",
         ])
         .arg(dir.path())

@@ -358,7 +358,7 @@ fn cluster_cli_reports_every_member(cluster: &Cluster, leader: u64) -> anyhow::R
     assert_eq!(leaders.len(), 1, "{text}");
     assert!(leaders[0].starts_with(&leader.to_string()), "{text}");
 
-    let unused = keel_tests::free_port();
+    let unused = keel_tests::reserve_addr();
     let out = std::process::Command::new(keel_tests::keel_binary())
         .args(["cluster", "status", "--address", &unused.to_string()])
         .env_remove("RUST_BACKTRACE")

@@ -126,7 +126,7 @@ async fn namespaces_register_describe_list_update() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn namespace_flags_create_namespaces_at_first_start() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let addr = keel_tests::free_port();
+    let addr = keel_tests::reserve_addr();
     let mut child = Command::new(keel_tests::keel_binary())
         .args([
             "server",

@@ -18,7 +18,8 @@ pub(super) async fn get_system_info(
             // Signal and query headers are stored and passed to the worker as given.
             signal_and_query_header: true,
             internal_error_differentiation: true,
-            activity_failure_include_heartbeat: false,
+            // RespondActivityTaskFailed's last_heartbeat_details reach the next attempt.
+            activity_failure_include_heartbeat: true,
             supports_schedules: false,
             // Failures are stored opaquely, so encoded attributes survive.
             encoded_failure_attributes: true,
@@ -28,7 +29,8 @@ pub(super) async fn get_system_info(
             eager_workflow_start: false,
             // sdk_metadata is recorded in WorkflowTaskCompleted events.
             sdk_metadata: true,
-            count_group_by_execution_status: false,
+            // CountWorkflowExecutions answers `GROUP BY ExecutionStatus`.
+            count_group_by_execution_status: true,
             nexus: false,
             ..Default::default()
         }),
