@@ -19,6 +19,7 @@ use crate::sticky;
 use crate::timers;
 use crate::updates;
 use crate::view::{StateView, Writes};
+use crate::visibility;
 use crate::workflow_task;
 
 /// The result of applying one mutation. A rejection carries no writes, except the clock
@@ -41,7 +42,9 @@ pub fn apply(view: &dyn StateView, mutation: &Mutation) -> Applied {
             }
         }
     };
-    match dispatch(&mut ctx, mutation.kind.clone()) {
+    let outcome = dispatch(&mut ctx, mutation.kind.clone())
+        .and_then(|outcome| visibility::flush(&mut ctx).map(|()| outcome));
+    match outcome {
         Ok(outcome) => {
             let (writes, notifications) = ctx.finish();
             Applied {
@@ -74,6 +77,13 @@ fn rejected(view: &dyn StateView, mutation: &Mutation, rejection: Rejection) -> 
         // It finds the task before writing anything, and the completion it replaces found
         // it too; were the task gone, the context would hold only the clock.
         let _task_gone = workflow_task::fail_for_bad_command(&mut ctx, m, *cause, message);
+    }
+    if visibility::flush(&mut ctx).is_err() {
+        return Applied {
+            writes: Writes::new(),
+            outcome: Err(rejection),
+            notifications: Vec::new(),
+        };
     }
     let (writes, notifications) = ctx.finish();
     Applied {

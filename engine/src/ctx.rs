@@ -9,6 +9,7 @@ use crate::outcome::Notification;
 use crate::records::{EngineMeta, NamespaceRecord, TaskKind, TaskRecord, TimerRecord};
 use crate::view::{Overlay, ReadError, StateView, Writes};
 use prost::Message;
+use std::collections::BTreeMap;
 
 pub struct ApplyCtx<'a> {
     pub(crate) state: Overlay<'a>,
@@ -26,6 +27,9 @@ pub struct ApplyCtx<'a> {
     /// What the command being applied asks its first event to carry (its user metadata and
     /// event group markers, as Temporal copies them); taken by `history::append`.
     pub(crate) command_marks: Option<CommandMarks>,
+    /// Runs whose visibility row changed (row key -> namespace, new row or `None` when the
+    /// run was removed), written by `visibility::flush` when the mutation is done.
+    visibility: BTreeMap<Vec<u8>, (String, Option<Vec<u8>>)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -48,6 +52,7 @@ impl<'a> ApplyCtx<'a> {
             in_hand: None,
             deferred_child_outcomes: Vec::new(),
             command_marks: None,
+            visibility: BTreeMap::new(),
         })
     }
 
@@ -65,6 +70,21 @@ impl<'a> ApplyCtx<'a> {
 
     pub(crate) fn get<M: Message + Default>(&self, key: &[u8]) -> ApplyResult<Option<M>> {
         decode_opt(self.state.get(key))
+    }
+
+    /// A value's bytes as stored (for values that are not prost records).
+    pub(crate) fn get_raw(&self, key: &[u8]) -> ApplyResult<Option<Vec<u8>>> {
+        self.state
+            .get(key)
+            .map_err(|e| Rejection::Internal(e.to_string()))
+    }
+
+    pub(crate) fn queue_visibility(&mut self, row_key: Vec<u8>, change: (String, Option<Vec<u8>>)) {
+        self.visibility.insert(row_key, change);
+    }
+
+    pub(crate) fn take_visibility(&mut self) -> BTreeMap<Vec<u8>, (String, Option<Vec<u8>>)> {
+        std::mem::take(&mut self.visibility)
     }
 
     pub(crate) fn put<M: Message>(&mut self, key: Vec<u8>, record: &M) {

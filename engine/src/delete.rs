@@ -53,6 +53,7 @@ pub(crate) fn remove(ctx: &mut ApplyCtx, closed: &ExecutionRecord) -> ApplyResul
         ctx.delete(keys::history_event(ns, wf, run, event_id));
     }
     ctx.delete(keys::execution(ns, wf, run));
+    crate::visibility::index::note_removed(ctx, closed);
     let current_key = keys::current_run(ns, wf);
     let current: Option<CurrentRun> = ctx.get(&current_key)?;
     if current.is_some_and(|c| &c.run_id == run) {

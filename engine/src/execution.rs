@@ -9,6 +9,7 @@ use crate::keys;
 use crate::records::{CurrentRun, ExecutionRecord};
 use crate::retention;
 use crate::token::TaskToken;
+use crate::visibility;
 use temporalio_protos::temporal::api::enums::v1::{EventType, WorkflowExecutionStatus};
 
 pub(crate) fn is_running(exec: &ExecutionRecord) -> bool {
@@ -71,6 +72,7 @@ pub const MAX_HISTORY_BYTES: i64 = 50 * 1024 * 1024;
 pub(crate) fn save(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord) {
     enforce_history_limits(ctx, exec);
     exec.state_transitions += 1;
+    visibility::note_saved(ctx, exec);
     let key = keys::execution(&exec.namespace, &exec.workflow_id, &exec.run_id);
     ctx.state
         .put(key, canonical::encode(&*exec, canonical::EXECUTION_RECORD));

@@ -15,6 +15,18 @@
 //! | 7   | timer        | fire time (i64 nanos, sign-flipped), seq | `TimerRecord`    |
 //! | 8   | apply meta   | name (owned by keel-raft: last applied log id, membership) | raft's own |
 //! | 9   | gone sticky  | namespace, sticky queue (a worker that shut down) | empty     |
+//! | 10  | visibility row | namespace, workflow id, run id          | `WorkflowExecutionInfo` |
+//! | 11  | visibility index | namespace, index (u8), value, order   | empty            |
+//! | 12  | visibility count | namespace, status (u8)                | count (u64 BE)   |
+//!
+//! Visibility index keys (see `visibility::index`) end in the run's *order*, so a scan of one
+//! index value lists runs in Temporal's fixed order: open runs first, then by close time
+//! descending, then start time descending, then run id: `closed (u8: 0 open, 1 closed) |
+//! close time desc (u64) | start time desc (u64) | run id | workflow id`, where "desc" is
+//! the bitwise complement of the sign-flipped nanos. The value part per index: all runs
+//! (0) none; status (1) the status as u8; workflow type (2), workflow id (3), task queue (4)
+//! a string; keyword attribute (5) the attribute's name and one value (each of a
+//! KeywordList's values gets a key).
 
 use crate::records::TaskKind;
 
@@ -31,6 +43,19 @@ pub mod table {
     pub const TIMER: u8 = 7;
     pub const APPLY_META: u8 = 8;
     pub const GONE_STICKY_QUEUE: u8 = 9;
+    pub const VISIBILITY_ROW: u8 = 10;
+    pub const VISIBILITY_INDEX: u8 = 11;
+    pub const VISIBILITY_COUNT: u8 = 12;
+}
+
+/// The indexes of the visibility index table (its second field).
+pub mod visibility_index {
+    pub const ALL: u8 = 0;
+    pub const STATUS: u8 = 1;
+    pub const WORKFLOW_TYPE: u8 = 2;
+    pub const WORKFLOW_ID: u8 = 3;
+    pub const TASK_QUEUE: u8 = 4;
+    pub const KEYWORD: u8 = 5;
 }
 
 struct KeyBuilder(Vec<u8>);
@@ -180,6 +205,84 @@ pub fn timer_prefix() -> Vec<u8> {
     KeyBuilder::new(table::TIMER).done()
 }
 
+pub fn visibility_row(namespace: &str, workflow_id: &str, run_id: &str) -> Vec<u8> {
+    KeyBuilder::new(table::VISIBILITY_ROW)
+        .str(namespace)
+        .str(workflow_id)
+        .str(run_id)
+        .done()
+}
+
+pub fn visibility_count(namespace: &str, status: i32) -> Vec<u8> {
+    KeyBuilder::new(table::VISIBILITY_COUNT)
+        .str(namespace)
+        .u8(status as u8)
+        .done()
+}
+
+pub fn visibility_count_prefix(namespace: &str) -> Vec<u8> {
+    KeyBuilder::new(table::VISIBILITY_COUNT)
+        .str(namespace)
+        .done()
+}
+
+/// The status byte at the end of a visibility count key.
+pub fn visibility_count_status(key: &[u8]) -> Option<i32> {
+    key.last().map(|s| *s as i32)
+}
+
+/// The part of a visibility index key before the order: namespace, index and its value
+/// fields (each length-prefixed, a status as one byte).
+pub fn visibility_index_prefix(namespace: &str, index: u8, values: &[&str]) -> Vec<u8> {
+    let mut b = KeyBuilder::new(table::VISIBILITY_INDEX)
+        .str(namespace)
+        .u8(index);
+    for v in values {
+        b = b.str(v);
+    }
+    b.done()
+}
+
+pub fn visibility_status_prefix(namespace: &str, status: i32) -> Vec<u8> {
+    KeyBuilder::new(table::VISIBILITY_INDEX)
+        .str(namespace)
+        .u8(visibility_index::STATUS)
+        .u8(status as u8)
+        .done()
+}
+
+/// A run's order (the tail of its index keys): open first, then close time descending,
+/// start time descending, run id; the workflow id last, to find the row.
+pub fn visibility_order(
+    close_time: i64,
+    start_time: i64,
+    run_id: &str,
+    workflow_id: &str,
+) -> Vec<u8> {
+    let closed = close_time != 0;
+    let desc = |t: i64| !ordered_time(t);
+    let mut v = Vec::with_capacity(26 + run_id.len() + workflow_id.len());
+    v.push(u8::from(closed));
+    v.extend_from_slice(&(if closed { desc(close_time) } else { 0 }).to_be_bytes());
+    v.extend_from_slice(&desc(start_time).to_be_bytes());
+    v.extend_from_slice(&(run_id.len() as u32).to_be_bytes());
+    v.extend_from_slice(run_id.as_bytes());
+    v.extend_from_slice(&(workflow_id.len() as u32).to_be_bytes());
+    v.extend_from_slice(workflow_id.as_bytes());
+    v
+}
+
+/// The (workflow id, run id) of an order; `None` if the bytes are not one.
+pub fn decode_visibility_order(order: &[u8]) -> Option<(String, String)> {
+    let mut r = KeyReader(order);
+    let closed = r.u8()?;
+    r.u64()?;
+    r.u64()?;
+    let run = r.str()?;
+    let wf = r.str()?;
+    (closed <= 1 && r.0.is_empty()).then_some((wf, run))
+}
+
 /// Flipping the sign bit makes signed nanos sort correctly as unsigned big-endian bytes.
 fn ordered_time(nanos: i64) -> u64 {
     (nanos as u64) ^ (1 << 63)
@@ -235,6 +338,30 @@ mod tests {
         assert!(
             !history_event("ns", "wf2", "run", 1).starts_with(&history_prefix("ns", "wf", "run"))
         );
+    }
+
+    #[test]
+    fn visibility_order_is_open_first_then_latest_close_then_latest_start() {
+        let open_new = visibility_order(0, 20, "r1", "w");
+        let open_old = visibility_order(0, 10, "r2", "w");
+        let closed_late = visibility_order(100, 5, "r3", "w");
+        let closed_early = visibility_order(50, 30, "r4", "w");
+        let mut sorted = vec![
+            closed_early.clone(),
+            open_old.clone(),
+            closed_late.clone(),
+            open_new.clone(),
+        ];
+        sorted.sort();
+        assert_eq!(
+            sorted,
+            vec![open_new, open_old, closed_late, closed_early.clone()]
+        );
+        assert_eq!(
+            decode_visibility_order(&closed_early),
+            Some(("w".to_string(), "r4".to_string()))
+        );
+        assert_eq!(decode_visibility_order(b"garbage"), None);
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub mod keys;
 pub mod mutation;
 mod namespace;
 pub mod outcome;
+pub mod query;
 pub mod records;
 mod reset;
 mod reset_points;
@@ -49,6 +50,7 @@ pub mod token;
 mod updates;
 pub mod validate;
 pub mod view;
+pub mod visibility;
 mod workflow_task;
 
 pub use apply::{apply, Applied};

@@ -237,6 +237,9 @@ pub struct ExecutionRecord {
     /// events (see `updates`). Rejected and not yet accepted updates live only on the leader.
     #[prost(btree_map = "string, message", tag = "39")]
     pub updates: std::collections::BTreeMap<String, UpdateInfo>,
+    /// Hash of the visibility row last written for this run (see `visibility::index`).
+    #[prost(uint64, tag = "40")]
+    pub visibility_hash: u64,
 }
 
 /// An accepted update: where its events are.

@@ -32,6 +32,22 @@ pub fn nanos(d: &Option<Duration>) -> i64 {
     })
 }
 
+/// Unix nanoseconds of an RFC 3339 time (`2024-01-02T03:04:05Z`, `...05.1+02:00`).
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()?
+        .timestamp_nanos_opt()
+}
+
+/// An RFC 3339 time in UTC with as many fractional digits as needed (Go's RFC3339Nano).
+pub fn format_rfc3339(nanos: i64) -> String {
+    let full = chrono::DateTime::from_timestamp_nanos(nanos)
+        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    // "...05.500000000Z" -> "...05.5Z"; "...05.000000000Z" -> "...05Z".
+    let (time, _) = full.split_at(full.len() - 1);
+    format!("{}Z", time.trim_end_matches('0').trim_end_matches('.'))
+}
+
 pub fn secs(s: i64) -> i64 {
     s * NANOS
 }
@@ -48,6 +64,9 @@ mod tests {
             assert_eq!(t.seconds * NANOS + t.nanos as i64, n);
         }
         assert_eq!(duration(0), None);
+        let t = parse_rfc3339("2024-01-02T03:04:05.5+02:00").unwrap();
+        assert_eq!(format_rfc3339(t), "2024-01-02T01:04:05.5Z");
+        assert_eq!(parse_rfc3339(&format_rfc3339(t)), Some(t));
         assert_eq!(nanos(&None), 0);
     }
 }

@@ -1,5 +1,6 @@
-//! The engine stays pure: its direct dependencies are message types and error derive only,
-//! and nothing of storage, Raft or RocksDB is anywhere in its dependency tree.
+//! The engine stays pure: its direct dependencies are message types, error derive, JSON (the
+//! payloads of search attributes) and RFC 3339 time parsing without a clock; nothing of
+//! storage, Raft or RocksDB is anywhere in its dependency tree.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -12,7 +13,14 @@ fn crate_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
-const ALLOWED_DIRECT: &[&str] = &["prost", "prost-wkt-types", "temporalio-protos", "thiserror"];
+const ALLOWED_DIRECT: &[&str] = &[
+    "chrono",
+    "prost",
+    "prost-wkt-types",
+    "serde_json",
+    "temporalio-protos",
+    "thiserror",
+];
 const FORBIDDEN_ANYWHERE: &[&str] = &[
     "rocksdb",
     "librocksdb-sys",
@@ -42,6 +50,13 @@ fn engine_depends_only_on_message_types() {
             ALLOWED_DIRECT.contains(&name),
             "keel-engine may not depend on {name}"
         );
+        if name == "chrono" {
+            // Without its default features chrono has no clock (`Utc::now`) to call.
+            assert!(
+                line.contains("default-features = false") && !line.contains("clock"),
+                "chrono must come without its clock: {line}"
+            );
+        }
     }
 }
 

@@ -318,6 +318,23 @@ fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// Visibility reads go straight to the live database: an index key whose row a concurrent
+/// apply just removed is skipped by the reader, and each page is one short walk.
+impl keel_engine::visibility::ScanView for Store {
+    fn scan(
+        &self,
+        prefix: &[u8],
+        from: &[u8],
+        limit: usize,
+    ) -> std::result::Result<keel_engine::visibility::read::Entries, ReadError> {
+        self.state_scan(prefix, Some(from), limit)
+            .map_err(|e| ReadError(e.to_string()))
+    }
+    fn get(&self, key: &[u8]) -> std::result::Result<Option<Vec<u8>>, ReadError> {
+        self.state_get(key).map_err(|e| ReadError(e.to_string()))
+    }
+}
+
 impl StateView for Store {
     fn get(&self, key: &[u8]) -> std::result::Result<Option<Vec<u8>>, ReadError> {
         self.state_get(key).map_err(|e| ReadError(e.to_string()))

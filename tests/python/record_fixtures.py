@@ -3,14 +3,16 @@
 
     python tests/python/record_fixtures.py [scenario ...]
 
-Records every scenario, or only the ones named. Writes tests/python/fixtures/<scenario>.json; test_fixtures.py compares Keel against them."""
+Records every scenario, or only the ones named (`responses` names the raw calls' responses of
+responses.py, `visibility` the lists, counts and query errors of visibility_scenarios.py). Writes tests/python/fixtures/<scenario>.json, fixtures/responses.json and
+fixtures/visibility.json; test_fixtures.py, test_responses.py and test_visibility.py compare
+Keel against them."""
 
 import asyncio
 import json
 import os
 import pathlib
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,16 +22,15 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
 from temporalio.client import Client  # noqa: E402
 
+from ports import reserve_port  # noqa: E402
+from responses import run_raw_workflow  # noqa: E402
+from visibility_scenarios import run_checked_queries, run_visibility  # noqa: E402
 from scenarios import SCENARIOS, normalise, scenario_worker  # noqa: E402
 from search_attribute_workflows import register_search_attributes  # noqa: E402
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+RESPONSES = "responses.json"  # the raw calls' responses (responses.py), not a scenario
+VISIBILITY = "visibility.json"  # lists, counts and query errors (visibility_scenarios.py)
 
 
 async def run_all(target: str, names: list) -> dict:
@@ -45,20 +46,42 @@ async def run_all(target: str, names: list) -> dict:
     return out
 
 
+async def record_responses(target: str) -> None:
+    client = await Client.connect(target)
+    responses = await run_raw_workflow(client)
+    (FIXTURES / RESPONSES).write_text(json.dumps(responses, indent=1, sort_keys=True) + "\n")
+    print(f"recorded {RESPONSES}: {len(responses)} calls")
+
+
+async def record_visibility(target: str) -> None:
+    client = await Client.connect(target)
+    recorded = {
+        "lists": await run_visibility(client),
+        "checked_queries": await run_checked_queries(client),
+    }
+    (FIXTURES / VISIBILITY).write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
+    print(f"recorded {VISIBILITY}: {len(recorded['lists'])} lists, {len(recorded['checked_queries'])} queries")
+
+
 def main() -> None:
-    names = sys.argv[1:] or list(SCENARIOS)
+    extras = {"responses": record_responses, "visibility": record_visibility}
+    names = sys.argv[1:] or [*SCENARIOS, *extras]
+    wanted_extras = [extras[n] for n in names if n in extras]
+    names = [n for n in names if n not in extras]
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:
         sys.exit(f"unknown scenarios: {unknown}")
     temporal = shutil.which("temporal") or str(pathlib.Path(sys.executable).parent / "temporal")
-    port = free_port()
+    port = reserve_port()
     server = subprocess.Popen(
-        [temporal, "server", "start-dev", "--headless", "--port", str(port), "--ui-port", str(free_port()), "--log-level", "error"],
+        [temporal, "server", "start-dev", "--headless", "--port", str(port), "--ui-port", str(reserve_port()), "--log-level", "error"],
         stdout=subprocess.DEVNULL,
     )
     try:
         time.sleep(3)
         histories = asyncio.run(run_all(f"127.0.0.1:{port}", names))
+        for record in wanted_extras:
+            asyncio.run(record(f"127.0.0.1:{port}"))
     finally:
         server.terminate()
         server.wait()

@@ -15,6 +15,7 @@ mod stored_history;
 mod system;
 mod tasks;
 mod updates;
+mod visibility;
 mod workflows;
 
 use crate::app::Keel;
@@ -117,6 +118,11 @@ route! {
     update_workflow_execution(UpdateWorkflowExecutionRequest) -> UpdateWorkflowExecutionResponse => updates::update;
     poll_workflow_execution_update(PollWorkflowExecutionUpdateRequest) -> PollWorkflowExecutionUpdateResponse => updates::poll;
     execute_multi_operation(ExecuteMultiOperationRequest) -> ExecuteMultiOperationResponse => multi_operation::execute;
+    list_workflow_executions(ListWorkflowExecutionsRequest) -> ListWorkflowExecutionsResponse => visibility::list;
+    scan_workflow_executions(ScanWorkflowExecutionsRequest) -> ScanWorkflowExecutionsResponse => visibility::scan;
+    count_workflow_executions(CountWorkflowExecutionsRequest) -> CountWorkflowExecutionsResponse => visibility::count;
+    list_open_workflow_executions(ListOpenWorkflowExecutionsRequest) -> ListOpenWorkflowExecutionsResponse => visibility::list_open;
+    list_closed_workflow_executions(ListClosedWorkflowExecutionsRequest) -> ListClosedWorkflowExecutionsResponse => visibility::list_closed;
 }
 
 #[cfg(test)]

@@ -4,15 +4,19 @@ use super::{Frontend, Res};
 use crate::errors;
 use keel_engine::mutation::{Kind, StartWorkflow};
 use keel_engine::records::ExecutionRecord;
-use keel_engine::time::{duration, timestamp};
+use keel_engine::time::{duration, explicit_duration, timestamp};
+use keel_engine::visibility::execution_info;
 use keel_engine::{validate, Outcome};
 use temporalio_protos::temporal::api::{
-    common::v1::{WorkflowExecution, WorkflowType},
-    enums::v1::{PendingActivityState, PendingWorkflowTaskState, TaskQueueKind},
+    activity::v1::ActivityOptions,
+    enums::v1::{
+        EventType, PendingActivityState, PendingWorkflowTaskState, TaskQueueKind,
+        WorkflowExecutionStatus,
+    },
     taskqueue::v1::TaskQueue,
     workflow::v1::{
-        PendingActivityInfo, PendingChildExecutionInfo, PendingWorkflowTaskInfo,
-        WorkflowExecutionConfig, WorkflowExecutionInfo,
+        PendingActivityInfo, PendingChildExecutionInfo, PendingWorkflowTaskInfo, RequestIdInfo,
+        WorkflowExecutionConfig, WorkflowExecutionExtendedInfo,
     },
     workflowservice::v1::*,
 };
@@ -28,6 +32,8 @@ pub(super) async fn start(
     if req.request_id.is_empty() {
         req.request_id = uuid::Uuid::new_v4().to_string();
     }
+    let namespace = req.namespace.clone();
+    let workflow_id = req.workflow_id.clone();
     let outcome = f
         .keel
         .propose(Kind::StartWorkflow(StartWorkflow {
@@ -37,9 +43,20 @@ pub(super) async fn start(
         .await?;
     match outcome {
         Outcome::WorkflowStarted { run_id, started } => {
+            // A new start begins a chain of its own; an existing run (the conflict policy
+            // USE_EXISTING) belongs to the chain it began in.
+            let first_execution_run_id = if started {
+                run_id.clone()
+            } else {
+                f.keel
+                    .execution(&namespace, &workflow_id, &run_id)?
+                    .first_execution_run_id
+            };
             Ok(Response::new(StartWorkflowExecutionResponse {
                 run_id,
                 started,
+                first_execution_run_id,
+                status: WorkflowExecutionStatus::Running as i32,
                 ..Default::default()
             }))
         }
@@ -69,6 +86,37 @@ fn task_queue(name: &str) -> Option<TaskQueue> {
     })
 }
 
+/// Go's zero time, which Temporal sends as a run's expiration time when it has none.
+const GO_ZERO_TIME: prost_wkt_types::Timestamp = prost_wkt_types::Timestamp {
+    seconds: -62_135_596_800,
+    nanos: 0,
+};
+
+fn extended_info(exec: &ExecutionRecord) -> WorkflowExecutionExtendedInfo {
+    WorkflowExecutionExtendedInfo {
+        execution_expiration_time: timestamp(exec.execution_deadline),
+        run_expiration_time: Some(if exec.run_timeout > 0 {
+            timestamp(exec.start_time + exec.run_timeout).unwrap_or(GO_ZERO_TIME)
+        } else {
+            GO_ZERO_TIME
+        }),
+        cancel_requested: exec.cancel_requested,
+        original_start_time: timestamp(exec.start_time),
+        request_id_infos: [(
+            exec.start_request_id.clone(),
+            RequestIdInfo {
+                event_type: EventType::WorkflowExecutionStarted as i32,
+                event_id: 1,
+                buffered: false,
+            },
+        )]
+        .into_iter()
+        .filter(|(id, _)| !id.is_empty())
+        .collect(),
+        ..Default::default()
+    }
+}
+
 fn describe_execution(exec: &ExecutionRecord) -> DescribeWorkflowExecutionResponse {
     let pending_activities = exec
         .activities
@@ -95,7 +143,25 @@ fn describe_execution(exec: &ExecutionRecord) -> DescribeWorkflowExecutionRespon
                 None
             },
             last_failure: a.last_failure.clone(),
-            last_worker_identity: a.last_worker_identity.clone(),
+            // The worker running the attempt, or the one that ran the last attempt.
+            last_worker_identity: if a.started_time != 0 {
+                a.started_identity.clone()
+            } else {
+                a.last_worker_identity.clone()
+            },
+            activity_options: Some(ActivityOptions {
+                task_queue: Some(TaskQueue {
+                    name: a.task_queue.clone(),
+                    normal_name: a.task_queue.clone(),
+                    ..Default::default()
+                }),
+                schedule_to_close_timeout: explicit_duration(a.schedule_to_close_timeout),
+                schedule_to_start_timeout: explicit_duration(a.schedule_to_start_timeout),
+                start_to_close_timeout: explicit_duration(a.start_to_close_timeout),
+                heartbeat_timeout: explicit_duration(a.heartbeat_timeout),
+                retry_policy: a.retry_policy.clone(),
+                ..Default::default()
+            }),
             ..Default::default()
         })
         .collect();
@@ -121,48 +187,8 @@ fn describe_execution(exec: &ExecutionRecord) -> DescribeWorkflowExecutionRespon
             default_workflow_task_timeout: duration(exec.task_timeout),
             ..Default::default()
         }),
-        workflow_execution_info: Some(WorkflowExecutionInfo {
-            execution: Some(WorkflowExecution {
-                workflow_id: exec.workflow_id.clone(),
-                run_id: exec.run_id.clone(),
-            }),
-            r#type: Some(WorkflowType {
-                name: exec.workflow_type.clone(),
-            }),
-            start_time: timestamp(exec.start_time),
-            close_time: timestamp(exec.close_time),
-            status: exec.status,
-            history_length: exec.next_event_id - 1,
-            // A retried run executes after its backoff.
-            execution_time: timestamp(exec.start_time.max(exec.first_task_not_before)),
-            memo: exec.memo.clone(),
-            search_attributes: exec.search_attributes.clone(),
-            task_queue: exec.task_queue.clone(),
-            state_transition_count: exec.state_transitions,
-            history_size_bytes: exec.history_size_bytes,
-            execution_duration: if exec.close_time != 0 {
-                duration(exec.close_time - exec.start_time)
-            } else {
-                None
-            },
-            first_run_id: exec.first_execution_run_id.clone(),
-            auto_reset_points: exec.auto_reset_points.clone(),
-            parent_execution: exec.parent.as_ref().map(|p| WorkflowExecution {
-                workflow_id: p.workflow_id.clone(),
-                run_id: p.run_id.clone(),
-            }),
-            root_execution: Some(match &exec.parent {
-                Some(p) => WorkflowExecution {
-                    workflow_id: p.root_workflow_id.clone(),
-                    run_id: p.root_run_id.clone(),
-                },
-                None => WorkflowExecution {
-                    workflow_id: exec.workflow_id.clone(),
-                    run_id: exec.first_execution_run_id.clone(),
-                },
-            }),
-            ..Default::default()
-        }),
+        workflow_execution_info: Some(execution_info(exec, true)),
+        workflow_extended_info: Some(extended_info(exec)),
         pending_activities,
         pending_workflow_task,
         pending_children: exec
