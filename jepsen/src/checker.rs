@@ -48,6 +48,11 @@ pub struct FinalState {
     pub workflows: BTreeMap<String, FinalWorkflow>,
     /// Every node's state checksum after healing.
     pub checksums: Vec<(u64, String)>,
+    /// What ListWorkflowExecutions returned after healing (every page), in order:
+    /// (workflow id, run id, open).
+    pub listed: Vec<(String, String, bool)>,
+    /// What CountWorkflowExecutions returned after healing.
+    pub counted: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -72,7 +77,67 @@ pub fn check(ops: &[Op], end: &FinalState) -> Vec<Anomaly> {
     activity_completions_in_history(ops, end, &mut found);
     timers_not_early(end, &mut found);
     workflows_complete(ops, end, &mut found);
+    visibility_matches_histories(end, &mut found);
     found
+}
+
+/// After healing, List shows each run once, every workflow's current run among them with the
+/// state its history ends in (open or closed), no run the cluster does not have, and Count
+/// agrees with the list: visibility is written with the change it describes, so it never lags.
+fn visibility_matches_histories(end: &FinalState, found: &mut Vec<Anomaly>) {
+    let mut seen = BTreeSet::new();
+    for (wf, run, _) in &end.listed {
+        if !seen.insert((wf.clone(), run.clone())) {
+            found.push(anomaly(
+                "visibility-duplicate",
+                wf,
+                format!("run {run} listed twice"),
+                vec![],
+            ));
+        }
+        if !end.workflows.contains_key(wf) {
+            found.push(anomaly(
+                "visibility-phantom",
+                wf,
+                format!("run {run} listed, but the workflow does not exist"),
+                vec![],
+            ));
+        }
+    }
+    for (wf, w) in &end.workflows {
+        match end
+            .listed
+            .iter()
+            .find(|(id, run, _)| id == wf && *run == w.run_id)
+        {
+            None => found.push(anomaly(
+                "visibility-missing",
+                wf,
+                format!("current run {} not listed", w.run_id),
+                vec![],
+            )),
+            Some((_, _, open)) if *open == w.closed => found.push(anomaly(
+                "visibility-stale",
+                wf,
+                format!(
+                    "run {} listed as {}, its history says {}",
+                    w.run_id,
+                    if *open { "open" } else { "closed" },
+                    if w.closed { "closed" } else { "open" }
+                ),
+                vec![],
+            )),
+            Some(_) => {}
+        }
+    }
+    if end.counted != end.listed.len() as i64 {
+        found.push(anomaly(
+            "visibility-count",
+            "",
+            format!("count {} but {} runs listed", end.counted, end.listed.len()),
+            vec![],
+        ));
+    }
 }
 
 fn anomaly(kind: &'static str, wf: &str, detail: String, ops: Vec<usize>) -> Anomaly {
@@ -497,6 +562,8 @@ mod tests {
     fn healthy(signals: &[&str]) -> FinalState {
         let mut end = FinalState {
             checksums: vec![(1, "a".into()), (2, "a".into())],
+            listed: vec![("w".into(), "r".into(), false)],
+            counted: 1,
             ..Default::default()
         };
         end.workflows.insert(
@@ -525,6 +592,29 @@ mod tests {
             signal("w", "s3", Outcome::Fail("NotFound".into())),
         ];
         assert_eq!(check(&ops, &healthy(&["s1", "s2"])), vec![]);
+    }
+
+    #[test]
+    fn lists_that_lag_miss_duplicate_or_invent_runs_are_found() {
+        let ops = vec![start("w", "r")];
+        let mut end = healthy(&[]);
+        end.listed = vec![
+            ("w".into(), "r".into(), true),
+            ("w".into(), "r".into(), true),
+            ("ghost".into(), "g".into(), false),
+        ];
+        assert_eq!(
+            kinds(&check(&ops, &end)),
+            vec![
+                "visibility-duplicate",
+                "visibility-phantom",
+                "visibility-stale",
+                "visibility-count"
+            ]
+        );
+        end.listed.clear();
+        end.counted = 0;
+        assert_eq!(kinds(&check(&ops, &end)), vec!["visibility-missing"]);
     }
 
     fn update(id: &str, result: Option<&str>, outcome: Outcome) -> Op {
@@ -633,6 +723,8 @@ mod tests {
         let w = end.workflows.get_mut("w").unwrap();
         w.events.remove(2);
         w.closed = false;
+        end.listed[0].2 = true; // listed open, as its history says
+        let w = end.workflows.get_mut("w").unwrap();
         w.timers = vec![
             TimerCheck {
                 timer_id: "ok".into(),

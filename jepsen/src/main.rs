@@ -282,6 +282,8 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
         latency: report::latency(&ops),
         workflows: end.workflows.len(),
         checksums: end.checksums.clone(),
+        listed: end.listed.len(),
+        counted: end.counted,
         anomalies,
         anomaly_ops,
     };

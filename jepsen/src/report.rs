@@ -26,6 +26,9 @@ pub struct Report {
     pub latency: Vec<LatencyBucket>,
     pub workflows: usize,
     pub checksums: Vec<(u64, String)>,
+    /// Runs ListWorkflowExecutions showed after healing, and what Count said.
+    pub listed: usize,
+    pub counted: i64,
     pub anomalies: Vec<Anomaly>,
     /// The operations the anomalies name, by index.
     pub anomaly_ops: BTreeMap<usize, Op>,
@@ -118,6 +121,11 @@ impl Report {
             self.workflows, self.settle_ms
         );
         let _ = writeln!(t, "state checksums: {:?}", self.checksums);
+        let _ = writeln!(
+            t,
+            "visibility after healing: {} runs listed, count {}",
+            self.listed, self.counted
+        );
         let _ = writeln!(t, "\nlatency of acknowledged operations per 5 s:");
         for b in &self.latency {
             let _ = writeln!(

@@ -599,8 +599,63 @@ impl Workload {
                 end.workflows.insert(id, final_workflow(&events));
             }
         }
-        Ok(end)
+        let mut tries = 0;
+        loop {
+            match list_all(&client).await {
+                Ok((listed, counted)) => {
+                    (end.listed, end.counted) = (listed, counted);
+                    return Ok(end);
+                }
+                Err(s) if tries >= 20 => anyhow::bail!("listing workflows at the end: {s}"),
+                Err(_) => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            }
+        }
     }
+}
+
+/// Every run ListWorkflowExecutions shows (pages of 100): (workflow id, run id, open), and
+/// what CountWorkflowExecutions says.
+async fn list_all(client: &Client) -> Result<(Vec<(String, String, bool)>, i64), tonic::Status> {
+    let mut listed = Vec::new();
+    let mut token = Vec::new();
+    loop {
+        let req = ListWorkflowExecutionsRequest {
+            namespace: NAMESPACE.into(),
+            page_size: 100,
+            next_page_token: token,
+            ..Default::default()
+        };
+        let page = client
+            .clone()
+            .list_workflow_executions(request(req, CALL_TIMEOUT))
+            .await?
+            .into_inner();
+        for e in page.executions {
+            let ex = e.execution.unwrap_or_default();
+            let open = e.status == WorkflowExecutionStatus::Running as i32;
+            listed.push((ex.workflow_id, ex.run_id, open));
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    let counted = client
+        .clone()
+        .count_workflow_executions(request(
+            CountWorkflowExecutionsRequest {
+                namespace: NAMESPACE.into(),
+                ..Default::default()
+            },
+            CALL_TIMEOUT,
+        ))
+        .await?
+        .into_inner()
+        .count;
+    Ok((listed, counted))
 }
 
 /// The activity's scheduled event id, which Keel's task token carries (the API does not).

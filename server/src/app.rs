@@ -43,6 +43,8 @@ pub struct Keel {
     pub queries: Queries,
     pub updates: Updates,
     pub cluster_id: String,
+    /// The client address other nodes and clients reach this node at.
+    pub client_addr: String,
     /// Whether this node's leader services are live (see `leadership`).
     pub leading: AtomicBool,
     /// Set when shutdown begins: health checks answer NOT_SERVING from then on.
@@ -272,6 +274,7 @@ pub async fn run(
         updates: Updates::default(),
         queries: Queries::default(),
         cluster_id: "keel".to_string(),
+        client_addr: addrs.client_addr.clone(),
         leading: AtomicBool::new(false),
         stopping: AtomicBool::new(false),
     });

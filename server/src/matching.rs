@@ -8,7 +8,7 @@ use keel_engine::mutation::{Kind, StartTask};
 use keel_engine::records::TaskKind;
 use keel_engine::{keys, Mutation, Outcome};
 use keel_raft::RaftNode;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use temporalio_protos::temporal::api::common::v1::WorkerVersionStamp;
@@ -29,11 +29,71 @@ pub struct Poller {
 
 #[derive(Default)]
 struct Queue {
-    /// Task keys; key order is task-id order, so this is FIFO and free of duplicates.
-    ready: Mutex<BTreeSet<Vec<u8>>>,
+    /// Task keys, with when this node learned of each; key order is task-id order, so this is
+    /// FIFO and free of duplicates.
+    ready: Mutex<BTreeMap<Vec<u8>, Instant>>,
+    /// Who polled lately: identity -> last poll (unix nanos of the leader's clock).
+    pollers: Mutex<BTreeMap<String, i64>>,
+    /// When tasks were added and handed out in the last `RATE_WINDOW`.
+    added_at: Mutex<VecDeque<Instant>>,
+    dispatched_at: Mutex<VecDeque<Instant>>,
     /// Queries for runs on this (workflow) queue; served before stored tasks.
     queries: Mutex<VecDeque<QueryTask>>,
     added: Notify,
+}
+
+/// Temporal forgets a poller five minutes after its last poll.
+const POLLER_TTL_NANOS: i64 = 5 * 60 * 1_000_000_000;
+/// The rate Temporal reports for a poller that set none.
+const DEFAULT_POLLER_RATE: f64 = 100_000.0;
+
+/// Add and dispatch rates are averaged over this window, as Temporal's.
+const RATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Notes an event now and forgets those older than the window.
+fn note(events: &Mutex<VecDeque<Instant>>) {
+    let mut events = events.lock().expect("rate lock");
+    let now = Instant::now();
+    while events.front().is_some_and(|t| now - *t > RATE_WINDOW) {
+        events.pop_front();
+    }
+    events.push_back(now);
+}
+
+/// Events per second over the window.
+fn rate(events: &Mutex<VecDeque<Instant>>) -> f32 {
+    let events = events.lock().expect("rate lock");
+    let now = Instant::now();
+    let recent = events.iter().filter(|t| now - **t <= RATE_WINDOW).count();
+    recent as f32 / RATE_WINDOW.as_secs_f32()
+}
+
+impl Queue {
+    fn saw_poller(&self, identity: &str) {
+        let now = keel_raft::leader_now();
+        let mut pollers = self.pollers.lock().expect("pollers lock");
+        pollers.retain(|_, last| now - *last < POLLER_TTL_NANOS);
+        pollers.insert(identity.to_string(), now);
+    }
+}
+
+/// One poller of a queue, as DescribeTaskQueue shows it.
+pub struct PollerSeen {
+    pub identity: String,
+    pub last_access_unix_nanos: i64,
+    pub rate_per_second: f64,
+}
+
+/// A queue's pollers of the last five minutes (latest first) and its backlog.
+pub struct QueueDescription {
+    pub pollers: Vec<PollerSeen>,
+    /// Ready tasks not yet handed out.
+    pub backlog: usize,
+    /// How long the oldest of them has waited (since this node learned of it).
+    pub oldest: Option<std::time::Duration>,
+    /// Tasks added and handed out per second, over the last 30 s.
+    pub add_rate: f32,
+    pub dispatch_rate: f32,
 }
 
 /// What a poll hands out.
@@ -62,8 +122,39 @@ impl Matching {
 
     pub fn add(&self, namespace: &str, queue: &str, kind: TaskKind, task_key: Vec<u8>) {
         let q = self.queue(namespace, queue, kind);
-        q.ready.lock().expect("queue lock").insert(task_key);
+        q.ready
+            .lock()
+            .expect("queue lock")
+            .entry(task_key)
+            .or_insert_with(Instant::now);
+        note(&q.added_at);
         q.added.notify_one();
+    }
+
+    pub fn describe(&self, namespace: &str, queue: &str, kind: TaskKind) -> QueueDescription {
+        let q = self.queue(namespace, queue, kind);
+        let now = keel_raft::leader_now();
+        let mut pollers: Vec<PollerSeen> = q
+            .pollers
+            .lock()
+            .expect("pollers lock")
+            .iter()
+            .filter(|(_, last)| now - **last < POLLER_TTL_NANOS)
+            .map(|(identity, last)| PollerSeen {
+                identity: identity.clone(),
+                last_access_unix_nanos: *last,
+                rate_per_second: DEFAULT_POLLER_RATE,
+            })
+            .collect();
+        pollers.sort_by_key(|p| std::cmp::Reverse(p.last_access_unix_nanos));
+        let ready = q.ready.lock().expect("queue lock");
+        QueueDescription {
+            pollers,
+            backlog: ready.len(),
+            oldest: ready.values().min().map(|t| t.elapsed()),
+            add_rate: rate(&q.added_at),
+            dispatch_rate: rate(&q.dispatched_at),
+        }
     }
 
     pub fn add_query(&self, queue: &str, task: QueryTask) {
@@ -121,6 +212,7 @@ impl Matching {
     ) -> Result<Option<Polled>, Status> {
         let generation = self.generation.load(Ordering::SeqCst);
         let q = self.queue(&poller.namespace, &poller.queue, poller.kind);
+        q.saw_poller(&poller.identity);
         loop {
             let added = q.added.notified();
             tokio::pin!(added);
@@ -132,7 +224,7 @@ impl Matching {
                 return Ok(Some(Polled::Query(query)));
             }
             let next = q.ready.lock().expect("queue lock").pop_first();
-            if let Some(task_key) = next {
+            if let Some((task_key, added_at)) = next {
                 let mutation = Mutation {
                     now: 0,
                     kind: Some(Kind::StartTask(StartTask {
@@ -146,13 +238,19 @@ impl Matching {
                     Ok(applied) => applied,
                     Err(e) => {
                         // Not applied (no leader, shutting down): the task stays ready.
-                        q.ready.lock().expect("queue lock").insert(task_key);
+                        q.ready
+                            .lock()
+                            .expect("queue lock")
+                            .insert(task_key, added_at);
                         return Err(errors::propose(e));
                     }
                 };
                 match proposed {
                     Ok(Outcome::TaskStale) => continue,
-                    Ok(outcome) => return Ok(Some(Polled::Task(outcome))),
+                    Ok(outcome) => {
+                        note(&q.dispatched_at);
+                        return Ok(Some(Polled::Task(outcome)));
+                    }
                     Err(rejection) => {
                         tracing::debug!(%rejection, "task could not be started");
                         continue;

@@ -20,12 +20,14 @@ from temporalio.api.command.v1 import (
     ScheduleActivityTaskCommandAttributes,
 )
 from temporalio.api.common.v1 import ActivityType, Payloads, WorkflowExecution, WorkflowType
-from temporalio.api.enums.v1 import CommandType
+from temporalio.api.enums.v1 import CommandType, DescribeTaskQueueMode, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
+    DescribeTaskQueueRequest,
     DescribeWorkflowExecutionRequest,
     GetSystemInfoRequest,
     GetWorkflowExecutionHistoryRequest,
+    GetWorkflowExecutionHistoryReverseRequest,
     PollActivityTaskQueueRequest,
     PollWorkflowTaskQueueRequest,
     RespondActivityTaskCompletedRequest,
@@ -41,7 +43,8 @@ MASKED = {
     "lastStartedTime", "currentAttemptScheduledTime", "expirationTime", "lastUpdateTime",
     "historySizeBytes", "firstRunId", "originalExecutionRunId", "firstExecutionRunId",
     "createTime", "expireTime", "serverVersion", "lastAccessTime", "stateTransitionCount",
-    "binaryChecksum", "buildId", "originalStartTime", "executionDuration",
+    "binaryChecksum", "buildId", "originalStartTime", "executionDuration", "approximateBacklogAge",
+    "tasksAddRate", "tasksDispatchRate", "backlogIncreaseRate",
 }
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -140,6 +143,28 @@ async def run_raw_workflow(client, namespace: str = "default") -> dict:
         ),
     )
     await describe("DescribeWorkflowExecution (activity running)")
+    for kind in (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY):
+        record(
+            f"DescribeTaskQueue ({TaskQueueType.Name(kind)}, stats)",
+            await svc.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=namespace, task_queue=TaskQueue(name=queue),
+                    task_queue_type=kind, report_stats=True,
+                )
+            ),
+        )
+    # As the `temporal task-queue describe` CLI asks.
+    record(
+        "DescribeTaskQueue (enhanced)",
+        await svc.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=namespace, task_queue=TaskQueue(name=queue),
+                api_mode=DescribeTaskQueueMode.DESCRIBE_TASK_QUEUE_MODE_ENHANCED,
+                task_queue_types=[TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY],
+                report_pollers=True, report_stats=True,
+            )
+        ),
+    )
     record(
         "RespondActivityTaskCompleted",
         await svc.respond_activity_task_completed(
@@ -177,6 +202,25 @@ async def run_raw_workflow(client, namespace: str = "default") -> dict:
             GetWorkflowExecutionHistoryRequest(namespace=namespace, execution=execution)
         ),
     )
+    # Pages of "4": Temporal counts the batches events were written in, Keel counts events,
+    # so only the events of all pages together are compared.
+    token, events, pages = b"", [], 0
+    while True:
+        reverse = await svc.get_workflow_execution_history_reverse(
+            GetWorkflowExecutionHistoryReverseRequest(
+                namespace=namespace, execution=execution, maximum_page_size=4,
+                next_page_token=token,
+            )
+        )
+        events.extend(reverse.history.events)
+        pages += 1
+        token = reverse.next_page_token
+        if not token or pages > 20:
+            break
+    out["GetWorkflowExecutionHistoryReverse (every page of 4)"] = {
+        "events": [mask(MessageToDict(e)) for e in events],
+        "more_than_one_page": pages > 1,
+    }
     return out
 
 

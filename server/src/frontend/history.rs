@@ -1,12 +1,18 @@
 //! GetWorkflowExecutionHistory: pages straight from the history table, the `wait_new_event`
 //! long poll, and the close-event filter SDK clients use to wait for a result. Events are
-//! returned as stored (see `stored_history`).
+//! returned as stored (see `stored_history`). GetWorkflowExecutionHistoryReverse: the same
+//! events newest first.
 
 use super::stored_history::{StoredEvents, WithHistory};
 use super::{long_poll_deadline, Frontend, Res};
 use crate::errors;
 use keel_engine::keys;
-use temporalio_protos::temporal::api::{enums::v1::HistoryEventFilterType, workflowservice::v1::*};
+use prost::Message;
+use temporalio_protos::temporal::api::{
+    enums::v1::HistoryEventFilterType,
+    history::v1::{History, HistoryEvent},
+    workflowservice::v1::*,
+};
 use tonic::{Request, Response, Status};
 
 /// Temporal's default and maximum page size for history reads.
@@ -106,4 +112,52 @@ pub(crate) fn read_events(
         .state_scan(&prefix, Some(&start), limit)
         .map_err(errors::internal)?;
     Ok(StoredEvents(rows.into_iter().map(|(_, v)| v).collect()))
+}
+
+/// GetWorkflowExecutionHistoryReverse: the run's events newest first, in pages; the page
+/// token is the event id to continue below (8 bytes big-endian).
+pub(super) async fn get_reverse(
+    f: &Frontend,
+    req: Request<GetWorkflowExecutionHistoryReverseRequest>,
+) -> Res<GetWorkflowExecutionHistoryReverseResponse> {
+    let req = req.into_inner();
+    let keel = &f.keel;
+    keel.linearizable().await?;
+    keel.namespace(&req.namespace)?;
+    let execution = req.execution.unwrap_or_default();
+    let exec = keel.execution(&req.namespace, &execution.workflow_id, &execution.run_id)?;
+    let last = exec.next_event_id - 1;
+    let page_size = match req.maximum_page_size {
+        n if n <= 0 => MAX_PAGE,
+        n => (n as usize).min(MAX_PAGE),
+    };
+    let from = if req.next_page_token.is_empty() {
+        last
+    } else {
+        decode_token(&req.next_page_token)?.min(last)
+    };
+    let low = (from - page_size as i64 + 1).max(1);
+    let stored = read_events(
+        f,
+        &exec.namespace,
+        &exec.workflow_id,
+        &exec.run_id,
+        low,
+        (from - low + 1).max(0) as usize,
+    )?;
+    let mut events = stored
+        .0
+        .iter()
+        .map(|bytes| HistoryEvent::decode(bytes.as_slice()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(errors::internal)?;
+    events.reverse();
+    Ok(Response::new(GetWorkflowExecutionHistoryReverseResponse {
+        history: Some(History { events }),
+        next_page_token: if low > 1 {
+            (low - 1).to_be_bytes().to_vec()
+        } else {
+            Vec::new()
+        },
+    }))
 }

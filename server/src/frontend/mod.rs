@@ -13,6 +13,7 @@ mod signals;
 mod sticky;
 mod stored_history;
 mod system;
+mod task_queues;
 mod tasks;
 mod updates;
 mod visibility;
@@ -123,6 +124,9 @@ route! {
     count_workflow_executions(CountWorkflowExecutionsRequest) -> CountWorkflowExecutionsResponse => visibility::count;
     list_open_workflow_executions(ListOpenWorkflowExecutionsRequest) -> ListOpenWorkflowExecutionsResponse => visibility::list_open;
     list_closed_workflow_executions(ListClosedWorkflowExecutionsRequest) -> ListClosedWorkflowExecutionsResponse => visibility::list_closed;
+    get_workflow_execution_history_reverse(GetWorkflowExecutionHistoryReverseRequest) -> GetWorkflowExecutionHistoryReverseResponse => history::get_reverse;
+    describe_task_queue(DescribeTaskQueueRequest) -> DescribeTaskQueueResponse => task_queues::describe;
+    list_task_queue_partitions(ListTaskQueuePartitionsRequest) -> ListTaskQueuePartitionsResponse => task_queues::list_partitions;
 }
 
 #[cfg(test)]
