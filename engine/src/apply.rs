@@ -2,6 +2,7 @@
 //! state, reading only the view and the mutation. Same log, same state, on every replica.
 
 use crate::activity;
+use crate::batch;
 use crate::cancel_terminate;
 use crate::ctx::ApplyCtx;
 use crate::delete;
@@ -78,6 +79,10 @@ fn rejected(view: &dyn StateView, mutation: &Mutation, rejection: Rejection) -> 
         // it too; were the task gone, the context would hold only the clock.
         let _task_gone = workflow_task::fail_for_bad_command(&mut ctx, m, *cause, message);
     }
+    if let Some(Kind::BatchStep(m)) = &mutation.kind {
+        // The target's operation was refused: the job counts it as failed and goes on.
+        let _ = batch::step_failed(&mut ctx, m);
+    }
     if visibility::flush(&mut ctx).is_err() {
         return Applied {
             writes: Writes::new(),
@@ -118,6 +123,10 @@ fn dispatch(ctx: &mut ApplyCtx, kind: Option<Kind>) -> ApplyResult<Outcome> {
         Some(Kind::RemoveSearchAttributes(m)) => search_attributes::remove(ctx, m),
         Some(Kind::ScheduleUpdateTask(m)) => updates::schedule_task(ctx, m),
         Some(Kind::ResetWorkflow(m)) => reset::reset(ctx, m),
+        Some(Kind::StartBatch(m)) => batch::start(ctx, m),
+        Some(Kind::BatchStep(m)) => batch::step(ctx, m),
+        Some(Kind::FinishBatch(m)) => batch::finish(ctx, m),
+        Some(Kind::StopBatch(m)) => batch::stop(ctx, m),
         None => Err(Rejection::InvalidArgument("empty mutation".into())),
     }
 }

@@ -16,6 +16,13 @@ static DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/temporal_d
 /// (Record names are Keel's own; Temporal names are fully qualified.)
 const RECORD_FIELDS: &[(&str, &[(u32, &str)])] = &[
     (
+        "keel.BatchJobRecord",
+        &[(
+            3,
+            "temporal.api.workflowservice.v1.StartBatchOperationRequest",
+        )],
+    ),
+    (
         "keel.ExecutionRecord",
         &[
             (16, "keel.WorkflowTaskInfo"),
@@ -44,6 +51,7 @@ const RECORD_FIELDS: &[(&str, &[(u32, &str)])] = &[
 ];
 
 pub(crate) const EXECUTION_RECORD: &str = "keel.ExecutionRecord";
+pub(crate) const BATCH_JOB_RECORD: &str = "keel.BatchJobRecord";
 pub(crate) const HISTORY_EVENT: &str = "temporal.api.history.v1.HistoryEvent";
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -27,6 +27,9 @@ pub enum Rejection {
         cause: WorkflowTaskFailedCause,
         message: String,
     },
+    /// A limit on concurrent work was reached (RESOURCE_EXHAUSTED).
+    #[error("{0}")]
+    ResourceExhausted(String),
     /// Stored state could not be decoded: a bug or corruption, never the caller's fault.
     #[error("internal error: {0}")]
     Internal(String),

@@ -18,6 +18,8 @@
 //! | 10  | visibility row | namespace, workflow id, run id          | `WorkflowExecutionInfo` |
 //! | 11  | visibility index | namespace, index (u8), value, order   | empty            |
 //! | 12  | visibility count | namespace, status (u8)                | count (u64 BE)   |
+//! | 13  | batch job    | namespace, job id                        | `BatchJobRecord` |
+//! | 14  | batch done   | namespace, job id, workflow id, run id (a listed target: "", its position) | empty |
 //!
 //! Visibility index keys (see `visibility::index`) end in the run's *order*, so a scan of one
 //! index value lists runs in Temporal's fixed order: open runs first, then by close time
@@ -46,6 +48,8 @@ pub mod table {
     pub const VISIBILITY_ROW: u8 = 10;
     pub const VISIBILITY_INDEX: u8 = 11;
     pub const VISIBILITY_COUNT: u8 = 12;
+    pub const BATCH_JOB: u8 = 13;
+    pub const BATCH_DONE: u8 = 14;
 }
 
 /// The indexes of the visibility index table (its second field).
@@ -203,6 +207,30 @@ pub fn decode_task(key: &[u8]) -> Option<(String, String, TaskKind, u64)> {
 
 pub fn timer_prefix() -> Vec<u8> {
     KeyBuilder::new(table::TIMER).done()
+}
+
+pub fn batch_job(namespace: &str, job_id: &str) -> Vec<u8> {
+    KeyBuilder::new(table::BATCH_JOB)
+        .str(namespace)
+        .str(job_id)
+        .done()
+}
+
+pub fn batch_job_prefix(namespace: &str) -> Vec<u8> {
+    KeyBuilder::new(table::BATCH_JOB).str(namespace).done()
+}
+
+pub fn batch_job_prefix_all() -> Vec<u8> {
+    KeyBuilder::new(table::BATCH_JOB).done()
+}
+
+pub fn batch_done(namespace: &str, job_id: &str, workflow_id: &str, run_id: &str) -> Vec<u8> {
+    KeyBuilder::new(table::BATCH_DONE)
+        .str(namespace)
+        .str(job_id)
+        .str(workflow_id)
+        .str(run_id)
+        .done()
 }
 
 pub fn visibility_row(namespace: &str, workflow_id: &str, run_id: &str) -> Vec<u8> {

@@ -19,6 +19,7 @@
 
 mod activity;
 mod apply;
+pub mod batch;
 mod cancel_terminate;
 mod canonical;
 mod children;

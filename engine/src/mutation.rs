@@ -14,7 +14,7 @@ pub struct Mutation {
     pub now: i64,
     #[prost(
         oneof = "Kind",
-        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24"
+        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28"
     )]
     pub kind: Option<Kind>,
 }
@@ -70,6 +70,55 @@ pub enum Kind {
     ScheduleUpdateTask(ScheduleUpdateTask),
     #[prost(message, tag = "24")]
     ResetWorkflow(ResetWorkflow),
+    #[prost(message, tag = "25")]
+    StartBatch(StartBatch),
+    #[prost(message, tag = "26")]
+    BatchStep(BatchStep),
+    #[prost(message, tag = "27")]
+    FinishBatch(FinishBatch),
+    #[prost(message, tag = "28")]
+    StopBatch(ws::StopBatchOperationRequest),
+}
+
+/// StartBatchOperation, checked by the frontend: the query the runner walks (the user's,
+/// with Temporal's status filter added) and the count of its targets at the start.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StartBatch {
+    #[prost(message, optional, tag = "1")]
+    pub request: Option<ws::StartBatchOperationRequest>,
+    #[prost(string, tag = "2")]
+    pub query: String,
+    #[prost(int64, tag = "3")]
+    pub total_estimate: i64,
+}
+
+/// One target of a batch job: apply the job's operation to it and record the progress.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BatchStep {
+    #[prost(string, tag = "1")]
+    pub namespace: String,
+    #[prost(string, tag = "2")]
+    pub job_id: String,
+    #[prost(string, tag = "3")]
+    pub workflow_id: String,
+    #[prost(string, tag = "4")]
+    pub run_id: String,
+    /// The target's visibility order (a query's walk resumes after it), or empty for a
+    /// target given by the request's list of executions ...
+    #[prost(bytes = "vec", tag = "5")]
+    pub order: Vec<u8>,
+    /// ... at this index.
+    #[prost(int32, tag = "6")]
+    pub index: i32,
+}
+
+/// A batch job's runner found no target left.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct FinishBatch {
+    #[prost(string, tag = "1")]
+    pub namespace: String,
+    #[prost(string, tag = "2")]
+    pub job_id: String,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

@@ -28,6 +28,7 @@ pub(crate) fn register(ctx: &mut ApplyCtx, m: RegisterNamespace) -> ApplyResult<
         data: req.data.into_iter().collect(),
         created_time: ctx.now,
         search_attributes: Default::default(),
+        running_batch_jobs: Vec::new(),
     };
     ctx.put(key, &record);
     Ok(Outcome::Namespace(record))

@@ -57,4 +57,9 @@ pub enum Notification {
         workflow_id: String,
         run_id: String,
     },
+    /// A batch job started: the leader's batch runner works through it.
+    BatchStarted {
+        namespace: String,
+        job_id: String,
+    },
 }

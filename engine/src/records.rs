@@ -37,6 +37,47 @@ pub struct NamespaceRecord {
     /// Custom search attributes: name -> `IndexedValueType` (see `search_attributes`).
     #[prost(btree_map = "string, int32", tag = "8")]
     pub search_attributes: std::collections::BTreeMap<String, i32>,
+    /// Batch jobs running in the namespace (Temporal allows one at a time by default).
+    #[prost(string, repeated, tag = "9")]
+    pub running_batch_jobs: Vec<String>,
+}
+
+/// A batch operation (see `batch`): the request, the state, the progress.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BatchJobRecord {
+    #[prost(string, tag = "1")]
+    pub job_id: String,
+    #[prost(string, tag = "2")]
+    pub namespace: String,
+    #[prost(message, optional, tag = "3")]
+    pub request:
+        Option<temporalio_protos::temporal::api::workflowservice::v1::StartBatchOperationRequest>,
+    /// `BatchOperationState`.
+    #[prost(int32, tag = "4")]
+    pub state: i32,
+    #[prost(int64, tag = "5")]
+    pub start_time: i64,
+    #[prost(int64, tag = "6")]
+    pub close_time: i64,
+    /// Targets counted when the job started.
+    #[prost(int64, tag = "7")]
+    pub total_estimate: i64,
+    #[prost(int64, tag = "8")]
+    pub complete_count: i64,
+    #[prost(int64, tag = "9")]
+    pub failure_count: i64,
+    /// The visibility order of the last target done: the walk of `query` resumes after it.
+    #[prost(bytes = "vec", tag = "10")]
+    pub cursor: Vec<u8>,
+    /// The query walked (empty when the request lists its executions).
+    #[prost(string, tag = "11")]
+    pub query: String,
+    /// The next of the request's listed executions.
+    #[prost(int32, tag = "12")]
+    pub next_execution: i32,
+    /// StopBatchOperation's reason.
+    #[prost(string, tag = "13")]
+    pub stop_reason: String,
 }
 
 /// The run a workflow id currently points at (open, or the last closed one).

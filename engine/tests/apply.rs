@@ -88,7 +88,7 @@ impl Harness {
             match n {
                 Notification::TaskAdded { kind, task_key, .. } => self.tasks.push((kind, task_key)),
                 Notification::TimerAdded { fire_at, key } => self.timers.push((fire_at, key)),
-                Notification::HistoryAppended { .. } => {}
+                Notification::HistoryAppended { .. } | Notification::BatchStarted { .. } => {}
             }
         }
         applied.outcome

@@ -1,6 +1,8 @@
 //! Visibility kept by `apply`: rows, index keys and counts follow starts, closes, upserts and
 //! deletes; List walks in Temporal's order with pages that continue exactly; Count uses the
 //! counters; the query parser never panics and its printed plans compile back to themselves.
+//! Batch jobs, which walk visibility: each target acted on and counted once, resumable from
+//! the record alone, one running job per namespace.
 
 use keel_engine::mutation::*;
 use keel_engine::query::compile;
@@ -53,6 +55,10 @@ impl Cluster {
     }
 
     fn apply(&mut self, kind: Kind) -> Outcome {
+        self.try_apply(kind).expect("mutation applies")
+    }
+
+    fn try_apply(&mut self, kind: Kind) -> Result<Outcome, keel_engine::Rejection> {
         self.now += SEC;
         let applied = apply(
             &self.state,
@@ -61,9 +67,8 @@ impl Cluster {
                 kind: Some(kind),
             },
         );
-        let outcome = applied.outcome.expect("mutation applies");
         self.state.apply_writes(applied.writes);
-        outcome
+        applied.outcome
     }
 
     fn start(&mut self, wf: &str, ty: &str, attrs: &[(&str, &str)]) -> String {
@@ -464,4 +469,156 @@ fn arbitrary_queries_never_panic_and_printed_plans_compile_to_themselves() {
         compiled > 2_000,
         "only {compiled} generated queries compiled"
     );
+}
+
+// ---- batch jobs ----------------------------------------------------------------------------
+
+use keel_engine::records::BatchJobRecord;
+use keel_engine::visibility::read::targets_after;
+use prost::Message;
+use temporalio_protos::temporal::api::{
+    batch::v1::BatchOperationTermination, enums::v1::BatchOperationState,
+    workflowservice::v1::start_batch_operation_request::Operation,
+};
+
+impl Cluster {
+    fn start_terminate_batch(
+        &mut self,
+        job: &str,
+        query: &str,
+    ) -> Result<Outcome, keel_engine::Rejection> {
+        self.try_apply(Kind::StartBatch(StartBatch {
+            request: Some(ws::StartBatchOperationRequest {
+                namespace: NS.into(),
+                job_id: job.into(),
+                reason: "cleanup".into(),
+                visibility_query: query.into(),
+                operation: Some(Operation::TerminationOperation(BatchOperationTermination {
+                    identity: "tester".into(),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            }),
+            // As the frontend widens a terminate's query.
+            query: format!("({query}) AND ExecutionStatus = 'Running'"),
+            total_estimate: 0,
+        }))
+    }
+
+    fn job(&self, job: &str) -> BatchJobRecord {
+        let bytes = self
+            .state
+            .0
+            .get(&keys::batch_job(NS, job))
+            .expect("job record");
+        BatchJobRecord::decode(bytes.as_slice()).unwrap()
+    }
+
+    /// What the leader's runner proposes next: up to `n` steps after the job's cursor.
+    fn next_steps(&self, job: &str, n: usize) -> Vec<BatchStep> {
+        let record = self.job(job);
+        let after = (!record.cursor.is_empty()).then_some(record.cursor.as_slice());
+        targets_after(&self.state, NS, &self.custom(), &record.query, n, after)
+            .unwrap()
+            .into_iter()
+            .map(|(info, order)| {
+                let e = info.execution.unwrap();
+                BatchStep {
+                    namespace: NS.into(),
+                    job_id: job.into(),
+                    workflow_id: e.workflow_id,
+                    run_id: e.run_id,
+                    order,
+                    index: -1,
+                }
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn a_batch_terminates_each_target_once_and_resumes_from_its_record() {
+    let mut c = Cluster::new();
+    for i in 0..5 {
+        c.start(&format!("wf-{i}"), if i % 2 == 0 { "A" } else { "B" }, &[]);
+    }
+    c.start_terminate_batch("job", "WorkflowType = 'A'")
+        .unwrap();
+    // The runner does one step, then "loses leadership": the next runner starts from the
+    // record alone and finds only the two targets left.
+    let first = c.next_steps("job", 1);
+    assert_eq!(first.len(), 1);
+    c.apply(Kind::BatchStep(first[0].clone()));
+    let rest = c.next_steps("job", 100);
+    assert_eq!(rest.len(), 2, "the cursor moved past the first target");
+    // The first step proposed again (a retry across a leader change) changes nothing.
+    let before = c.state.clone();
+    c.apply(Kind::BatchStep(first[0].clone()));
+    let mut replayed = c.state.clone();
+    replayed.0.remove(&keys::meta());
+    let mut expected = before;
+    expected.0.remove(&keys::meta());
+    assert_eq!(replayed, expected);
+    for step in rest {
+        c.apply(Kind::BatchStep(step));
+    }
+    assert!(c.next_steps("job", 100).is_empty());
+    c.apply(Kind::FinishBatch(FinishBatch {
+        namespace: NS.into(),
+        job_id: "job".into(),
+    }));
+    let job = c.job("job");
+    assert_eq!(job.state, BatchOperationState::Completed as i32);
+    assert_eq!((job.complete_count, job.failure_count), (3, 0));
+    // Terminated newest first, so the oldest closed last: it lists first.
+    assert_eq!(
+        c.ids("ExecutionStatus = 'Terminated'", 10),
+        ["wf-0", "wf-2", "wf-4"]
+    );
+    assert_eq!(c.ids("ExecutionStatus = 'Running'", 10), ["wf-3", "wf-1"]);
+}
+
+#[test]
+fn one_running_batch_per_namespace_and_job_ids_are_unique() {
+    let mut c = Cluster::new();
+    c.start("wf", "A", &[]);
+    c.start_terminate_batch("one", "WorkflowType = 'A'")
+        .unwrap();
+    assert!(matches!(
+        c.start_terminate_batch("two", "WorkflowType = 'A'"),
+        Err(keel_engine::Rejection::ResourceExhausted(_))
+    ));
+    c.apply(Kind::StopBatch(ws::StopBatchOperationRequest {
+        namespace: NS.into(),
+        job_id: "one".into(),
+        reason: "enough".into(),
+        ..Default::default()
+    }));
+    assert_eq!(c.job("one").state, BatchOperationState::Failed as i32);
+    // A stopped job's steps change nothing.
+    for step in c.next_steps("one", 10) {
+        c.apply(Kind::BatchStep(step));
+    }
+    assert_eq!(c.ids("ExecutionStatus = 'Running'", 10), ["wf"]);
+    assert!(matches!(
+        c.start_terminate_batch("one", "WorkflowType = 'A'"),
+        Err(keel_engine::Rejection::WorkflowAlreadyStarted { .. })
+    ));
+    c.start_terminate_batch("two", "WorkflowType = 'A'")
+        .unwrap();
+}
+
+#[test]
+fn a_target_that_is_gone_counts_as_done() {
+    let mut c = Cluster::new();
+    c.start("wf", "A", &[]);
+    c.start_terminate_batch("job", "WorkflowType = 'A'")
+        .unwrap();
+    let steps = c.next_steps("job", 10);
+    c.delete("wf");
+    for step in steps {
+        c.apply(Kind::BatchStep(step));
+    }
+    let job = c.job("job");
+    assert_eq!((job.complete_count, job.failure_count), (1, 0));
 }

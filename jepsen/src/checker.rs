@@ -53,6 +53,16 @@ pub struct FinalState {
     pub listed: Vec<(String, String, bool)>,
     /// What CountWorkflowExecutions returned after healing.
     pub counted: i64,
+    /// Batch jobs (acknowledged or unknown) as DescribeBatchOperation shows them once
+    /// settled; a job the cluster does not have is absent.
+    pub batches: BTreeMap<String, FinalBatch>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FinalBatch {
+    pub completed: bool,
+    pub done: i64,
+    pub failed: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -78,7 +88,74 @@ pub fn check(ops: &[Op], end: &FinalState) -> Vec<Anomaly> {
     timers_not_early(end, &mut found);
     workflows_complete(ops, end, &mut found);
     visibility_matches_histories(end, &mut found);
+    batch_jobs_exactly_once(ops, end, &mut found);
     found
+}
+
+/// A batch job's signal reaches each target at most once (never for a refused job), an
+/// acknowledged job completes after healing, and a completed job counted each target once.
+fn batch_jobs_exactly_once(ops: &[Op], end: &FinalState, found: &mut Vec<Anomaly>) {
+    for (i, op) in ops.iter().enumerate() {
+        let OpKind::BatchSignal { job_id, targets } = &op.kind else {
+            continue;
+        };
+        let mut distinct: Vec<&String> = targets.iter().collect();
+        distinct.sort();
+        distinct.dedup();
+        for wf in distinct {
+            let seen = end
+                .workflows
+                .get(wf)
+                .map_or(0, |w| w.signals.iter().filter(|p| *p == job_id).count());
+            let allowed = if matches!(op.outcome, Outcome::Fail(_)) {
+                0
+            } else {
+                1
+            };
+            if seen > allowed {
+                found.push(anomaly(
+                    "batch-signal-duplicated",
+                    wf,
+                    format!(
+                        "job {job_id} ({}) signalled it {seen} times",
+                        op.outcome.label()
+                    ),
+                    vec![i],
+                ));
+            }
+        }
+        let job = end.batches.get(job_id);
+        match (&op.outcome, job) {
+            (Outcome::Ok, None) => found.push(anomaly(
+                "batch-lost",
+                "",
+                format!("acknowledged job {job_id} does not exist"),
+                vec![i],
+            )),
+            (Outcome::Ok | Outcome::Unknown(_), Some(j)) if !j.completed => found.push(anomaly(
+                "batch-incomplete",
+                "",
+                format!("job {job_id} did not complete after healing"),
+                vec![i],
+            )),
+            (Outcome::Ok | Outcome::Unknown(_), Some(j))
+                if j.done + j.failed != targets.len() as i64 =>
+            {
+                found.push(anomaly(
+                    "batch-miscounted",
+                    "",
+                    format!(
+                        "job {job_id}: {} done + {} failed for {} targets",
+                        j.done,
+                        j.failed,
+                        targets.len()
+                    ),
+                    vec![i],
+                ))
+            }
+            _ => {}
+        }
+    }
 }
 
 /// After healing, List shows each run once, every workflow's current run among them with the
@@ -615,6 +692,50 @@ mod tests {
         end.listed.clear();
         end.counted = 0;
         assert_eq!(kinds(&check(&ops, &end)), vec!["visibility-missing"]);
+    }
+
+    fn batch(job: &str, targets: &[&str], outcome: Outcome) -> Op {
+        op(
+            OpKind::BatchSignal {
+                job_id: job.into(),
+                targets: targets.iter().map(|t| t.to_string()).collect(),
+            },
+            outcome,
+        )
+    }
+
+    #[test]
+    fn batch_jobs_lost_incomplete_miscounted_or_signalling_twice_are_found() {
+        let ops = vec![
+            start("w", "r"),
+            batch("fine", &["w", "w"], Outcome::Ok),
+            batch("twice", &["w"], Outcome::Unknown("Unavailable".into())),
+            batch("refused", &["w"], Outcome::Fail("ResourceExhausted".into())),
+            batch("lost", &["w"], Outcome::Ok),
+            batch("stuck", &["w"], Outcome::Ok),
+            batch("miscounted", &["w"], Outcome::Ok),
+        ];
+        // "fine" names w twice: the job acts twice, the run takes the signal once.
+        let mut end = healthy(&["fine", "twice", "twice", "refused"]);
+        let done = |done, completed| FinalBatch {
+            completed,
+            done,
+            failed: 0,
+        };
+        end.batches.insert("fine".into(), done(2, true));
+        end.batches.insert("twice".into(), done(1, true));
+        end.batches.insert("stuck".into(), done(0, false));
+        end.batches.insert("miscounted".into(), done(2, true));
+        assert_eq!(
+            kinds(&check(&ops, &end)),
+            vec![
+                "batch-signal-duplicated",
+                "batch-signal-duplicated",
+                "batch-lost",
+                "batch-incomplete",
+                "batch-miscounted"
+            ]
+        );
     }
 
     fn update(id: &str, result: Option<&str>, outcome: Outcome) -> Op {

@@ -64,6 +64,12 @@ pub enum OpKind {
         /// The outcome's payload (ok only).
         result: Option<String>,
     },
+    /// StartBatchOperation signalling `targets` (workflow ids, current runs) with a payload
+    /// used by no other signal; the job id is the payload.
+    BatchSignal {
+        job_id: String,
+        targets: Vec<String>,
+    },
     /// GetWorkflowExecutionHistory of the current run, every page.
     Read {
         workflow_id: String,
@@ -92,6 +98,7 @@ impl OpKind {
             OpKind::Start { .. } => "start",
             OpKind::Signal { .. } => "signal",
             OpKind::Update { .. } => "update",
+            OpKind::BatchSignal { .. } => "batch-signal",
             OpKind::Read { .. } => "read",
             OpKind::CompleteWorkflowTask { .. } => "complete-workflow-task",
             OpKind::CompleteActivity { .. } => "complete-activity",

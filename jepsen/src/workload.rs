@@ -11,7 +11,7 @@
 //! activity attempt in eight sleeps past its timeout before completing: that completion must
 //! be refused.
 
-use crate::checker::{ActivityCheck, FinalState, FinalWorkflow, TimerCheck};
+use crate::checker::{ActivityCheck, FinalBatch, FinalState, FinalWorkflow, TimerCheck};
 use crate::nemesis::Rng;
 use crate::op::{EventSummary, Op, OpKind, Outcome};
 use keel_server::proto::workflowservice::workflow_service_client::WorkflowServiceClient;
@@ -22,14 +22,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use temporalio_protos::temporal::api::{
+    batch::v1::BatchOperationSignal,
     command::v1::{
         command::Attributes, Command, CompleteWorkflowExecutionCommandAttributes,
         ProtocolMessageCommandAttributes, ScheduleActivityTaskCommandAttributes,
         StartTimerCommandAttributes,
     },
-    common::v1::{ActivityType, Payload, Payloads, RetryPolicy, WorkflowExecution, WorkflowType},
+    common::v1::{
+        ActivityType, Execution, Payload, Payloads, RetryPolicy, WorkflowExecution, WorkflowType,
+    },
     enums::v1::{
-        CommandType, EventType, UpdateWorkflowExecutionLifecycleStage, WorkflowExecutionStatus,
+        BatchOperationState, CommandType, EventType, UpdateWorkflowExecutionLifecycleStage,
+        WorkflowExecutionStatus,
     },
     history::v1::{history_event::Attributes as Ev, HistoryEvent},
     protocol::v1::{message, Message as ProtocolMessage},
@@ -193,7 +197,12 @@ impl Workload {
                         let payload = format!("s-{index}-{n}");
                         self.signal(&mut rng, &process, &id, "sig", payload).await
                     }
-                    60..=69 => {
+                    60..=62 => {
+                        let targets = (0..3).map(|_| rng.pick(recent).clone()).collect();
+                        self.batch_signal(&mut rng, &process, format!("b-{index}-{n}"), targets)
+                            .await
+                    }
+                    63..=69 => {
                         let update_id = format!("u-{index}-{n}");
                         self.update(&mut rng, &process, &id, update_id).await
                     }
@@ -269,6 +278,53 @@ impl Workload {
             payload,
         };
         self.record(process, kind, invoke, outcome)
+    }
+
+    /// A batch job signalling a few workflows (the same one may be named twice: the job acts
+    /// on it twice, each signal with the job's own request id, so it is delivered once).
+    async fn batch_signal(
+        &self,
+        rng: &mut Rng,
+        process: &str,
+        job_id: String,
+        targets: Vec<String>,
+    ) -> Outcome {
+        let invoke = self.now_ms();
+        let req = StartBatchOperationRequest {
+            namespace: NAMESPACE.into(),
+            job_id: job_id.clone(),
+            reason: "jepsen".into(),
+            target_executions: targets
+                .iter()
+                .map(|id| Execution {
+                    business_id: id.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+            operation: Some(start_batch_operation_request::Operation::SignalOperation(
+                BatchOperationSignal {
+                    signal: "sig".into(),
+                    input: payloads(&job_id),
+                    identity: process.into(),
+                    ..Default::default()
+                },
+            )),
+            ..Default::default()
+        };
+        let outcome = match self
+            .client(rng)
+            .start_batch_operation(request(req, CALL_TIMEOUT))
+            .await
+        {
+            Ok(_) => Outcome::Ok,
+            Err(s) => Outcome::from_status(&s),
+        };
+        self.record(
+            process,
+            OpKind::BatchSignal { job_id, targets },
+            invoke,
+            outcome,
+        )
     }
 
     /// One update, waiting for its outcome; the update id doubles as its payload.
@@ -599,6 +655,16 @@ impl Workload {
                 end.workflows.insert(id, final_workflow(&events));
             }
         }
+        let ops = self.ops.lock().expect("ops").clone();
+        for op in ops {
+            if let (OpKind::BatchSignal { job_id, .. }, Outcome::Ok | Outcome::Unknown(_)) =
+                (&op.kind, &op.outcome)
+            {
+                if let Some(job) = settled_batch(&client, job_id).await? {
+                    end.batches.insert(job_id.clone(), job);
+                }
+            }
+        }
         let mut tries = 0;
         loop {
             match list_all(&client).await {
@@ -613,6 +679,41 @@ impl Workload {
                 }
             }
         }
+    }
+}
+
+/// A batch job once it is no longer running (up to 30 s after healing), or `None` if the
+/// cluster has no such job.
+async fn settled_batch(client: &Client, job_id: &str) -> anyhow::Result<Option<FinalBatch>> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let req = DescribeBatchOperationRequest {
+            namespace: NAMESPACE.into(),
+            job_id: job_id.into(),
+        };
+        match client
+            .clone()
+            .describe_batch_operation(request(req, CALL_TIMEOUT))
+            .await
+        {
+            Ok(r) => {
+                let r = r.into_inner();
+                let job = FinalBatch {
+                    completed: r.state == BatchOperationState::Completed as i32,
+                    done: r.complete_operation_count,
+                    failed: r.failure_operation_count,
+                };
+                if r.state != BatchOperationState::Running as i32 || Instant::now() > deadline {
+                    return Ok(Some(job));
+                }
+            }
+            Err(s) if s.code() == Code::NotFound => return Ok(None),
+            Err(s) if Instant::now() > deadline => {
+                anyhow::bail!("describing batch {job_id} at the end: {s}")
+            }
+            Err(_) => {}
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

@@ -3,6 +3,7 @@
 //! peer port: Raft RPCs). `run` serves `keel server start` and `start-dev`.
 
 use crate::admin::AdminService;
+use crate::batch::Batches;
 use crate::errors;
 use crate::forward::ForwardLayer;
 use crate::frontend::{Frontend, HistoryRoutes};
@@ -42,6 +43,7 @@ pub struct Keel {
     pub watchers: Watchers,
     pub queries: Queries,
     pub updates: Updates,
+    pub batches: Batches,
     pub cluster_id: String,
     /// The client address other nodes and clients reach this node at.
     pub client_addr: String,
@@ -115,7 +117,7 @@ impl Keel {
         self.node.linearizable().await.map_err(errors::propose)
     }
 
-    fn dispatch(&self, notifications: Vec<Notification>) {
+    fn dispatch(self: &Arc<Self>, notifications: Vec<Notification>) {
         let leading = self.leading.load(Ordering::SeqCst);
         for n in notifications {
             match n {
@@ -134,6 +136,10 @@ impl Keel {
                     workflow_id,
                     run_id,
                 } => self.watchers.notify(&namespace, &workflow_id, &run_id),
+                Notification::BatchStarted { namespace, job_id } if leading => {
+                    self.batches.spawn(self, &namespace, &job_id)
+                }
+                Notification::BatchStarted { .. } => {}
             }
         }
     }
@@ -272,6 +278,7 @@ pub async fn run(
         timers: Timers::default(),
         watchers: Watchers::default(),
         updates: Updates::default(),
+        batches: Batches::default(),
         queries: Queries::default(),
         cluster_id: "keel".to_string(),
         client_addr: addrs.client_addr.clone(),

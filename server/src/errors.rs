@@ -155,6 +155,7 @@ pub fn rejection(r: Rejection) -> Status {
         Rejection::InvalidArgument(m) | Rejection::BadCommand { message: m, .. } => {
             Status::invalid_argument(m)
         }
+        Rejection::ResourceExhausted(m) => resource_exhausted(m),
         Rejection::Internal(m) => Status::internal(m),
     }
 }

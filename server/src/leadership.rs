@@ -91,6 +91,7 @@ async fn take_over(
         }))
         .await?;
     }
+    let batches = keel.batches.load(keel).map_err(crate::errors::internal)?;
     let timer_keel = keel.clone();
     let task = tokio::spawn(async move {
         let (node, store) = (timer_keel.node.clone(), timer_keel.store.clone());
@@ -99,6 +100,7 @@ async fn take_over(
     tracing::info!(
         ready_tasks = tasks,
         pending_timers = timers,
+        running_batches = batches,
         ms = began.elapsed().as_millis() as u64,
         "leading: task queues and timers loaded"
     );
@@ -113,6 +115,7 @@ fn step_down(keel: &Keel, timer_task: Option<JoinHandle<()>>) {
     keel.matching.clear();
     keel.timers.clear();
     keel.updates.clear();
+    keel.batches.clear();
     tracing::info!(
         node = keel.node.node_id,
         "not leading: leader services stopped"

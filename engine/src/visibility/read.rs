@@ -237,6 +237,25 @@ pub fn list(
     })
 }
 
+/// Up to `limit` runs the query matches after the order `after` (exclusive), with their
+/// orders: how a batch job walks its targets and resumes.
+pub fn targets_after(
+    view: &dyn ScanView,
+    namespace: &str,
+    custom: &BTreeMap<String, i32>,
+    query: &str,
+    limit: usize,
+    after: Option<&[u8]>,
+) -> Result<Vec<(WorkflowExecutionInfo, Vec<u8>)>, VisibilityError> {
+    let plan = compile(query, custom)?;
+    let mut out = Vec::new();
+    walk(view, namespace, &plan, after, |info, order| {
+        out.push((info, order.to_vec()));
+        out.len() < limit
+    })?;
+    Ok(out)
+}
+
 pub struct CountResult {
     pub count: i64,
     /// With `GROUP BY`: each value (a JSON string payload, typed Keyword) and its count,

@@ -4,6 +4,7 @@
 //! event bytes); methods not listed anywhere answer UNIMPLEMENTED through the generated
 //! default stubs.
 
+mod batch;
 mod by_id;
 mod history;
 mod multi_operation;
@@ -127,6 +128,10 @@ route! {
     get_workflow_execution_history_reverse(GetWorkflowExecutionHistoryReverseRequest) -> GetWorkflowExecutionHistoryReverseResponse => history::get_reverse;
     describe_task_queue(DescribeTaskQueueRequest) -> DescribeTaskQueueResponse => task_queues::describe;
     list_task_queue_partitions(ListTaskQueuePartitionsRequest) -> ListTaskQueuePartitionsResponse => task_queues::list_partitions;
+    start_batch_operation(StartBatchOperationRequest) -> StartBatchOperationResponse => batch::start;
+    describe_batch_operation(DescribeBatchOperationRequest) -> DescribeBatchOperationResponse => batch::describe;
+    list_batch_operations(ListBatchOperationsRequest) -> ListBatchOperationsResponse => batch::list;
+    stop_batch_operation(StopBatchOperationRequest) -> StopBatchOperationResponse => batch::stop;
 }
 
 #[cfg(test)]
