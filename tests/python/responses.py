@@ -36,6 +36,8 @@ from temporalio.api.workflowservice.v1 import (
 )
 from temporalio.converter import default as default_converter
 
+from scenarios import flatten
+
 # Values that differ between runs or servers: replaced by "<masked>", presence kept.
 MASKED = {
     "taskToken", "runId", "workflowId", "requestId", "identity", "namespaceId", "taskId",
@@ -224,14 +226,6 @@ async def run_raw_workflow(client, namespace: str = "default") -> dict:
     return out
 
 
-def _flatten(value, path=""):
-    if isinstance(value, dict):
-        return {k: v for key, item in value.items() for k, v in _flatten(item, f"{path}.{key}").items()}
-    if isinstance(value, list):
-        return {k: v for i, item in enumerate(value) for k, v in _flatten(item, f"{path}[{i}]").items()}
-    return {path: value}
-
-
 def response_differences(got: dict, expected: dict, known: dict) -> list:
     """'call path: keel=... temporal=...' for every field that differs, except the paths in
     `known` (a path prefix -> why Keel differs there)."""
@@ -240,7 +234,7 @@ def response_differences(got: dict, expected: dict, known: dict) -> list:
         if call not in got:
             out.append(f"{call}: not called")
             continue
-        fa, fb = _flatten(got[call]), _flatten(expected[call])
+        fa, fb = flatten(got[call]), flatten(expected[call])
         for path in sorted(set(fa) | set(fb)):
             if fa.get(path) == fb.get(path):
                 continue

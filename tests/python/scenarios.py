@@ -588,11 +588,11 @@ def normalise(history) -> list:
     ]
 
 
-def _flatten(value, path=""):
+def flatten(value, path=""):
     if isinstance(value, dict):
-        return {k: v for key, item in value.items() for k, v in _flatten(item, f"{path}.{key}").items()}
+        return {k: v for key, item in value.items() for k, v in flatten(item, f"{path}.{key}").items()}
     if isinstance(value, list):
-        return {k: v for i, item in enumerate(value) for k, v in _flatten(item, f"{path}[{i}]").items()}
+        return {k: v for i, item in enumerate(value) for k, v in flatten(item, f"{path}[{i}]").items()}
     return {path: value}
 
 
@@ -602,7 +602,7 @@ def differences(got: list, expected: list) -> list:
     if len(got) != len(expected):
         out.append(f"{len(got)} events, expected {len(expected)}")
     for n, (a, b) in enumerate(zip(got, expected), start=1):
-        fa, fb = _flatten(a), _flatten(b)
+        fa, fb = flatten(a), flatten(b)
         for key in sorted(set(fa) | set(fb)):
             if fa.get(key) != fb.get(key):
                 out.append(f"event {n} {key}: keel={fa.get(key)!r} temporal={fb.get(key)!r}")
