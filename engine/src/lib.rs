@@ -10,7 +10,10 @@
 //! command), `children` (child workflows and parent close policies), `external` (signals
 //! and cancellation requests to other workflows), `activity` (activity
 //! tasks, retries, timeouts), `timers` (every due time), `history` (events and buffering),
-//! `reset_points` (auto-reset points), `cron` (cron schedules), `sticky` (sticky queues), `search_attributes` (search attributes and memo), `keys` (key layout), `records` (stored values),
+//! `reset_points` (auto-reset points), `cron` (cron schedules), `sticky` (sticky queues),
+//! `search_attributes` (search attributes and memo), `query` (the visibility query language),
+//! `visibility` (list rows, indexes and counts, and the List/Count reader), `batch` (batch
+//! operations), `keys` (key layout), `records` (stored values),
 //! `validate` (request checks shared with the frontend), `canonical` (map-order-independent
 //! encoding of everything written).
 

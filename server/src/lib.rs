@@ -1,5 +1,5 @@
 //! keel-server: Keel's Temporal frontend (WorkflowService, health), the leader services
-//! (matching, timers, watchers) fed by apply's notifications, the mapping of errors to gRPC
+//! (matching, timers, watchers, the batch runner) fed by apply's notifications, the mapping of errors to gRPC
 //! statuses, and the `keel` binary's runtime.
 
 pub mod admin;
