@@ -43,7 +43,7 @@ pub struct Fields {
 pub fn parse(spec: &str) -> Result<Schedule, String> {
     let spec = without_time_zone(spec.trim())?;
     if let Some(every) = spec.strip_prefix("@every ") {
-        let nanos = go_duration(every.trim()).ok_or(INVALID)?;
+        let nanos = crate::time::parse_go_duration(every.trim(), false).ok_or(INVALID)?;
         // Whole seconds, at least one, as Temporal's cron library rounds.
         let interval = (nanos - nanos % SEC).max(SEC);
         return Ok(Schedule::Every { interval });
@@ -144,44 +144,6 @@ fn value(text: &str, names: &[&str], first: u32) -> Result<u32, String> {
         return Ok(i as u32 + first);
     }
     text.parse().map_err(|_| INVALID.into())
-}
-
-/// A Go duration (`1h30m`, `90s`, `1.5h`, `300ms`) in nanoseconds.
-fn go_duration(text: &str) -> Option<i64> {
-    let (negative, mut rest) = match text.as_bytes().first()? {
-        b'-' => (true, &text[1..]),
-        b'+' => (false, &text[1..]),
-        _ => (false, text),
-    };
-    if rest == "0" {
-        return Some(0);
-    }
-    let mut total: f64 = 0.0;
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..number_len].parse().ok()?;
-        rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += number * unit;
-    }
-    if total > i64::MAX as f64 {
-        return None;
-    }
-    Some(if negative { -total } else { total } as i64)
 }
 
 impl Fields {

@@ -48,6 +48,46 @@ pub fn format_rfc3339(nanos: i64) -> String {
     format!("{}Z", time.trim_end_matches('0').trim_end_matches('.'))
 }
 
+/// A Go duration (`1h30m`, `90s`, `1.5h`, `300ms`) in nanoseconds; with `days`, also `d`
+/// (Temporal's visibility queries accept it, Go's own parser and cron's `@every` do not).
+pub fn parse_go_duration(text: &str, days: bool) -> Option<i64> {
+    let (negative, mut rest) = match text.as_bytes().first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if rest == "0" {
+        return Some(0);
+    }
+    let mut total: f64 = 0.0;
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..number_len].parse().ok()?;
+        rest = &rest[number_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            "d" if days => 86_400e9,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += number * unit;
+    }
+    if total > i64::MAX as f64 {
+        return None;
+    }
+    Some(if negative { -total } else { total } as i64)
+}
+
 pub fn secs(s: i64) -> i64 {
     s * NANOS
 }

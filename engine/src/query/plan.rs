@@ -466,34 +466,7 @@ fn duration_nanos(s: &str) -> Option<i64> {
         );
         return ((h * 60 + m) * 60 + sec).checked_mul(1_000_000_000);
     }
-    let mut total: f64 = 0.0;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            "d" => 86_400e9,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += number * unit;
-    }
-    (total <= i64::MAX as f64).then_some(total as i64)
+    crate::time::parse_go_duration(s, true).filter(|n| *n >= 0)
 }
 
 // ---- printing: a plan as a query that compiles back to it ----------------------------------
