@@ -23,7 +23,7 @@ async fn a_reset_workflow_runs_again_with_its_signals() -> anyhow::Result<()> {
     let options = WorkerOptions::new("reset-q")
         .register_workflow::<CollectWorkflow>()?
         .build();
-    let (first, again, base_run) = sdk::with_worker(&url, options, async {
+    let (first, again, base_run, started_id) = sdk::with_worker(&url, options, async {
         let client = sdk_client(&url, "default").await?;
         let handle = client
             .start_workflow(
@@ -45,7 +45,8 @@ async fn a_reset_workflow_runs_again_with_its_signals() -> anyhow::Result<()> {
             .get_result(WorkflowGetResultOptions::default())
             .await?;
         let mut raw = raw_client(&url).await?;
-        let base_run = history::fetch(&mut raw, "default", "collector", "").await?[0]
+        let base_events = history::fetch(&mut raw, "default", "collector", "").await?;
+        let base_run = base_events[0]
             .attributes
             .as_ref()
             .and_then(|a| match a {
@@ -55,6 +56,17 @@ async fn a_reset_workflow_runs_again_with_its_signals() -> anyhow::Result<()> {
                 _ => None,
             })
             .unwrap_or_default();
+        // The first workflow task's completion (a signal may come before or after that task
+        // starts, so its event ids are read, not assumed) and the task's started event.
+        let (completed_id, started_id) = base_events
+            .iter()
+            .find_map(|e| match &e.attributes {
+                Some(Attributes::WorkflowTaskCompletedEventAttributes(a)) => {
+                    Some((e.event_id, a.started_event_id))
+                }
+                _ => None,
+            })
+            .expect("a completed first workflow task");
         raw.reset_workflow_execution(ResetWorkflowExecutionRequest {
             namespace: "default".into(),
             workflow_execution: Some(WorkflowExecution {
@@ -62,7 +74,7 @@ async fn a_reset_workflow_runs_again_with_its_signals() -> anyhow::Result<()> {
                 run_id: base_run.clone(),
             }),
             reason: "again".into(),
-            workflow_task_finish_event_id: 4,
+            workflow_task_finish_event_id: completed_id,
             request_id: "reset-1".into(),
             ..Default::default()
         })
@@ -72,7 +84,7 @@ async fn a_reset_workflow_runs_again_with_its_signals() -> anyhow::Result<()> {
             .get_workflow_handle::<CollectWorkflow>("collector")
             .get_result(WorkflowGetResultOptions::default())
             .await?;
-        anyhow::Ok((first, again, base_run))
+        anyhow::Ok((first, again, base_run, started_id))
     })
     .await?;
     assert_eq!(first, ["a", "b"]);
@@ -88,7 +100,11 @@ async fn a_reset_workflow_runs_again_with_its_signals() -> anyhow::Result<()> {
         .expect("the new run's reset WorkflowTaskFailed");
     assert_eq!(reset.cause, WorkflowTaskFailedCause::ResetWorkflow as i32);
     assert_eq!(reset.base_run_id, base_run);
-    assert_eq!(events[3].event_type, EventType::WorkflowTaskFailed as i32);
+    // The new run copied the events through that task's start, then failed the task.
+    assert_eq!(
+        events[started_id as usize].event_type,
+        EventType::WorkflowTaskFailed as i32
+    );
     Ok(())
 }
 
