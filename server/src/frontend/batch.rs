@@ -4,7 +4,7 @@
 //! job itself is replicated state (`keel_engine::batch`) worked through by the leader's
 //! runner (`crate::batch`).
 
-use super::{Frontend, Res};
+use super::{page_size, Frontend, Res};
 use crate::errors;
 use keel_engine::batch;
 use keel_engine::keys;
@@ -167,9 +167,6 @@ pub(super) async fn describe(
     }))
 }
 
-/// Temporal's most per page.
-const MAX_PAGE_SIZE: usize = 1000;
-
 pub(super) async fn list(
     f: &Frontend,
     req: Request<ListBatchOperationsRequest>,
@@ -177,10 +174,7 @@ pub(super) async fn list(
     let req = req.into_inner();
     f.keel.linearizable().await?;
     f.keel.namespace(&req.namespace)?;
-    let size = match req.page_size {
-        n if n <= 0 => MAX_PAGE_SIZE,
-        n => (n as usize).min(MAX_PAGE_SIZE),
-    };
+    let size = page_size(req.page_size);
     let prefix = keys::batch_job_prefix(&req.namespace);
     // The token is the last job id of the previous page.
     let from = (!req.next_page_token.is_empty()).then(|| {

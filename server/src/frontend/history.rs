@@ -4,7 +4,7 @@
 //! events newest first.
 
 use super::stored_history::{StoredEvents, WithHistory};
-use super::{long_poll_deadline, Frontend, Res};
+use super::{long_poll_deadline, page_size, Frontend, Res};
 use crate::errors;
 use keel_engine::keys;
 use prost::Message;
@@ -14,9 +14,6 @@ use temporalio_protos::temporal::api::{
     workflowservice::v1::*,
 };
 use tonic::{Request, Response, Status};
-
-/// Temporal's default and maximum page size for history reads.
-const MAX_PAGE: usize = 1000;
 
 /// Page tokens are the next event id to return, 8 bytes big-endian.
 fn decode_token(token: &[u8]) -> Result<i64, Status> {
@@ -46,10 +43,7 @@ pub(super) async fn get(
         exec.run_id.clone(),
     );
     let close_only = req.history_event_filter_type == HistoryEventFilterType::CloseEvent as i32;
-    let page_size = match req.maximum_page_size {
-        n if n <= 0 => MAX_PAGE,
-        n => (n as usize).min(MAX_PAGE),
-    };
+    let page_size = page_size(req.maximum_page_size);
     let from = decode_token(&req.next_page_token)?;
     let watch = keel.watchers.watch(&ns, &wf, &run);
     loop {
@@ -127,10 +121,7 @@ pub(super) async fn get_reverse(
     let execution = req.execution.unwrap_or_default();
     let exec = keel.execution(&req.namespace, &execution.workflow_id, &execution.run_id)?;
     let last = exec.next_event_id - 1;
-    let page_size = match req.maximum_page_size {
-        n if n <= 0 => MAX_PAGE,
-        n => (n as usize).min(MAX_PAGE),
-    };
+    let page_size = page_size(req.maximum_page_size);
     let from = if req.next_page_token.is_empty() {
         last
     } else {

@@ -36,6 +36,17 @@ pub struct Frontend {
     pub(crate) keel: Arc<Keel>,
 }
 
+/// Temporal's page size for history, visibility and batch lists: requested sizes of 0 or
+/// less, or over 1000, become 1000.
+pub(crate) fn page_size(requested: i32) -> usize {
+    const MAX: i32 = 1000;
+    if requested <= 0 || requested > MAX {
+        MAX as usize
+    } else {
+        requested as usize
+    }
+}
+
 /// Temporal answers an idle long poll after about a minute.
 const LONG_POLL: Duration = Duration::from_secs(60);
 /// Answer this long before the caller's own deadline so the empty response arrives in time.

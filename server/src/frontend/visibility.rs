@@ -4,7 +4,7 @@
 //! not eventually consistent as Temporal's). Scans run on the blocking pool: a count may walk
 //! a whole index.
 
-use super::{Frontend, Res};
+use super::{page_size, Frontend, Res};
 use crate::errors;
 use keel_engine::time::format_rfc3339;
 use keel_engine::visibility::{self, VisibilityError};
@@ -18,17 +18,6 @@ use temporalio_protos::temporal::api::{
     },
 };
 use tonic::{Request, Response};
-
-/// Temporal's `frontend.visibilityMaxPageSize`: a page size of 0, less, or more is this.
-const MAX_PAGE_SIZE: i32 = 1000;
-
-fn page_size(requested: i32) -> usize {
-    if requested <= 0 || requested > MAX_PAGE_SIZE {
-        MAX_PAGE_SIZE as usize
-    } else {
-        requested as usize
-    }
-}
 
 fn status(e: VisibilityError) -> tonic::Status {
     match e {
