@@ -10,6 +10,7 @@ use crate::error::{ApplyResult, Rejection};
 use crate::keys;
 use crate::mutation::{Kind, Mutation, StartTask};
 use crate::namespace;
+use crate::schedules;
 use crate::outcome::{Notification, Outcome};
 use crate::records::{TaskKind, TaskRecord};
 use crate::reset;
@@ -127,6 +128,10 @@ fn dispatch(ctx: &mut ApplyCtx, kind: Option<Kind>) -> ApplyResult<Outcome> {
         Some(Kind::BatchStep(m)) => batch::step(ctx, m),
         Some(Kind::FinishBatch(m)) => batch::finish(ctx, m),
         Some(Kind::StopBatch(m)) => batch::stop(ctx, m),
+        Some(Kind::CreateSchedule(m)) => schedules::create(ctx, m),
+        Some(Kind::UpdateSchedule(m)) => schedules::update(ctx, m),
+        Some(Kind::PatchSchedule(m)) => schedules::patch(ctx, m),
+        Some(Kind::DeleteSchedule(m)) => schedules::delete(ctx, m),
         None => Err(Rejection::InvalidArgument("empty mutation".into())),
     }
 }

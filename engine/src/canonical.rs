@@ -34,6 +34,16 @@ const RECORD_FIELDS: &[(&str, &[(u32, &str)])] = &[
         ],
     ),
     (
+        "keel.ScheduleRecord",
+        &[
+            (3, "temporal.api.schedule.v1.Schedule"),
+            (4, "temporal.api.common.v1.Memo"),
+            (5, "temporal.api.common.v1.SearchAttributes"),
+            (17, "temporal.api.common.v1.Payloads"),
+            (18, "temporal.api.failure.v1.Failure"),
+        ],
+    ),
+    (
         "keel.WorkflowTaskInfo",
         &[(9, "temporal.api.common.v1.WorkerVersionStamp")],
     ),
@@ -51,6 +61,7 @@ const RECORD_FIELDS: &[(&str, &[(u32, &str)])] = &[
 ];
 
 pub(crate) const EXECUTION_RECORD: &str = "keel.ExecutionRecord";
+pub(crate) const SCHEDULE_RECORD: &str = "keel.ScheduleRecord";
 pub(crate) const BATCH_JOB_RECORD: &str = "keel.BatchJobRecord";
 pub(crate) const HISTORY_EVENT: &str = "temporal.api.history.v1.HistoryEvent";
 

@@ -149,11 +149,15 @@ impl<'a> ApplyCtx<'a> {
         });
     }
 
-    /// Records a due time and tells the timer service.
-    pub(crate) fn schedule_timer(&mut self, fire_at: i64, record: &TimerRecord) {
+    /// Records a due time and tells the timer service; returns the timer's key.
+    pub(crate) fn schedule_timer(&mut self, fire_at: i64, record: &TimerRecord) -> Vec<u8> {
         let key = keys::timer(fire_at, self.next_id());
         self.put(key.clone(), record);
-        self.notify(Notification::TimerAdded { fire_at, key });
+        self.notify(Notification::TimerAdded {
+            fire_at,
+            key: key.clone(),
+        });
+        key
     }
 }
 

@@ -17,6 +17,15 @@ pub enum Rejection {
     },
     #[error("{0}")]
     NotFound(String),
+    /// CreateSchedule for an id in use (ALREADY_EXISTS with Temporal's AlreadyStarted detail).
+    #[error("schedule {schedule_id:?} is already registered")]
+    ScheduleAlreadyRunning {
+        schedule_id: String,
+        request_id: String,
+    },
+    /// The request does not fit the record's state (a stale conflict token).
+    #[error("{0}")]
+    FailedPrecondition(String),
     #[error("{0}")]
     InvalidArgument(String),
     /// A command of a workflow task completion that Temporal refuses. Nothing of the

@@ -8,6 +8,7 @@ use crate::history::{self, Attributes};
 use crate::keys;
 use crate::records::{CurrentRun, ExecutionRecord};
 use crate::retention;
+use crate::schedules;
 use crate::token::TaskToken;
 use crate::visibility;
 use temporalio_protos::temporal::api::enums::v1::{EventType, WorkflowExecutionStatus};
@@ -143,4 +144,7 @@ pub(crate) fn close(
         set_current(ctx, exec);
     }
     children::on_close(ctx, exec, &attributes);
+    if !exec.schedule_id.is_empty() {
+        schedules::on_run_closed(ctx, exec, &attributes);
+    }
 }

@@ -50,6 +50,7 @@ pub mod table {
     pub const VISIBILITY_COUNT: u8 = 12;
     pub const BATCH_JOB: u8 = 13;
     pub const BATCH_DONE: u8 = 14;
+    pub const SCHEDULE: u8 = 15;
 }
 
 /// The indexes of the visibility index table (its second field).
@@ -222,6 +223,19 @@ pub fn batch_job_prefix(namespace: &str) -> Vec<u8> {
 
 pub fn batch_job_prefix_all() -> Vec<u8> {
     KeyBuilder::new(table::BATCH_JOB).done()
+}
+
+/// A schedule: namespace, schedule id -> `ScheduleRecord`.
+pub fn schedule(namespace: &str, schedule_id: &str) -> Vec<u8> {
+    KeyBuilder::new(table::SCHEDULE)
+        .str(namespace)
+        .str(schedule_id)
+        .done()
+}
+
+/// Every schedule of a namespace, in schedule id order.
+pub fn schedule_prefix(namespace: &str) -> Vec<u8> {
+    KeyBuilder::new(table::SCHEDULE).str(namespace).done()
 }
 
 pub fn batch_done(namespace: &str, job_id: &str, workflow_id: &str, run_id: &str) -> Vec<u8> {

@@ -13,7 +13,7 @@
 //! `reset_points` (auto-reset points), `cron` (cron schedules), `sticky` (sticky queues),
 //! `search_attributes` (search attributes and memo), `query` (the visibility query language),
 //! `visibility` (list rows, indexes and counts, and the List/Count reader), `batch` (batch
-//! operations), `keys` (key layout), `records` (stored values),
+//! operations), `schedules` (schedules: specs, time zones, the engine loop), `keys` (key layout), `records` (stored values),
 //! `validate` (request checks shared with the frontend), `canonical` (map-order-independent
 //! encoding of everything written).
 
@@ -44,6 +44,7 @@ mod reset;
 mod reset_points;
 mod retention;
 mod retry;
+pub mod schedules;
 pub mod search_attributes;
 mod signal;
 mod start;

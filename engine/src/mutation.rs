@@ -14,7 +14,7 @@ pub struct Mutation {
     pub now: i64,
     #[prost(
         oneof = "Kind",
-        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28"
+        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32"
     )]
     pub kind: Option<Kind>,
 }
@@ -78,6 +78,15 @@ pub enum Kind {
     FinishBatch(FinishBatch),
     #[prost(message, tag = "28")]
     StopBatch(ws::StopBatchOperationRequest),
+    /// The schedule RPCs, checked by the frontend, their spec already canonical.
+    #[prost(message, tag = "29")]
+    CreateSchedule(ws::CreateScheduleRequest),
+    #[prost(message, tag = "30")]
+    UpdateSchedule(ws::UpdateScheduleRequest),
+    #[prost(message, tag = "31")]
+    PatchSchedule(ws::PatchScheduleRequest),
+    #[prost(message, tag = "32")]
+    DeleteSchedule(ws::DeleteScheduleRequest),
 }
 
 /// StartBatchOperation, checked by the frontend: the query the runner walks (the user's,

@@ -14,6 +14,10 @@ pub enum Outcome {
         run_id: String,
         started: bool,
     },
+    /// A schedule was created, updated or patched: its conflict token now.
+    Schedule {
+        conflict_token: i64,
+    },
     WorkflowTaskStarted(Box<WorkflowTaskStarted>),
     ActivityTaskStarted(Box<ws::PollActivityTaskQueueResponse>),
     Heartbeat {

@@ -4,7 +4,8 @@
 //! Times are unix nanoseconds (`i64`) and durations nanoseconds; 0 means "not set".
 
 use temporalio_protos::temporal::api::{
-    common::v1 as common, failure::v1 as failure, history::v1 as history, workflow::v1 as workflow,
+    common::v1 as common, failure::v1 as failure, history::v1 as history,
+    schedule::v1 as schedule, workflow::v1 as workflow,
 };
 
 /// Engine-wide counters: the replicated clock and the id sequence for tasks, timers and
@@ -140,6 +141,9 @@ pub enum TimerKind {
     WorkflowTaskScheduleToStart = 10,
     /// A closed run's retention period is over: it is deleted.
     Retention = 11,
+    /// A schedule's next action is due (or it has buffered work left); workflow_id = the
+    /// schedule id (see `schedules`).
+    ScheduleWake = 12,
 }
 
 /// A due-time entry. A timer whose target has moved on (timer cancelled, activity completed,
@@ -281,6 +285,9 @@ pub struct ExecutionRecord {
     /// Hash of the visibility row last written for this run (see `visibility::index`).
     #[prost(uint64, tag = "40")]
     pub visibility_hash: u64,
+    /// The schedule that started this run's chain, told when the chain ends (see `schedules`).
+    #[prost(string, tag = "41")]
+    pub schedule_id: String,
 }
 
 /// An accepted update: where its events are.
@@ -425,4 +432,92 @@ pub struct TimerInfo {
     pub started_event_id: i64,
     #[prost(int64, tag = "3")]
     pub fire_time: i64,
+}
+
+/// A schedule (see `schedules`): its definition in canonical form, its bookkeeping, and the
+/// work it has left (buffered actions, backfills).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ScheduleRecord {
+    #[prost(string, tag = "1")]
+    pub namespace: String,
+    #[prost(string, tag = "2")]
+    pub schedule_id: String,
+    /// Spec canonical, overlap policy and catch-up window resolved.
+    #[prost(message, optional, tag = "3")]
+    pub schedule: Option<schedule::Schedule>,
+    #[prost(message, optional, tag = "4")]
+    pub memo: Option<common::Memo>,
+    #[prost(message, optional, tag = "5")]
+    pub search_attributes: Option<common::SearchAttributes>,
+    /// Bumped by every update and patch; CreateSchedule's is 1.
+    #[prost(int64, tag = "6")]
+    pub conflict_token: i64,
+    #[prost(int64, tag = "7")]
+    pub create_time: i64,
+    #[prost(int64, tag = "8")]
+    pub update_time: i64,
+    #[prost(int64, tag = "9")]
+    pub action_count: i64,
+    #[prost(int64, tag = "10")]
+    pub missed_catchup_window: i64,
+    #[prost(int64, tag = "11")]
+    pub overlap_skipped: i64,
+    #[prost(int64, tag = "12")]
+    pub buffer_dropped: i64,
+    /// Actions due but not started yet, oldest first.
+    #[prost(message, repeated, tag = "13")]
+    pub buffer: Vec<BufferedAction>,
+    /// Runs started by this schedule (ALLOW_ALL's excepted) whose chain is still open.
+    #[prost(message, repeated, tag = "14")]
+    pub running: Vec<common::WorkflowExecution>,
+    /// The last ten actions taken.
+    #[prost(message, repeated, tag = "15")]
+    pub recent_actions: Vec<schedule::ScheduleActionResult>,
+    /// Scheduled times up to here (unix nanos, nominal) have been taken, skipped or missed.
+    #[prost(int64, tag = "16")]
+    pub processed_through: i64,
+    /// The last tracked run's result, and the failure of a run that failed since.
+    #[prost(message, optional, tag = "17")]
+    pub last_completion_result: Option<common::Payloads>,
+    #[prost(message, optional, tag = "18")]
+    pub last_failure: Option<failure::Failure>,
+    /// The wake-up timer armed (its key), to retire when another replaces it.
+    #[prost(bytes = "vec", tag = "19")]
+    pub wake_key: Vec<u8>,
+    #[prost(int64, tag = "20")]
+    pub wake_at: i64,
+    /// Backfill ranges not yet walked to their end.
+    #[prost(message, repeated, tag = "21")]
+    pub backfills: Vec<Backfill>,
+    /// CreateSchedule's request id: a retried create is answered, not refused.
+    #[prost(string, tag = "22")]
+    pub request_id: String,
+}
+
+/// An action waiting in a schedule's buffer.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BufferedAction {
+    /// The time the action is for (unix nanos, a whole second): it names the workflow.
+    #[prost(int64, tag = "1")]
+    pub nominal: i64,
+    /// When it was due (nominal plus jitter).
+    #[prost(int64, tag = "2")]
+    pub actual: i64,
+    /// `ScheduleOverlapPolicy`, resolved.
+    #[prost(int32, tag = "3")]
+    pub overlap_policy: i32,
+    /// Triggered or backfilled (not counted against limited actions, never caught up).
+    #[prost(bool, tag = "4")]
+    pub manual: bool,
+}
+
+/// The part of a BackfillRequest still to walk: fires with actual time in (after, end].
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Backfill {
+    #[prost(int64, tag = "1")]
+    pub after: i64,
+    #[prost(int64, tag = "2")]
+    pub end: i64,
+    #[prost(int32, tag = "3")]
+    pub overlap_policy: i32,
 }

@@ -214,6 +214,9 @@ pub(crate) fn start_with(
                 initiator: initiator as i32,
                 cron_schedule: req.cron_schedule,
                 first_workflow_task_backoff: explicit_duration(backoff),
+                // What a schedule carries from its previous run.
+                last_completion_result: req.last_completion_result,
+                continued_failure: req.continued_failure,
                 parent_workflow_namespace: parent
                     .as_ref()
                     .map(|p| p.namespace.clone())
@@ -389,6 +392,7 @@ fn next_run_record(
         auto_reset_points: reset_points::carried_to_next_run(old, ctx.now, retention),
         parent: old.parent.clone(),
         cron_schedule: old.cron_schedule.clone(),
+        schedule_id: old.schedule_id.clone(),
         ..Default::default()
     })
 }

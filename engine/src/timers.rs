@@ -12,6 +12,7 @@ use crate::outcome::Outcome;
 use crate::records::{ExecutionRecord, TimerKind, TimerRecord};
 use crate::retention;
 use crate::retry;
+use crate::schedules;
 use crate::start::{self, CronOutcome};
 use crate::sticky;
 use crate::workflow_task;
@@ -34,7 +35,11 @@ pub(crate) fn fire(ctx: &mut ApplyCtx, m: FireTimers) -> ApplyResult<Outcome> {
         if fire_at > ctx.now {
             continue; // never early by the replicated clock
         }
-        ctx.delete(key);
+        ctx.delete(key.clone());
+        if record.kind == TimerKind::ScheduleWake as i32 {
+            schedules::wake(ctx, &record, &key);
+            continue;
+        }
         let Ok(mut exec) =
             execution::load(ctx, &record.namespace, &record.workflow_id, &record.run_id)
         else {
@@ -65,7 +70,7 @@ pub(crate) fn fire(ctx: &mut ApplyCtx, m: FireTimers) -> ApplyResult<Outcome> {
             | TimerKind::ActivityRetry
             | TimerKind::ActivityHeartbeat
             | TimerKind::ActivityScheduleToStart => activity::timer_fired(ctx, &mut exec, &record),
-            TimerKind::Unspecified | TimerKind::Retention => {}
+            TimerKind::Unspecified | TimerKind::Retention | TimerKind::ScheduleWake => {}
         }
     }
     Ok(Outcome::Done)

@@ -1,6 +1,6 @@
 //! The engine stays pure: its direct dependencies are message types, error derive, JSON (the
-//! payloads of search attributes) and RFC 3339 time parsing without a clock; nothing of
-//! storage, Raft or RocksDB is anywhere in its dependency tree.
+//! payloads of search attributes), RFC 3339 time parsing without a clock and the tz database
+//! (schedules' time zones); nothing of storage, Raft or RocksDB is anywhere in its tree.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -15,6 +15,7 @@ fn crate_dir() -> PathBuf {
 
 const ALLOWED_DIRECT: &[&str] = &[
     "chrono",
+    "chrono-tz",
     "prost",
     "prost-wkt-types",
     "serde_json",

@@ -152,6 +152,16 @@ pub fn rejection(r: Rejection) -> Status {
             },
         ),
         Rejection::NotFound(m) => not_found(m),
+        Rejection::ScheduleAlreadyRunning { request_id, .. } => with_detail(
+            Code::AlreadyExists,
+            message,
+            "temporal.api.errordetails.v1.WorkflowExecutionAlreadyStartedFailure",
+            details::WorkflowExecutionAlreadyStartedFailure {
+                start_request_id: request_id,
+                ..Default::default()
+            },
+        ),
+        Rejection::FailedPrecondition(m) => Status::failed_precondition(m),
         Rejection::InvalidArgument(m) | Rejection::BadCommand { message: m, .. } => {
             Status::invalid_argument(m)
         }

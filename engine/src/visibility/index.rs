@@ -21,7 +21,7 @@ use temporalio_protos::temporal::api::workflow::v1::WorkflowExecutionInfo;
 pub(crate) const ROW_TYPE: &str = "temporal.api.workflow.v1.WorkflowExecutionInfo";
 
 /// FNV-1a: a fixed, deterministic hash (the same on every replica and every build).
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
