@@ -4,8 +4,8 @@
 //! Times are unix nanoseconds (`i64`) and durations nanoseconds; 0 means "not set".
 
 use temporalio_protos::temporal::api::{
-    common::v1 as common, failure::v1 as failure, history::v1 as history,
-    schedule::v1 as schedule, workflow::v1 as workflow,
+    common::v1 as common, failure::v1 as failure, history::v1 as history, schedule::v1 as schedule,
+    workflow::v1 as workflow,
 };
 
 /// Engine-wide counters: the replicated clock and the id sequence for tasks, timers and

@@ -4,7 +4,8 @@
     python tests/python/record_fixtures.py [scenario ...]
 
 Records every scenario, or only the ones named (`responses` names the raw calls' responses of
-responses.py, `visibility` the lists, counts and query errors of visibility_scenarios.py). Writes tests/python/fixtures/<scenario>.json, fixtures/responses.json and
+responses.py, `visibility` the lists, counts and query errors of visibility_scenarios.py, `schedules`
+the schedule answers of schedule_scenarios.py). Writes tests/python/fixtures/<scenario>.json, fixtures/responses.json and
 fixtures/visibility.json; test_fixtures.py, test_responses.py and test_visibility.py compare
 Keel against them."""
 
@@ -24,6 +25,7 @@ from temporalio.client import Client  # noqa: E402
 
 from ports import reserve_port  # noqa: E402
 from responses import run_raw_workflow  # noqa: E402
+from schedule_scenarios import run_schedule_scenarios  # noqa: E402
 from visibility_scenarios import run_checked_queries, run_visibility  # noqa: E402
 from scenarios import SCENARIOS, normalise, scenario_worker  # noqa: E402
 from search_attribute_workflows import register_search_attributes  # noqa: E402
@@ -31,6 +33,7 @@ from search_attribute_workflows import register_search_attributes  # noqa: E402
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 RESPONSES = "responses.json"  # the raw calls' responses (responses.py), not a scenario
 VISIBILITY = "visibility.json"  # lists, counts and query errors (visibility_scenarios.py)
+SCHEDULES = "schedules.json"  # schedule answers and refusals (schedule_scenarios.py)
 
 
 async def run_all(target: str, names: list) -> dict:
@@ -63,8 +66,15 @@ async def record_visibility(target: str) -> None:
     print(f"recorded {VISIBILITY}: {len(recorded['lists'])} lists, {len(recorded['checked_queries'])} queries")
 
 
+async def record_schedules(target: str) -> None:
+    client = await Client.connect(target)
+    recorded = await run_schedule_scenarios(client)
+    (FIXTURES / SCHEDULES).write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
+    print(f"recorded {SCHEDULES}: {len(recorded)} answers")
+
+
 def main() -> None:
-    extras = {"responses": record_responses, "visibility": record_visibility}
+    extras = {"responses": record_responses, "visibility": record_visibility, "schedules": record_schedules}
     names = sys.argv[1:] or [*SCENARIOS, *extras]
     wanted_extras = [extras[n] for n in names if n in extras]
     names = [n for n in names if n not in extras]

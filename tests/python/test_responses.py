@@ -16,7 +16,6 @@ from responses import response_differences, run_raw_workflow
 
 # Capabilities the dev server advertises that Keel does not honour yet; Keel must say "no".
 NOT_YET = {
-    "supportsSchedules": "schedules (issue 17)",
     "buildIdBasedVersioning": "worker versioning (issue 21)",
     "eagerWorkflowStart": "eager workflow start (issue 21)",
     "nexus": "Nexus (issue 22)",

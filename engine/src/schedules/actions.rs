@@ -26,8 +26,7 @@ use crate::visibility::index::fnv1a;
 use temporalio_protos::temporal::api::{
     common::v1::{Payload, Payloads, WorkflowExecution},
     enums::v1::{
-        ScheduleOverlapPolicy as Overlap, WorkflowExecutionStatus as Status,
-        WorkflowIdReusePolicy,
+        ScheduleOverlapPolicy as Overlap, WorkflowExecutionStatus as Status, WorkflowIdReusePolicy,
     },
     failure::v1::Failure,
     history::v1 as h,
@@ -195,19 +194,17 @@ fn drain(ctx: &mut ApplyCtx, rec: &mut ScheduleRecord) {
         if rec.buffer.is_empty() {
             return;
         }
-        let mut buffer = std::mem::take(&mut rec.buffer);
-        if state(rec).paused {
-            // Paused: only triggered and backfilled actions still start.
-            buffer.retain(|a| a.manual);
-        }
-        let d = decide(buffer, !rec.running.is_empty());
+        let d = decide(std::mem::take(&mut rec.buffer), !rec.running.is_empty());
         rec.buffer = d.buffer;
         rec.overlap_skipped += d.skipped;
-        for action in &d.overlapping {
+        // Paused: a scheduled action due to start now is dropped (triggered and backfilled
+        // ones still start); the ones waiting in the buffer wait on.
+        let paused = state(rec).paused;
+        for action in d.overlapping.iter().filter(|a| a.manual || !paused) {
             start_run(ctx, rec, action, false);
         }
-        if let Some(action) = &d.next {
-            start_run(ctx, rec, action, true);
+        if let Some(action) = d.next.filter(|a| a.manual || !paused) {
+            start_run(ctx, rec, &action, true);
         }
         if d.terminate {
             end_running(ctx, rec, true);
@@ -232,8 +229,7 @@ fn end_running(ctx: &mut ApplyCtx, rec: &mut ScheduleRecord, terminate: bool) {
         rec.running.clone()
     };
     for run in runs {
-        let Ok(mut exec) =
-            execution::resolve_running(ctx, &rec.namespace, &run.workflow_id, "")
+        let Ok(mut exec) = execution::resolve_running(ctx, &rec.namespace, &run.workflow_id, "")
         else {
             continue;
         };
@@ -276,7 +272,10 @@ fn identity(rec: &ScheduleRecord) -> String {
 /// UUID: apply draws no random numbers.
 fn derived_run_id(ctx: &mut ApplyCtx, rec: &ScheduleRecord, nominal: i64) -> String {
     let seq = ctx.next_id();
-    let base = format!("{}\u{0}{}\u{0}{nominal}\u{0}{seq}", rec.namespace, rec.schedule_id);
+    let base = format!(
+        "{}\u{0}{}\u{0}{nominal}\u{0}{seq}",
+        rec.namespace, rec.schedule_id
+    );
     let hi = fnv1a(format!("{base}\u{0}hi").as_bytes());
     let lo = fnv1a(format!("{base}\u{0}lo").as_bytes());
     // Version 8 (custom), RFC 4122 variant.

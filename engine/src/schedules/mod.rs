@@ -103,8 +103,11 @@ fn load(ctx: &ApplyCtx, namespace: &str, schedule_id: &str) -> ApplyResult<Sched
         .ok_or_else(|| not_found(schedule_id))
 }
 
+/// Temporal's answer for an unknown schedule (it names the workflow V1 runs it as).
 pub fn not_found(schedule_id: &str) -> Rejection {
-    Rejection::NotFound(format!("schedule {schedule_id:?} not found"))
+    Rejection::NotFound(format!(
+        "workflow not found for ID: temporal-sys-scheduler:{schedule_id}"
+    ))
 }
 
 fn save(ctx: &mut ApplyCtx, rec: &ScheduleRecord) {
@@ -166,8 +169,12 @@ pub(crate) fn update(ctx: &mut ApplyCtx, req: ws::UpdateScheduleRequest) -> Appl
     let mut schedule = req.schedule.unwrap_or_default();
     resolve_policies(&mut schedule);
     rec.schedule = Some(schedule);
+    // Absent means keep; present replaces the whole set (empty clears it).
     if req.search_attributes.is_some() {
         rec.search_attributes = req.search_attributes;
+    }
+    if req.memo.is_some() {
+        rec.memo = req.memo;
     }
     rec.update_time = ctx.now;
     rec.conflict_token += 1;
@@ -275,7 +282,12 @@ pub fn future_action_times(rec: &ScheduleRecord, now: i64, limit: usize) -> Vec<
         limit
     };
     compiled(rec)
-        .between(&jitter_seed(rec), now.max(rec.processed_through), i64::MAX, limit)
+        .between(
+            &jitter_seed(rec),
+            now.max(rec.processed_through),
+            i64::MAX,
+            limit,
+        )
         .into_iter()
         .map(|f| f.actual)
         .collect()

@@ -227,9 +227,7 @@ fn ranges(
     let mut out = Vec::new();
     for part in text.split(',') {
         let (body, step) = match part.split_once('/') {
-            Some((_, s)) if s.contains('/') => {
-                return Err(format!("{field} has too many slashes"))
-            }
+            Some((_, s)) if s.contains('/') => return Err(format!("{field} has too many slashes")),
             Some((_, "")) => return Err(format!("{field} missing step value")),
             Some((b, s)) => {
                 let step: i32 = s
@@ -325,7 +323,10 @@ fn parse_cron(text: &str) -> Result<ParsedCron, String> {
         let (tz, rest) = text
             .split_once(' ')
             .ok_or("CronString has time zone but missing fields")?;
-        zone = tz.split_once('=').map(|(_, z)| z.to_string()).unwrap_or_default();
+        zone = tz
+            .split_once('=')
+            .map(|(_, z)| z.to_string())
+            .unwrap_or_default();
         text = rest;
     }
     let (body, comment) = match text.split_once('#') {
@@ -430,7 +431,10 @@ mod tests {
         let seven = cron("15 30 * * * * *").unwrap();
         assert_eq!(seven.structured_calendar[0].second, vec![r(15, 0, 0)]);
         let every = cron("@every 10d/5h").unwrap();
-        assert_eq!(every.interval[0].interval.as_ref().unwrap().seconds, 864_000);
+        assert_eq!(
+            every.interval[0].interval.as_ref().unwrap().seconds,
+            864_000
+        );
         assert_eq!(every.interval[0].phase.as_ref().unwrap().seconds, 18_000);
         let daily = cron("@daily").unwrap();
         assert_eq!(daily.structured_calendar[0].hour, vec![r(0, 0, 0)]);
@@ -451,20 +455,33 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        let comments: Vec<_> = spec.structured_calendar.iter().map(|c| &c.comment).collect();
+        let comments: Vec<_> = spec
+            .structured_calendar
+            .iter()
+            .map(|c| &c.comment)
+            .collect();
         assert_eq!(comments, ["mine", "strings", ""]);
     }
 
     #[test]
     fn bad_specs_get_temporals_messages() {
-        assert_eq!(cron("1 2 3").unwrap_err(), "CronString does not have 5-7 fields");
+        assert_eq!(
+            cron("1 2 3").unwrap_err(),
+            "CronString does not have 5-7 fields"
+        );
         assert_eq!(
             cron("61 * * * *").unwrap_err(),
             "Minute is not in range [0-59]"
         );
-        assert_eq!(cron("5-1 * * * *").unwrap_err(), "Minute End is before Start or not in range [0-59]");
+        assert_eq!(
+            cron("5-1 * * * *").unwrap_err(),
+            "Minute End is before Start or not in range [0-59]"
+        );
         assert_eq!(cron("*/0 * * * *").unwrap_err(), "Minute has invalid Step");
-        assert_eq!(cron("1/2/3 * * * *").unwrap_err(), "Minute has too many slashes");
+        assert_eq!(
+            cron("1/2/3 * * * *").unwrap_err(),
+            "Minute has too many slashes"
+        );
         assert_eq!(
             cron("CRON_TZ=Nowhere/Special 0 0 * * *").unwrap_err(),
             "unknown time zone Nowhere/Special"
@@ -472,15 +489,24 @@ mod tests {
         let iv = |secs, phase| {
             canonicalize(&ScheduleSpec {
                 interval: vec![IntervalSpec {
-                    interval: Some(Duration { seconds: secs, nanos: 0 }),
-                    phase: Some(Duration { seconds: phase, nanos: 0 }),
+                    interval: Some(Duration {
+                        seconds: secs,
+                        nanos: 0,
+                    }),
+                    phase: Some(Duration {
+                        seconds: phase,
+                        nanos: 0,
+                    }),
                 }],
                 ..Default::default()
             })
         };
         assert_eq!(iv(0, 0).unwrap_err(), "interval is too small");
         assert_eq!(iv(10, -1).unwrap_err(), "phase is negative");
-        assert_eq!(iv(10, 10).unwrap_err(), "phase cannot be greater than Interval");
+        assert_eq!(
+            iv(10, 10).unwrap_err(),
+            "phase cannot be greater than Interval"
+        );
         let structured = canonicalize(&ScheduleSpec {
             structured_calendar: vec![StructuredCalendarSpec {
                 hour: vec![r(25, 0, 0)],

@@ -346,10 +346,16 @@ mod tests {
             ["2024-01-08T12:00:00Z", "2024-01-15T12:00:00Z"]
         );
         let feb29 = compiled(&["0 0 29 2 *"], "");
-        assert_eq!(times(&feb29, "2024-03-01T00:00:00Z", 1), ["2028-02-29T00:00:00Z"]);
+        assert_eq!(
+            times(&feb29, "2024-03-01T00:00:00Z", 1),
+            ["2028-02-29T00:00:00Z"]
+        );
         // Day of month and day of week are ANDed: a Friday the 13th.
         let friday13 = compiled(&["0 0 13 * FRI"], "");
-        assert_eq!(times(&friday13, "2024-01-01T00:00:00Z", 1), ["2024-09-13T00:00:00Z"]);
+        assert_eq!(
+            times(&friday13, "2024-01-01T00:00:00Z", 1),
+            ["2024-09-13T00:00:00Z"]
+        );
     }
 
     #[test]
@@ -359,12 +365,20 @@ mod tests {
         // does not exist).
         assert_eq!(
             times(&c, "2024-03-10T05:00:00Z", 3),
-            ["2024-03-10T05:30:00Z", "2024-03-10T06:30:00Z", "2024-03-10T07:30:00Z"]
+            [
+                "2024-03-10T05:30:00Z",
+                "2024-03-10T06:30:00Z",
+                "2024-03-10T07:30:00Z"
+            ]
         );
         // Fall back, 2024-11-03: 01:30 local happens in EDT and again in EST.
         assert_eq!(
             times(&c, "2024-11-03T04:00:00Z", 3),
-            ["2024-11-03T04:30:00Z", "2024-11-03T05:30:00Z", "2024-11-03T06:30:00Z"]
+            [
+                "2024-11-03T04:30:00Z",
+                "2024-11-03T05:30:00Z",
+                "2024-11-03T06:30:00Z"
+            ]
         );
     }
 
@@ -413,12 +427,36 @@ mod tests {
         let mut spec = canonicalize(&ScheduleSpec {
             cron_string: vec!["0 * * * *".into()],
             exclude_structured_calendar: vec![StructuredCalendarSpec {
-                second: vec![Range { start: 0, end: 0, step: 0 }],
-                minute: vec![Range { start: 0, end: 0, step: 0 }],
-                hour: vec![Range { start: 1, end: 0, step: 0 }],
-                day_of_month: vec![Range { start: 1, end: 31, step: 0 }],
-                month: vec![Range { start: 1, end: 12, step: 0 }],
-                day_of_week: vec![Range { start: 0, end: 6, step: 0 }],
+                second: vec![Range {
+                    start: 0,
+                    end: 0,
+                    step: 0,
+                }],
+                minute: vec![Range {
+                    start: 0,
+                    end: 0,
+                    step: 0,
+                }],
+                hour: vec![Range {
+                    start: 1,
+                    end: 0,
+                    step: 0,
+                }],
+                day_of_month: vec![Range {
+                    start: 1,
+                    end: 31,
+                    step: 0,
+                }],
+                month: vec![Range {
+                    start: 1,
+                    end: 12,
+                    step: 0,
+                }],
+                day_of_week: vec![Range {
+                    start: 0,
+                    end: 6,
+                    step: 0,
+                }],
                 ..Default::default()
             }],
             ..Default::default()

@@ -106,6 +106,9 @@ mod tests {
         assert_ne!(local_fields(ny, skipped).3, 2);
         // 2024-11-03 01:30 happens twice: Go picks EDT (05:30Z).
         assert_eq!(instant(ny, 2024, 11, 3, 1, 30, 0), 1_730_611_800);
-        assert_eq!(resolve("Mars/Olympus").unwrap_err(), "unknown time zone Mars/Olympus");
+        assert_eq!(
+            resolve("Mars/Olympus").unwrap_err(),
+            "unknown time zone Mars/Olympus"
+        );
     }
 }

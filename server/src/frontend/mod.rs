@@ -10,6 +10,7 @@ mod history;
 mod multi_operation;
 mod namespaces;
 mod query;
+mod schedules;
 mod signals;
 mod sticky;
 mod stored_history;
@@ -143,6 +144,14 @@ route! {
     describe_batch_operation(DescribeBatchOperationRequest) -> DescribeBatchOperationResponse => batch::describe;
     list_batch_operations(ListBatchOperationsRequest) -> ListBatchOperationsResponse => batch::list;
     stop_batch_operation(StopBatchOperationRequest) -> StopBatchOperationResponse => batch::stop;
+    create_schedule(CreateScheduleRequest) -> CreateScheduleResponse => schedules::create;
+    describe_schedule(DescribeScheduleRequest) -> DescribeScheduleResponse => schedules::describe;
+    update_schedule(UpdateScheduleRequest) -> UpdateScheduleResponse => schedules::update;
+    patch_schedule(PatchScheduleRequest) -> PatchScheduleResponse => schedules::patch;
+    delete_schedule(DeleteScheduleRequest) -> DeleteScheduleResponse => schedules::delete;
+    list_schedules(ListSchedulesRequest) -> ListSchedulesResponse => schedules::list;
+    count_schedules(CountSchedulesRequest) -> CountSchedulesResponse => schedules::count;
+    list_schedule_matching_times(ListScheduleMatchingTimesRequest) -> ListScheduleMatchingTimesResponse => schedules::matching_times;
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ pub(super) async fn get_system_info(
             internal_error_differentiation: true,
             // RespondActivityTaskFailed's last_heartbeat_details reach the next attempt.
             activity_failure_include_heartbeat: true,
-            supports_schedules: false,
+            supports_schedules: true,
             // Failures are stored opaquely, so encoded attributes survive.
             encoded_failure_attributes: true,
             build_id_based_versioning: false,
