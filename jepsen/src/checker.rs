@@ -56,6 +56,17 @@ pub struct FinalState {
     /// Batch jobs (acknowledged or unknown) as DescribeBatchOperation shows them once
     /// settled; a job the cluster does not have is absent.
     pub batches: BTreeMap<String, FinalBatch>,
+    /// The workload's schedule once paused after healing; `None` if the cluster lost it.
+    pub schedule: Option<FinalSchedule>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FinalSchedule {
+    pub create_time_secs: i64,
+    pub action_count: i64,
+    pub missed_catchup_window: i64,
+    /// The workflow id of every run listed with the schedule's `TemporalScheduledById`.
+    pub runs: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -89,7 +100,104 @@ pub fn check(ops: &[Op], end: &FinalState) -> Vec<Anomaly> {
     workflows_complete(ops, end, &mut found);
     visibility_matches_histories(end, &mut found);
     batch_jobs_exactly_once(ops, end, &mut found);
+    schedule_actions_exactly_once(ops, end, &mut found);
     found
+}
+
+/// The run of the schedule's action for nominal time `secs`.
+fn scheduled_run(secs: i64) -> String {
+    format!(
+        "{}-{}",
+        crate::workload::SCHEDULED_WORKFLOW_ID,
+        keel_engine::time::format_rfc3339(secs * 1_000_000_000)
+    )
+}
+
+/// The schedule (every second, ALLOW_ALL, a year's catch-up window) started each second
+/// from its creation to its last action exactly once, missed none, counted each run once;
+/// an acknowledged trigger started its run, a refused one did not.
+fn schedule_actions_exactly_once(ops: &[Op], end: &FinalState, found: &mut Vec<Anomaly>) {
+    let created = ops.iter().position(|op| {
+        matches!(op.kind, OpKind::CreateSchedule { .. }) && op.outcome == Outcome::Ok
+    });
+    let Some(s) = &end.schedule else {
+        if let Some(i) = created {
+            found.push(anomaly(
+                "schedule-lost",
+                crate::workload::SCHEDULE_ID,
+                "created, then gone".into(),
+                vec![i],
+            ));
+        }
+        return;
+    };
+    let mut seen = BTreeSet::new();
+    for run in &s.runs {
+        if !seen.insert(run.clone()) {
+            found.push(anomaly(
+                "schedule-action-duplicated",
+                run,
+                "started twice".into(),
+                vec![],
+            ));
+        }
+    }
+    if s.action_count != seen.len() as i64 {
+        found.push(anomaly(
+            "schedule-miscounted",
+            crate::workload::SCHEDULE_ID,
+            format!("{} actions counted, {} runs", s.action_count, seen.len()),
+            vec![],
+        ));
+    }
+    if s.missed_catchup_window != 0 {
+        found.push(anomaly(
+            "schedule-missed",
+            crate::workload::SCHEDULE_ID,
+            format!(
+                "{} times missed inside a year's catch-up window",
+                s.missed_catchup_window
+            ),
+            vec![],
+        ));
+    }
+    // Scheduled runs sort before the triggers' (2099) and by time among themselves.
+    let first_trigger = scheduled_run(crate::workload::TRIGGER_BASE_SECS);
+    if let Some(last) = seen.range(..first_trigger).next_back() {
+        let mut secs = s.create_time_secs + 1;
+        while scheduled_run(secs) <= *last {
+            if !seen.contains(&scheduled_run(secs)) {
+                found.push(anomaly(
+                    "schedule-action-lost",
+                    &scheduled_run(secs),
+                    "a due time before the last action was never started".into(),
+                    vec![],
+                ));
+            }
+            secs += 1;
+        }
+    }
+    for (i, op) in ops.iter().enumerate() {
+        let OpKind::TriggerSchedule { nominal_secs } = &op.kind else {
+            continue;
+        };
+        let run = scheduled_run(*nominal_secs);
+        match (&op.outcome, seen.contains(&run)) {
+            (Outcome::Ok, false) => found.push(anomaly(
+                "schedule-trigger-lost",
+                &run,
+                "acknowledged, never started".into(),
+                vec![i],
+            )),
+            (Outcome::Fail(_), true) => found.push(anomaly(
+                "schedule-trigger-phantom",
+                &run,
+                "refused, but started".into(),
+                vec![i],
+            )),
+            _ => {}
+        }
+    }
 }
 
 /// A batch job's signal reaches each target at most once (never for a refused job), an
@@ -594,6 +702,7 @@ fn workflows_complete(ops: &[Op], end: &FinalState, found: &mut Vec<Anomaly>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::workload::TRIGGER_BASE_SECS as TRIGGER_BASE;
 
     fn op(kind: OpKind, outcome: Outcome) -> Op {
         Op {
@@ -736,6 +845,73 @@ mod tests {
                 "batch-miscounted"
             ]
         );
+    }
+
+    #[test]
+    fn schedule_actions_lost_duplicated_missed_or_triggered_wrongly_are_found() {
+        let created = 1_800_000_000;
+        let trigger = |secs, outcome| op(OpKind::TriggerSchedule { nominal_secs: secs }, outcome);
+        let ops = vec![
+            op(
+                OpKind::CreateSchedule {
+                    schedule_id: "js".into(),
+                },
+                Outcome::Ok,
+            ),
+            trigger(TRIGGER_BASE + 1, Outcome::Ok),
+            trigger(TRIGGER_BASE + 2, Outcome::Ok),
+            trigger(TRIGGER_BASE + 3, Outcome::Fail("InvalidArgument".into())),
+            trigger(TRIGGER_BASE + 4, Outcome::Unknown("Unavailable".into())),
+        ];
+        let runs = |secs: &[i64]| secs.iter().map(|s| scheduled_run(*s)).collect::<Vec<_>>();
+        let fine = FinalSchedule {
+            create_time_secs: created,
+            action_count: 5,
+            missed_catchup_window: 0,
+            runs: runs(&[
+                created + 1,
+                created + 2,
+                created + 3,
+                TRIGGER_BASE + 1,
+                TRIGGER_BASE + 2,
+            ]),
+        };
+        let mut end = FinalState {
+            schedule: Some(fine.clone()),
+            ..Default::default()
+        };
+        assert_eq!(check(&ops, &end), vec![]);
+        let kinds = |end: &FinalState| {
+            let mut found = Vec::new();
+            schedule_actions_exactly_once(&ops, end, &mut found);
+            found.iter().map(|a| a.kind).collect::<Vec<_>>()
+        };
+        end.schedule = Some(FinalSchedule {
+            action_count: 6,
+            missed_catchup_window: 1,
+            runs: runs(&[
+                created + 1,
+                created + 3,
+                created + 3,
+                TRIGGER_BASE + 2,
+                TRIGGER_BASE + 3,
+                TRIGGER_BASE + 4,
+            ]),
+            ..fine
+        });
+        assert_eq!(
+            kinds(&end),
+            [
+                "schedule-action-duplicated",
+                "schedule-miscounted",
+                "schedule-missed",
+                "schedule-action-lost",
+                "schedule-trigger-lost",
+                "schedule-trigger-phantom"
+            ]
+        );
+        end.schedule = None;
+        assert_eq!(kinds(&end), ["schedule-lost"]);
     }
 
     fn update(id: &str, result: Option<&str>, outcome: Outcome) -> Op {

@@ -187,6 +187,7 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
 
     let client_addrs: Vec<_> = cluster.nodes.iter().map(|n| n.client_reach).collect();
     let work = Workload::new(&client_addrs, args.seed)?;
+    work.create_schedule().await?;
     let (stop_clients, stop_workers) = (
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicBool::new(false)),
@@ -284,6 +285,10 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
         checksums: end.checksums.clone(),
         listed: end.listed.len(),
         counted: end.counted,
+        schedule_actions: end
+            .schedule
+            .as_ref()
+            .map(|s| (s.action_count, s.runs.len())),
         anomalies,
         anomaly_ops,
     };

@@ -70,6 +70,10 @@ pub enum OpKind {
         job_id: String,
         targets: Vec<String>,
     },
+    /// CreateSchedule of the workload's one schedule (every second), before the clients start.
+    CreateSchedule { schedule_id: String },
+    /// PatchSchedule triggering the schedule with a nominal time used by no other trigger.
+    TriggerSchedule { nominal_secs: i64 },
     /// GetWorkflowExecutionHistory of the current run, every page.
     Read {
         workflow_id: String,
@@ -99,6 +103,8 @@ impl OpKind {
             OpKind::Signal { .. } => "signal",
             OpKind::Update { .. } => "update",
             OpKind::BatchSignal { .. } => "batch-signal",
+            OpKind::CreateSchedule { .. } => "create-schedule",
+            OpKind::TriggerSchedule { .. } => "trigger-schedule",
             OpKind::Read { .. } => "read",
             OpKind::CompleteWorkflowTask { .. } => "complete-workflow-task",
             OpKind::CompleteActivity { .. } => "complete-activity",

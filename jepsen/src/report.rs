@@ -29,6 +29,8 @@ pub struct Report {
     /// Runs ListWorkflowExecutions showed after healing, and what Count said.
     pub listed: usize,
     pub counted: i64,
+    /// The schedule's actions counted and runs listed after healing (none if it was lost).
+    pub schedule_actions: Option<(i64, usize)>,
     pub anomalies: Vec<Anomaly>,
     /// The operations the anomalies name, by index.
     pub anomaly_ops: BTreeMap<usize, Op>,
@@ -126,6 +128,12 @@ impl Report {
             "visibility after healing: {} runs listed, count {}",
             self.listed, self.counted
         );
+        if let Some((actions, runs)) = self.schedule_actions {
+            let _ = writeln!(
+                t,
+                "schedule after healing: {actions} actions counted, {runs} runs listed"
+            );
+        }
         let _ = writeln!(t, "\nlatency of acknowledged operations per 5 s:");
         for b in &self.latency {
             let _ = writeln!(

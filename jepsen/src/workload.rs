@@ -16,6 +16,7 @@ use crate::nemesis::Rng;
 use crate::op::{EventSummary, Op, OpKind, Outcome};
 use keel_server::proto::workflowservice::workflow_service_client::WorkflowServiceClient;
 use prost::Message as _;
+pub use schedules::{SCHEDULED_WORKFLOW_ID, SCHEDULE_ID, TRIGGER_BASE_SECS};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,6 +44,8 @@ use temporalio_protos::temporal::api::{
 };
 use tonic::transport::Channel;
 use tonic::{Code, Request};
+
+mod schedules;
 
 type Client = WorkflowServiceClient<Channel>;
 
@@ -205,6 +208,10 @@ impl Workload {
                     63..=69 => {
                         let update_id = format!("u-{index}-{n}");
                         self.update(&mut rng, &process, &id, update_id).await
+                    }
+                    70..=71 => {
+                        let unique = index as i64 * 1_000_000 + n as i64;
+                        self.trigger_schedule(&mut rng, &process, unique).await
                     }
                     _ => self.read(&mut rng, &process, &id).await,
                 }
@@ -665,6 +672,7 @@ impl Workload {
                 }
             }
         }
+        end.schedule = schedules::final_schedule(via).await?;
         let mut tries = 0;
         loop {
             match list_all(&client).await {

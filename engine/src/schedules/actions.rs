@@ -426,7 +426,7 @@ fn arm(ctx: &mut ApplyCtx, rec: &mut ScheduleRecord, more: bool) {
 /// How a run's chain ended, for its schedule; `None` when another run follows.
 enum RunEnd {
     Completed(Option<Payloads>),
-    Failed(Failure),
+    Failed(Box<Failure>),
     TimedOut,
     Canceled,
     Terminated,
@@ -439,7 +439,7 @@ fn run_end(attributes: &Attributes) -> Option<RunEnd> {
             RunEnd::Completed(a.result.clone())
         }
         A::WorkflowExecutionFailedEventAttributes(a) if a.new_execution_run_id.is_empty() => {
-            RunEnd::Failed(a.failure.clone().unwrap_or_default())
+            RunEnd::Failed(Box::new(a.failure.clone().unwrap_or_default()))
         }
         A::WorkflowExecutionTimedOutEventAttributes(a) if a.new_execution_run_id.is_empty() => {
             RunEnd::TimedOut
@@ -512,7 +512,7 @@ pub(crate) fn on_run_closed(ctx: &mut ApplyCtx, exec: &ExecutionRecord, attribut
             rec.last_completion_result = result;
             rec.last_failure = None;
         }
-        RunEnd::Failed(failure) => rec.last_failure = Some(failure),
+        RunEnd::Failed(failure) => rec.last_failure = Some(*failure),
         RunEnd::TimedOut | RunEnd::Canceled | RunEnd::Terminated => {}
     }
     process(ctx, &mut rec);
