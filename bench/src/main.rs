@@ -1,10 +1,12 @@
 //! keel-bench: drives any Temporal-API server with lean raw-gRPC workers and prints one JSON
 //! line per run (`run`), or runs Keel (one node, three nodes) and Temporal's dev server side
-//! by side, interleaved, and prints medians and Keel/Temporal ratios (`compare`).
+//! by side, interleaved, and prints medians and Keel/Temporal ratios (`compare`); `schedules`
+//! measures schedules firing every minute on both.
 
 mod procstats;
 mod raw;
 mod report;
+mod schedules;
 mod sdk;
 mod servers;
 
@@ -70,6 +72,8 @@ enum Cmd {
     },
     /// Keel single node, Keel three nodes and Temporal's dev server, fresh, side by side.
     Compare(CompareArgs),
+    /// Many schedules firing every minute: Keel single node, then Temporal's dev server.
+    Schedules(schedules::ScheduleArgs),
 }
 
 #[derive(clap::Args)]
@@ -356,6 +360,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&r)?);
         }
         Cmd::Compare(args) => compare(args).await?,
+        Cmd::Schedules(args) => schedules::run(args).await?,
     }
     Ok(())
 }
