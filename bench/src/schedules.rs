@@ -45,6 +45,9 @@ pub struct ScheduleArgs {
     /// CreateSchedule calls in flight.
     #[arg(long, default_value_t = 50)]
     concurrency: usize,
+    /// Which servers to measure (the table of ratios needs both).
+    #[arg(long, value_delimiter = ',', default_value = "keel-1,temporal")]
+    servers: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -279,10 +282,11 @@ pub async fn run(args: ScheduleArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let mut reports = Vec::new();
     // One server at a time: each has the machine to itself.
-    for which in ["keel-1", "temporal"] {
-        let mut server = match which {
+    for which in &args.servers {
+        let mut server = match which.as_str() {
             "keel-1" => Server::keel_single(&args.keel_bin, &dir).await?,
-            _ => Server::temporal(&args.temporal_bin, &dir).await?,
+            "temporal" => Server::temporal(&args.temporal_bin, &dir).await?,
+            other => anyhow::bail!("unknown server {other} (keel-1, temporal)"),
         };
         let report = measure(&server, &args).await;
         server.stop();
@@ -291,7 +295,9 @@ pub async fn run(args: ScheduleArgs) -> anyhow::Result<()> {
         reports.push(report);
     }
     let _ = std::fs::remove_dir_all(&dir);
-    let (k, t) = (&reports[0], &reports[1]);
+    let [k, t] = reports.as_slice() else {
+        return Ok(());
+    };
     println!(
         "\n{} schedules every minute, {} minutes measured",
         args.schedules, args.minutes

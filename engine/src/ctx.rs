@@ -17,6 +17,8 @@ pub struct ApplyCtx<'a> {
     pub(crate) now: i64,
     meta: EngineMeta,
     notifications: Vec<Notification>,
+    /// The same, for a lookup in log time (a mutation may raise thousands).
+    notified: std::collections::BTreeSet<Notification>,
     /// Execution keys of runs closing in this mutation whose record is not saved yet: a child
     /// closed by their parent close policy must not write to them.
     closing: Vec<Vec<u8>>,
@@ -48,6 +50,7 @@ impl<'a> ApplyCtx<'a> {
             state,
             meta,
             notifications: Vec::new(),
+            notified: Default::default(),
             closing: Vec::new(),
             in_hand: None,
             deferred_child_outcomes: Vec::new(),
@@ -95,8 +98,10 @@ impl<'a> ApplyCtx<'a> {
         self.state.delete(key);
     }
 
+    /// Raises `n` once per mutation (a run appending many events is one HistoryAppended),
+    /// in the order first raised.
     pub(crate) fn notify(&mut self, n: Notification) {
-        if !self.notifications.contains(&n) {
+        if self.notified.insert(n.clone()) {
             self.notifications.push(n);
         }
     }

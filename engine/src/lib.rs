@@ -26,6 +26,7 @@ pub mod batch;
 mod cancel_terminate;
 mod canonical;
 mod children;
+mod civil;
 mod commands;
 pub mod cron;
 mod ctx;

@@ -44,7 +44,7 @@ pub struct WorkflowTaskStarted {
     pub transient_events: Vec<history::HistoryEvent>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Notification {
     TaskAdded {
         namespace: String,
