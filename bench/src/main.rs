@@ -1,7 +1,7 @@
 //! keel-bench: drives any Temporal-API server with lean raw-gRPC workers and prints one JSON
 //! line per run (`run`), or runs Keel (one node, three nodes) and Temporal's dev server side
 //! by side, interleaved, and prints medians and Keel/Temporal ratios (`compare`); `schedules`
-//! measures schedules firing every minute on both.
+//! measures schedules firing every minute on both, `visibility` list and count latency.
 
 mod procstats;
 mod raw;
@@ -9,6 +9,7 @@ mod report;
 mod schedules;
 mod sdk;
 mod servers;
+mod visibility;
 
 use clap::{Parser, Subcommand};
 use raw::{RunSpec, Scenario};
@@ -74,6 +75,8 @@ enum Cmd {
     Compare(CompareArgs),
     /// Many schedules firing every minute: Keel single node, then Temporal's dev server.
     Schedules(schedules::ScheduleArgs),
+    /// List and count latency over many closed and some running workflows.
+    Visibility(visibility::VisibilityArgs),
 }
 
 #[derive(clap::Args)]
@@ -361,6 +364,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Cmd::Compare(args) => compare(args).await?,
         Cmd::Schedules(args) => schedules::run(args).await?,
+        Cmd::Visibility(args) => visibility::run(args).await?,
     }
     Ok(())
 }

@@ -1,0 +1,239 @@
+//! `keel-bench visibility`: list and count latency with many closed and some running
+//! workflows in one namespace, on a fresh Keel single node and a fresh Temporal dev server
+//! (persisted SQLite), one after the other. The fill starts workflows (types `x` and `y`, a
+//! custom keyword `BenchTeam` with 100 values) and terminates all but the running ones; then
+//! each query is asked `--repeat` times, one at a time, and its latency (as the client sees
+//! it over loopback) reported:
+//! (a) `ExecutionStatus = 'Running'`, a page of 100;
+//! (b) `WorkflowType = 'x' AND StartTime > <the fill's midpoint>`, a page of 100;
+//! (c) Count `GROUP BY ExecutionStatus`;
+//! (d) `BenchTeam = 'team-7'`, a page of 100.
+
+use crate::raw::connect;
+use crate::servers::Server;
+use futures::StreamExt;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+use temporalio_protos::temporal::api::{
+    common::v1::{Payload, SearchAttributes, WorkflowExecution, WorkflowType},
+    enums::v1::IndexedValueType,
+    operatorservice::v1::{operator_service_client::OperatorServiceClient, AddSearchAttributesRequest},
+    taskqueue::v1::TaskQueue,
+    workflowservice::v1::*,
+};
+
+#[derive(clap::Args)]
+pub struct VisibilityArgs {
+    #[arg(long)]
+    keel_bin: PathBuf,
+    #[arg(long)]
+    temporal_bin: PathBuf,
+    /// Closed workflows in Keel's namespace.
+    #[arg(long, default_value_t = 1_000_000)]
+    closed: usize,
+    /// Closed workflows in the dev server's (it fills at a few hundred a second).
+    #[arg(long, default_value_t = 100_000)]
+    temporal_closed: usize,
+    /// Running workflows in both.
+    #[arg(long, default_value_t = 10_000)]
+    running: usize,
+    /// Times each query is asked.
+    #[arg(long, default_value_t = 200)]
+    repeat: usize,
+    /// Calls in flight while filling.
+    #[arg(long, default_value_t = 200)]
+    concurrency: usize,
+    #[arg(long, value_delimiter = ',', default_value = "keel-1,temporal")]
+    servers: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct QueryFigures {
+    query: &'static str,
+    p50_ms: f64,
+    p99_ms: f64,
+    /// Runs on the first page (or the count's groups).
+    returned: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct VisibilityReport {
+    label: String,
+    closed: usize,
+    running: usize,
+    fill_s: f64,
+    queries: Vec<QueryFigures>,
+}
+
+fn keyword(value: &str) -> Payload {
+    Payload {
+        metadata: HashMap::from([
+            ("encoding".to_string(), b"json/plain".to_vec()),
+            ("type".to_string(), b"Keyword".to_vec()),
+        ]),
+        data: format!("\"{value}\"").into_bytes(),
+        ..Default::default()
+    }
+}
+
+async fn fill(server: &Server, args: &VisibilityArgs, closed: usize) -> anyhow::Result<i64> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", server.target))?
+        .connect()
+        .await?;
+    OperatorServiceClient::new(channel)
+        .add_search_attributes(AddSearchAttributesRequest {
+            namespace: "default".into(),
+            search_attributes: HashMap::from([(
+                "BenchTeam".to_string(),
+                IndexedValueType::Keyword as i32,
+            )]),
+        })
+        .await?;
+    let client = connect(&server.target).await?;
+    let total = closed + args.running;
+    let mut midpoint = 0;
+    let results = futures::stream::iter(0..total)
+        .map(|i| {
+            let mut client = client.clone();
+            async move {
+                let id = format!("vis-{i:07}");
+                let started = client
+                    .start_workflow_execution(StartWorkflowExecutionRequest {
+                        namespace: "default".into(),
+                        workflow_id: id.clone(),
+                        workflow_type: Some(WorkflowType {
+                            name: if i % 2 == 0 { "x" } else { "y" }.into(),
+                        }),
+                        task_queue: Some(TaskQueue {
+                            name: "vis-nobody".into(),
+                            ..Default::default()
+                        }),
+                        request_id: id.clone(),
+                        search_attributes: Some(SearchAttributes {
+                            indexed_fields: HashMap::from([(
+                                "BenchTeam".to_string(),
+                                keyword(&format!("team-{}", i % 100)),
+                            )]),
+                        }),
+                        ..Default::default()
+                    })
+                    .await?;
+                if i < closed {
+                    client
+                        .terminate_workflow_execution(TerminateWorkflowExecutionRequest {
+                            namespace: "default".into(),
+                            workflow_execution: Some(WorkflowExecution {
+                                workflow_id: id,
+                                run_id: started.into_inner().run_id,
+                            }),
+                            reason: "bench".into(),
+                            ..Default::default()
+                        })
+                        .await?;
+                }
+                Ok::<_, tonic::Status>(i)
+            }
+        })
+        .buffer_unordered(args.concurrency);
+    tokio::pin!(results);
+    while let Some(r) = results.next().await {
+        if r? == total / 2 {
+            midpoint = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs() as i64;
+        }
+    }
+    Ok(midpoint)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+async fn measure(server: &Server, args: &VisibilityArgs, closed: usize) -> anyhow::Result<VisibilityReport> {
+    let began = Instant::now();
+    let midpoint = fill(server, args, closed).await?;
+    let fill_s = began.elapsed().as_secs_f64();
+    let since = keel_engine::time::format_rfc3339(midpoint * 1_000_000_000);
+    let mut client = connect(&server.target).await?;
+    let lists = [
+        ("(a) ExecutionStatus='Running', 100", "ExecutionStatus = 'Running'".to_string()),
+        ("(b) WorkflowType='x' AND StartTime>t, 100", format!("WorkflowType = 'x' AND StartTime > '{since}'")),
+        ("(d) BenchTeam='team-7', 100", "BenchTeam = 'team-7'".to_string()),
+    ];
+    let mut queries = Vec::new();
+    for (name, query) in lists {
+        let mut took = Vec::new();
+        let mut returned = 0;
+        for _ in 0..args.repeat {
+            let t = Instant::now();
+            let page = client
+                .list_workflow_executions(ListWorkflowExecutionsRequest {
+                    namespace: "default".into(),
+                    page_size: 100,
+                    query: query.clone(),
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            took.push(t.elapsed().as_secs_f64() * 1000.0);
+            returned = page.executions.len();
+        }
+        took.sort_by(f64::total_cmp);
+        queries.push(QueryFigures { query: name, p50_ms: percentile(&took, 0.5), p99_ms: percentile(&took, 0.99), returned });
+    }
+    let mut took = Vec::new();
+    let mut groups = 0;
+    for _ in 0..args.repeat {
+        let t = Instant::now();
+        let counted = client
+            .count_workflow_executions(CountWorkflowExecutionsRequest {
+                namespace: "default".into(),
+                query: "GROUP BY ExecutionStatus".into(),
+            })
+            .await?
+            .into_inner();
+        took.push(t.elapsed().as_secs_f64() * 1000.0);
+        groups = counted.groups.len();
+    }
+    took.sort_by(f64::total_cmp);
+    queries.insert(2, QueryFigures { query: "(c) count GROUP BY ExecutionStatus", p50_ms: percentile(&took, 0.5), p99_ms: percentile(&took, 0.99), returned: groups });
+    Ok(VisibilityReport { label: server.label.clone(), closed, running: args.running, fill_s, queries })
+}
+
+pub async fn run(args: VisibilityArgs) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("keel-bench-vis-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir)?;
+    let mut reports = Vec::new();
+    for which in &args.servers {
+        let (mut server, closed) = match which.as_str() {
+            "keel-1" => (Server::keel_single(&args.keel_bin, &dir).await?, args.closed),
+            "temporal" => (Server::temporal(&args.temporal_bin, &dir).await?, args.temporal_closed),
+            other => anyhow::bail!("unknown server {other} (keel-1, temporal)"),
+        };
+        let report = measure(&server, &args, closed).await;
+        server.stop();
+        let report = report?;
+        println!("{}", serde_json::to_string(&report)?);
+        reports.push(report);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let [k, t] = reports.as_slice() else {
+        return Ok(());
+    };
+    println!(
+        "\nkeel-1: {} closed + {} running; temporal: {} closed + {} running",
+        k.closed, k.running, t.closed, t.running
+    );
+    println!("{:<44} {:>10} {:>10} {:>10} {:>10}", "query (ms)", "keel p50", "keel p99", "temp p50", "temp p99");
+    for (a, b) in k.queries.iter().zip(&t.queries) {
+        println!(
+            "{:<44} {:>10.2} {:>10.2} {:>10.2} {:>10.2}",
+            a.query, a.p50_ms, a.p99_ms, b.p50_ms, b.p99_ms
+        );
+    }
+    println!("fill (s): keel {:.0}, temporal {:.0}", k.fill_s, t.fill_s);
+    Ok(())
+}
