@@ -19,7 +19,9 @@ use std::time::Instant;
 use temporalio_protos::temporal::api::{
     common::v1::{Payload, SearchAttributes, WorkflowExecution, WorkflowType},
     enums::v1::IndexedValueType,
-    operatorservice::v1::{operator_service_client::OperatorServiceClient, AddSearchAttributesRequest},
+    operatorservice::v1::{
+        operator_service_client::OperatorServiceClient, AddSearchAttributesRequest,
+    },
     taskqueue::v1::TaskQueue,
     workflowservice::v1::*,
 };
@@ -152,16 +154,29 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-async fn measure(server: &Server, args: &VisibilityArgs, closed: usize) -> anyhow::Result<VisibilityReport> {
+async fn measure(
+    server: &Server,
+    args: &VisibilityArgs,
+    closed: usize,
+) -> anyhow::Result<VisibilityReport> {
     let began = Instant::now();
     let midpoint = fill(server, args, closed).await?;
     let fill_s = began.elapsed().as_secs_f64();
     let since = keel_engine::time::format_rfc3339(midpoint * 1_000_000_000);
     let mut client = connect(&server.target).await?;
     let lists = [
-        ("(a) ExecutionStatus='Running', 100", "ExecutionStatus = 'Running'".to_string()),
-        ("(b) WorkflowType='x' AND StartTime>t, 100", format!("WorkflowType = 'x' AND StartTime > '{since}'")),
-        ("(d) BenchTeam='team-7', 100", "BenchTeam = 'team-7'".to_string()),
+        (
+            "(a) ExecutionStatus='Running', 100",
+            "ExecutionStatus = 'Running'".to_string(),
+        ),
+        (
+            "(b) WorkflowType='x' AND StartTime>t, 100",
+            format!("WorkflowType = 'x' AND StartTime > '{since}'"),
+        ),
+        (
+            "(d) BenchTeam='team-7', 100",
+            "BenchTeam = 'team-7'".to_string(),
+        ),
     ];
     let mut queries = Vec::new();
     for (name, query) in lists {
@@ -182,7 +197,12 @@ async fn measure(server: &Server, args: &VisibilityArgs, closed: usize) -> anyho
             returned = page.executions.len();
         }
         took.sort_by(f64::total_cmp);
-        queries.push(QueryFigures { query: name, p50_ms: percentile(&took, 0.5), p99_ms: percentile(&took, 0.99), returned });
+        queries.push(QueryFigures {
+            query: name,
+            p50_ms: percentile(&took, 0.5),
+            p99_ms: percentile(&took, 0.99),
+            returned,
+        });
     }
     let mut took = Vec::new();
     let mut groups = 0;
@@ -199,18 +219,39 @@ async fn measure(server: &Server, args: &VisibilityArgs, closed: usize) -> anyho
         groups = counted.groups.len();
     }
     took.sort_by(f64::total_cmp);
-    queries.insert(2, QueryFigures { query: "(c) count GROUP BY ExecutionStatus", p50_ms: percentile(&took, 0.5), p99_ms: percentile(&took, 0.99), returned: groups });
-    Ok(VisibilityReport { label: server.label.clone(), closed, running: args.running, fill_s, queries })
+    queries.insert(
+        2,
+        QueryFigures {
+            query: "(c) count GROUP BY ExecutionStatus",
+            p50_ms: percentile(&took, 0.5),
+            p99_ms: percentile(&took, 0.99),
+            returned: groups,
+        },
+    );
+    Ok(VisibilityReport {
+        label: server.label.clone(),
+        closed,
+        running: args.running,
+        fill_s,
+        queries,
+    })
 }
 
 pub async fn run(args: VisibilityArgs) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("keel-bench-vis-{}", uuid::Uuid::new_v4().simple()));
+    let dir =
+        std::env::temp_dir().join(format!("keel-bench-vis-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
     let mut reports = Vec::new();
     for which in &args.servers {
         let (mut server, closed) = match which.as_str() {
-            "keel-1" => (Server::keel_single(&args.keel_bin, &dir).await?, args.closed),
-            "temporal" => (Server::temporal(&args.temporal_bin, &dir).await?, args.temporal_closed),
+            "keel-1" => (
+                Server::keel_single(&args.keel_bin, &dir).await?,
+                args.closed,
+            ),
+            "temporal" => (
+                Server::temporal(&args.temporal_bin, &dir).await?,
+                args.temporal_closed,
+            ),
             other => anyhow::bail!("unknown server {other} (keel-1, temporal)"),
         };
         let report = measure(&server, &args, closed).await;
@@ -227,7 +268,10 @@ pub async fn run(args: VisibilityArgs) -> anyhow::Result<()> {
         "\nkeel-1: {} closed + {} running; temporal: {} closed + {} running",
         k.closed, k.running, t.closed, t.running
     );
-    println!("{:<44} {:>10} {:>10} {:>10} {:>10}", "query (ms)", "keel p50", "keel p99", "temp p50", "temp p99");
+    println!(
+        "{:<44} {:>10} {:>10} {:>10} {:>10}",
+        "query (ms)", "keel p50", "keel p99", "temp p50", "temp p99"
+    );
     for (a, b) in k.queries.iter().zip(&t.queries) {
         println!(
             "{:<44} {:>10.2} {:>10.2} {:>10.2} {:>10.2}",
