@@ -44,9 +44,11 @@ pub struct VisibilityArgs {
     /// Times each query is asked.
     #[arg(long, default_value_t = 200)]
     repeat: usize,
-    /// Calls in flight while filling.
+    /// Calls in flight while filling Keel, and the dev server (which sheds more at once).
     #[arg(long, default_value_t = 200)]
     concurrency: usize,
+    #[arg(long, default_value_t = 50)]
+    temporal_concurrency: usize,
     #[arg(long, value_delimiter = ',', default_value = "keel-1,temporal")]
     servers: Vec<String>,
 }
@@ -80,7 +82,12 @@ fn keyword(value: &str) -> Payload {
     }
 }
 
-async fn fill(server: &Server, args: &VisibilityArgs, closed: usize) -> anyhow::Result<i64> {
+async fn fill(
+    server: &Server,
+    args: &VisibilityArgs,
+    closed: usize,
+    concurrency: usize,
+) -> anyhow::Result<i64> {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", server.target))?
         .connect()
         .await?;
@@ -98,47 +105,61 @@ async fn fill(server: &Server, args: &VisibilityArgs, closed: usize) -> anyhow::
     let mut midpoint = 0;
     let results = futures::stream::iter(0..total)
         .map(|i| {
-            let mut client = client.clone();
+            let client = client.clone();
             async move {
                 let id = format!("vis-{i:07}");
-                let started = client
-                    .start_workflow_execution(StartWorkflowExecutionRequest {
-                        namespace: "default".into(),
-                        workflow_id: id.clone(),
-                        workflow_type: Some(WorkflowType {
-                            name: if i % 2 == 0 { "x" } else { "y" }.into(),
-                        }),
-                        task_queue: Some(TaskQueue {
-                            name: "vis-nobody".into(),
-                            ..Default::default()
-                        }),
-                        request_id: id.clone(),
-                        search_attributes: Some(SearchAttributes {
-                            indexed_fields: HashMap::from([(
-                                "BenchTeam".to_string(),
-                                keyword(&format!("team-{}", i % 100)),
-                            )]),
-                        }),
+                let start = StartWorkflowExecutionRequest {
+                    namespace: "default".into(),
+                    workflow_id: id.clone(),
+                    workflow_type: Some(WorkflowType {
+                        name: if i % 2 == 0 { "x" } else { "y" }.into(),
+                    }),
+                    task_queue: Some(TaskQueue {
+                        name: "vis-nobody".into(),
                         ..Default::default()
-                    })
-                    .await?;
+                    }),
+                    request_id: id.clone(),
+                    search_attributes: Some(SearchAttributes {
+                        indexed_fields: HashMap::from([(
+                            "BenchTeam".to_string(),
+                            keyword(&format!("team-{}", i % 100)),
+                        )]),
+                    }),
+                    ..Default::default()
+                };
+                // Same request id: a retried start is answered with the same run.
+                retrying(
+                    || {
+                        let (mut c, r) = (client.clone(), start.clone());
+                        async move { c.start_workflow_execution(r).await }
+                    },
+                    |_| false,
+                )
+                .await?;
                 if i < closed {
-                    client
-                        .terminate_workflow_execution(TerminateWorkflowExecutionRequest {
-                            namespace: "default".into(),
-                            workflow_execution: Some(WorkflowExecution {
-                                workflow_id: id,
-                                run_id: started.into_inner().run_id,
-                            }),
-                            reason: "bench".into(),
-                            ..Default::default()
-                        })
-                        .await?;
+                    let terminate = TerminateWorkflowExecutionRequest {
+                        namespace: "default".into(),
+                        workflow_execution: Some(WorkflowExecution {
+                            workflow_id: id,
+                            run_id: String::new(),
+                        }),
+                        reason: "bench".into(),
+                        ..Default::default()
+                    };
+                    retrying(
+                        || {
+                            let (mut c, r) = (client.clone(), terminate.clone());
+                            async move { c.terminate_workflow_execution(r).await }
+                        },
+                        // Terminated by an earlier try whose answer was lost.
+                        |s| s.code() == tonic::Code::NotFound,
+                    )
+                    .await?;
                 }
                 Ok::<_, tonic::Status>(i)
             }
         })
-        .buffer_unordered(args.concurrency);
+        .buffer_unordered(concurrency);
     tokio::pin!(results);
     while let Some(r) = results.next().await {
         if r? == total / 2 {
@@ -148,6 +169,30 @@ async fn fill(server: &Server, args: &VisibilityArgs, closed: usize) -> anyhow::
         }
     }
     Ok(midpoint)
+}
+
+/// A fill call, asked again (the dev server sheds load by closing connections or answering
+/// RESOURCE_EXHAUSTED); `done` says which refusals mean the call already took effect.
+async fn retrying<T, F, Fut>(
+    mut call: F,
+    done: fn(&tonic::Status) -> bool,
+) -> Result<Option<T>, tonic::Status>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    let mut tries = 0;
+    loop {
+        match call().await {
+            Ok(r) => return Ok(Some(r.into_inner())),
+            Err(s) if done(&s) => return Ok(None),
+            Err(_) if tries < 20 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100 * tries)).await;
+            }
+            Err(s) => return Err(s),
+        }
+    }
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -160,7 +205,12 @@ async fn measure(
     closed: usize,
 ) -> anyhow::Result<VisibilityReport> {
     let began = Instant::now();
-    let midpoint = fill(server, args, closed).await?;
+    let concurrency = if server.label == "temporal" {
+        args.temporal_concurrency
+    } else {
+        args.concurrency
+    };
+    let midpoint = fill(server, args, closed, concurrency).await?;
     let fill_s = began.elapsed().as_secs_f64();
     let since = keel_engine::time::format_rfc3339(midpoint * 1_000_000_000);
     let mut client = connect(&server.target).await?;

@@ -345,6 +345,39 @@ fn a_run_whose_row_did_not_change_costs_no_visibility_write() {
     assert_eq!(c.count(&format!("ExecutionStatus = {status}")), 1);
 }
 
+/// What visibility costs per run in storage: the row, its index keys and its share of the
+/// counters (tables 10, 11 and 12), for closed runs of a type with one keyword attribute.
+/// Printed for the benchmark notes; bounded so that a layout change that bloats it fails.
+#[test]
+fn bytes_per_run_the_indexes_add() {
+    let mut c = Cluster::new();
+    let runs = 1000;
+    for i in 0..runs {
+        let wf = format!("wf-{i:05}");
+        c.start(
+            &wf,
+            if i % 2 == 0 { "x" } else { "y" },
+            &[("Color", "\"red\"")],
+        );
+        c.terminate(&wf);
+    }
+    let bytes = |table: u8| -> usize {
+        c.state
+            .scan(&[0, 0, 0, 0, table])
+            .map(|(k, v)| k.len() + v.len())
+            .sum()
+    };
+    let (row, index, counts) = (bytes(10), bytes(11), bytes(12));
+    let per_run = (row + index + counts) as f64 / runs as f64;
+    println!(
+        "visibility per closed run: {per_run:.0} bytes (row {:.0}, index keys {:.0}, counters {:.2})",
+        row as f64 / runs as f64,
+        index as f64 / runs as f64,
+        counts as f64 / runs as f64
+    );
+    assert!(per_run < 1500.0, "{per_run} bytes per run");
+}
+
 /// A small deterministic generator (no RNG crate needed for a fuzz loop).
 struct Lcg(u64);
 impl Lcg {
