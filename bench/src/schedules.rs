@@ -8,6 +8,7 @@
 
 use crate::procstats;
 use crate::raw::connect;
+use crate::report::percentile;
 use crate::servers::Server;
 use futures::StreamExt;
 use serde::Serialize;
@@ -186,13 +187,6 @@ async fn started_runs(target: &str) -> anyhow::Result<Vec<(i64, i64)>> {
     }
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
 async fn measure(server: &Server, args: &ScheduleArgs) -> anyhow::Result<ScheduleReport> {
     let pids = server.pids();
     let rss_empty = procstats::total_rss(&pids);
@@ -264,8 +258,8 @@ async fn measure(server: &Server, args: &ScheduleArgs) -> anyhow::Result<Schedul
         create_s,
         actions: lateness.len(),
         expected: args.schedules * args.minutes as usize,
-        lateness_p50_ms: percentile(&lateness, 0.5),
-        lateness_p99_ms: percentile(&lateness, 0.99),
+        lateness_p50_ms: percentile(&lateness, 50.0),
+        lateness_p99_ms: percentile(&lateness, 99.0),
         lateness_max_ms: lateness.last().copied().unwrap_or(f64::NAN),
         cpu_ms_per_action: cpu * 1000.0 / lateness.len().max(1) as f64,
         rss_empty_mb: mb(rss_empty),

@@ -10,6 +10,7 @@
 //! (d) `BenchTeam = 'team-7'`, a page of 100.
 
 use crate::raw::connect;
+use crate::report::percentile;
 use crate::servers::Server;
 use futures::StreamExt;
 use serde::Serialize;
@@ -195,10 +196,6 @@ where
     }
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
 async fn measure(
     server: &Server,
     args: &VisibilityArgs,
@@ -249,8 +246,8 @@ async fn measure(
         took.sort_by(f64::total_cmp);
         queries.push(QueryFigures {
             query: name,
-            p50_ms: percentile(&took, 0.5),
-            p99_ms: percentile(&took, 0.99),
+            p50_ms: percentile(&took, 50.0),
+            p99_ms: percentile(&took, 99.0),
             returned,
         });
     }
@@ -273,8 +270,8 @@ async fn measure(
         2,
         QueryFigures {
             query: "(c) count GROUP BY ExecutionStatus",
-            p50_ms: percentile(&took, 0.5),
-            p99_ms: percentile(&took, 0.99),
+            p50_ms: percentile(&took, 50.0),
+            p99_ms: percentile(&took, 99.0),
             returned: groups,
         },
     );
