@@ -277,11 +277,7 @@ pub async fn run(args: ScheduleArgs) -> anyhow::Result<()> {
     let mut reports = Vec::new();
     // One server at a time: each has the machine to itself.
     for which in &args.servers {
-        let mut server = match which.as_str() {
-            "keel-1" => Server::keel_single(&args.keel_bin, &dir).await?,
-            "temporal" => Server::temporal(&args.temporal_bin, &dir).await?,
-            other => anyhow::bail!("unknown server {other} (keel-1, temporal)"),
-        };
+        let mut server = Server::fresh(which, &args.keel_bin, &args.temporal_bin, &dir).await?;
         let report = measure(&server, &args).await;
         server.stop();
         let report = report?;

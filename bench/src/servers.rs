@@ -92,6 +92,20 @@ impl Server {
         }
     }
 
+    /// A fresh server by its label: `keel-1` or `temporal`.
+    pub async fn fresh(
+        label: &str,
+        keel: &Path,
+        temporal: &Path,
+        dir: &Path,
+    ) -> anyhow::Result<Server> {
+        match label {
+            "keel-1" => Self::keel_single(keel, dir).await,
+            "temporal" => Self::temporal(temporal, dir).await,
+            other => bail!("unknown server {other} (keel-1, temporal)"),
+        }
+    }
+
     pub async fn keel_single(bin: &Path, dir: &Path) -> anyhow::Result<Server> {
         let port = reserve_port();
         let args = vec![

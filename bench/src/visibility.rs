@@ -196,16 +196,13 @@ where
     }
 }
 
-async fn measure(
-    server: &Server,
-    args: &VisibilityArgs,
-    closed: usize,
-) -> anyhow::Result<VisibilityReport> {
+async fn measure(server: &Server, args: &VisibilityArgs) -> anyhow::Result<VisibilityReport> {
     let began = Instant::now();
-    let concurrency = if server.label == "temporal" {
-        args.temporal_concurrency
+    // The dev server fills far slower: fewer runs, fewer calls at once.
+    let (closed, concurrency) = if server.label == "temporal" {
+        (args.temporal_closed, args.temporal_concurrency)
     } else {
-        args.concurrency
+        (args.closed, args.concurrency)
     };
     let midpoint = fill(server, args, closed, concurrency).await?;
     let fill_s = began.elapsed().as_secs_f64();
@@ -290,18 +287,8 @@ pub async fn run(args: VisibilityArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let mut reports = Vec::new();
     for which in &args.servers {
-        let (mut server, closed) = match which.as_str() {
-            "keel-1" => (
-                Server::keel_single(&args.keel_bin, &dir).await?,
-                args.closed,
-            ),
-            "temporal" => (
-                Server::temporal(&args.temporal_bin, &dir).await?,
-                args.temporal_closed,
-            ),
-            other => anyhow::bail!("unknown server {other} (keel-1, temporal)"),
-        };
-        let report = measure(&server, &args, closed).await;
+        let mut server = Server::fresh(which, &args.keel_bin, &args.temporal_bin, &dir).await?;
+        let report = measure(&server, &args).await;
         server.stop();
         let report = report?;
         println!("{}", serde_json::to_string(&report)?);

@@ -23,6 +23,11 @@ pub fn explicit_duration(nanos: i64) -> Option<Duration> {
     Some(duration(nanos).unwrap_or_default())
 }
 
+/// Unix nanoseconds of a protobuf timestamp; `None` when absent.
+pub fn timestamp_nanos(t: &Option<Timestamp>) -> Option<i64> {
+    t.as_ref().map(|t| t.seconds * NANOS + t.nanos as i64)
+}
+
 /// Nanoseconds in a protobuf duration, saturating; 0 when absent.
 pub fn nanos(d: &Option<Duration>) -> i64 {
     d.as_ref().map_or(0, |d| {

@@ -28,7 +28,7 @@ use crate::error::{ApplyResult, Rejection};
 use crate::keys;
 use crate::outcome::Outcome;
 use crate::records::{Backfill, BufferedAction, ScheduleRecord};
-use crate::time::{nanos, timestamp};
+use crate::time::{nanos, timestamp, timestamp_nanos};
 use temporalio_protos::temporal::api::{
     enums::v1::ScheduleOverlapPolicy as Overlap,
     schedule::v1::{self as sched, Schedule, SchedulePatch},
@@ -224,10 +224,7 @@ fn apply_patch(ctx: &ApplyCtx, rec: &mut ScheduleRecord, patch: SchedulePatch) -
         }
     };
     if let Some(trigger) = patch.trigger_immediately {
-        let at = trigger
-            .scheduled_time
-            .as_ref()
-            .map_or(ctx.now, |t| t.seconds * 1_000_000_000 + t.nanos as i64);
+        let at = timestamp_nanos(&trigger.scheduled_time).unwrap_or(ctx.now);
         push_buffer(
             rec,
             BufferedAction {
@@ -239,10 +236,7 @@ fn apply_patch(ctx: &ApplyCtx, rec: &mut ScheduleRecord, patch: SchedulePatch) -
         );
     }
     for b in patch.backfill_request {
-        let at = |t: &Option<prost_wkt_types::Timestamp>| {
-            t.as_ref()
-                .map_or(0, |t| t.seconds * 1_000_000_000 + t.nanos as i64)
-        };
+        let at = |t| timestamp_nanos(t).unwrap_or(0);
         // Inclusive of the start time, as Temporal's since 1.24.
         rec.backfills.push(Backfill {
             after: at(&b.start_time) - 1,

@@ -6,7 +6,7 @@
 use crate::query::eval::Row;
 use crate::query::{System, Value};
 use crate::records::ExecutionRecord;
-use crate::time::{duration, parse_rfc3339, timestamp};
+use crate::time::{duration, parse_rfc3339, timestamp, timestamp_nanos};
 use temporalio_protos::temporal::api::{
     common::v1::{Payload, WorkflowExecution, WorkflowType},
     enums::v1::{IndexedValueType as T, WorkflowExecutionStatus},
@@ -65,11 +65,6 @@ pub fn execution_info(exec: &ExecutionRecord, for_describe: bool) -> WorkflowExe
     }
 }
 
-fn nanos_of(t: &Option<prost_wkt_types::Timestamp>) -> Option<i64> {
-    t.as_ref()
-        .map(|t| t.seconds * 1_000_000_000 + t.nanos as i64)
-}
-
 /// A search attribute payload's values as the given type (JSON, as the SDKs encode them).
 pub fn payload_values(p: &Payload, ty: T) -> Vec<Value> {
     let Ok(json) = serde_json::from_slice::<serde_json::Value>(&p.data) else {
@@ -102,9 +97,9 @@ impl Row for WorkflowExecutionInfo {
             System::WorkflowType => self.r#type.as_ref().and_then(|t| nonempty(&t.name)),
             System::TaskQueue => nonempty(&self.task_queue),
             System::ExecutionStatus => Some(Value::Status(self.status)),
-            System::StartTime => nanos_of(&self.start_time).map(Value::Time),
-            System::ExecutionTime => nanos_of(&self.execution_time).map(Value::Time),
-            System::CloseTime => nanos_of(&self.close_time).map(Value::Time),
+            System::StartTime => timestamp_nanos(&self.start_time).map(Value::Time),
+            System::ExecutionTime => timestamp_nanos(&self.execution_time).map(Value::Time),
+            System::CloseTime => timestamp_nanos(&self.close_time).map(Value::Time),
             System::ExecutionDuration => self
                 .execution_duration
                 .as_ref()

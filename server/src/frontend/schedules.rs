@@ -14,7 +14,7 @@ use keel_engine::query::eval::eval;
 use keel_engine::records::{NamespaceRecord, ScheduleRecord};
 use keel_engine::schedules::{self, list, spec};
 use keel_engine::search_attributes;
-use keel_engine::time::timestamp;
+use keel_engine::time::{timestamp, timestamp_nanos};
 use keel_engine::validate;
 use prost::Message;
 use temporalio_protos::temporal::api::{
@@ -225,11 +225,10 @@ pub(super) async fn matching_times(
     req: Request<ListScheduleMatchingTimesRequest>,
 ) -> Res<ListScheduleMatchingTimesResponse> {
     let req = req.into_inner();
-    let nanos = |t: &Option<prost_wkt_types::Timestamp>| {
-        t.as_ref()
-            .map(|t| t.seconds * 1_000_000_000 + t.nanos as i64)
-    };
-    let (Some(start), Some(end)) = (nanos(&req.start_time), nanos(&req.end_time)) else {
+    let (Some(start), Some(end)) = (
+        timestamp_nanos(&req.start_time),
+        timestamp_nanos(&req.end_time),
+    ) else {
         return Err(invalid("missing or invalid query"));
     };
     let rec = read(f, &req.namespace, &req.schedule_id).await?;
