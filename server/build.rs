@@ -16,6 +16,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|_| "temporalio-protos did not publish its descriptor set")?;
     println!("cargo:rerun-if-changed={path}");
     let bytes = std::fs::read(&path)?;
+    // The whole set, for the HTTP API's protojson transcoding (`http_api::json`).
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(out.join("temporal_descriptors.bin"), &bytes)?;
     let mut fds = prost_types::FileDescriptorSet::decode(bytes.as_slice())?;
     fds.file
         .retain(|f| SERVED_FILES.contains(&f.name.as_deref().unwrap_or_default()));

@@ -46,10 +46,17 @@ pub enum Rejection {
 
 pub type ApplyResult<T> = Result<T, Rejection>;
 
+/// Temporal's texts: one for a workflow id's current run, one for a named run.
 pub(crate) fn workflow_not_found(workflow_id: &str, run_id: &str) -> Rejection {
-    Rejection::NotFound(format!(
-        "workflow execution not found for workflow ID \"{workflow_id}\" and run ID \"{run_id}\""
-    ))
+    Rejection::NotFound(workflow_not_found_text(workflow_id, run_id))
+}
+
+pub fn workflow_not_found_text(workflow_id: &str, run_id: &str) -> String {
+    if run_id.is_empty() {
+        format!("workflow not found for ID: {workflow_id}")
+    } else {
+        format!("workflow execution not found for workflow ID \"{workflow_id}\" and run ID \"{run_id}\"")
+    }
 }
 
 pub(crate) fn workflow_completed() -> Rejection {

@@ -60,7 +60,7 @@ pub mod visibility;
 mod workflow_task;
 
 pub use apply::{apply, Applied};
-pub use error::{ApplyResult, Rejection};
+pub use error::{workflow_not_found_text, ApplyResult, Rejection};
 pub use mutation::Mutation;
 pub use outcome::{Notification, Outcome};
 pub use token::TaskToken;

@@ -37,37 +37,42 @@ impl Fnv {
     }
 }
 
+/// This node's view of itself and its cluster (answered from its own Raft metrics).
+pub fn node_status(keel: &Keel) -> NodeStatus {
+    let node = &keel.node;
+    let m = node.metrics();
+    let membership = m.membership_config.membership();
+    let members = membership
+        .nodes()
+        .map(|(id, n)| Member {
+            node_id: *id,
+            client_addr: n.client_addr.clone(),
+            peer_addr: n.peer_addr.clone(),
+            voter: membership.voter_ids().any(|v| v == *id),
+        })
+        .collect();
+    NodeStatus {
+        node_id: node.node_id,
+        client_addr: node.addrs.client_addr.clone(),
+        peer_addr: node.addrs.peer_addr.clone(),
+        role: role(m.state).into(),
+        term: m.current_term,
+        last_log_index: m.last_log_index,
+        applied_index: m.last_applied.map(|l| l.index),
+        snapshot_index: m.snapshot.map(|l| l.index),
+        leader_id: m.current_leader,
+        members,
+        purged_index: m.purged.map(|l| l.index),
+    }
+}
+
 #[tonic::async_trait]
 impl KeelAdmin for AdminService {
     async fn node_status(
         &self,
         _: Request<NodeStatusRequest>,
     ) -> Result<Response<NodeStatus>, Status> {
-        let node = &self.keel.node;
-        let m = node.metrics();
-        let membership = m.membership_config.membership();
-        let members = membership
-            .nodes()
-            .map(|(id, n)| Member {
-                node_id: *id,
-                client_addr: n.client_addr.clone(),
-                peer_addr: n.peer_addr.clone(),
-                voter: membership.voter_ids().any(|v| v == *id),
-            })
-            .collect();
-        Ok(Response::new(NodeStatus {
-            node_id: node.node_id,
-            client_addr: node.addrs.client_addr.clone(),
-            peer_addr: node.addrs.peer_addr.clone(),
-            role: role(m.state).into(),
-            term: m.current_term,
-            last_log_index: m.last_log_index,
-            applied_index: m.last_applied.map(|l| l.index),
-            snapshot_index: m.snapshot.map(|l| l.index),
-            leader_id: m.current_leader,
-            members,
-            purged_index: m.purged.map(|l| l.index),
-        }))
+        Ok(Response::new(node_status(&self.keel)))
     }
 
     async fn state_checksum(

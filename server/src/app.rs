@@ -8,6 +8,7 @@ use crate::errors;
 use crate::forward::ForwardLayer;
 use crate::frontend::{Frontend, HistoryRoutes};
 use crate::health::HealthService;
+use crate::http_api::HttpApi;
 use crate::matching::Matching;
 use crate::operator::Operator;
 use crate::proto::health::health_server::HealthServer;
@@ -33,7 +34,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tonic::codec::CompressionEncoding;
+use tonic::service::Routes;
 use tonic::Status;
+use tower::Layer;
 
 pub struct Keel {
     pub node: RaftNode,
@@ -87,11 +90,8 @@ impl Keel {
         run_id: &str,
     ) -> Result<ExecutionRecord, Status> {
         validate::id("WorkflowId", workflow_id).map_err(errors::invalid_argument)?;
-        let not_found = || {
-            errors::not_found(format!(
-                "workflow execution not found for workflow ID \"{workflow_id}\" and run ID \"{run_id}\""
-            ))
-        };
+        let not_found =
+            || errors::not_found(keel_engine::workflow_not_found_text(workflow_id, run_id));
         let run_id = if run_id.is_empty() {
             let current = self
                 .store
@@ -181,6 +181,42 @@ pub struct NodeSetup {
     /// Namespaces to create, besides `default`.
     pub namespaces: Vec<String>,
     pub snapshot_every: u64,
+    /// Temporal's HTTP API (`http_api`), if wanted.
+    pub http_listen: Option<ExtraListener>,
+    /// The web console (`console`), if wanted.
+    pub ui_listen: Option<ExtraListener>,
+    /// The console hides and refuses every write action.
+    pub ui_read_only: bool,
+}
+
+/// A listener besides the client and peer ports.
+#[derive(Debug, Clone, Copy)]
+pub struct ExtraListener {
+    pub addr: SocketAddr,
+    /// A default nobody asked for: if the port is taken, the node warns and goes on without
+    /// it (several dev servers on one machine), where an asked-for port stops the start.
+    pub optional: bool,
+}
+
+impl ExtraListener {
+    pub fn required(addr: SocketAddr) -> Self {
+        ExtraListener {
+            addr,
+            optional: false,
+        }
+    }
+
+    /// Binds the port; `None` for an optional one that is taken.
+    async fn bind(self, what: &str) -> anyhow::Result<Option<tokio::net::TcpListener>> {
+        match bind(self.addr, what).await {
+            Ok(l) => Ok(Some(l)),
+            Err(e) if self.optional => {
+                tracing::warn!(error = %format!("{e:#}"), "{what} not started");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// The single-node default: `keel server start-dev`.
@@ -189,6 +225,9 @@ pub struct DevOptions {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub namespaces: Vec<String>,
+    pub http_listen: Option<ExtraListener>,
+    pub ui_listen: Option<ExtraListener>,
+    pub ui_read_only: bool,
 }
 
 /// Runs a single-node Keel until `shutdown` resolves.
@@ -208,6 +247,9 @@ pub async fn run_dev(
             membership: Membership::Single,
             namespaces: opts.namespaces,
             snapshot_every: 20_000,
+            http_listen: opts.http_listen,
+            ui_listen: opts.ui_listen,
+            ui_read_only: opts.ui_read_only,
         },
         shutdown,
     )
@@ -236,6 +278,14 @@ pub async fn run(
     let local = listener.local_addr()?;
     let peer_listener = match setup.peer_listen {
         Some(addr) => Some(bind(addr, "peer port").await?),
+        None => None,
+    };
+    let http_listener = match setup.http_listen {
+        Some(l) => l.bind("HTTP API").await?,
+        None => None,
+    };
+    let ui_listener = match setup.ui_listen {
+        Some(l) => l.bind("console").await?,
         None => None,
     };
     let peer_local = match &peer_listener {
@@ -348,6 +398,34 @@ pub async fn run(
         .accept_compressed(CompressionEncoding::Gzip)
         .accept_compressed(CompressionEncoding::Zstd)
         .send_compressed(CompressionEncoding::Gzip);
+    let routes = Routes::new(frontend)
+        .add_service(health)
+        .add_service(admin)
+        .add_service(operator)
+        .prepare();
+    let forward = ForwardLayer::new(node.clone(), setup.source_ip);
+    let http_api = HttpApi::new(forward.layer(routes.clone()), false);
+    let mut extras = String::new();
+    let mut extra_servers = Vec::new();
+    if let Some(l) = http_listener {
+        extras.push_str(&format!(", HTTP API on {}", l.local_addr()?));
+        let router = crate::http_api::router(http_api.clone());
+        extra_servers.push(tokio::spawn(crate::http_api::serve(
+            l,
+            router,
+            stopped(&stop_rx),
+        )));
+    }
+    if let Some(l) = ui_listener {
+        extras.push_str(&format!(", console on http://{}", l.local_addr()?));
+        let api = HttpApi::new(forward.layer(routes.clone()), setup.ui_read_only);
+        let router = crate::console::router(keel.clone(), api, setup.ui_read_only);
+        extra_servers.push(tokio::spawn(crate::http_api::serve(
+            l,
+            router,
+            stopped(&stop_rx),
+        )));
+    }
     tracing::info!(
         node = setup.node_id,
         addr = %local,
@@ -362,16 +440,13 @@ pub async fn run(
         format!("node {}, peers on {peer_local}, ", setup.node_id)
     };
     println!(
-        "keel serving on {local} ({peers}data in {}), ready in {} ms",
+        "keel serving on {local} ({peers}data in {}{extras}), ready in {} ms",
         setup.data_dir.display(),
         began.elapsed().as_millis()
     );
     tonic::transport::Server::builder()
-        .layer(ForwardLayer::new(node.clone(), setup.source_ip))
-        .add_service(frontend)
-        .add_service(health)
-        .add_service(admin)
-        .add_service(operator)
+        .layer(forward)
+        .add_routes(routes)
         .serve_with_incoming_shutdown(incoming(listener), {
             let keel = keel.clone();
             async move {
@@ -384,12 +459,23 @@ pub async fn run(
     if let Some(server) = peer_server {
         let _ = server.await;
     }
+    for server in extra_servers {
+        let _ = server.await;
+    }
     node.shutdown().await;
     if let Err(e) = store.flush() {
         tracing::warn!(error = %e, "flushing memtables at shutdown failed");
     }
     tracing::info!("Keel stopped");
     Ok(())
+}
+
+/// Resolves once the node is stopping.
+fn stopped(stop: &tokio::sync::watch::Receiver<bool>) -> impl std::future::Future<Output = ()> {
+    let mut stop = stop.clone();
+    async move {
+        let _ = stop.wait_for(|s| *s).await;
+    }
 }
 
 /// Asks the cluster (any member; the request reaches the leader) to add this node, retrying

@@ -2,7 +2,7 @@
 //! file (`--config keel.toml`, keys named like the flags with `_` for `-`). Flags given on the
 //! command line win over the file.
 
-use crate::app::{Membership, NodeSetup};
+use crate::app::{ExtraListener, Membership, NodeSetup};
 use anyhow::{bail, Context};
 use keel_raft::NodeId;
 use serde::Deserialize;
@@ -53,6 +53,16 @@ pub struct StartArgs {
     /// Take a snapshot (and purge the log behind it) every this many log entries.
     #[arg(long)]
     pub snapshot_every: Option<u64>,
+    /// Serve Temporal's HTTP API (`/api/v1/...`) on this address.
+    #[arg(long)]
+    pub http_listen: Option<SocketAddr>,
+    /// Serve the web console on this address.
+    #[arg(long)]
+    pub ui_listen: Option<SocketAddr>,
+    /// The console shows no write action and its API refuses them.
+    #[arg(long)]
+    #[serde(default)]
+    pub ui_read_only: bool,
 }
 
 impl StartArgs {
@@ -86,6 +96,9 @@ impl StartArgs {
                 self.namespaces
             },
             snapshot_every: self.snapshot_every.or(file.snapshot_every),
+            http_listen: self.http_listen.or(file.http_listen),
+            ui_listen: self.ui_listen.or(file.ui_listen),
+            ui_read_only: self.ui_read_only || file.ui_read_only,
         })
     }
 
@@ -129,6 +142,9 @@ impl StartArgs {
             membership,
             namespaces: args.namespaces,
             snapshot_every: args.snapshot_every.unwrap_or(20_000).max(1),
+            http_listen: args.http_listen.map(ExtraListener::required),
+            ui_listen: args.ui_listen.map(ExtraListener::required),
+            ui_read_only: args.ui_read_only,
         })
     }
 }

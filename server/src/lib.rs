@@ -6,10 +6,12 @@ pub mod admin;
 pub mod app;
 pub mod batch;
 pub mod config;
+pub mod console;
 pub mod errors;
 pub mod forward;
 pub mod frontend;
 pub mod health;
+pub mod http_api;
 pub mod leadership;
 pub mod matching;
 pub mod operator;
@@ -21,4 +23,4 @@ pub mod timers;
 pub mod updates;
 pub mod watchers;
 
-pub use app::{run, run_dev, DevOptions, Membership, NodeSetup};
+pub use app::{run, run_dev, DevOptions, ExtraListener, Membership, NodeSetup};

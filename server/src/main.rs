@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use keel_client::messages::AddNodeRequest;
 use keel_client::AdminClient;
 use keel_server::config::StartArgs;
+use keel_server::ExtraListener;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -42,6 +43,20 @@ enum ServerCommand {
         /// Namespaces to create at start, besides `default` (repeatable).
         #[arg(long = "namespace")]
         namespaces: Vec<String>,
+        /// Temporal's HTTP API address [default: 127.0.0.1:7243, skipped with a warning if
+        /// that port is taken].
+        #[arg(long)]
+        http_listen: Option<SocketAddr>,
+        /// The web console's address [default: 127.0.0.1:8233, skipped with a warning if
+        /// that port is taken].
+        #[arg(long)]
+        ui_listen: Option<SocketAddr>,
+        /// No web console.
+        #[arg(long)]
+        headless: bool,
+        /// The console shows no write action and its API refuses them.
+        #[arg(long)]
+        ui_read_only: bool,
     },
     /// A node of a replicated cluster (a new one with --initial-cluster, an existing one with
     /// --join).
@@ -225,12 +240,32 @@ async fn run() -> anyhow::Result<()> {
             data_dir,
             listen,
             namespaces,
+            http_listen,
+            ui_listen,
+            headless,
+            ui_read_only,
         }) => {
+            let or_default = |asked: Option<SocketAddr>, port: u16| {
+                Some(asked.map_or(
+                    ExtraListener {
+                        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                        optional: true,
+                    },
+                    ExtraListener::required,
+                ))
+            };
             keel_server::run_dev(
                 keel_server::DevOptions {
                     data_dir,
                     listen,
                     namespaces,
+                    http_listen: or_default(http_listen, 7243),
+                    ui_listen: if headless {
+                        None
+                    } else {
+                        or_default(ui_listen, 8233)
+                    },
+                    ui_read_only,
                 },
                 shutdown_signal(),
             )

@@ -38,10 +38,11 @@ def wait_serving(proc: subprocess.Popen, what: str) -> None:
 
 
 class Keel:
-    def __init__(self, data_dir: str, binary: str = ""):
+    def __init__(self, data_dir: str, binary: str = "", extra_args=()):
         self.data_dir = data_dir
         self.binary = binary or os.environ["KEEL_BIN"]
         self.port = reserve_port()
+        self.extra_args = list(extra_args)
         self.proc = None
 
     @property
@@ -50,7 +51,8 @@ class Keel:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [self.binary, "server", "start-dev", "--listen", self.target, "--data-dir", self.data_dir],
+            [self.binary, "server", "start-dev", "--listen", self.target, "--data-dir", self.data_dir,
+             *self.extra_args],
             stdout=subprocess.PIPE,
             text=True,
             env={**os.environ, "KEEL_LOG": os.environ.get("KEEL_LOG", "warn")},

@@ -10,7 +10,7 @@ use keel_engine::{validate, Outcome};
 use prost::Message;
 use temporalio_protos::temporal::api::{
     enums::v1::{ArchivalState, NamespaceState, ReplicationState},
-    namespace::v1::{namespace_info::Capabilities, NamespaceConfig, NamespaceInfo},
+    namespace::v1::{namespace_info, namespace_info::Capabilities, NamespaceConfig, NamespaceInfo},
     replication::v1::{ClusterReplicationConfig, NamespaceReplicationConfig},
     workflowservice::v1::*,
 };
@@ -28,8 +28,19 @@ pub(crate) fn describe_record(r: &NamespaceRecord) -> DescribeNamespaceResponse 
             owner_email: r.owner_email.clone(),
             data: r.data.clone().into_iter().collect(),
             id: r.id.clone(),
-            capabilities: Some(Capabilities::default()),
-            ..Default::default()
+            // What Keel serves of what the dev server claims (test_http_api lists the rest).
+            capabilities: Some(Capabilities {
+                sync_update: true,
+                async_update: true,
+                ..Default::default()
+            }),
+            // The one limit Keel enforces (validate::MAX_PAYLOAD_BYTES); the memo and
+            // task-completion limits Temporal also reports are not enforced, so not claimed.
+            limits: Some(namespace_info::Limits {
+                blob_size_limit_error: keel_engine::validate::MAX_PAYLOAD_BYTES as i64,
+                ..Default::default()
+            }),
+            supports_schedules: true,
         }),
         config: Some(NamespaceConfig {
             workflow_execution_retention_ttl: duration(r.retention),
@@ -43,7 +54,8 @@ pub(crate) fn describe_record(r: &NamespaceRecord) -> DescribeNamespaceResponse 
                 cluster_name: "active".into(),
                 ..Default::default()
             }],
-            state: ReplicationState::Normal as i32,
+            // Unspecified, as the dev server leaves it for a local namespace.
+            state: ReplicationState::Unspecified as i32,
         }),
         failover_version: 0,
         is_global_namespace: false,

@@ -1,0 +1,296 @@
+//! Temporal's HTTP API (`/api/v1/...` and the same paths without the prefix), as the dev
+//! server serves it on `--http-port`: each binding of `routes.rs` turns a request's path,
+//! query string and JSON body into the method's request message (`json`), calls the method
+//! in-process through the same tower stack as the client port (forwarding to the leader
+//! included, so every check of the gRPC path applies), and renders the answer or the error
+//! status as Temporal's JSON. Unary methods only, as Temporal's.
+
+pub(crate) mod json;
+pub(crate) mod router;
+mod routes;
+
+use crate::forward::Forward;
+use axum::body::Body as AxumBody;
+use axum::response::{IntoResponse, Response};
+use bytes::{Buf, BufMut, Bytes};
+use http::{HeaderMap, Method, StatusCode, Uri};
+use json::Style;
+use prost_reflect::{DynamicMessage, Value as ProtoValue};
+use router::{Matched, NoRoute};
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::service::Routes;
+use tonic::{Code, Status};
+
+/// Temporal's cap on an HTTP API request body (`rpc.MaxHTTPAPIRequestBytes`).
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Headers passed on to the gRPC method as metadata (Temporal's defaults), besides
+/// `Grpc-Metadata-<name>` ones, which pass on as `<name>`.
+const FORWARDED_HEADERS: &[&str] = &[
+    "authorization",
+    "authorization-extras",
+    "x-forwarded-for",
+    "client-name",
+    "client-version",
+];
+
+/// The services of the client port, behind the same forwarding layer.
+pub type ClientStack = Forward<Routes>;
+
+/// The HTTP API over a node's client-port services.
+#[derive(Clone)]
+pub struct HttpApi {
+    stack: ClientStack,
+    /// Refuse every call that changes something (the console's `--ui-read-only`).
+    read_only: bool,
+}
+
+/// Passes already-encoded messages through tonic's framing.
+#[derive(Debug, Clone, Copy, Default)]
+struct RawCodec;
+
+impl Codec for RawCodec {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl Encoder for RawCodec {
+    type Item = Bytes;
+    type Error = Status;
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawCodec {
+    type Item = Bytes;
+    type Error = Status;
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
+}
+
+/// grpc-gateway's HTTP status for a gRPC code.
+fn http_status(code: Code) -> StatusCode {
+    match code {
+        Code::Ok => StatusCode::OK,
+        Code::Cancelled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
+            StatusCode::BAD_REQUEST
+        }
+        Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
+        Code::PermissionDenied => StatusCode::FORBIDDEN,
+        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
+        Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Code::Unknown | Code::Internal | Code::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    (
+        status,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+/// An error as Temporal's JSON status: `{"code", "message", "details": [Any...]}`, the
+/// details being those the gRPC status carries (the SDKs' `errordetails`).
+pub(crate) fn error_response(status: &Status, style: Style) -> Response {
+    let desc = json::message("google.rpc.Status");
+    let mut message = (!status.details().is_empty())
+        .then(|| DynamicMessage::decode(desc.clone(), status.details()).ok())
+        .flatten()
+        .unwrap_or_else(|| DynamicMessage::new(desc));
+    message.set_field_by_name("code", ProtoValue::I32(status.code() as i32));
+    message.set_field_by_name("message", ProtoValue::String(status.message().to_string()));
+    let body = json::render(&message, style).unwrap_or_else(|e| {
+        serde_json::to_vec(&serde_json::json!({"code": 13, "message": e})).unwrap_or_default()
+    });
+    json_response(http_status(status.code()), body)
+}
+
+/// The query string's pairs, percent-decoded (`+` is a space, as in forms).
+fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
+    let Some(query) = uri.query() else {
+        return Vec::new();
+    };
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (form_decode(k), form_decode(v))
+        })
+        .collect()
+}
+
+fn form_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => match s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                Some(b) => {
+                    out.push(b);
+                    i += 2;
+                }
+                None => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl HttpApi {
+    pub fn new(stack: ClientStack, read_only: bool) -> Self {
+        HttpApi { stack, read_only }
+    }
+
+    /// Answers one HTTP API request.
+    pub async fn handle(
+        &self,
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        body: AxumBody,
+    ) -> Response {
+        let query = query_pairs(&uri);
+        let style = Style {
+            pretty: query.iter().any(|(k, _)| k == "pretty"),
+            shorthand: !query.iter().any(|(k, _)| k == "noPayloadShorthand"),
+        };
+        let span = tracing::info_span!("http_api", %method, path = uri.path());
+        let _guard = span.enter();
+        let matched = match router::find(method.as_str(), uri.path()) {
+            Ok(m) => m,
+            Err(NoRoute::NotFound) => {
+                return error_response(&Status::not_found("Not Found"), style)
+            }
+            Err(NoRoute::MethodNotAllowed) => {
+                return error_response(&Status::unimplemented("Method Not Allowed"), style)
+            }
+        };
+        if self.read_only && method != Method::GET && matched.route.rpc != "QueryWorkflow" {
+            return error_response(
+                &Status::permission_denied("write actions are disabled (--ui-read-only)"),
+                style,
+            );
+        }
+        drop(_guard);
+        let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+            Ok(b) => b,
+            Err(_) => {
+                return error_response(
+                    &Status::invalid_argument("http: request body too large"),
+                    style,
+                )
+            }
+        };
+        match self.call(&matched, &query, &headers, body, style).await {
+            Ok(body) => json_response(StatusCode::OK, body),
+            Err(status) => error_response(&status, style),
+        }
+    }
+
+    async fn call(
+        &self,
+        matched: &Matched,
+        query: &[(String, String)],
+        headers: &HeaderMap,
+        body: Bytes,
+        style: Style,
+    ) -> Result<Vec<u8>, Status> {
+        let route = matched.route;
+        let json_body = if route.body && !body.is_empty() {
+            Some(
+                serde_json::from_slice::<serde_json::Value>(&body)
+                    .map_err(|e| Status::invalid_argument(e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        // A binding with a body takes every field from it and the path, none from the query.
+        let query = if route.body { &[][..] } else { query };
+        let request = json::encode_request(
+            &json::message(route.request),
+            json_body,
+            &matched.fields,
+            query,
+            style,
+        )
+        .map_err(|e| Status::invalid_argument(e.0))?;
+        let mut grpc_request = tonic::Request::new(Bytes::from(request));
+        for (name, value) in headers {
+            let name = name.as_str();
+            let key = match name.strip_prefix("grpc-metadata-") {
+                Some(rest) => rest,
+                None if FORWARDED_HEADERS.contains(&name) => name,
+                None => continue,
+            };
+            if let (Ok(k), Ok(v)) = (
+                tonic::metadata::MetadataKey::from_bytes(key.as_bytes()),
+                tonic::metadata::MetadataValue::try_from(value.as_bytes()),
+            ) {
+                grpc_request.metadata_mut().insert(k, v);
+            }
+        }
+        if !grpc_request.metadata().contains_key("client-name") {
+            grpc_request.metadata_mut().insert(
+                "client-name",
+                tonic::metadata::MetadataValue::from_static("temporal-server-http"),
+            );
+        }
+        let path = http::uri::PathAndQuery::try_from(route.grpc_path())
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let mut grpc = tonic::client::Grpc::new(self.stack.clone());
+        grpc.ready()
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let response = grpc.unary(grpc_request, path, RawCodec).await?;
+        json::decode_response(&json::message(route.response), response.get_ref(), style)
+            .map_err(Status::internal)
+    }
+}
+
+/// An axum router answering every path with the HTTP API.
+pub fn router(api: HttpApi) -> axum::Router {
+    axum::Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: AxumBody| {
+            let api = api.clone();
+            async move { api.handle(method, uri, headers, body).await }
+        },
+    )
+}
+
+/// Serves `router` on `listener` until `stop` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(stop)
+        .await
+}
