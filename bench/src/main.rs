@@ -3,6 +3,7 @@
 //! by side, interleaved, and prints medians and Keel/Temporal ratios (`compare`); `schedules`
 //! measures schedules firing every minute on both, `visibility` list and count latency.
 
+mod console;
 mod procstats;
 mod raw;
 mod report;
@@ -77,6 +78,8 @@ enum Cmd {
     Schedules(schedules::ScheduleArgs),
     /// List and count latency over many closed and some running workflows.
     Visibility(visibility::VisibilityArgs),
+    /// Server time of the console's pages (and the dev server's for the same API calls).
+    Console(console::ConsoleArgs),
 }
 
 #[derive(clap::Args)]
@@ -322,8 +325,8 @@ async fn compare(args: CompareArgs) -> anyhow::Result<()> {
 }
 
 /// A work directory removed at the end unless the caller chose it.
-struct WorkDir {
-    path: PathBuf,
+pub(crate) struct WorkDir {
+    pub(crate) path: PathBuf,
     remove: bool,
 }
 
@@ -335,7 +338,7 @@ impl Drop for WorkDir {
     }
 }
 
-fn tempfile_dir(chosen: Option<PathBuf>) -> anyhow::Result<WorkDir> {
+pub(crate) fn tempfile_dir(chosen: Option<PathBuf>) -> anyhow::Result<WorkDir> {
     let (path, remove) = match chosen {
         Some(p) => (p, false),
         None => (
@@ -365,6 +368,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Compare(args) => compare(args).await?,
         Cmd::Schedules(args) => schedules::run(args).await?,
         Cmd::Visibility(args) => visibility::run(args).await?,
+        Cmd::Console(args) => console::run(args).await?,
     }
     Ok(())
 }

@@ -17,6 +17,9 @@ pub struct Server {
     children: Vec<Child>,
     /// Launch to the first successful DescribeNamespace("default").
     pub startup: Duration,
+    /// Base URL of Temporal's HTTP API on the node the benchmark talks to (Keel's console
+    /// listener serves it too).
+    pub http: String,
     restart: Vec<(PathBuf, Vec<String>)>,
 }
 
@@ -39,6 +42,7 @@ impl Server {
     fn launch(
         label: &str,
         target: String,
+        http: String,
         commands: Vec<(PathBuf, Vec<String>)>,
     ) -> impl std::future::Future<Output = anyhow::Result<Server>> {
         let label = label.to_string();
@@ -53,6 +57,7 @@ impl Server {
                 target,
                 children,
                 startup: Duration::ZERO,
+                http,
                 restart: commands,
             };
             server.wait_serving(began).await?;
@@ -108,6 +113,7 @@ impl Server {
 
     pub async fn keel_single(bin: &Path, dir: &Path) -> anyhow::Result<Server> {
         let port = reserve_port();
+        let ui = format!("127.0.0.1:{}", reserve_port());
         let args = vec![
             "server".into(),
             "start-dev".into(),
@@ -115,10 +121,15 @@ impl Server {
             format!("127.0.0.1:{port}"),
             "--data-dir".into(),
             dir.join("keel-single").display().to_string(),
+            "--ui-listen".into(),
+            ui.clone(),
+            "--http-listen".into(),
+            format!("127.0.0.1:{}", reserve_port()),
         ];
         Self::launch(
             "keel-1",
             format!("127.0.0.1:{port}"),
+            format!("http://{ui}"),
             vec![(bin.to_path_buf(), args)],
         )
         .await
@@ -155,11 +166,19 @@ impl Server {
             })
             .collect();
         // The lowest id bootstraps and usually leads; clients may use any node.
-        Self::launch("keel-3", format!("127.0.0.1:{}", ports[0].0), commands).await
+        // No HTTP listener on the cluster nodes: the benchmarks that use it run single nodes.
+        Self::launch(
+            "keel-3",
+            format!("127.0.0.1:{}", ports[0].0),
+            String::new(),
+            commands,
+        )
+        .await
     }
 
     pub async fn temporal(bin: &Path, dir: &Path) -> anyhow::Result<Server> {
         let port = reserve_port();
+        let http_port = reserve_port();
         let args = vec![
             "server".into(),
             "start-dev".into(),
@@ -169,7 +188,7 @@ impl Server {
             "--port".into(),
             port.to_string(),
             "--http-port".into(),
-            reserve_port().to_string(),
+            http_port.to_string(),
             "--metrics-port".into(),
             reserve_port().to_string(),
             "--db-filename".into(),
@@ -180,6 +199,7 @@ impl Server {
         Self::launch(
             "temporal",
             format!("127.0.0.1:{port}"),
+            format!("http://127.0.0.1:{http_port}"),
             vec![(bin.to_path_buf(), args)],
         )
         .await

@@ -20,6 +20,7 @@ use router::{Matched, NoRoute};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::service::Routes;
 use tonic::{Code, Status};
+use tracing::Instrument;
 
 /// Temporal's cap on an HTTP API request body (`rpc.MaxHTTPAPIRequestBytes`).
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -176,13 +177,24 @@ impl HttpApi {
         headers: HeaderMap,
         body: AxumBody,
     ) -> Response {
+        let span = tracing::info_span!("http_api", %method, path = uri.path());
+        self.answer(method, uri, headers, body)
+            .instrument(span)
+            .await
+    }
+
+    async fn answer(
+        &self,
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        body: AxumBody,
+    ) -> Response {
         let query = query_pairs(&uri);
         let style = Style {
             pretty: query.iter().any(|(k, _)| k == "pretty"),
             shorthand: !query.iter().any(|(k, _)| k == "noPayloadShorthand"),
         };
-        let span = tracing::info_span!("http_api", %method, path = uri.path());
-        let _guard = span.enter();
         let matched = match router::find(method.as_str(), uri.path()) {
             Ok(m) => m,
             Err(NoRoute::NotFound) => {
@@ -198,7 +210,6 @@ impl HttpApi {
                 style,
             );
         }
-        drop(_guard);
         let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
             Ok(b) => b,
             Err(_) => {
