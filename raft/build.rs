@@ -29,6 +29,12 @@ fn main() {
             "SnapshotChunkReply",
         ))
         .method(method("hello", "Hello", "HelloMsg", "HelloReply"))
+        .method(method(
+            "read_index",
+            "ReadIndex",
+            "ReadIndexMsg",
+            "ReadIndexReply",
+        ))
         .build();
     tonic_build::manual::Builder::new().compile(&[service]);
 }

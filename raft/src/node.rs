@@ -12,10 +12,11 @@ use keel_engine::{ApplyResult, Mutation, Outcome};
 use keel_storage::Store;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::{ChangeMembers, Config, RaftMetrics, ServerState, SnapshotPolicy};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tonic::transport::Channel;
 
 /// A proposal that is not applied within this long is answered "unavailable" (its outcome is
 /// unknown: it may still commit, which request ids make harmless to retry).
@@ -31,6 +32,8 @@ pub enum ProposeError {
     Membership(String),
     #[error("raft is shutting down or failed: {0}")]
     Fatal(String),
+    #[error("the leader did not give a read index: {0}")]
+    NoReadIndex(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +66,8 @@ pub struct RaftNode {
     pub node_id: NodeId,
     pub addrs: KeelNode,
     pub source_ip: Option<IpAddr>,
+    /// Peer channels to leaders, for follower reads' read-index questions.
+    leader_channels: Arc<Mutex<HashMap<String, Channel>>>,
 }
 
 /// The leader's wall clock, unix nanos: the only place time enters the log.
@@ -147,6 +152,7 @@ impl RaftNode {
             node_id: options.node_id,
             addrs: options.addrs,
             source_ip: options.source_ip,
+            leader_channels: Arc::default(),
         })
     }
 
@@ -251,15 +257,22 @@ impl RaftNode {
         self.proposer.propose(mutation).await
     }
 
-    /// Waits until this node has applied everything committed before the call, having
-    /// confirmed with a quorum that it still leads: a read after this is linearizable.
+    /// Waits until this node has applied everything committed before the call: a read after
+    /// this is linearizable. The leader confirms with a quorum that it still leads; any other
+    /// node (follower or learner) asks the leader for its read index and waits until it has
+    /// applied that far (Raft's ReadIndex), so it serves the read from its own replica.
     pub async fn linearizable(&self) -> Result<(), ProposeError> {
         match tokio::time::timeout(PROPOSE_TIMEOUT, self.raft.ensure_linearizable()).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
-                Err(ProposeError::NotLeader {
-                    leader: f.leader_id,
-                })
+                match (f.leader_id, f.leader_node) {
+                    (Some(id), Some(node)) if id != self.node_id => {
+                        self.read_from_replica(&node.peer_addr).await
+                    }
+                    _ => Err(ProposeError::NotLeader {
+                        leader: f.leader_id,
+                    }),
+                }
             }
             Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(q)))) => {
                 Err(ProposeError::NotLeader { leader: None })
@@ -268,6 +281,31 @@ impl RaftNode {
             Ok(Err(RaftError::Fatal(f))) => Err(ProposeError::Fatal(f.to_string())),
             Err(_) => Err(ProposeError::Timeout(PROPOSE_TIMEOUT)),
         }
+    }
+
+    /// The follower side of ReadIndex: the leader's read index, then this replica's apply.
+    async fn read_from_replica(&self, leader_peer_addr: &str) -> Result<(), ProposeError> {
+        let channel = {
+            let mut channels = self.leader_channels.lock().expect("leader channels lock");
+            match channels.get(leader_peer_addr) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = peer::connect(leader_peer_addr, self.source_ip)
+                        .map_err(|e| ProposeError::NoReadIndex(e.to_string()))?;
+                    channels.insert(leader_peer_addr.to_string(), c.clone());
+                    c
+                }
+            }
+        };
+        let index = peer::read_index(channel, PROPOSE_TIMEOUT)
+            .await
+            .map_err(|s| ProposeError::NoReadIndex(s.message().to_string()))?;
+        self.raft
+            .wait(Some(PROPOSE_TIMEOUT))
+            .applied_index_at_least(index, "follower read")
+            .await
+            .map_err(|_| ProposeError::Timeout(PROPOSE_TIMEOUT))?;
+        Ok(())
     }
 
     /// Adds a node: first as a learner (returns once it has caught up), then as a voter.

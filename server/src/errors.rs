@@ -176,7 +176,9 @@ pub fn propose(e: ProposeError) -> Status {
             Status::unavailable(format!("{e}; retry"))
         }
         ProposeError::Membership(_) => Status::failed_precondition(e.to_string()),
-        ProposeError::Fatal(_) => Status::unavailable(e.to_string()),
+        ProposeError::Fatal(_) | ProposeError::NoReadIndex(_) => {
+            Status::unavailable(format!("{e}; retry"))
+        }
     }
 }
 

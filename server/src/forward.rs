@@ -4,7 +4,9 @@
 //! leader's answer comes back unchanged, so an SDK may point at any node. With no leader
 //! known (an election) the answer is UNAVAILABLE, which SDKs retry. A forwarded request is
 //! marked and never forwarded twice: a node that receives one without leading says
-//! UNAVAILABLE instead of bouncing it on.
+//! UNAVAILABLE instead of bouncing it on. Health, the admin API's own-node calls and the
+//! visibility reads (`REPLICA_READS`) are answered by the node itself. Every answer names the
+//! node that gave it (`x-keel-answered-by`).
 
 use keel_raft::RaftNode;
 use std::collections::HashMap;
@@ -19,10 +21,26 @@ use tonic::Status;
 use tower::{Layer, Service, ServiceExt};
 
 const FORWARDED: &str = "x-keel-forwarded-by";
+/// Response metadata naming the node that answered (a follower's own read, or the leader).
+pub const ANSWERED_BY: &str = "x-keel-answered-by";
+
+/// Reads any node serves from its own replica, after a read index from the leader
+/// (`RaftNode::linearizable`): visibility's lists and counts, as linearizable as on the leader.
+const REPLICA_READS: &[&str] = &[
+    "/temporal.api.workflowservice.v1.WorkflowService/ListWorkflowExecutions",
+    "/temporal.api.workflowservice.v1.WorkflowService/ScanWorkflowExecutions",
+    "/temporal.api.workflowservice.v1.WorkflowService/CountWorkflowExecutions",
+    "/temporal.api.workflowservice.v1.WorkflowService/ListOpenWorkflowExecutions",
+    "/temporal.api.workflowservice.v1.WorkflowService/ListClosedWorkflowExecutions",
+    "/temporal.api.workflowservice.v1.WorkflowService/ListSchedules",
+    "/temporal.api.workflowservice.v1.WorkflowService/CountSchedules",
+];
 
 /// Paths every node answers itself.
 fn is_local(path: &str) -> bool {
-    path.starts_with("/grpc.health.v1.Health/") || keel_client::LOCAL_METHODS.contains(&path)
+    path.starts_with("/grpc.health.v1.Health/")
+        || keel_client::LOCAL_METHODS.contains(&path)
+        || REPLICA_READS.contains(&path)
 }
 
 #[derive(Clone)]
@@ -138,7 +156,12 @@ where
                 // The clone is not the instance poll_ready readied: swap them (tower's rule).
                 let clone = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, clone);
-                Box::pin(async move { inner.oneshot(request).await.map_err(Into::into) })
+                let by = http::HeaderValue::from(self.layer.node.node_id);
+                Box::pin(async move {
+                    let mut response = inner.oneshot(request).await.map_err(Into::into)?;
+                    response.headers_mut().insert(ANSWERED_BY, by);
+                    Ok(response)
+                })
             }
             Route::Leader(channel) => {
                 let by = self.layer.node.node_id.to_string();

@@ -1,7 +1,9 @@
 //! Three-node clusters of real `keel` processes on loopback: a leader killed with SIGKILL
 //! while 200 workflows run loses none of them and the replicas end identical; a follower that
 //! missed 10,000 entries catches up by snapshot; a fourth node joins and a node is removed
-//! while workflows run; all nodes killed at once and restarted lose nothing.
+//! while workflows run; all nodes killed at once and restarted lose nothing; followers answer
+//! lists and counts from their own replicas, never staler than the leader's acknowledgements,
+//! and refuse rather than answer stale when the leader is gone.
 
 use futures::future::join_all;
 use keel_server::proto::workflowservice::workflow_service_client::WorkflowServiceClient;
@@ -11,8 +13,13 @@ use std::time::{Duration, Instant};
 use temporalio_client::{Client, WorkflowStartOptions};
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_protos::temporal::api::{
-    common::v1::WorkflowType, enums::v1::EventType, taskqueue::v1::TaskQueue,
-    workflowservice::v1::StartWorkflowExecutionRequest,
+    common::v1::WorkflowType,
+    enums::v1::EventType,
+    taskqueue::v1::TaskQueue,
+    workflowservice::v1::{
+        CountWorkflowExecutionsRequest, DescribeWorkflowExecutionRequest,
+        ListWorkflowExecutionsRequest, StartWorkflowExecutionRequest,
+    },
 };
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{
@@ -408,5 +415,107 @@ async fn snapshot_of_100k_workflows_memory() -> anyhow::Result<()> {
         let pid = cluster.node(id).pid().expect("running");
         println!("node {id} peak RSS: {:?} MiB", peak_rss_mib(pid));
     }
+    Ok(())
+}
+
+fn answered_by<T>(r: &tonic::Response<T>) -> Option<u64> {
+    r.metadata()
+        .get("x-keel-answered-by")?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_answer_lists_from_their_replica_and_never_stale() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut cluster = Cluster::start(dir.path(), 3, 20_000)?;
+    let leader = cluster.wait_leader(Duration::from_secs(30)).await?;
+    let leader_url = cluster.node(leader).url();
+    let follower = followers(&cluster, leader)[0].id;
+    let mut writes = raw_client(&leader_url).await?;
+    let mut reads = raw_client(&cluster.node(follower).url()).await?;
+    let query = "WorkflowType = 'Probe'".to_string();
+    for i in 1..=30 {
+        raw_start(&mut writes, &format!("follower-read-{i}")).await?;
+        // Right after the leader acknowledged the start, the follower's own answer has it.
+        let count = reads
+            .count_workflow_executions(CountWorkflowExecutionsRequest {
+                namespace: "default".into(),
+                query: query.clone(),
+            })
+            .await?;
+        assert_eq!(
+            answered_by(&count),
+            Some(follower),
+            "count not answered by the follower"
+        );
+        assert_eq!(
+            count.into_inner().count,
+            i,
+            "the follower's count missed a start"
+        );
+    }
+    let list = reads
+        .list_workflow_executions(ListWorkflowExecutionsRequest {
+            namespace: "default".into(),
+            query: query.clone(),
+            page_size: 100,
+            ..Default::default()
+        })
+        .await?;
+    assert_eq!(answered_by(&list), Some(follower));
+    assert_eq!(list.into_inner().executions.len(), 30);
+    // Other reads still go to the leader.
+    let described = reads
+        .describe_workflow_execution(DescribeWorkflowExecutionRequest {
+            namespace: "default".into(),
+            execution: Some(
+                temporalio_protos::temporal::api::common::v1::WorkflowExecution {
+                    workflow_id: "follower-read-1".into(),
+                    ..Default::default()
+                },
+            ),
+        })
+        .await?;
+    assert_eq!(answered_by(&described), Some(leader));
+
+    // With the leader gone and no new one yet, the follower refuses rather than answer from a
+    // replica that may be behind; once a new leader leads, it answers everything again.
+    cluster.node(leader).kill9();
+    let began = Instant::now();
+    let mut refused = false;
+    loop {
+        match reads
+            .count_workflow_executions(CountWorkflowExecutionsRequest {
+                namespace: "default".into(),
+                query: query.clone(),
+            })
+            .await
+        {
+            Ok(r) => {
+                assert_eq!(
+                    r.into_inner().count,
+                    30,
+                    "a count after the leader's death lost runs"
+                );
+                break;
+            }
+            Err(e) => {
+                assert_eq!(e.code(), tonic::Code::Unavailable, "{e}");
+                refused = true;
+            }
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(60),
+            "no answer within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "follower refused while leaderless: {refused}; answered again after {} ms",
+        began.elapsed().as_millis()
+    );
     Ok(())
 }

@@ -87,3 +87,15 @@ pub struct HelloReply {
     #[prost(string, tag = "3")]
     pub client_addr: String,
 }
+
+/// A follower's question before it serves a read from its own replica: up to which log index
+/// must I have applied? The leader answers once a quorum has confirmed its leadership.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ReadIndexMsg {}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ReadIndexReply {
+    /// The leader's commit index at the time of the question (none: nothing committed yet).
+    #[prost(uint64, optional, tag = "1")]
+    pub index: Option<u64>,
+}

@@ -129,6 +129,23 @@ impl RaftPeer for PeerService {
         }))
     }
 
+    /// The read index of the ReadIndex protocol: this node's commit index, given only while a
+    /// quorum confirms it leads (openraft's `ensure_linearizable`, which also waits until this
+    /// node has applied that far).
+    async fn read_index(
+        &self,
+        _: Request<ReadIndexMsg>,
+    ) -> Result<Response<ReadIndexReply>, Status> {
+        let read = self
+            .raft
+            .ensure_linearizable()
+            .await
+            .map_err(|e| Status::unavailable(format!("not a leader a quorum follows: {e}")))?;
+        Ok(Response::new(ReadIndexReply {
+            index: read.map(|l| l.index),
+        }))
+    }
+
     async fn hello(&self, _: Request<HelloMsg>) -> Result<Response<HelloReply>, Status> {
         let initialized = self.raft.is_initialized().await.map_err(raft_failed)?;
         Ok(Response::new(HelloReply {
@@ -164,6 +181,17 @@ pub async fn hello(
         .hello(request)
         .await?
         .into_inner())
+}
+
+/// Asks the leader at `peer_addr` for its read index.
+pub async fn read_index(channel: Channel, timeout: Duration) -> Result<Option<u64>, Status> {
+    let mut request = Request::new(ReadIndexMsg {});
+    request.set_timeout(timeout);
+    Ok(RaftPeerClient::new(channel)
+        .read_index(request)
+        .await?
+        .into_inner()
+        .index)
 }
 
 /// openraft's network: one client per replication target, connecting from `source_ip` when
