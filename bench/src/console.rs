@@ -162,8 +162,8 @@ async fn measure(
     ms.sort_by(f64::total_cmp);
     Ok(PageFigures {
         page,
-        p50_ms: percentile(&ms, 0.50),
-        p99_ms: percentile(&ms, 0.99),
+        p50_ms: percentile(&ms, 50.0),
+        p99_ms: percentile(&ms, 99.0),
         bytes,
     })
 }

@@ -1,6 +1,6 @@
 //! Batch operations (StartBatchOperation): a job record in replicated state with its request,
 //! its state and its progress, and one mutation per target that applies the operation
-//! (terminate, cancel, signal, delete) to that run *and* records the progress in the same
+//! (terminate, cancel, signal, delete, reset) to that run *and* records the progress in the same
 //! batch, so a leader change or a kill -9 resumes the job where it stopped and no run is
 //! ever acted on, or counted, twice: each target done is remembered in the job's done table,
 //! and a step for a target already done changes nothing.
@@ -15,10 +15,12 @@ use crate::cancel_terminate;
 use crate::ctx::ApplyCtx;
 use crate::delete;
 use crate::error::{ApplyResult, Rejection};
+use crate::execution;
 use crate::keys;
-use crate::mutation::{BatchStep, FinishBatch, StartBatch};
+use crate::mutation::{BatchStep, FinishBatch, ResetWorkflow, StartBatch};
 use crate::outcome::{Notification, Outcome};
 use crate::records::BatchJobRecord;
+use crate::reset;
 use crate::signal;
 use temporalio_protos::temporal::api::{
     common::v1::WorkflowExecution,
@@ -53,7 +55,17 @@ pub fn supported(request: &ws::StartBatchOperationRequest) -> bool {
                 | Operation::CancellationOperation(_)
                 | Operation::SignalOperation(_)
                 | Operation::DeletionOperation(_)
+                | Operation::ResetOperation(_)
         )
+    )
+}
+
+/// Whether the operation acts only on open runs (Temporal adds that to the query for these);
+/// a delete or a reset takes closed runs too.
+pub fn open_runs_only(request: &ws::StartBatchOperationRequest) -> bool {
+    !matches!(
+        request.operation,
+        Some(Operation::DeletionOperation(_) | Operation::ResetOperation(_))
     )
 }
 
@@ -162,6 +174,38 @@ fn act(ctx: &mut ApplyCtx, job: &BatchJobRecord, target: WorkflowExecution) -> A
                     request_id: id,
                     header: op.header,
                     ..Default::default()
+                },
+            )?;
+        }
+        Some(Operation::ResetOperation(op)) => {
+            let exec = execution::resolve(ctx, &namespace, &target.workflow_id, &target.run_id)?;
+            let (run_id, finish) = reset::batch_point(ctx, &exec, &op)?;
+            let options = op.options.clone().unwrap_or_default();
+            #[allow(deprecated)]
+            let reapply = if op.options.is_some() {
+                options.reset_reapply_type
+            } else {
+                op.reset_reapply_type
+            };
+            let new_run_id = ctx.derived_uuid(&id);
+            reset::reset(
+                ctx,
+                ResetWorkflow {
+                    request: Some(ws::ResetWorkflowExecutionRequest {
+                        namespace,
+                        workflow_execution: Some(WorkflowExecution {
+                            workflow_id: target.workflow_id,
+                            run_id,
+                        }),
+                        reason: request.reason,
+                        workflow_task_finish_event_id: finish,
+                        request_id: id,
+                        reset_reapply_type: reapply,
+                        reset_reapply_exclude_types: options.reset_reapply_exclude_types,
+                        identity: op.identity,
+                        ..Default::default()
+                    }),
+                    new_run_id,
                 },
             )?;
         }

@@ -71,6 +71,27 @@ impl<'a> ApplyCtx<'a> {
         self.meta.next_id
     }
 
+    /// A UUID-shaped id derived from `seed` and the next value of the id sequence (so unique):
+    /// the run ids apply makes itself (a schedule's runs, a batch reset's new runs), since
+    /// apply draws no random numbers.
+    pub(crate) fn derived_uuid(&mut self, seed: &str) -> String {
+        use crate::visibility::index::fnv1a;
+        let base = format!("{seed}\u{0}{}", self.next_id());
+        let hi = fnv1a(format!("{base}\u{0}hi").as_bytes());
+        let lo = fnv1a(format!("{base}\u{0}lo").as_bytes());
+        // Version 8 (custom), RFC 4122 variant.
+        let hi = (hi & !0xf000) | 0x8000;
+        let lo = (lo & !(0b11 << 62)) | (0b10 << 62);
+        format!(
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            hi >> 32,
+            (hi >> 16) & 0xffff,
+            hi & 0xffff,
+            lo >> 48,
+            lo & 0xffff_ffff_ffff
+        )
+    }
+
     pub(crate) fn get<M: Message + Default>(&self, key: &[u8]) -> ApplyResult<Option<M>> {
         decode_opt(self.state.get(key))
     }

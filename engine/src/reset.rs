@@ -136,6 +136,99 @@ fn read_history(ctx: &ApplyCtx, exec: &ExecutionRecord) -> ApplyResult<Vec<h::Hi
         .collect()
 }
 
+/// Where a batch reset takes a run, as Temporal's batcher finds it: the run (a build's reset
+/// point may lie in an earlier run of the chain) and the workflow task finish event id. The
+/// first or last workflow task is its WorkflowTaskCompleted, or, when none completed, the
+/// event after the first (or last) WorkflowTaskScheduled.
+pub(crate) fn batch_point(
+    ctx: &ApplyCtx,
+    exec: &ExecutionRecord,
+    op: &temporalio_protos::temporal::api::batch::v1::BatchOperationReset,
+) -> ApplyResult<(String, i64)> {
+    use temporalio_protos::temporal::api::{
+        common::v1::reset_options::Target, enums::v1::ResetType,
+    };
+    enum Which {
+        First,
+        Last,
+    }
+    #[allow(deprecated)]
+    let which = match op.options.as_ref().and_then(|o| o.target.as_ref()) {
+        Some(Target::FirstWorkflowTask(_)) => Which::First,
+        Some(Target::LastWorkflowTask(_)) => Which::Last,
+        Some(Target::WorkflowTaskId(id)) => return Ok((exec.run_id.clone(), *id)),
+        Some(Target::BuildId(build_id)) => {
+            let current_only = op.options.as_ref().is_some_and(|o| o.current_run_only);
+            return build_reset_point(ctx, exec, build_id, current_only);
+        }
+        None if op.reset_type == ResetType::FirstWorkflowTask as i32 => Which::First,
+        None if op.reset_type == ResetType::LastWorkflowTask as i32 => Which::Last,
+        None => {
+            return Err(Rejection::InvalidArgument(format!(
+                "provided reset type ({:?}) is not supported.",
+                ResetType::try_from(op.reset_type).unwrap_or(ResetType::Unspecified)
+            )))
+        }
+    };
+    let events = read_history(ctx, exec)?;
+    let ordered: Box<dyn Iterator<Item = &h::HistoryEvent>> = match which {
+        Which::First => Box::new(events.iter()),
+        Which::Last => Box::new(events.iter().rev()),
+    };
+    let mut fallback = 0;
+    for e in ordered {
+        if e.event_type == EventType::WorkflowTaskCompleted as i32 {
+            return Ok((exec.run_id.clone(), e.event_id));
+        }
+        if e.event_type == EventType::WorkflowTaskScheduled as i32
+            && (fallback == 0 || matches!(which, Which::Last))
+        {
+            fallback = e.event_id + 1;
+        }
+    }
+    if fallback == 0 {
+        return Err(Rejection::InvalidArgument(
+            "unable to find any scheduled or completed task".into(),
+        ));
+    }
+    Ok((exec.run_id.clone(), fallback))
+}
+
+/// A build's auto-reset point (Temporal's texts when there is none to use).
+fn build_reset_point(
+    ctx: &ApplyCtx,
+    exec: &ExecutionRecord,
+    build_id: &str,
+    current_run_only: bool,
+) -> ApplyResult<(String, i64)> {
+    let points = exec.auto_reset_points.as_ref().map(|p| p.points.as_slice());
+    let Some(point) = points
+        .unwrap_or_default()
+        .iter()
+        .find(|p| p.build_id == build_id)
+    else {
+        return Err(Rejection::InvalidArgument(format!(
+            "Can't find reset point for {build_id}"
+        )));
+    };
+    if !point.resettable {
+        return Err(Rejection::InvalidArgument(format!(
+            "Reset point for {build_id} is not resettable"
+        )));
+    }
+    if crate::time::timestamp_nanos(&point.expire_time).is_some_and(|t| t < ctx.now) {
+        return Err(Rejection::InvalidArgument(format!(
+            "Reset point for {build_id} is expired"
+        )));
+    }
+    if point.run_id != exec.run_id && current_run_only {
+        return Err(Rejection::InvalidArgument(format!(
+            "Reset point for {build_id} points to previous run and CurrentRunOnly is set"
+        )));
+    }
+    Ok((point.run_id.clone(), point.first_workflow_task_completed_id))
+}
+
 /// The WorkflowTaskStarted event a reset to `finish` starts over from: `finish` must be
 /// that event or the one after it (the task's completion, failure or timeout).
 fn reset_point(events: &[h::HistoryEvent], finish: i64) -> ApplyResult<i64> {

@@ -11,14 +11,20 @@ import time
 import uuid
 
 import pytest
-from temporalio.api.batch.v1 import BatchOperationSignal, BatchOperationTermination, BatchOperationReset
+from temporalio.api.batch.v1 import (
+    BatchOperationReset,
+    BatchOperationSignal,
+    BatchOperationTermination,
+    BatchOperationUpdateWorkflowExecutionOptions,
+)
+from temporalio.api.workflow.v1 import PostResetOperation
 from temporalio.api.common.v1 import Execution
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.api.workflowservice.v1 import (
     DescribeBatchOperationRequest,
     StartBatchOperationRequest,
 )
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from test_cli import temporal_cli
@@ -123,13 +129,59 @@ async def test_bad_batch_requests_are_refused_with_temporals_messages(keel):
     with pytest.raises(RPCError) as err:
         await client.workflow_service.start_batch_operation(StartBatchOperationRequest(
             namespace="default", job_id="j", reason="r", visibility_query="WorkflowId = 'x'",
-            reset_operation=BatchOperationReset(identity="t"),
+            update_workflow_options_operation=BatchOperationUpdateWorkflowExecutionOptions(identity="t"),
         ))
     assert err.value.status == RPCStatusCode.INVALID_ARGUMENT
+    with pytest.raises(RPCError) as err:
+        await client.workflow_service.start_batch_operation(StartBatchOperationRequest(
+            namespace="default", job_id="j", reason="r", visibility_query="WorkflowId = 'x'",
+            reset_operation=BatchOperationReset(identity="t", post_reset_operations=[PostResetOperation()]),
+        ))
+    assert err.value.message == "post-reset operations are not supported by Keel yet"
     with pytest.raises(RPCError) as err:
         await client.workflow_service.describe_batch_operation(
             DescribeBatchOperationRequest(namespace="default", job_id="no-such-job"))
     assert err.value.status == RPCStatusCode.NOT_FOUND
+
+
+async def test_cli_reset_by_query_resets_each_run_once(keel):
+    from temporalio.worker import Worker
+
+    from console_workflows import CONSOLE_ACTIVITIES, CONSOLE_WORKFLOWS, ConsoleWait
+
+    client = await Client.connect(keel.target)
+    prefix = f"rs-{uuid.uuid4().hex[:8]}"
+    queue = f"reset-batch-{prefix}"
+    async with Worker(client, task_queue=queue, workflows=CONSOLE_WORKFLOWS, activities=CONSOLE_ACTIVITIES):
+        handles = [await client.start_workflow(ConsoleWait.run, id=f"{prefix}-{i:02}", task_queue=queue)
+                   for i in range(10)]
+        # Each run completes its first workflow task (and then waits forever).
+        for h in handles:
+            for _ in range(100):
+                events = (await h.fetch_history()).events
+                if any(e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED for e in events):
+                    break
+                await asyncio.sleep(0.1)
+        out = cli(keel.target, "workflow", "reset", "--query", f"WorkflowId STARTS_WITH '{prefix}'",
+                  "--type", "FirstWorkflowTask", "--reason", "batch reset", "--yes")
+        job_id = out.strip().split(": ")[-1]
+        done = wait_job(keel.target, job_id)
+        assert done["state"] == "BATCH_OPERATION_STATE_COMPLETED", done
+        assert done["operationType"] == "BATCH_OPERATION_TYPE_RESET_WORKFLOW"
+        assert done["completeOperationCount"] == "10" and done.get("failureOperationCount", "0") == "0", done
+        for h in handles:
+            # Two runs: the base (terminated by the resetter) and one new run, still running.
+            assert (await client.count_workflows(f"WorkflowId = '{h.id}'")).count == 2
+            current = await client.get_workflow_handle(h.id).describe()
+            assert current.run_id != h.result_run_id
+            assert current.status == WorkflowExecutionStatus.RUNNING
+            base = await client.get_workflow_handle(h.id, run_id=h.result_run_id).describe()
+            assert base.status == WorkflowExecutionStatus.TERMINATED
+            history = (await client.get_workflow_handle(h.id).fetch_history()).events
+            failed = [e for e in history if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED]
+            attrs = failed[0].workflow_task_failed_event_attributes
+            assert attrs.cause == WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW
+            assert attrs.failure.message == "batch reset" and attrs.base_run_id == h.result_run_id
 
 
 async def test_one_batch_at_a_time_and_stop(keel):

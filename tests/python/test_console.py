@@ -33,6 +33,7 @@ from ports import reserve_port
 
 HOSTILE_ID = ('<img src=x onerror="window.pwned=1">' + "x" * 1000)[:1000]  # the longest id Temporal allows
 HOSTILE_MEMO = "<script>window.pwned=2</script>"
+HOSTILE_REASON = "<b onclick=\"window.pwned=3\">from the console</b>"
 
 
 def console_keel(tmp_path, *flags) -> Keel:
@@ -134,7 +135,7 @@ async def test_detail_history_timeline_and_terminate(keel_ui, browser):
         browser.find_element(By.ID, "terminate").click()
         dialog = wait_for(browser, lambda: browser.find_element(By.ID, "confirm"), what="the dialog")
         assert dialog.is_displayed()
-        dialog.find_element(By.NAME, "reason").send_keys("from the console")
+        dialog.find_element(By.NAME, "reason").send_keys(HOSTILE_REASON)
         screenshot(browser, "terminate-dialog")
         browser.find_element(By.ID, "confirm-ok").click()
         wait_for(browser, lambda: "Terminated" in browser.find_element(By.ID, "summary").text,
@@ -144,7 +145,78 @@ async def test_detail_history_timeline_and_terminate(keel_ui, browser):
         assert desc.status == WorkflowExecutionStatus.TERMINATED
         history = await waiting.fetch_history()
         last = history.events[-1]
-        assert last.workflow_execution_terminated_event_attributes.reason == "from the console"
+        assert last.workflow_execution_terminated_event_attributes.reason == HOSTILE_REASON
+        # The hostile reason shows in the history as text.
+        assert HOSTILE_REASON in browser.find_element(By.ID, "history").text
+        assert not browser.find_elements(By.CSS_SELECTOR, "#history b")
+
+
+async def test_long_history_pages_signal_and_reset(keel_ui, browser):
+    client = await Client.connect(keel_ui.target)
+    # 2 + 3,000 events: a run nobody works on, signalled 3,000 times.
+    idle = await client.start_workflow(ConsoleWait.run, id=f"long-{uuid.uuid4()}", task_queue=f"nobody-{uuid.uuid4()}")
+    for batch in range(30):
+        await asyncio.gather(*(idle.signal("poke") for _ in range(100)))
+    load_ms = open_page(browser, f"{keel_ui.ui}/namespaces/default/workflows/{idle.id}")
+    print(f"\nconsole: detail page of a 3,002-event run rendered {load_ms:.0f} ms after navigation start")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#history tbody tr")) == 200
+    browser.find_element(By.XPATH, "//button[text()='Load more']").click()
+    wait_for(browser, lambda: len(browser.find_elements(By.CSS_SELECTOR, "#history tbody tr")) == 400,
+             what="the second page of events")
+    browser.find_element(By.LINK_TEXT, "Timeline").click()
+    wait_for(browser, lambda: browser.find_elements(By.CSS_SELECTOR, ".timeline svg circle"), what="signals on the timeline")
+    screenshot(browser, "long-history-timeline")
+
+    # Signal from the page, with a JSON input.
+    browser.find_element(By.ID, "signal").click()
+    browser.find_element(By.NAME, "signal-name").send_keys("from-the-page")
+    browser.find_element(By.NAME, "signal-input").send_keys('{"n": 7}')
+    browser.find_element(By.ID, "confirm-ok").click()
+    wait_for(browser, lambda: browser.execute_script("return document.body.dataset.ready === '1'"))
+    history = await idle.fetch_history()
+    last = history.events[-1].workflow_execution_signaled_event_attributes
+    assert last.signal_name == "from-the-page"
+    assert json.loads(last.input.payloads[0].data) == {"n": 7}
+
+    # Reset a completed run to its first workflow task: a new run starts and completes.
+    queue = f"console-{uuid.uuid4()}"
+    async with Worker(client, task_queue=queue, workflows=CONSOLE_WORKFLOWS, activities=CONSOLE_ACTIVITIES):
+        done = await client.start_workflow(ConsoleGreet.run, "reset", id=f"reset-{uuid.uuid4()}", task_queue=queue)
+        await done.result()
+        open_page(browser, f"{keel_ui.ui}/namespaces/default/workflows/{done.id}/{done.result_run_id}")
+        browser.find_element(By.ID, "reset").click()
+        browser.find_element(By.NAME, "reason").send_keys("reset in a browser")
+        browser.find_element(By.ID, "confirm-ok").click()
+        wait_for(browser, lambda: done.result_run_id not in browser.current_url, what="the new run's page")
+        new_run = browser.current_url.rstrip("/").split("/")[-1]
+        assert await client.get_workflow_handle(done.id, run_id=new_run).result() == "HELLO RESET"
+        screenshot(browser, "after-reset")
+
+        # The task queue page lists the worker's pollers.
+        open_page(browser, f"{keel_ui.ui}/namespaces/default/task-queues/{queue}")
+        wait_for(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "table.pollers tbody tr"), what="pollers")
+        screenshot(browser, "task-queue")
+
+
+async def test_batch_operation_page_shows_progress(keel_ui, browser):
+    from temporalio.api.batch.v1 import BatchOperationTermination
+    from temporalio.api.workflowservice.v1 import StartBatchOperationRequest
+
+    client = await Client.connect(keel_ui.target)
+    queue = f"batch-{uuid.uuid4()}"
+    for i in range(5):
+        await client.start_workflow(ConsoleWait.run, id=f"{queue}-{i}", task_queue=queue)
+    job = f"console-batch-{uuid.uuid4()}"
+    await client.workflow_service.start_batch_operation(StartBatchOperationRequest(
+        namespace="default", job_id=job, visibility_query=f'TaskQueue = "{queue}"', reason="console test",
+        termination_operation=BatchOperationTermination(),
+    ))
+    open_page(browser, f"{keel_ui.ui}/namespaces/default/batch-operations")
+    assert job in texts(browser, "#batches td.id")
+    open_page(browser, f"{keel_ui.ui}/namespaces/default/batch-operations/{job}")
+    wait_for(browser, lambda: (open_page(browser, f"{keel_ui.ui}/namespaces/default/batch-operations/{job}") or True)
+             and "5 done, 0 failed of 5" in browser.find_element(By.ID, "batch").text, timeout=30, what="the batch to finish")
+    screenshot(browser, "batch-operation")
 
 
 async def test_schedule_pause_from_the_page(keel_ui, browser):

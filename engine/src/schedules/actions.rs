@@ -22,7 +22,6 @@ use crate::outcome::Outcome;
 use crate::records::{BufferedAction, ExecutionRecord, ScheduleRecord, TimerKind, TimerRecord};
 use crate::start;
 use crate::time::{format_rfc3339, nanos, timestamp};
-use crate::visibility::index::fnv1a;
 use temporalio_protos::temporal::api::{
     common::v1::{Payload, Payloads, WorkflowExecution},
     enums::v1::{
@@ -268,29 +267,6 @@ fn identity(rec: &ScheduleRecord) -> String {
     format!("temporal-scheduler-{}-{}", rec.namespace, rec.schedule_id)
 }
 
-/// A run id derived from the replicated id sequence (unique) and the action, formatted as a
-/// UUID: apply draws no random numbers.
-fn derived_run_id(ctx: &mut ApplyCtx, rec: &ScheduleRecord, nominal: i64) -> String {
-    let seq = ctx.next_id();
-    let base = format!(
-        "{}\u{0}{}\u{0}{nominal}\u{0}{seq}",
-        rec.namespace, rec.schedule_id
-    );
-    let hi = fnv1a(format!("{base}\u{0}hi").as_bytes());
-    let lo = fnv1a(format!("{base}\u{0}lo").as_bytes());
-    // Version 8 (custom), RFC 4122 variant.
-    let hi = (hi & !0xf000) | 0x8000;
-    let lo = (lo & !(0b11 << 62)) | (0b10 << 62);
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        hi >> 32,
-        (hi >> 16) & 0xffff,
-        hi & 0xffff,
-        lo >> 48,
-        lo & 0xffff_ffff_ffff
-    )
-}
-
 fn json_payload(json: String, ty: &str) -> Payload {
     Payload {
         metadata: [
@@ -333,7 +309,10 @@ fn start_run(ctx: &mut ApplyCtx, rec: &mut ScheduleRecord, action: &BufferedActi
     } else {
         WorkflowIdReusePolicy::RejectDuplicate
     };
-    let run_id = derived_run_id(ctx, rec, action.nominal);
+    let run_id = ctx.derived_uuid(&format!(
+        "{}\u{0}{}\u{0}{}",
+        rec.namespace, rec.schedule_id, action.nominal
+    ));
     let request = ws::StartWorkflowExecutionRequest {
         namespace: rec.namespace.clone(),
         workflow_id: workflow_id.clone(),

@@ -60,14 +60,20 @@ pub(super) async fn start(
     }
     if !batch::supported(&req) {
         return Err(errors::invalid_argument(format!(
-            "batch operation {:?} is not supported by Keel yet (terminate, cancel, signal and delete are)",
+            "batch operation {:?} is not supported by Keel yet (terminate, cancel, signal, delete and reset are)",
             batch::operation_type(&req)
         )));
     }
+    if let Some(Operation::ResetOperation(r)) = &req.operation {
+        if !r.post_reset_operations.is_empty() {
+            return Err(errors::invalid_argument(
+                "post-reset operations are not supported by Keel yet",
+            ));
+        }
+    }
     let ns = f.keel.namespace(&req.namespace)?;
     let (query, total_estimate) = if !req.visibility_query.is_empty() {
-        let open_only = !matches!(req.operation, Some(Operation::DeletionOperation(_)));
-        let query = if open_only {
+        let query = if batch::open_runs_only(&req) {
             format!("({}) AND {OPEN_ONLY}", req.visibility_query)
         } else {
             req.visibility_query.clone()

@@ -39,6 +39,13 @@ function ready() {
   window.keelRenderedAt = performance.now();
 }
 
+// The one live-refresh timer of the page shown (a new page replaces it).
+let refreshTimer = null;
+function every(ms, fn) {
+  clearInterval(refreshTimer);
+  refreshTimer = setInterval(() => { if (!document.hidden) fn(); }, ms);
+}
+
 function enc(s) {
   return encodeURIComponent(s);
 }
@@ -300,10 +307,10 @@ async function workflowsPage(ns) {
 
   await Promise.all([counts(), render()]);
   ready();
-  setInterval(() => {
+  every(5000, () => {
     localStorage.setItem("keel.live", live.checked ? "on" : "off");
-    if (live.checked && !document.hidden) { counts(); render(); }
-  }, 5000);
+    if (live.checked) { counts(); render(); }
+  });
 }
 
 // The events' attributes: the one field of an event whose name ends in EventAttributes.
@@ -452,8 +459,8 @@ async function workflowPage(ns, workflowId, runId, tab) {
   }
 
   const actions = h("div", { class: "actions" });
+  const runRef = { workflowExecution: { workflowId, runId } };
   if (running && !settings.readOnly) {
-    const runRef = { workflowExecution: { workflowId, runId } };
     actions.append(
       h("button", { class: "secondary", id: "signal", onclick: () => {
         const name = h("input", { type: "text", name: "signal-name", required: true });
@@ -470,6 +477,15 @@ async function workflowPage(ns, workflowId, runId, tab) {
         confirmDialog("Request cancellation", [h("p", {}, "The workflow decides what cancellation means."), h("label", {}, "Reason"), reason], () =>
           api(`${base}/cancel`, { method: "POST", body: { ...runRef, reason: reason.value, requestId: uuid() } }));
       } }, "Cancel"),
+      h("button", { class: "danger", id: "terminate", onclick: () => {
+        const reason = h("input", { type: "text", name: "reason" });
+        confirmDialog("Terminate this workflow", [h("p", {}, "The run stops at once; no workflow code runs."), h("label", {}, "Reason"), reason], () =>
+          api(`${base}/terminate`, { method: "POST", body: { ...runRef, reason: reason.value } }));
+      } }, "Terminate"));
+  }
+  // A run can be reset whether it is running or closed (as Temporal allows).
+  if (!settings.readOnly && events.some((e) => eventName(e) === "WorkflowTaskCompleted")) {
+    actions.append(
       h("button", { class: "secondary", id: "reset", onclick: () => {
         const points = events.filter((e) => eventName(e) === "WorkflowTaskCompleted");
         const select = h("select", { name: "reset-point" }, points.map((e) => h("option", { value: e.eventId }, `#${e.eventId} WorkflowTaskCompleted`)));
@@ -479,12 +495,7 @@ async function workflowPage(ns, workflowId, runId, tab) {
           const r = await api(`${base}/reset`, { method: "POST", body: { ...runRef, workflowTaskFinishEventId: select.value, reason: reason.value, requestId: uuid() } });
           if (r.runId) history.pushState({}, "", `/namespaces/${enc(ns)}/workflows/${enc(workflowId)}/${enc(r.runId)}`);
         });
-      } }, "Reset"),
-      h("button", { class: "danger", id: "terminate", onclick: () => {
-        const reason = h("input", { type: "text", name: "reason" });
-        confirmDialog("Terminate this workflow", [h("p", {}, "The run stops at once; no workflow code runs."), h("label", {}, "Reason"), reason], () =>
-          api(`${base}/terminate`, { method: "POST", body: { ...runRef, reason: reason.value } }));
-      } }, "Terminate"));
+      } }, "Reset"));
   }
 
   const summary = h("div", { class: "panel grid", id: "summary" },
@@ -705,7 +716,7 @@ async function clusterPage() {
   }
   await render();
   ready();
-  setInterval(() => { if (!document.hidden) render(); }, 2000);
+  every(2000, render);
 }
 
 function notFound() {
@@ -717,6 +728,8 @@ function notFound() {
 // ---- routing ----
 
 async function route() {
+  document.body.dataset.ready = "0";
+  clearInterval(refreshTimer);
   const parts = location.pathname.split("/").filter(Boolean).map(decodeURIComponent);
   try {
     if (parts[0] === "cluster" && parts.length === 1) return await clusterPage();
