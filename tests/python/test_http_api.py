@@ -59,3 +59,41 @@ def test_http_api_matches_temporal_dev_server(keel_http, expected):
     got = run_http_scenarios(keel_http.http_base)
     diff = response_differences(got, expected, KNOWN)
     assert not diff, "Keel's HTTP answers differ from Temporal's:\n  " + "\n  ".join(diff)
+
+
+def test_hostile_requests_get_json_errors_and_break_nothing(keel_http):
+    """Seeded junk: odd paths, methods, bodies and query strings. Every answer is JSON, every
+    refusal Temporal's JSON status with a client-error code (or 501 for a method the route
+    lacks), never a server error, and the node serves normally afterwards."""
+    import random
+
+    rng = random.Random(5)
+    segments = ["api", "v1", "namespaces", "default", "nope", "workflows", "w%2Fx", "%zz", "history",
+                "signal", "terminate", "schedules", "batch-operations", "task-queues", "..", "%00", "%E2%82%AC", "%C3%28"]
+    bodies = [b"", b"{", b"[]", b"null", b'{"input": {"payloads": [{"metadata": 5}]}}', b'{"workflowId": 7}',
+              b'{"memo": {"fields": {"a": {"metadata": {"encoding": "!!"}, "data": "**"}}}}',
+              b'{"workflowExecutionTimeout": "-1s"}', b'{"requestId": "' + b"x" * 5000 + b'"}', bytes(range(256))]
+    seen = set()
+    templates = ["/api/v1/namespaces/{}/workflows/{}", "/api/v1/namespaces/{}/workflows/{}/signal/{}",
+                 "/api/v1/namespaces/{}/workflows/{}/terminate", "/api/v1/namespaces/{}/workflows",
+                 "/api/v1/namespaces/{}/workflows/{}/history", "/api/v1/namespaces/{}/schedules/{}",
+                 "/api/v1/namespaces/{}/workflow-count", "/api/v1/namespaces/{}/batch-operations/{}",
+                 "/api/v1/namespaces/{}/task-queues/{}", "/api/v1/namespaces/{}"]
+    for _ in range(400):
+        if rng.random() < 0.7:
+            template = rng.choice(templates)
+            path = template.format(*(rng.choice(segments) for _ in range(template.count("{}"))))
+        else:
+            path = "/" + "/".join(rng.choice(segments) for _ in range(rng.randint(1, 7)))
+        if rng.random() < 0.5:
+            path += "?" + rng.choice(["pageSize=-5", "pageSize=1e9", "query=%28", "nextPageToken=%%%", "pretty", "x=y&&"])
+        method = rng.choice(["GET", "POST", "DELETE", "PUT", "PATCH"])
+        status, body = call(keel_http.http_base, method, path, raw=rng.choice(bodies) if method != "GET" else None)
+        seen.add(status)
+        assert status < 500 or status in (501, 503), (method, path, status, body)
+        assert isinstance(body, dict), (method, path, body)
+        if status >= 300:
+            assert isinstance(body.get("code"), int) and "message" in body, (method, path, body)
+    assert 404 in seen and 400 in seen
+    status, body = call(keel_http.http_base, "GET", "/api/v1/namespaces/default")
+    assert status == 200 and body["namespaceInfo"]["name"] == "default"

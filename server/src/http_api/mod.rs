@@ -305,3 +305,126 @@ pub async fn serve(
         .with_graceful_shutdown(stop)
         .await
 }
+
+#[cfg(test)]
+mod hostile_input {
+    //! Arbitrary paths, query strings and bodies: matching and transcoding never panic, and
+    //! what they refuse they refuse with a reason.
+    use super::*;
+
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            self.0 >> 33
+        }
+        fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+            items[self.next() as usize % items.len()]
+        }
+    }
+
+    const SEGMENTS: &[&str] = &[
+        "api",
+        "v1",
+        "namespaces",
+        "default",
+        "workflows",
+        "w",
+        "history",
+        "signal",
+        "%2F",
+        "%zz",
+        "%",
+        "",
+        "schedules",
+        "batch-operations",
+        "task-queues",
+        "query",
+        "..",
+        "\u{1F600}",
+        "x%00y",
+    ];
+    const FRAGMENTS: &[&str] = &[
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        ":",
+        "\"input\"",
+        "\"memo\"",
+        "\"fields\"",
+        "\"payloads\"",
+        "null",
+        "true",
+        "1e999",
+        "-1",
+        "\"\\u0000\"",
+        "\"metadata\"",
+        "\"data\"",
+        "\"_protoMessageType\"",
+        "\"workflowType\"",
+        "\"name\"",
+        "\"x\"",
+        "{\"a\":",
+        "\"header\"",
+        "\"AAEC\"",
+        "\"workflowExecutionTimeout\"",
+        "\"-5s\"",
+        "\"99999999999999999999s\"",
+    ];
+
+    #[test]
+    fn arbitrary_requests_never_panic() {
+        let mut rng = Lcg(7);
+        let methods = ["GET", "POST", "DELETE", "PUT", "PATCH"];
+        for _ in 0..20_000 {
+            let depth = 1 + rng.next() as usize % 8;
+            let path: String = (0..depth)
+                .map(|_| format!("/{}", rng.pick(SEGMENTS)))
+                .collect();
+            let method = methods[rng.next() as usize % methods.len()];
+            let Ok(matched) = router::find(method, &path) else {
+                continue;
+            };
+            let body: String = (0..rng.next() as usize % 12)
+                .map(|_| rng.pick(FRAGMENTS))
+                .collect();
+            let json = serde_json::from_str::<serde_json::Value>(&body).ok();
+            let query = vec![(
+                rng.pick(SEGMENTS).to_string(),
+                rng.pick(FRAGMENTS).to_string(),
+            )];
+            for shorthand in [true, false] {
+                let _ = json::encode_request(
+                    &json::message(matched.route.request),
+                    json.clone(),
+                    &matched.fields,
+                    &query,
+                    json::Style {
+                        pretty: false,
+                        shorthand,
+                    },
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn arbitrary_response_bytes_never_panic() {
+        let mut rng = Lcg(11);
+        let desc =
+            json::message("temporal.api.workflowservice.v1.DescribeWorkflowExecutionResponse");
+        for _ in 0..5_000 {
+            let bytes: Vec<u8> = (0..rng.next() % 64).map(|_| rng.next() as u8).collect();
+            let _ = json::decode_response(&desc, &bytes, json::Style::default());
+        }
+        let status =
+            Status::with_details(Code::NotFound, "gone", Bytes::from_static(b"\xff\x00junk"));
+        let response = error_response(&status, json::Style::default());
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    }
+}
