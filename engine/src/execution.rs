@@ -6,6 +6,7 @@ use crate::ctx::ApplyCtx;
 use crate::error::{workflow_completed, workflow_not_found, ApplyResult};
 use crate::history::{self, Attributes};
 use crate::keys;
+use crate::outcome::Notification;
 use crate::records::{CurrentRun, ExecutionRecord};
 use crate::retention;
 use crate::schedules;
@@ -132,6 +133,12 @@ pub(crate) fn close(
     exec.close_event_id = history::append(ctx, exec, event);
     exec.status = status as i32;
     exec.close_time = ctx.now;
+    ctx.notify(Notification::RunClosed {
+        namespace: exec.namespace.clone(),
+        workflow_id: exec.workflow_id.clone(),
+        run_id: exec.run_id.clone(),
+        status: status as i32,
+    });
     retention::schedule(ctx, exec);
     exec.workflow_task = None;
     exec.activities.clear();

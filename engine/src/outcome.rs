@@ -66,4 +66,11 @@ pub enum Notification {
         namespace: String,
         job_id: String,
     },
+    /// A run closed with this `WorkflowExecutionStatus` (every node counts it: the metrics).
+    RunClosed {
+        namespace: String,
+        workflow_id: String,
+        run_id: String,
+        status: i32,
+    },
 }

@@ -88,7 +88,9 @@ impl Harness {
             match n {
                 Notification::TaskAdded { kind, task_key, .. } => self.tasks.push((kind, task_key)),
                 Notification::TimerAdded { fire_at, key } => self.timers.push((fire_at, key)),
-                Notification::HistoryAppended { .. } | Notification::BatchStarted { .. } => {}
+                Notification::HistoryAppended { .. }
+                | Notification::BatchStarted { .. }
+                | Notification::RunClosed { .. } => {}
             }
         }
         applied.outcome

@@ -7,6 +7,7 @@
 
 pub mod codec;
 pub mod log_store;
+pub mod metrics;
 pub mod node;
 pub mod peer;
 pub mod proposer;

@@ -48,7 +48,11 @@ impl GroupCommit {
                 while let Ok(first) = rx.recv() {
                     let mut batch = vec![first];
                     batch.extend(rx.try_iter());
+                    let began = std::time::Instant::now();
                     let synced = store.sync_wal().map_err(|e| e.to_string());
+                    crate::metrics::get()
+                        .wal_fsync
+                        .observe(began.elapsed().as_secs_f64());
                     tracing::trace!(appends = batch.len(), "log fsynced");
                     for done in batch {
                         done.log_io_completed(synced.clone().map_err(std::io::Error::other));

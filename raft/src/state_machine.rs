@@ -129,6 +129,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             last = tracing::field::Empty
         );
         let _guard = span.enter();
+        let began = std::time::Instant::now();
         for entry in entries {
             self.last_applied = Some(entry.log_id);
             match entry.payload {
@@ -171,6 +172,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.store
             .commit_state(pending)
             .map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        let metrics = crate::metrics::get();
+        metrics.apply_entries.observe(responses.len() as f64);
+        metrics
+            .apply_duration
+            .observe(began.elapsed().as_secs_f64());
         if !notifications.is_empty() {
             // Nobody listening (shutting down) is fine: the services are caches.
             let _ = self.notifications.send(notifications);
@@ -319,6 +325,13 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             ms = began.elapsed().as_millis() as u64,
             "snapshot built"
         );
+        let metrics = crate::metrics::get();
+        metrics
+            .snapshot_duration
+            .observe(began.elapsed().as_secs_f64());
+        if let Ok(m) = file.metadata().await {
+            metrics.snapshot_bytes.set(m.len() as i64);
+        }
         Ok(Snapshot {
             meta,
             snapshot: Box::new(file),

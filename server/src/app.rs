@@ -54,6 +54,7 @@ pub struct Keel {
     pub leading: AtomicBool,
     /// Set when shutdown begins: health checks answer NOT_SERVING from then on.
     pub stopping: AtomicBool,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Keel {
@@ -63,9 +64,19 @@ impl Keel {
             now: 0,
             kind: Some(kind),
         };
-        self.node
-            .propose(mutation)
-            .await
+        let m = &self.metrics;
+        m.proposals_pending.inc();
+        let began = Instant::now();
+        let proposed = self.node.propose(mutation).await;
+        m.proposals_pending.dec();
+        match &proposed {
+            Ok(_) => {
+                m.proposals_committed.inc();
+                m.proposal_latency.observe(began.elapsed().as_secs_f64());
+            }
+            Err(_) => m.proposals_failed.inc(),
+        }
+        proposed
             .map_err(errors::propose)?
             .map_err(errors::rejection)
     }
@@ -140,6 +151,13 @@ impl Keel {
                     self.batches.spawn(self, &namespace, &job_id)
                 }
                 Notification::BatchStarted { .. } => {}
+                Notification::RunClosed {
+                    namespace, status, ..
+                } => {
+                    if let Some(outcome) = crate::metrics::RunOutcome::of_status(status) {
+                        self.metrics.run_closed(&namespace, outcome);
+                    }
+                }
             }
         }
     }
@@ -187,6 +205,8 @@ pub struct NodeSetup {
     pub ui_listen: Option<ExtraListener>,
     /// The console hides and refuses every write action.
     pub ui_read_only: bool,
+    /// Prometheus metrics and health probes (`metrics`), if wanted.
+    pub metrics_listen: Option<ExtraListener>,
 }
 
 /// A listener besides the client and peer ports.
@@ -228,6 +248,7 @@ pub struct DevOptions {
     pub http_listen: Option<ExtraListener>,
     pub ui_listen: Option<ExtraListener>,
     pub ui_read_only: bool,
+    pub metrics_listen: Option<ExtraListener>,
 }
 
 /// Runs a single-node Keel until `shutdown` resolves.
@@ -250,6 +271,7 @@ pub async fn run_dev(
             http_listen: opts.http_listen,
             ui_listen: opts.ui_listen,
             ui_read_only: opts.ui_read_only,
+            metrics_listen: opts.metrics_listen,
         },
         shutdown,
     )
@@ -286,6 +308,10 @@ pub async fn run(
     };
     let ui_listener = match setup.ui_listen {
         Some(l) => l.bind("console").await?,
+        None => None,
+    };
+    let metrics_listener = match setup.metrics_listen {
+        Some(l) => l.bind("metrics").await?,
         None => None,
     };
     let peer_local = match &peer_listener {
@@ -334,7 +360,9 @@ pub async fn run(
         client_addr: addrs.client_addr.clone(),
         leading: AtomicBool::new(false),
         stopping: AtomicBool::new(false),
+        metrics: crate::metrics::Metrics::new(),
     });
+    tokio::spawn(crate::metrics::count_leader_changes(keel.clone()));
     tokio::spawn(dispatch_notifications(keel.clone(), rx));
     let mut namespaces = vec!["default".to_string()];
     namespaces.extend(setup.namespaces.iter().cloned());
@@ -404,7 +432,9 @@ pub async fn run(
         .add_service(operator)
         .prepare();
     let forward = ForwardLayer::new(node.clone(), setup.source_ip);
-    let http_api = HttpApi::new(forward.layer(routes.clone()), false);
+    let measured = crate::metrics::RequestMetricsLayer::new(keel.clone());
+    let client_stack = || measured.layer(forward.layer(routes.clone()));
+    let http_api = HttpApi::new(client_stack(), false);
     let mut extras = String::new();
     let mut extra_servers = Vec::new();
     if let Some(l) = http_listener {
@@ -416,9 +446,18 @@ pub async fn run(
             stopped(&stop_rx),
         )));
     }
+    if let Some(l) = metrics_listener {
+        extras.push_str(&format!(", metrics on http://{}/metrics", l.local_addr()?));
+        let router = crate::metrics::router(keel.clone());
+        extra_servers.push(tokio::spawn(crate::http_api::serve(
+            l,
+            router,
+            stopped(&stop_rx),
+        )));
+    }
     if let Some(l) = ui_listener {
         extras.push_str(&format!(", console on http://{}", l.local_addr()?));
-        let api = HttpApi::new(forward.layer(routes.clone()), setup.ui_read_only);
+        let api = HttpApi::new(client_stack(), setup.ui_read_only);
         let router = crate::console::router(keel.clone(), api, setup.ui_read_only);
         extra_servers.push(tokio::spawn(crate::http_api::serve(
             l,
@@ -445,6 +484,7 @@ pub async fn run(
         began.elapsed().as_millis()
     );
     tonic::transport::Server::builder()
+        .layer(measured)
         .layer(forward)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming(listener), {

@@ -63,6 +63,10 @@ pub struct StartArgs {
     #[arg(long)]
     #[serde(default)]
     pub ui_read_only: bool,
+    /// Serve Prometheus metrics (`/metrics`) and health probes (`/livez`, `/readyz`) on this
+    /// plain-HTTP address.
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl StartArgs {
@@ -99,6 +103,7 @@ impl StartArgs {
             http_listen: self.http_listen.or(file.http_listen),
             ui_listen: self.ui_listen.or(file.ui_listen),
             ui_read_only: self.ui_read_only || file.ui_read_only,
+            metrics_listen: self.metrics_listen.or(file.metrics_listen),
         })
     }
 
@@ -145,6 +150,7 @@ impl StartArgs {
             http_listen: args.http_listen.map(ExtraListener::required),
             ui_listen: args.ui_listen.map(ExtraListener::required),
             ui_read_only: args.ui_read_only,
+            metrics_listen: args.metrics_listen.map(ExtraListener::required),
         })
     }
 }

@@ -4,7 +4,9 @@
 //! OperatorService; any other name is NOT_FOUND, as the health protocol says. A node answers
 //! SERVING while it knows a leader (its own or another node's: requests it cannot serve are
 //! forwarded) that a quorum follows, NOT_SERVING when there is none (an election, a node cut
-//! off from the majority, a leader that lost its quorum) and once it has begun shutting down.
+//! off from the majority, a leader that lost its quorum), while it is far behind in applying
+//! its log, and once it has begun shutting down: the checks of `readiness`, which
+//! the metrics listener's `/readyz` reports too.
 
 use crate::app::Keel;
 use crate::proto::health::health_server::Health;
@@ -30,25 +32,68 @@ pub struct HealthService {
     pub keel: Arc<Keel>,
 }
 
+/// A node still applying more than this many entries of its own log is catching up.
+const CATCHING_UP_ENTRIES: u64 = 10_000;
+
+/// One readiness check (`/readyz?verbose` prints each).
+pub struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// Whether this node can serve client requests now, check by check: it is not shutting down;
+/// it knows a leader; if it is the leader of several voters, a quorum acknowledged it lately
+/// (a leader cut off from the majority keeps its role in openraft until a newer term reaches
+/// it, but can commit nothing); and it has applied its log to within `CATCHING_UP_ENTRIES`
+/// (a learner serves too: it forwards what it cannot answer).
+pub fn readiness(keel: &Keel) -> Vec<Check> {
+    let m = keel.node.metrics();
+    let stopping = keel.stopping.load(Ordering::SeqCst);
+    let membership = m.membership_config.membership();
+    let voters = membership.voter_ids().count();
+    let quorum = m.state != openraft::ServerState::Leader
+        || voters <= 1
+        || m.millis_since_quorum_ack
+            .is_some_and(|ms| ms < QUORUM_ACK_WITHIN_MS);
+    let last = m.last_log_index.unwrap_or(0);
+    let applied = m.last_applied.map_or(0, |l| l.index);
+    vec![
+        Check {
+            name: "shutdown",
+            ok: !stopping,
+            detail: if stopping { "shutting down" } else { "ok" }.into(),
+        },
+        Check {
+            name: "leader",
+            ok: m.current_leader.is_some(),
+            detail: m
+                .current_leader
+                .map_or("no leader (an election is in progress)".into(), |l| {
+                    format!("leader {l}")
+                }),
+        },
+        Check {
+            name: "quorum",
+            ok: quorum,
+            detail: if quorum {
+                "ok".into()
+            } else {
+                "this leader heard from no quorum lately".into()
+            },
+        },
+        Check {
+            name: "applied",
+            ok: last.saturating_sub(applied) <= CATCHING_UP_ENTRIES,
+            detail: format!("applied {applied} of {last}"),
+        },
+    ]
+}
+
 impl HealthService {
-    /// Whether this node can serve client requests now: it knows a leader, and if it is the
-    /// leader of several voters, a quorum acknowledged it lately (a leader cut off from the
-    /// majority keeps its role in openraft until a newer term reaches it, but can commit
-    /// nothing).
+    /// Whether this node can serve client requests now: every readiness check passes.
     pub fn serving(keel: &Keel) -> bool {
-        if keel.stopping.load(Ordering::SeqCst) {
-            return false;
-        }
-        let m = keel.node.metrics();
-        if m.current_leader.is_none() {
-            return false;
-        }
-        let voters = m.membership_config.membership().voter_ids().count();
-        if m.state != openraft::ServerState::Leader || voters <= 1 {
-            return true;
-        }
-        m.millis_since_quorum_ack
-            .is_some_and(|ms| ms < QUORUM_ACK_WITHIN_MS)
+        readiness(keel).iter().all(|c| c.ok)
     }
 }
 

@@ -14,6 +14,7 @@ pub mod health;
 pub mod http_api;
 pub mod leadership;
 pub mod matching;
+pub mod metrics;
 pub mod operator;
 pub mod proto;
 pub mod queries;

@@ -57,6 +57,10 @@ enum ServerCommand {
         /// The console shows no write action and its API refuses them.
         #[arg(long)]
         ui_read_only: bool,
+        /// Prometheus metrics and health probes' address [default: 127.0.0.1:9233, skipped
+        /// with a warning if that port is taken].
+        #[arg(long)]
+        metrics_listen: Option<SocketAddr>,
     },
     /// A node of a replicated cluster (a new one with --initial-cluster, an existing one with
     /// --join).
@@ -244,6 +248,7 @@ async fn run() -> anyhow::Result<()> {
             ui_listen,
             headless,
             ui_read_only,
+            metrics_listen,
         }) => {
             let or_default = |asked: Option<SocketAddr>, port: u16| {
                 Some(asked.map_or(
@@ -266,6 +271,7 @@ async fn run() -> anyhow::Result<()> {
                         or_default(ui_listen, 8233)
                     },
                     ui_read_only,
+                    metrics_listen: or_default(metrics_listen, 9233),
                 },
                 shutdown_signal(),
             )

@@ -157,6 +157,23 @@ impl Matching {
         }
     }
 
+    /// Every queue's ready tasks not yet handed out: (namespace, queue, "workflow" or
+    /// "activity", count), for the metrics.
+    pub fn backlogs(&self) -> Vec<(String, String, &'static str, usize)> {
+        let queues = self.queues.lock().expect("matching lock");
+        queues
+            .iter()
+            .map(|((namespace, queue, kind), q)| {
+                let kind = match kind {
+                    TaskKind::Activity => "activity",
+                    _ => "workflow",
+                };
+                let count = q.ready.lock().expect("queue lock").len();
+                (namespace.clone(), queue.clone(), kind, count)
+            })
+            .collect()
+    }
+
     pub fn add_query(&self, queue: &str, task: QueryTask) {
         let q = self.queue(&task.namespace, queue, TaskKind::Workflow);
         q.queries.lock().expect("queue lock").push_back(task);

@@ -298,6 +298,16 @@ impl Store {
     }
 
     /// The directory the database lives in (snapshot files are kept beside it).
+    /// A RocksDB integer property (e.g. `rocksdb.estimate-live-data-size`) summed over the
+    /// column families; 0 where RocksDB does not know it.
+    pub fn property_sum(&self, name: &str) -> u64 {
+        [CF_RAFT_LOG, CF_RAFT_META, CF_STATE]
+            .iter()
+            .filter_map(|cf| self.db.cf_handle(cf))
+            .filter_map(|cf| self.db.property_int_value_cf(cf, name).ok().flatten())
+            .sum()
+    }
+
     pub fn dir(&self) -> &Path {
         self.db.path()
     }

@@ -10,6 +10,7 @@ pub(crate) mod router;
 mod routes;
 
 use crate::forward::Forward;
+use crate::metrics::RequestMetrics;
 use axum::body::Body as AxumBody;
 use axum::response::{IntoResponse, Response};
 use bytes::{Buf, BufMut, Bytes};
@@ -35,8 +36,8 @@ const FORWARDED_HEADERS: &[&str] = &[
     "client-version",
 ];
 
-/// The services of the client port, behind the same forwarding layer.
-pub type ClientStack = Forward<Routes>;
+/// The services of the client port, behind the same layers (request metrics, forwarding).
+pub type ClientStack = RequestMetrics<Forward<Routes>>;
 
 /// The HTTP API over a node's client-port services.
 #[derive(Clone)]
