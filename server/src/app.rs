@@ -434,36 +434,28 @@ pub async fn run(
     let forward = ForwardLayer::new(node.clone(), setup.source_ip);
     let measured = crate::metrics::RequestMetricsLayer::new(keel.clone());
     let client_stack = || measured.layer(forward.layer(routes.clone()));
-    let http_api = HttpApi::new(client_stack(), false);
     let mut extras = String::new();
     let mut extra_servers = Vec::new();
+    let mut serve_extra = |l: tokio::net::TcpListener, what: &str, router: axum::Router| {
+        extras.push_str(&format!(", {what} http://{}", l.local_addr()?));
+        extra_servers.push(tokio::spawn(crate::http_api::serve(
+            l,
+            router,
+            stopped(&stop_rx),
+        )));
+        anyhow::Ok(())
+    };
     if let Some(l) = http_listener {
-        extras.push_str(&format!(", HTTP API on {}", l.local_addr()?));
-        let router = crate::http_api::router(http_api.clone());
-        extra_servers.push(tokio::spawn(crate::http_api::serve(
-            l,
-            router,
-            stopped(&stop_rx),
-        )));
-    }
-    if let Some(l) = metrics_listener {
-        extras.push_str(&format!(", metrics on http://{}/metrics", l.local_addr()?));
-        let router = crate::metrics::router(keel.clone());
-        extra_servers.push(tokio::spawn(crate::http_api::serve(
-            l,
-            router,
-            stopped(&stop_rx),
-        )));
+        let api = HttpApi::new(client_stack(), false);
+        serve_extra(l, "HTTP API on", crate::http_api::router(api))?;
     }
     if let Some(l) = ui_listener {
-        extras.push_str(&format!(", console on http://{}", l.local_addr()?));
         let api = HttpApi::new(client_stack(), setup.ui_read_only);
-        let router = crate::console::router(keel.clone(), api, setup.ui_read_only);
-        extra_servers.push(tokio::spawn(crate::http_api::serve(
-            l,
-            router,
-            stopped(&stop_rx),
-        )));
+        let console = crate::console::router(keel.clone(), api, setup.ui_read_only);
+        serve_extra(l, "console on", console)?;
+    }
+    if let Some(l) = metrics_listener {
+        serve_extra(l, "metrics on", crate::metrics::router(keel.clone()))?;
     }
     tracing::info!(
         node = setup.node_id,
