@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes server/src/http_api/routes.rs: the HTTP bindings (`google.api.http` options) of
-Temporal's WorkflowService and OperatorService, read from the .proto files that the
-temporalio-protos crate ships. Temporal's grpc-gateway serves the same table on the dev
+Temporal's WorkflowService and OperatorService, and the names of all their methods, read
+from the .proto files that the temporalio-protos crate ships. Temporal's grpc-gateway serves the same table on the dev
 server's --http-port. Run it again after upgrading temporalio-protos:
 
     python3 scripts/gen-http-routes.py ~/.cargo/registry/src/*/temporalio-protos-*/protos/api_upstream
@@ -18,6 +18,12 @@ SERVICES = [
 RPC = re.compile(r"^\s*rpc\s+(\w+)\s*\(\s*([\w.]+)\s*\)\s*returns\s*\(\s*([\w.]+)\s*\)", re.M)
 HTTP = re.compile(r"option \(google\.api\.http\) = \{(.*?)\n        \};", re.S)
 BINDING = re.compile(r"\b(get|post|put|delete|patch):\s*\"([^\"]+)\"(?:\s*body:\s*\"([^\"]*)\")?")
+
+
+def methods(root):
+    for file, service in SERVICES:
+        for rpc in RPC.finditer((root / file).read_text()):
+            yield service, rpc.group(1)
 
 
 def routes(root):
@@ -56,9 +62,19 @@ def main():
         if body not in ("", "*"):
             sys.exit(f"{name}: body {body!r} is neither empty nor '*'")
     lines.append("];")
+    lines += [
+        "",
+        "/// Every method of WorkflowService and OperatorService, sorted (service, method).",
+        "pub(crate) const GRPC_METHODS: &[(&str, &str)] = &[",
+    ]
+    for service, name in sorted(methods(root)):
+        lines.append(f'    ("{service}", "{name}"),')
+    lines.append("];")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")
-    print(f"{len(lines) - 8} routes -> {out}")
+    n_routes = sum(1 for line in lines if line.startswith("    Route"))
+    n_methods = sum(1 for line in lines if line.startswith('    ("'))
+    print(f"{n_routes} routes, {n_methods} methods -> {out}")
 
 
 if __name__ == "__main__":

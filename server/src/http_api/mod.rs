@@ -9,6 +9,8 @@ pub(crate) mod json;
 pub(crate) mod router;
 mod routes;
 
+pub(crate) use routes::GRPC_METHODS;
+
 use crate::forward::Forward;
 use crate::metrics::RequestMetrics;
 use axum::body::Body as AxumBody;

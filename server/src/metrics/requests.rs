@@ -13,7 +13,9 @@ use std::time::Instant;
 use tonic::body::Body;
 use tower::{Layer, Service};
 
-/// Keel's admin methods (the Temporal services' come from their descriptors).
+/// gRPC health's methods and Keel's admin methods (the Temporal services' come from the
+/// protos, in `http_api::GRPC_METHODS`).
+const HEALTH_METHODS: &[&str] = &["Check", "Watch"];
 const ADMIN_METHODS: &[&str] = &[
     "NodeStatus",
     "StateChecksum",
@@ -29,12 +31,12 @@ fn operation(path: &str) -> String {
     };
     let known = match service {
         "keel.admin.v1.KeelAdmin" => ADMIN_METHODS.contains(&method),
-        "temporal.api.workflowservice.v1.WorkflowService"
-        | "temporal.api.operatorservice.v1.OperatorService"
-        | "grpc.health.v1.Health" => crate::http_api::json::pool()
-            .get_service_by_name(service)
-            .is_some_and(|s| s.methods().any(|m| m.name() == method)),
-        _ => false,
+        "grpc.health.v1.Health" => HEALTH_METHODS.contains(&method),
+        // Not the descriptor pool: loading it costs tens of megabytes a node without the
+        // HTTP API never needs.
+        _ => crate::http_api::GRPC_METHODS
+            .binary_search(&(service, method))
+            .is_ok(),
     };
     if known {
         method.to_string()
@@ -143,6 +145,13 @@ where
 #[cfg(test)]
 mod tests {
     use super::operation;
+
+    #[test]
+    fn the_method_table_is_sorted_for_binary_search() {
+        let m = crate::http_api::GRPC_METHODS;
+        assert!(m.windows(2).all(|w| w[0] < w[1]));
+        assert!(m.len() > 100);
+    }
 
     #[test]
     fn operations_are_bounded() {
