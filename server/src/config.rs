@@ -3,16 +3,118 @@
 //! command line win over the file.
 
 use crate::app::{ExtraListener, Membership, NodeSetup};
+use crate::auth::AuthSettings;
 use anyhow::{bail, Context};
+use keel_client::tls::ServerTlsFiles;
 use keel_raft::NodeId;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
+/// TLS on the client-facing listeners and authorization: the settings `start-dev` and
+/// `start` share.
+#[derive(Debug, Default, Clone, clap::Args, Deserialize)]
+#[serde(default)]
+pub struct SecurityArgs {
+    /// TLS on the client port, the HTTP API and the console: this certificate chain (PEM),
+    /// re-read when the file changes.
+    #[arg(long)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The private key (PEM) of `--tls-cert-file`.
+    #[arg(long)]
+    pub tls_key_file: Option<PathBuf>,
+    /// Require a client certificate signed by this CA (PEM): mutual TLS.
+    #[arg(long)]
+    pub tls_client_ca_file: Option<PathBuf>,
+    /// Accept `Authorization: Bearer <JWT>` signed by a key of this JWKS file (RS256,
+    /// ES256), with roles in its `permissions` claim.
+    #[arg(long)]
+    pub auth_jwks_file: Option<PathBuf>,
+    /// A JWT must name this audience (`aud`).
+    #[arg(long)]
+    pub auth_jwt_audience: Option<String>,
+    /// Accept `Authorization: Bearer <API key>` for the keys in this TOML file
+    /// (`[[key]]` with `name`, `sha256`, `permissions`).
+    #[arg(long)]
+    pub auth_api_keys_file: Option<PathBuf>,
+    /// Map verified client certificates to roles by subject common name (TOML:
+    /// `[[identity]]` with `common_name`, `permissions`; needs `--tls-client-ca-file`).
+    #[arg(long)]
+    pub auth_cert_identities_file: Option<PathBuf>,
+}
+
+impl SecurityArgs {
+    /// These settings, each filled from `file` where not given.
+    fn or(self, file: SecurityArgs) -> SecurityArgs {
+        SecurityArgs {
+            tls_cert_file: self.tls_cert_file.or(file.tls_cert_file),
+            tls_key_file: self.tls_key_file.or(file.tls_key_file),
+            tls_client_ca_file: self.tls_client_ca_file.or(file.tls_client_ca_file),
+            auth_jwks_file: self.auth_jwks_file.or(file.auth_jwks_file),
+            auth_jwt_audience: self.auth_jwt_audience.or(file.auth_jwt_audience),
+            auth_api_keys_file: self.auth_api_keys_file.or(file.auth_api_keys_file),
+            auth_cert_identities_file: self
+                .auth_cert_identities_file
+                .or(file.auth_cert_identities_file),
+        }
+    }
+
+    /// The checked settings (`peer`: the peer port's TLS, for a cluster node).
+    pub fn into_security(self, peer: Option<PeerTlsFiles>) -> anyhow::Result<Security> {
+        let client_tls = match (self.tls_cert_file, self.tls_key_file) {
+            (Some(cert), Some(key)) => Some(ServerTlsFiles {
+                cert,
+                key,
+                client_ca: self.tls_client_ca_file,
+            }),
+            (None, None) if self.tls_client_ca_file.is_some() => {
+                bail!("--tls-client-ca-file needs --tls-cert-file and --tls-key-file")
+            }
+            (None, None) => None,
+            _ => bail!("give both --tls-cert-file and --tls-key-file"),
+        };
+        if self.auth_cert_identities_file.is_some()
+            && !client_tls.as_ref().is_some_and(|t| t.client_ca.is_some())
+        {
+            bail!("--auth-cert-identities-file needs mutual TLS (--tls-client-ca-file)");
+        }
+        if self.auth_jwt_audience.is_some() && self.auth_jwks_file.is_none() {
+            bail!("--auth-jwt-audience needs --auth-jwks-file");
+        }
+        Ok(Security {
+            client_tls,
+            peer_tls: peer,
+            auth: AuthSettings {
+                jwks_file: self.auth_jwks_file,
+                jwt_audience: self.auth_jwt_audience,
+                api_keys_file: self.auth_api_keys_file,
+                cert_identities_file: self.auth_cert_identities_file,
+            },
+        })
+    }
+}
+
+/// The peer port's mutual TLS: this node's certificate and key, and the cluster's CA that
+/// every member's certificate is signed by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerTlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
+}
+
+/// A node's checked security settings.
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    pub client_tls: Option<ServerTlsFiles>,
+    pub peer_tls: Option<PeerTlsFiles>,
+    pub auth: AuthSettings,
+}
+
 /// Every setting of a cluster node; all optional here, checked in `into_setup`.
 #[derive(Debug, Default, Clone, clap::Args, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct StartArgs {
     /// TOML file with any of these settings.
     #[arg(long)]
@@ -67,6 +169,19 @@ pub struct StartArgs {
     /// plain-HTTP address.
     #[arg(long)]
     pub metrics_listen: Option<SocketAddr>,
+    /// Mutual TLS on the peer port (Raft and forwarded requests): this node's certificate
+    /// (PEM), which must be signed by `--peer-tls-ca-file`.
+    #[arg(long)]
+    pub peer_tls_cert_file: Option<PathBuf>,
+    /// The private key (PEM) of `--peer-tls-cert-file`.
+    #[arg(long)]
+    pub peer_tls_key_file: Option<PathBuf>,
+    /// The cluster's CA (PEM): only nodes with a certificate it signed may connect.
+    #[arg(long)]
+    pub peer_tls_ca_file: Option<PathBuf>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub security: SecurityArgs,
 }
 
 impl StartArgs {
@@ -77,7 +192,22 @@ impl StartArgs {
         };
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
-        let file: StartArgs = toml::from_str(&text)
+        let table: toml::Table = toml::from_str(&text)
+            .with_context(|| format!("invalid config file {}", path.display()))?;
+        // Keys are the flags' names; anything else is a mistake worth stopping for.
+        let known: Vec<String> =
+            <StartArgs as clap::Args>::augment_args(clap::Command::new("keel"))
+                .get_arguments()
+                .map(|a| a.get_id().to_string())
+                .collect();
+        if let Some(unknown) = table.keys().find(|k| !known.contains(k) || *k == "config") {
+            bail!(
+                "invalid config file {}: unknown setting `{unknown}`",
+                path.display()
+            );
+        }
+        let file: StartArgs = table
+            .try_into()
             .with_context(|| format!("invalid config file {}", path.display()))?;
         Ok(StartArgs {
             config: self.config,
@@ -104,6 +234,10 @@ impl StartArgs {
             ui_listen: self.ui_listen.or(file.ui_listen),
             ui_read_only: self.ui_read_only || file.ui_read_only,
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
+            peer_tls_cert_file: self.peer_tls_cert_file.or(file.peer_tls_cert_file),
+            peer_tls_key_file: self.peer_tls_key_file.or(file.peer_tls_key_file),
+            peer_tls_ca_file: self.peer_tls_ca_file.or(file.peer_tls_ca_file),
+            security: self.security.or(file.security),
         })
     }
 
@@ -132,8 +266,15 @@ impl StartArgs {
             }
             (None, false) => Membership::Join(args.join),
         };
+        let peer_tls = match (args.peer_tls_cert_file, args.peer_tls_key_file, args.peer_tls_ca_file) {
+            (Some(cert), Some(key), Some(ca)) => Some(PeerTlsFiles { cert, key, ca }),
+            (None, None, None) => None,
+            _ => bail!("peer TLS needs all of --peer-tls-cert-file, --peer-tls-key-file and --peer-tls-ca-file"),
+        };
+        let security = args.security.into_security(peer_tls)?;
         Ok(NodeSetup {
             node_id,
+            security,
             data_dir: args
                 .data_dir
                 .unwrap_or_else(|| PathBuf::from(format!("./keel-data-{node_id}"))),
@@ -236,11 +377,42 @@ mod tests {
         assert!(matches!(setup.membership, Membership::Initial(ref p) if p.len() == 2));
         std::fs::write(&path, "node_idd = 2\n").unwrap();
         let err = StartArgs {
-            config: Some(path),
+            config: Some(path.clone()),
             ..Default::default()
         }
         .into_setup()
         .unwrap_err();
         assert!(format!("{err:#}").contains("node_idd"), "{err:#}");
+        // Security settings come from the file too, and are checked.
+        std::fs::write(
+            &path,
+            "node_id = 2\npeer_listen = \"127.0.0.1:7402\"\ninitial_cluster = \"2=127.0.0.1:7402\"\ntls_cert_file = \"c.pem\"\ntls_key_file = \"k.pem\"\nauth_api_keys_file = \"keys.toml\"\n",
+        )
+        .unwrap();
+        let setup = StartArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        }
+        .into_setup()
+        .unwrap();
+        let tls = setup.security.client_tls.unwrap();
+        assert_eq!((tls.cert.to_str(), tls.client_ca), (Some("c.pem"), None));
+        assert!(setup.security.auth.enabled());
+        std::fs::write(
+            &path,
+            "node_id = 2\npeer_listen = \"127.0.0.1:7402\"\ninitial_cluster = \"2=127.0.0.1:7402\"\ntls_cert_file = \"c.pem\"\npeer_tls_ca_file = \"ca.pem\"\n",
+        )
+        .unwrap();
+        let err = StartArgs {
+            config: Some(path),
+            ..Default::default()
+        }
+        .into_setup()
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("--tls-key-file")
+                || format!("{err:#}").contains("peer TLS"),
+            "{err:#}"
+        );
     }
 }

@@ -1,17 +1,18 @@
 //! Forwarding to the leader: a tower layer in front of every client-port service. On the
 //! leader a request goes to the local services; on a follower it is sent as is (same path,
-//! headers, body, deadline; long polls included) to the leader's client address, and the
-//! leader's answer comes back unchanged, so an SDK may point at any node. With no leader
-//! known (an election) the answer is UNAVAILABLE, which SDKs retry. A forwarded request is
-//! marked and never forwarded twice: a node that receives one without leading says
-//! UNAVAILABLE instead of bouncing it on. Health, the admin API's own-node calls and the
+//! headers, body, deadline; long polls included) to the leader's peer port (under the peer
+//! port's mutual TLS when it has it, so the client port's TLS and credentials stay the
+//! clients' business), and the leader's answer comes back unchanged, so an SDK may point at
+//! any node. With no leader known (an election) the answer is UNAVAILABLE, which SDKs
+//! retry. The peer port serves the same services behind `ForwardLayer::peer_side`: a request
+//! there has been forwarded once and is never forwarded again; a node that receives one
+//! without leading says UNAVAILABLE instead of bouncing it on. Health, the admin API's own-node calls and the
 //! visibility reads (`REPLICA_READS`) are answered by the node itself. Every answer names the
 //! node that gave it (`x-keel-answered-by`).
 
 use keel_raft::RaftNode;
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -36,9 +37,10 @@ const REPLICA_READS: &[&str] = &[
     "/temporal.api.workflowservice.v1.WorkflowService/CountSchedules",
 ];
 
-/// Paths every node answers itself.
+/// Paths every node answers itself (Raft's own RPCs on the peer port among them).
 fn is_local(path: &str) -> bool {
     path.starts_with("/grpc.health.v1.Health/")
+        || path.starts_with("/keel.raft.v1.")
         || keel_client::LOCAL_METHODS.contains(&path)
         || REPLICA_READS.contains(&path)
 }
@@ -46,16 +48,26 @@ fn is_local(path: &str) -> bool {
 #[derive(Clone)]
 pub struct ForwardLayer {
     node: RaftNode,
-    /// Local address of connections to the leader (the system's choice if none).
-    source_ip: Option<IpAddr>,
+    /// On the peer port: every request has been forwarded already.
+    peer_side: bool,
     channels: Arc<Mutex<HashMap<String, Channel>>>,
 }
 
 impl ForwardLayer {
-    pub fn new(node: RaftNode, source_ip: Option<IpAddr>) -> Self {
+    /// The client port's: requests for the leader go to its peer port.
+    pub fn new(node: RaftNode) -> Self {
         ForwardLayer {
             node,
-            source_ip,
+            peer_side: false,
+            channels: Default::default(),
+        }
+    }
+
+    /// The peer port's: requests are answered here or refused, never sent on.
+    pub fn peer_side(node: RaftNode) -> Self {
+        ForwardLayer {
+            node,
+            peer_side: true,
             channels: Default::default(),
         }
     }
@@ -97,7 +109,7 @@ impl ForwardLayer {
                 m.membership_config
                     .membership()
                     .get_node(&id)
-                    .map(|n| n.client_addr.clone())
+                    .map(|n| n.peer_addr.clone())
             });
             (leader, addr)
         };
@@ -123,11 +135,11 @@ impl ForwardLayer {
         if let Some(c) = channels.get(addr) {
             return Ok(c.clone());
         }
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
-            .connect_timeout(std::time::Duration::from_secs(2))
-            .tcp_nodelay(true)
-            .local_address(self.source_ip)
-            .connect_lazy();
+        let transport = &self.node.transport;
+        let channel =
+            keel_client::tls::channel(addr, transport.tls.clone(), transport.source_ip, |e| {
+                e.connect_timeout(std::time::Duration::from_secs(2))
+            })?;
         channels.insert(addr.to_string(), channel.clone());
         Ok(channel)
     }
@@ -150,7 +162,11 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
-        let forwarded = request.headers().contains_key(FORWARDED);
+        // Only the peer port hears forwarded requests; a client cannot claim to be one.
+        let forwarded = self.layer.peer_side;
+        if !forwarded {
+            request.headers_mut().remove(FORWARDED);
+        }
         match self.layer.route(request.uri().path(), forwarded) {
             Route::Local => {
                 // The clone is not the instance poll_ready readied: swap them (tower's rule).

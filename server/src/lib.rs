@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod auth;
 pub mod batch;
 pub mod config;
 pub mod console;

@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use keel_client::messages::AddNodeRequest;
 use keel_client::AdminClient;
-use keel_server::config::StartArgs;
+use keel_server::config::{SecurityArgs, StartArgs};
 use keel_server::ExtraListener;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -61,6 +61,8 @@ enum ServerCommand {
         /// with a warning if that port is taken].
         #[arg(long)]
         metrics_listen: Option<SocketAddr>,
+        #[command(flatten)]
+        security: SecurityArgs,
     },
     /// A node of a replicated cluster (a new one with --initial-cluster, an existing one with
     /// --join).
@@ -249,6 +251,7 @@ async fn run() -> anyhow::Result<()> {
             headless,
             ui_read_only,
             metrics_listen,
+            security,
         }) => {
             let or_default = |asked: Option<SocketAddr>, port: u16| {
                 Some(asked.map_or(
@@ -272,6 +275,7 @@ async fn run() -> anyhow::Result<()> {
                     },
                     ui_read_only,
                     metrics_listen: or_default(metrics_listen, 9233),
+                    security: security.into_security(None)?,
                 },
                 shutdown_signal(),
             )

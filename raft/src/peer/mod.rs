@@ -14,6 +14,7 @@ use crate::codec;
 use crate::types::{KeelNode, NodeId, Raft, TypeConfig};
 use generated::raft_peer_client::RaftPeerClient;
 use generated::raft_peer_server::{RaftPeer, RaftPeerServer};
+use keel_client::tls::ClientTls;
 use messages::*;
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
@@ -22,8 +23,9 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 /// How long a connection attempt to a peer may take before it counts as unreachable.
@@ -156,25 +158,40 @@ impl RaftPeer for PeerService {
     }
 }
 
-/// A lazily connecting channel to a peer address, from `source_ip` when one is set.
+/// How this node connects to its peers: from which local address, and with which TLS
+/// settings when the peer port needs mutual TLS.
+#[derive(Clone, Default)]
+pub struct PeerTransport {
+    pub source_ip: Option<IpAddr>,
+    pub tls: Option<Arc<ClientTls>>,
+}
+
+impl std::fmt::Debug for PeerTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerTransport")
+            .field("source_ip", &self.source_ip)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+/// A lazily connecting channel to a peer address.
 pub fn connect(
     peer_addr: &str,
-    source_ip: Option<IpAddr>,
+    transport: &PeerTransport,
 ) -> Result<Channel, tonic::transport::Error> {
-    Ok(Endpoint::from_shared(format!("http://{peer_addr}"))?
-        .connect_timeout(CONNECT_TIMEOUT)
-        .tcp_nodelay(true)
-        .local_address(source_ip)
-        .connect_lazy())
+    keel_client::tls::channel(peer_addr, transport.tls.clone(), transport.source_ip, |e| {
+        e.connect_timeout(CONNECT_TIMEOUT)
+    })
 }
 
 /// Asks the node at `peer_addr` who it is.
 pub async fn hello(
     peer_addr: &str,
-    source_ip: Option<IpAddr>,
+    transport: &PeerTransport,
     timeout: Duration,
 ) -> Result<HelloReply, Status> {
-    let channel = connect(peer_addr, source_ip).map_err(|e| Status::unavailable(e.to_string()))?;
+    let channel = connect(peer_addr, transport).map_err(|e| Status::unavailable(e.to_string()))?;
     let mut request = Request::new(HelloMsg {});
     request.set_timeout(timeout);
     Ok(RaftPeerClient::new(channel)
@@ -194,16 +211,15 @@ pub async fn read_index(channel: Channel, timeout: Duration) -> Result<Option<u6
         .index)
 }
 
-/// openraft's network: one client per replication target, connecting from `source_ip` when
-/// one is set.
+/// openraft's network: one client per replication target.
 pub struct PeerNetwork {
-    pub source_ip: Option<IpAddr>,
+    pub transport: PeerTransport,
 }
 
 pub struct PeerClient {
     target: NodeId,
     addr: String,
-    source_ip: Option<IpAddr>,
+    transport: PeerTransport,
     client: Option<RaftPeerClient<Channel>>,
 }
 
@@ -213,7 +229,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
         PeerClient {
             target,
             addr: node.peer_addr.clone(),
-            source_ip: self.source_ip,
+            transport: self.transport.clone(),
             client: None,
         }
     }
@@ -240,7 +256,7 @@ impl PeerClient {
         &mut self,
     ) -> Result<RaftPeerClient<Channel>, RPCError<NodeId, KeelNode, E>> {
         if self.client.is_none() {
-            let channel = connect(&self.addr, self.source_ip)
+            let channel = connect(&self.addr, &self.transport)
                 .map_err(|e| RPCError::Unreachable(Unreachable::new(&self.error(e))))?;
             self.client = Some(
                 RaftPeerClient::new(channel)

@@ -189,9 +189,10 @@ async fn api_call(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    extensions: http::Extensions,
     body: Body,
 ) -> Response {
-    c.api.handle(method, uri, headers, body).await
+    c.api.handle(method, uri, headers, extensions, body).await
 }
 
 /// The console's router: assets, Keel's own reads, the HTTP API and every page route.

@@ -11,6 +11,7 @@ mod routes;
 
 pub(crate) use routes::GRPC_METHODS;
 
+use crate::auth::Authorize;
 use crate::forward::Forward;
 use crate::metrics::RequestMetrics;
 use axum::body::Body as AxumBody;
@@ -18,8 +19,10 @@ use axum::response::{IntoResponse, Response};
 use bytes::{Buf, BufMut, Bytes};
 use http::{HeaderMap, Method, StatusCode, Uri};
 use json::Style;
+use keel_client::tls::{Accepted, PeerInfo, ServerTls};
 use prost_reflect::{DynamicMessage, Value as ProtoValue};
 use router::{Matched, NoRoute};
+use std::sync::Arc;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::service::Routes;
 use tonic::{Code, Status};
@@ -39,7 +42,7 @@ const FORWARDED_HEADERS: &[&str] = &[
 ];
 
 /// The services of the client port, behind the same layers (request metrics, forwarding).
-pub type ClientStack = RequestMetrics<Forward<Routes>>;
+pub type ClientStack = RequestMetrics<Authorize<Forward<Routes>>>;
 
 /// The HTTP API over a node's client-port services.
 #[derive(Clone)]
@@ -178,10 +181,14 @@ impl HttpApi {
         method: Method,
         uri: Uri,
         headers: HeaderMap,
+        extensions: http::Extensions,
         body: AxumBody,
     ) -> Response {
         let span = tracing::info_span!("http_api", %method, path = uri.path());
-        self.answer(method, uri, headers, body)
+        // Who is connected (a verified client certificate counts as credentials).
+        let peer =
+            (extensions.get::<axum::extract::ConnectInfo<HttpPeer>>()).map(|c| c.0 .0.clone());
+        self.answer(method, uri, headers, peer, body)
             .instrument(span)
             .await
     }
@@ -191,6 +198,7 @@ impl HttpApi {
         method: Method,
         uri: Uri,
         headers: HeaderMap,
+        peer: Option<PeerInfo>,
         body: AxumBody,
     ) -> Response {
         let query = query_pairs(&uri);
@@ -222,7 +230,10 @@ impl HttpApi {
                 )
             }
         };
-        match self.call(&matched, &query, &headers, body, style).await {
+        match self
+            .call(&matched, &query, &headers, peer, body, style)
+            .await
+        {
             Ok(body) => json_response(StatusCode::OK, body),
             Err(status) => error_response(&status, style),
         }
@@ -233,6 +244,7 @@ impl HttpApi {
         matched: &Matched,
         query: &[(String, String)],
         headers: &HeaderMap,
+        peer: Option<PeerInfo>,
         body: Bytes,
         style: Style,
     ) -> Result<Vec<u8>, Status> {
@@ -270,6 +282,9 @@ impl HttpApi {
                 grpc_request.metadata_mut().insert(k, v);
             }
         }
+        if let Some(peer) = peer {
+            grpc_request.extensions_mut().insert(peer);
+        }
         if !grpc_request.metadata().contains_key("client-name") {
             grpc_request.metadata_mut().insert(
                 "client-name",
@@ -291,22 +306,74 @@ impl HttpApi {
 /// An axum router answering every path with the HTTP API.
 pub fn router(api: HttpApi) -> axum::Router {
     axum::Router::new().fallback(
-        move |method: Method, uri: Uri, headers: HeaderMap, body: AxumBody| {
+        move |method: Method,
+              uri: Uri,
+              headers: HeaderMap,
+              extensions: http::Extensions,
+              body: AxumBody| {
             let api = api.clone();
-            async move { api.handle(method, uri, headers, body).await }
+            async move { api.handle(method, uri, headers, extensions, body).await }
         },
     )
 }
 
 /// Serves `router` on `listener` until `stop` resolves.
+/// Connections accepted (and TLS-terminated when the listener has TLS) for axum.
+struct AcceptedListener {
+    accepted: tokio::sync::mpsc::Receiver<Accepted>,
+    local: std::net::SocketAddr,
+}
+
+impl axum::serve::Listener for AcceptedListener {
+    type Io = Accepted;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Accepted, std::net::SocketAddr) {
+        match self.accepted.recv().await {
+            Some(conn) => {
+                let remote = conn.peer_info().remote_addr.unwrap_or(self.local);
+                (conn, remote)
+            }
+            // The accept loop only ends when this listener is dropped.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        Ok(self.local)
+    }
+}
+
+/// The connection's `PeerInfo`, as axum hands it to handlers (`ConnectInfo<HttpPeer>`).
+#[derive(Clone)]
+pub struct HttpPeer(pub PeerInfo);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, AcceptedListener>>
+    for HttpPeer
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, AcceptedListener>) -> Self {
+        HttpPeer(stream.io().peer_info())
+    }
+}
+
+/// Serves `router` on `listener` (over TLS with `tls`) until `stop` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    tls: Option<Arc<ServerTls>>,
     router: axum::Router,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(stop)
-        .await
+    let local = listener.local_addr()?;
+    let listener = AcceptedListener {
+        accepted: keel_client::tls::accept(listener, tls),
+        local,
+    };
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<HttpPeer>(),
+    )
+    .with_graceful_shutdown(stop)
+    .await
 }
 
 #[cfg(test)]
