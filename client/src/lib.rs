@@ -11,8 +11,12 @@ pub mod proto {
 
 use messages::*;
 use proto::keel_admin_client::KeelAdminClient;
+use std::sync::Arc;
 use std::time::Duration;
-use tonic::transport::{Channel, Endpoint};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
+use tonic::service::Interceptor;
+use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 /// Methods every node answers itself; every other admin call is forwarded to the leader.
@@ -39,13 +43,32 @@ fn refused(s: Status) -> AdminError {
 pub struct AdminClient {
     addrs: Vec<String>,
     timeout: Duration,
+    tls: Option<Arc<tls::ClientTls>>,
+    credentials: Credentials,
 }
+
+/// The `authorization` header every call carries, when the cluster checks credentials.
+#[derive(Clone, Default)]
+pub struct Credentials(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Credentials {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        if let Some(v) = &self.0 {
+            request.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(request)
+    }
+}
+
+type Admin = KeelAdminClient<InterceptedService<Channel, Credentials>>;
 
 impl AdminClient {
     pub fn new(addrs: Vec<String>) -> Self {
         AdminClient {
             addrs,
             timeout: Duration::from_secs(10),
+            tls: None,
+            credentials: Credentials::default(),
         }
     }
 
@@ -54,24 +77,41 @@ impl AdminClient {
         self
     }
 
+    /// Connect over TLS (the client port's `--tls-cert-file`).
+    pub fn with_tls(mut self, tls: Arc<tls::ClientTls>) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Send `Authorization: Bearer <token>` (an API key or a JWT).
+    pub fn with_bearer(mut self, token: &str) -> Result<Self, AdminError> {
+        let value = MetadataValue::try_from(format!("Bearer {token}"))
+            .map_err(|_| AdminError::Refused("the token is not a valid header value".into()))?;
+        self.credentials = Credentials(Some(value));
+        Ok(self)
+    }
+
+    /// The same settings for other addresses.
+    pub fn to(&self, addrs: Vec<String>) -> Self {
+        AdminClient {
+            addrs,
+            ..self.clone()
+        }
+    }
+
     fn channel(&self, addr: &str) -> Result<Channel, Status> {
-        let uri = if addr.contains("://") {
-            addr.to_string()
-        } else {
-            format!("http://{addr}")
-        };
-        Ok(Endpoint::from_shared(uri)
-            .map_err(|e| Status::invalid_argument(format!("bad address {addr}: {e}")))?
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(self.timeout)
-            .connect_lazy())
+        let timeout = self.timeout;
+        tls::channel(addr, self.tls.clone(), None, |e| {
+            e.connect_timeout(Duration::from_secs(2)).timeout(timeout)
+        })
+        .map_err(|e| Status::invalid_argument(format!("bad address {addr}: {e}")))
     }
 
     /// Runs `call` against each address until one answers; UNAVAILABLE (no leader yet, node
     /// down) moves on to the next address, any other error is the answer.
     async fn first_answer<T, F, Fut>(&self, call: F) -> Result<T, AdminError>
     where
-        F: Fn(KeelAdminClient<Channel>) -> Fut,
+        F: Fn(Admin) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
     {
         let mut last = String::from("no address given");
@@ -80,7 +120,12 @@ impl AdminClient {
                 Ok(c) => c,
                 Err(s) => return Err(refused(s)),
             };
-            match call(KeelAdminClient::new(channel)).await {
+            match call(KeelAdminClient::with_interceptor(
+                channel,
+                self.credentials.clone(),
+            ))
+            .await
+            {
                 Ok(r) => return Ok(r.into_inner()),
                 Err(s) if matches!(s.code(), Code::Unavailable | Code::DeadlineExceeded) => {
                     last = s.message().to_string();
@@ -133,7 +178,8 @@ impl AdminClient {
         let first = self.node_status().await?;
         let mut out = Vec::new();
         for member in first.members {
-            let status = AdminClient::new(vec![member.client_addr.clone()])
+            let status = self
+                .to(vec![member.client_addr.clone()])
                 .with_timeout(Duration::from_secs(2))
                 .node_status()
                 .await;

@@ -75,7 +75,7 @@ impl SecurityArgs {
             _ => bail!("give both --tls-cert-file and --tls-key-file"),
         };
         if self.auth_cert_identities_file.is_some()
-            && !client_tls.as_ref().is_some_and(|t| t.client_ca.is_some())
+            && client_tls.as_ref().is_none_or(|t| t.client_ca.is_none())
         {
             bail!("--auth-cert-identities-file needs mutual TLS (--tls-client-ca-file)");
         }

@@ -30,6 +30,8 @@ enum Command {
     Cluster(ClusterArgs),
 }
 
+// Parsed once at start: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum ServerCommand {
     /// A single node with its data in a local folder.
@@ -74,6 +76,18 @@ struct ClusterArgs {
     /// Client address of any member (repeatable: tried in turn).
     #[arg(long = "address", default_value = "127.0.0.1:7233", global = true)]
     addresses: Vec<String>,
+    /// Connect over TLS, checking the nodes' certificates against this CA (PEM).
+    #[arg(long, global = true)]
+    tls_ca_file: Option<PathBuf>,
+    /// A client certificate (PEM) for nodes that require mutual TLS.
+    #[arg(long, global = true, requires = "tls_key_file")]
+    tls_cert_file: Option<PathBuf>,
+    /// The key (PEM) of `--tls-cert-file`.
+    #[arg(long, global = true, requires = "tls_cert_file")]
+    tls_key_file: Option<PathBuf>,
+    /// An API key or JWT sent as `Authorization: Bearer ...` (also `KEEL_API_KEY`).
+    #[arg(long, global = true, env = "KEEL_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
     #[command(subcommand)]
     command: ClusterCommand,
 }
@@ -120,8 +134,25 @@ fn opt(v: Option<u64>) -> String {
     v.map_or_else(|| "-".to_string(), |v| v.to_string())
 }
 
+/// An admin client for `addrs` with the command line's TLS and credentials.
+fn admin_client(args: &ClusterArgs, addrs: Vec<String>) -> anyhow::Result<AdminClient> {
+    let mut client = AdminClient::new(addrs);
+    if let Some(ca) = &args.tls_ca_file {
+        let tls = keel_client::tls::ClientTls::client(keel_client::tls::ClientTlsFiles {
+            ca: ca.clone(),
+            cert: args.tls_cert_file.clone(),
+            key: args.tls_key_file.clone(),
+        })?;
+        client = client.with_tls(std::sync::Arc::new(tls));
+    }
+    if let Some(key) = &args.api_key {
+        client = client.with_bearer(key)?;
+    }
+    Ok(client)
+}
+
 async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
-    let client = AdminClient::new(args.addresses.clone());
+    let client = admin_client(&args, args.addresses.clone())?;
     match args.command {
         ClusterCommand::Status => {
             let members = client.cluster_status().await?;
@@ -188,13 +219,15 @@ async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
             if !member.voter {
                 anyhow::bail!("node {node_id} is a learner; only voters can lead");
             }
-            AdminClient::new(vec![member.client_addr.clone()])
+            client
+                .to(vec![member.client_addr.clone()])
                 .campaign()
                 .await?;
             // Report who leads once the election settles.
             for _ in 0..50 {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                if let Ok(s) = AdminClient::new(vec![member.client_addr.clone()])
+                if let Ok(s) = client
+                    .to(vec![member.client_addr.clone()])
                     .node_status()
                     .await
                 {
@@ -209,7 +242,8 @@ async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
             );
         }
         ClusterCommand::Checksum => {
-            let c = AdminClient::new(args.addresses[..1].to_vec())
+            let c = client
+                .to(args.addresses[..1].to_vec())
                 .state_checksum()
                 .await?;
             println!(

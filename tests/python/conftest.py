@@ -118,22 +118,30 @@ class ClusterNode:
 
 
 class Cluster:
-    def __init__(self, nodes):
+    def __init__(self, nodes, cli_args=()):
         self.nodes = nodes
+        # Flags `keel cluster` needs here (credentials, TLS).
+        self.cli_args = list(cli_args)
 
-    def roles(self) -> dict:
-        """Node id -> role, from `keel cluster status` (the CLI users run)."""
-        live = [n for n in self.nodes if n.proc and n.proc.poll() is None]
+    def status(self, address: str = "") -> dict:
+        """Node id -> the columns of its `keel cluster status` row (the CLI users run), asked
+        of `address` or the first live node; only nodes that answered."""
+        if not address:
+            address = next(n for n in self.nodes if n.proc and n.proc.poll() is None).target
         out = subprocess.run(
-            [os.environ["KEEL_BIN"], "cluster", "status", "--address", live[0].target],
+            [os.environ["KEEL_BIN"], "cluster", "status", "--address", address, *self.cli_args],
             capture_output=True, text=True, timeout=30,
         ).stdout
-        roles = {}
+        rows = {}
         for line in out.splitlines()[1:]:
             cols = line.split()
             if cols and cols[0].isdigit() and cols[-1] == "yes":
-                roles[int(cols[0])] = cols[3]
-        return roles
+                rows[int(cols[0])] = cols
+        return rows
+
+    def roles(self) -> dict:
+        """Node id -> role."""
+        return {i: cols[3] for i, cols in self.status().items()}
 
     def wait_leader(self, timeout: float = 20.0) -> int:
         deadline = time.time() + timeout
@@ -148,14 +156,14 @@ class Cluster:
         return next(n for n in self.nodes if n.node_id == node_id)
 
 
-def start_cluster(tmp_path, extra_args=lambda node_id: ()) -> Cluster:
+def start_cluster(tmp_path, extra_args=lambda node_id: (), cli_args=()) -> Cluster:
     """Three `keel server start` nodes; `extra_args(node_id)` adds flags to each."""
     peers = {i: reserve_port() for i in (1, 2, 3)}
     initial = ",".join(f"{i}=127.0.0.1:{p}" for i, p in peers.items())
     nodes = [ClusterNode(i, str(tmp_path / f"node{i}"), initial, peers[i], extra_args(i)) for i in (1, 2, 3)]
     for n in nodes:
         n.start()
-    return Cluster(nodes)
+    return Cluster(nodes, cli_args)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from temporalio.client import Client, TLSConfig
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
-from conftest import Keel
+from conftest import Keel, start_cluster
 from pki import CA, JwtIssuer, api_keys_file, identities_file
 from ports import reserve_port
 from security_workflows import SecureGreet, secure_shout
@@ -234,3 +234,84 @@ async def test_mutual_tls_identities_and_a_renewed_certificate(tmp_path):
         assert (await handle.describe()).id == handle.id
     finally:
         keel.kill9()
+
+
+def _handshake_refused(port: int, ca_path, client) -> bool:
+    try:
+        ctx = ssl.create_default_context(cafile=str(ca_path))
+        ctx.load_cert_chain(*map(str, client))
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                s.do_handshake()
+                s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+                # TLS 1.3 servers refuse a client certificate after the handshake: the next read fails.
+                return s.recv(1) == b""
+    except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+        return True
+
+
+async def test_a_cluster_with_peer_mutual_tls_and_credentials(tmp_path):
+    ca = CA(tmp_path, "peer-ca")
+    rogue_ca = CA(tmp_path, "rogue-ca")
+    certs = {i: ca.issue(f"node{i}", f"node-{i}") for i in (1, 2, 3)}
+    keys = api_keys_file(tmp_path / "keys.toml", {
+        ADMIN_KEY: ["temporal-system:admin"],
+        "writer-key": ["default:write"],
+        "worker-key": ["default:worker"],
+    })
+
+    def peer_flags(cert, key, ca_path):
+        return ["--peer-tls-cert-file", str(cert), "--peer-tls-key-file", str(key),
+                "--peer-tls-ca-file", str(ca_path), "--auth-api-keys-file", str(keys)]
+
+    cluster = start_cluster(tmp_path, lambda i: peer_flags(*certs[i], ca.path), cli_args=["--api-key", ADMIN_KEY])
+    try:
+        leader = cluster.wait_leader()
+        follower = next(n for n in cluster.nodes if n.node_id != leader)
+        # Clients and workers on a follower: authorized there, forwarded over peer mTLS.
+        writer = await Client.connect(follower.target, api_key="writer-key", tls=False)
+        worker = await Client.connect(follower.target, api_key="worker-key", tls=False)
+        queue = f"peer-{uuid.uuid4()}"
+        async with Worker(worker, task_queue=queue, workflows=[SecureGreet], activities=[secure_shout]):
+            for i in range(3):
+                assert await writer.execute_workflow("SecureGreet", f"p{i}", id=f"p-{uuid.uuid4()}",
+                                                     task_queue=queue) == f"P{i}"
+        anonymous = await Client.connect(follower.target)
+        await expect_unauthorized(anonymous.start_workflow("SecureGreet", "x", id="nope", task_queue=queue))
+        # The peer port admits only the cluster CA's certificates.
+        rogue = rogue_ca.issue("rogue", "node-9")
+        assert _handshake_refused(follower.peer_port, ca.path, rogue)
+
+        # Node 3 comes back with a certificate from another CA: the others refuse it, and
+        # go on without it; with its own certificate again it catches up.
+        n3 = cluster.node(3)
+        n3.kill9()
+        rogue3 = rogue_ca.issue("rogue3", "node-3")
+        n3.extra_args = peer_flags(*rogue3, rogue_ca.path)
+        n3.start()
+        first = next(n for n in cluster.nodes if n.node_id != 3)
+        writer = await Client.connect(first.target, api_key="writer-key", tls=False)
+        worker = await Client.connect(first.target, api_key="worker-key", tls=False)
+        async with Worker(worker, task_queue=queue, workflows=[SecureGreet], activities=[secure_shout]):
+            for i in range(3):
+                assert await writer.execute_workflow("SecureGreet", f"q{i}", id=f"q-{uuid.uuid4()}",
+                                                     task_queue=queue) == f"Q{i}"
+        await asyncio.sleep(1)
+        rows = cluster.status(first.target)
+        applied = lambda cols: int(cols[6]) if cols[6] != "-" else 0  # noqa: E731
+        leader_applied = max(applied(c) for i, c in rows.items() if i != 3)
+        own_view = cluster.status(n3.target).get(3)
+        assert own_view is not None and applied(own_view) < leader_applied, (own_view, leader_applied)
+        n3.kill9()
+        n3.extra_args = peer_flags(*certs[3], ca.path)
+        n3.start()
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            own_view = cluster.status(n3.target).get(3)
+            if own_view and applied(own_view) >= leader_applied:
+                break
+            await asyncio.sleep(0.3)
+        assert own_view and applied(own_view) >= leader_applied, (own_view, leader_applied)
+    finally:
+        for n in cluster.nodes:
+            n.kill9()
