@@ -70,7 +70,7 @@ async fn get(client: &HttpClient, url: &str) -> anyhow::Result<usize> {
 
 /// Starts the runs of the list and the long run; returns the long run's id.
 async fn fill(target: &str, workflows: usize, events: usize) -> anyhow::Result<String> {
-    let client = connect(target).await?;
+    let client = connect(target, &Default::default()).await?;
     let start = |id: String| {
         let mut c = client.clone();
         async move {

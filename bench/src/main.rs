@@ -9,6 +9,7 @@ mod raw;
 mod report;
 mod schedules;
 mod sdk;
+mod security;
 mod servers;
 mod visibility;
 
@@ -39,7 +40,7 @@ enum Mode {
 }
 
 #[derive(clap::Args, Clone)]
-struct Load {
+pub(crate) struct Load {
     /// Client: raw-gRPC workers or the Rust SDK.
     #[arg(long, value_enum, default_value = "raw")]
     mode: Mode,
@@ -80,6 +81,8 @@ enum Cmd {
     Visibility(visibility::VisibilityArgs),
     /// Server time of the console's pages (and the dev server's for the same API calls).
     Console(console::ConsoleArgs),
+    /// Hello workflows with TLS and JWT authorization on, against the same build without.
+    Security(security::SecurityArgs),
 }
 
 #[derive(clap::Args)]
@@ -122,14 +125,18 @@ fn sample_rss(pids: Vec<u32>, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<
     })
 }
 
-async fn measured_run(
+pub(crate) async fn measured_run(
     label: &str,
     target: &str,
     namespace: &str,
     scenario: Scenario,
     load: &Load,
     pids: &[u32],
+    security: &raw::ClientSecurity,
 ) -> anyhow::Result<RunReport> {
+    if load.mode == Mode::Sdk && (security.tls.is_some() || security.credentials.is_set()) {
+        anyhow::bail!("the SDK driver does not speak TLS or send credentials here; use --mode raw");
+    }
     let spec = RunSpec {
         target: target.to_string(),
         namespace: namespace.to_string(),
@@ -137,6 +144,7 @@ async fn measured_run(
         workflows: load.workflows,
         concurrency: load.concurrency,
         cap: Duration::from_secs(load.cap_secs),
+        security: security.clone(),
     };
     let before = procstats::counters(pids);
     let stop = Arc::new(AtomicBool::new(false));
@@ -171,7 +179,7 @@ async fn measured_run(
 /// higher is better.
 type Figure = (&'static str, fn(&RunReport) -> Option<f64>);
 
-const FIGURES: &[Figure] = &[
+pub(crate) const FIGURES: &[Figure] = &[
     ("workflows/s", |r| Some(r.workflows_per_s)),
     ("activities/s", |r| {
         (r.activities_per_s > 0.0).then_some(r.activities_per_s)
@@ -186,7 +194,7 @@ const FIGURES: &[Figure] = &[
     ("errors", |r| Some(r.errors as f64)),
 ];
 
-fn print_table(reports: &[RunReport], labels: &[String]) {
+pub(crate) fn print_table(reports: &[RunReport], labels: &[String]) {
     let mut by: BTreeMap<(String, String), Vec<&RunReport>> = BTreeMap::new();
     for r in reports {
         by.entry((r.scenario.clone(), r.label.clone()))
@@ -279,8 +287,16 @@ async fn compare(args: CompareArgs) -> anyhow::Result<()> {
     for round in 0..rounds {
         for scenario in &scenarios {
             for s in &servers {
-                let r = measured_run(&s.label, &s.target, "default", *scenario, &load, &s.pids())
-                    .await?;
+                let r = measured_run(
+                    &s.label,
+                    &s.target,
+                    "default",
+                    *scenario,
+                    &load,
+                    &s.pids(),
+                    &s.security,
+                )
+                .await?;
                 println!("{}", serde_json::to_string(&r)?);
                 reports.push(r);
             }
@@ -304,6 +320,7 @@ async fn compare(args: CompareArgs) -> anyhow::Result<()> {
             Scenario::Hello,
             &fill,
             &[],
+            &keel.security,
         )
         .await?;
         // First a crash (the WAL is replayed), then a clean stop (memtables flushed).
@@ -361,14 +378,23 @@ async fn main() -> anyhow::Result<()> {
             server_pids,
             label,
         } => {
-            let r =
-                measured_run(&label, &target, &namespace, scenario, &load, &server_pids).await?;
+            let r = measured_run(
+                &label,
+                &target,
+                &namespace,
+                scenario,
+                &load,
+                &server_pids,
+                &Default::default(),
+            )
+            .await?;
             println!("{}", serde_json::to_string(&r)?);
         }
         Cmd::Compare(args) => compare(args).await?,
         Cmd::Schedules(args) => schedules::run(args).await?,
         Cmd::Visibility(args) => visibility::run(args).await?,
         Cmd::Console(args) => console::run(args).await?,
+        Cmd::Security(args) => security::run(args).await?,
     }
     Ok(())
 }

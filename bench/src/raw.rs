@@ -3,6 +3,7 @@
 //! (full histories, no SDK), so the figures measure the server. Each scenario's workflow
 //! logic is `decide`: the commands a workflow task answers with, given the history.
 
+use keel_client::Credentials;
 use keel_server::proto::workflowservice::workflow_service_client::WorkflowServiceClient;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,6 +21,7 @@ use temporalio_protos::temporal::api::{
     workflowservice::v1::*,
 };
 use tokio::sync::Semaphore;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -62,6 +64,7 @@ pub struct RunSpec {
     pub workflows: usize,
     pub concurrency: usize,
     pub cap: Duration,
+    pub security: ClientSecurity,
 }
 
 /// What one run measured.
@@ -129,14 +132,30 @@ impl Shared {
     }
 }
 
-pub async fn connect(target: &str) -> anyhow::Result<WorkflowServiceClient<Channel>> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{target}"))?
-        .tcp_nodelay(true)
-        .connect()
-        .await?;
-    Ok(WorkflowServiceClient::new(channel)
-        .max_decoding_message_size(64 << 20)
-        .max_encoding_message_size(64 << 20))
+/// How the driver reaches a server that wants TLS or credentials.
+#[derive(Clone, Default)]
+pub struct ClientSecurity {
+    pub tls: Option<Arc<keel_client::tls::ClientTls>>,
+    pub credentials: Credentials,
+}
+
+impl std::fmt::Debug for ClientSecurity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSecurity")
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+pub type WorkflowClient = WorkflowServiceClient<InterceptedService<Channel, Credentials>>;
+
+pub async fn connect(target: &str, security: &ClientSecurity) -> anyhow::Result<WorkflowClient> {
+    let channel = keel_client::tls::channel(target, security.tls.clone(), None, |e| e)?;
+    Ok(
+        WorkflowServiceClient::with_interceptor(channel, security.credentials.clone())
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(64 << 20),
+    )
 }
 
 fn payloads(s: &str) -> Option<Payloads> {
@@ -265,7 +284,7 @@ fn decide(
     }
 }
 
-async fn workflow_worker(shared: Arc<Shared>, mut client: WorkflowServiceClient<Channel>) {
+async fn workflow_worker(shared: Arc<Shared>, mut client: WorkflowClient) {
     while !shared.stop.load(Ordering::Relaxed) {
         let polled = client
             .poll_workflow_task_queue(long_poll(PollWorkflowTaskQueueRequest {
@@ -309,7 +328,7 @@ async fn workflow_worker(shared: Arc<Shared>, mut client: WorkflowServiceClient<
     }
 }
 
-async fn activity_worker(shared: Arc<Shared>, mut client: WorkflowServiceClient<Channel>) {
+async fn activity_worker(shared: Arc<Shared>, mut client: WorkflowClient) {
     while !shared.stop.load(Ordering::Relaxed) {
         let polled = client
             .poll_activity_task_queue(long_poll(PollActivityTaskQueueRequest {
@@ -342,7 +361,7 @@ async fn activity_worker(shared: Arc<Shared>, mut client: WorkflowServiceClient<
 
 async fn start_one(
     shared: &Shared,
-    client: &mut WorkflowServiceClient<Channel>,
+    client: &mut WorkflowClient,
     id: String,
 ) -> Result<(), tonic::Status> {
     let began = Instant::now();
@@ -414,12 +433,12 @@ pub async fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
         for _ in 0..pollers {
             workers.push(tokio::spawn(workflow_worker(
                 shared.clone(),
-                connect(&spec.target).await?,
+                connect(&spec.target, &spec.security).await?,
             )));
             if spec.scenario.activities() > 0 {
                 workers.push(tokio::spawn(activity_worker(
                     shared.clone(),
-                    connect(&spec.target).await?,
+                    connect(&spec.target, &spec.security).await?,
                 )));
             }
         }
@@ -432,7 +451,7 @@ pub async fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
     for _ in 0..starters {
         let shared = shared.clone();
         let next = next.clone();
-        let mut client = connect(&spec.target).await?;
+        let mut client = connect(&spec.target, &spec.security).await?;
         let run_id = run_id.clone();
         start_tasks.push(tokio::spawn(async move {
             loop {

@@ -110,7 +110,7 @@ fn every_minute(id: &str) -> Schedule {
 
 /// Completes every workflow task on the queue with CompleteWorkflowExecution.
 async fn worker(target: String, stop: Arc<AtomicBool>) {
-    let Ok(mut client) = connect(&target).await else {
+    let Ok(mut client) = connect(&target, &Default::default()).await else {
         return;
     };
     while !stop.load(Ordering::Relaxed) {
@@ -153,7 +153,7 @@ async fn worker(target: String, stop: Arc<AtomicBool>) {
 
 /// The (start time, nominal time) of every scheduled run, unix millis, from visibility.
 async fn started_runs(target: &str) -> anyhow::Result<Vec<(i64, i64)>> {
-    let mut client = connect(target).await?;
+    let mut client = connect(target, &Default::default()).await?;
     let mut out = Vec::new();
     let mut token = Vec::new();
     loop {
@@ -191,7 +191,7 @@ async fn measure(server: &Server, args: &ScheduleArgs) -> anyhow::Result<Schedul
     let pids = server.pids();
     let rss_empty = procstats::total_rss(&pids);
     let began = std::time::Instant::now();
-    let client = connect(&server.target).await?;
+    let client = connect(&server.target, &Default::default()).await?;
     let created = futures::stream::iter(0..args.schedules)
         .map(|i| {
             let mut client = client.clone();

@@ -21,6 +21,8 @@ pub struct Server {
     /// listener serves it too).
     pub http: String,
     restart: Vec<(PathBuf, Vec<String>)>,
+    /// What clients of this server need (TLS, credentials).
+    pub security: crate::raw::ClientSecurity,
 }
 
 impl Server {
@@ -44,6 +46,7 @@ impl Server {
         target: String,
         http: String,
         commands: Vec<(PathBuf, Vec<String>)>,
+        security: crate::raw::ClientSecurity,
     ) -> impl std::future::Future<Output = anyhow::Result<Server>> {
         let label = label.to_string();
         async move {
@@ -59,6 +62,7 @@ impl Server {
                 startup: Duration::ZERO,
                 http,
                 restart: commands,
+                security,
             };
             server.wait_serving(began).await?;
             Ok(server)
@@ -68,7 +72,7 @@ impl Server {
     async fn wait_serving(&mut self, began: Instant) -> anyhow::Result<()> {
         let deadline = began + Duration::from_secs(120);
         loop {
-            if let Ok(mut c) = crate::raw::connect(&self.target).await {
+            if let Ok(mut c) = crate::raw::connect(&self.target, &self.security).await {
                 let ok = c
                     .describe_namespace(DescribeNamespaceRequest {
                         namespace: "default".into(),
@@ -112,25 +116,38 @@ impl Server {
     }
 
     pub async fn keel_single(bin: &Path, dir: &Path) -> anyhow::Result<Server> {
+        Self::keel_single_with(bin, dir, "keel-1", Vec::new(), Default::default()).await
+    }
+
+    /// A Keel single node with more flags, and what its clients need.
+    pub async fn keel_single_with(
+        bin: &Path,
+        dir: &Path,
+        label: &str,
+        extra_args: Vec<String>,
+        security: crate::raw::ClientSecurity,
+    ) -> anyhow::Result<Server> {
         let port = reserve_port();
         let ui = format!("127.0.0.1:{}", reserve_port());
-        let args = vec![
+        let mut args = vec![
             "server".into(),
             "start-dev".into(),
             "--listen".into(),
             format!("127.0.0.1:{port}"),
             "--data-dir".into(),
-            dir.join("keel-single").display().to_string(),
+            dir.join(label).display().to_string(),
             "--ui-listen".into(),
             ui.clone(),
             "--http-listen".into(),
             format!("127.0.0.1:{}", reserve_port()),
         ];
+        args.extend(extra_args);
         Self::launch(
-            "keel-1",
+            label,
             format!("127.0.0.1:{port}"),
             format!("http://{ui}"),
             vec![(bin.to_path_buf(), args)],
+            security,
         )
         .await
     }
@@ -172,6 +189,7 @@ impl Server {
             format!("127.0.0.1:{}", ports[0].0),
             String::new(),
             commands,
+            Default::default(),
         )
         .await
     }
@@ -201,6 +219,7 @@ impl Server {
             format!("127.0.0.1:{port}"),
             format!("http://127.0.0.1:{http_port}"),
             vec![(bin.to_path_buf(), args)],
+            Default::default(),
         )
         .await
     }

@@ -119,7 +119,7 @@ async fn fill(
             }
         }
     }
-    let client = connect(&server.target).await?;
+    let client = connect(&server.target, &Default::default()).await?;
     let total = closed + args.running;
     let mut midpoint = 0;
     let results = futures::stream::iter(0..total)
@@ -245,7 +245,7 @@ async fn measure(server: &Server, args: &VisibilityArgs) -> anyhow::Result<Visib
     let midpoint = fill(server, args, closed, concurrency).await?;
     let fill_s = began.elapsed().as_secs_f64();
     let since = keel_engine::time::format_rfc3339(midpoint * 1_000_000_000);
-    let client = connect(&server.target).await?;
+    let client = connect(&server.target, &Default::default()).await?;
     let lists = [
         (
             "(a) ExecutionStatus='Running', 100",

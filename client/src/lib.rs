@@ -51,6 +51,20 @@ pub struct AdminClient {
 #[derive(Clone, Default)]
 pub struct Credentials(Option<MetadataValue<Ascii>>);
 
+impl Credentials {
+    /// Whether a header is sent.
+    pub fn is_set(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// `Authorization: Bearer <token>`; `None` if the token cannot be a header value.
+    pub fn bearer(token: &str) -> Option<Credentials> {
+        MetadataValue::try_from(format!("Bearer {token}"))
+            .ok()
+            .map(|v| Credentials(Some(v)))
+    }
+}
+
 impl Interceptor for Credentials {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
         if let Some(v) = &self.0 {
@@ -85,9 +99,8 @@ impl AdminClient {
 
     /// Send `Authorization: Bearer <token>` (an API key or a JWT).
     pub fn with_bearer(mut self, token: &str) -> Result<Self, AdminError> {
-        let value = MetadataValue::try_from(format!("Bearer {token}"))
-            .map_err(|_| AdminError::Refused("the token is not a valid header value".into()))?;
-        self.credentials = Credentials(Some(value));
+        self.credentials = Credentials::bearer(token)
+            .ok_or_else(|| AdminError::Refused("the token is not a valid header value".into()))?;
         Ok(self)
     }
 
