@@ -3,7 +3,8 @@
 //! peer port: Raft RPCs). `run` serves `keel server start` and `start-dev`.
 
 use crate::admin::AdminService;
-use crate::auth::{AuthorizeLayer, ClaimMapper};
+use crate::admission::AdmissionLayer;
+use crate::auth::ClaimMapper;
 use crate::batch::Batches;
 use crate::config::Security;
 use crate::errors;
@@ -295,6 +296,18 @@ fn incoming(
     tokio_stream::wrappers::ReceiverStream::new(keel_client::tls::accept(listener, tls)).map(Ok)
 }
 
+/// The client port's HTTP/2 limits: headers (a JWT included) of at most 64 KiB, 1,024
+/// concurrent streams per connection (long polls included), and keep-alive pings that find
+/// and close dead connections.
+fn client_server_builder() -> tonic::transport::Server {
+    tonic::transport::Server::builder()
+        .http2_max_header_list_size(64 * 1024)
+        .max_concurrent_streams(1024)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        .tcp_keepalive(Some(Duration::from_secs(60)))
+}
+
 /// The node's TLS configs and claim mapper, loaded from their files (a file that does not
 /// load stops the start, naming it).
 struct Loaded {
@@ -466,18 +479,19 @@ pub async fn run(
     ));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let authorize = AuthorizeLayer::new(loaded.mapper.clone());
+    let limits = crate::limits::Limits::new(setup.security.limits);
+    let admission = AdmissionLayer::new(loaded.mapper.clone(), Some(limits));
     let peer_server = peer_listener.map(|l| {
         let service = PeerService::server(node.raft.clone(), setup.node_id, local.to_string());
-        // Requests forwarded by members were authorized where they arrived; without peer TLS
+        // Requests forwarded by members were admitted where they arrived; without peer TLS
         // anyone could send one, so they are authorized again here.
-        let peer_authorize = match loaded.peer_server_tls {
-            Some(_) => AuthorizeLayer::new(None),
-            None => authorize.clone(),
+        let peer_admission = match loaded.peer_server_tls {
+            Some(_) => AdmissionLayer::default(),
+            None => AdmissionLayer::new(loaded.mapper.clone(), None),
         };
         tokio::spawn(
             tonic::transport::Server::builder()
-                .layer(peer_authorize)
+                .layer(peer_admission)
                 .layer(ForwardLayer::peer_side(node.clone()))
                 .add_routes(client_routes(&keel).add_service(service).prepare())
                 .serve_with_incoming_shutdown(
@@ -518,7 +532,7 @@ pub async fn run(
     let routes = client_routes(&keel).prepare();
     let forward = ForwardLayer::new(node.clone());
     let measured = crate::metrics::RequestMetricsLayer::new(keel.clone());
-    let client_stack = || measured.layer(authorize.layer(forward.layer(routes.clone())));
+    let client_stack = || measured.layer(admission.layer(forward.layer(routes.clone())));
     let mut extras = String::new();
     let mut extra_servers = Vec::new();
     let mut serve_extra = |l: tokio::net::TcpListener,
@@ -568,9 +582,9 @@ pub async fn run(
         setup.data_dir.display(),
         began.elapsed().as_millis()
     );
-    tonic::transport::Server::builder()
+    client_server_builder()
         .layer(measured)
-        .layer(authorize)
+        .layer(admission)
         .layer(forward)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming(listener, loaded.client_tls.clone()), {

@@ -4,6 +4,7 @@
 
 use crate::app::{ExtraListener, Membership, NodeSetup};
 use crate::auth::AuthSettings;
+use crate::limits::LimitSettings;
 use anyhow::{bail, Context};
 use keel_client::tls::ServerTlsFiles;
 use keel_raft::NodeId;
@@ -42,6 +43,14 @@ pub struct SecurityArgs {
     /// `[[identity]]` with `common_name`, `permissions`; needs `--tls-client-ca-file`).
     #[arg(long)]
     pub auth_cert_identities_file: Option<PathBuf>,
+    /// Requests per second each namespace may make of this node (Temporal's
+    /// `frontend.namespaceRPS`; a burst of twice as many) [default: no limit].
+    #[arg(long)]
+    pub namespace_rps: Option<f64>,
+    /// Concurrent long polls (and queries, updates) per namespace and method (Temporal's
+    /// `frontend.namespaceCount`) [default: 1200].
+    #[arg(long)]
+    pub namespace_long_poll_limit: Option<usize>,
 }
 
 impl SecurityArgs {
@@ -57,6 +66,10 @@ impl SecurityArgs {
             auth_cert_identities_file: self
                 .auth_cert_identities_file
                 .or(file.auth_cert_identities_file),
+            namespace_rps: self.namespace_rps.or(file.namespace_rps),
+            namespace_long_poll_limit: self
+                .namespace_long_poll_limit
+                .or(file.namespace_long_poll_limit),
         }
     }
 
@@ -82,7 +95,18 @@ impl SecurityArgs {
         if self.auth_jwt_audience.is_some() && self.auth_jwks_file.is_none() {
             bail!("--auth-jwt-audience needs --auth-jwks-file");
         }
+        if self
+            .namespace_rps
+            .is_some_and(|r| !(r.is_finite() && r > 0.0))
+        {
+            bail!("--namespace-rps must be a positive number");
+        }
         Ok(Security {
+            limits: LimitSettings {
+                namespace_rps: self.namespace_rps,
+                long_poll_limit: (self.namespace_long_poll_limit)
+                    .unwrap_or(crate::limits::DEFAULT_LONG_POLL_LIMIT),
+            },
             client_tls,
             peer_tls: peer,
             auth: AuthSettings {
@@ -107,6 +131,7 @@ pub struct PeerTlsFiles {
 /// A node's checked security settings.
 #[derive(Debug, Clone, Default)]
 pub struct Security {
+    pub limits: LimitSettings,
     pub client_tls: Option<ServerTlsFiles>,
     pub peer_tls: Option<PeerTlsFiles>,
     pub auth: AuthSettings,

@@ -8,7 +8,12 @@ use temporalio_protos::google::rpc::Status as RpcStatus;
 use temporalio_protos::temporal::api::errordetails::v1 as details;
 use tonic::{Code, Status};
 
-fn with_detail(code: Code, message: String, type_name: &str, detail: impl Message) -> Status {
+pub(crate) fn with_detail(
+    code: Code,
+    message: String,
+    type_name: &str,
+    detail: impl Message,
+) -> Status {
     let rpc = RpcStatus {
         code: code as i32,
         message: message.clone(),

@@ -3,6 +3,7 @@
 //! statuses, and the `keel` binary's runtime.
 
 pub mod admin;
+pub mod admission;
 pub mod app;
 pub mod auth;
 pub mod batch;
@@ -14,6 +15,7 @@ pub mod frontend;
 pub mod health;
 pub mod http_api;
 pub mod leadership;
+pub mod limits;
 pub mod matching;
 pub mod metrics;
 pub mod operator;

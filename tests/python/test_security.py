@@ -315,3 +315,56 @@ async def test_a_cluster_with_peer_mutual_tls_and_credentials(tmp_path):
     finally:
         for n in cluster.nodes:
             n.kill9()
+
+
+async def test_namespace_rate_and_long_poll_limits(tmp_path):
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, PollActivityTaskQueueRequest
+
+    keel = Keel(str(tmp_path / "data"), extra_args=[
+        "--headless", "--namespace", "other", "--namespace-rps", "5", "--namespace-long-poll-limit", "2",
+    ])
+    keel.start()
+    try:
+        client = await Client.connect(keel.target)
+        svc = client.workflow_service
+
+        async def describe(ns):
+            try:
+                await svc.describe_namespace(DescribeNamespaceRequest(namespace=ns))
+                return "ok"
+            except RPCError as e:
+                assert e.status == RPCStatusCode.RESOURCE_EXHAUSTED, e
+                assert e.message == "namespace rate limit exceeded"
+                return "refused"
+
+        answers = [await describe("default") for _ in range(30)]
+        assert 8 <= answers.count("ok") <= 12, answers  # a burst of twice 5/s, then refusals
+        assert answers[-1] == "refused"
+        assert await describe("other") == "ok", "each namespace has its own rate"
+        await asyncio.sleep(1.0)
+        assert await describe("default") == "ok", "the rate refills"
+
+        await asyncio.sleep(2.5)  # a full bucket again for the polls below
+        poll = PollActivityTaskQueueRequest(namespace="other", task_queue=TaskQueue(name="limits"), identity="t")
+        waiting = [asyncio.create_task(svc.poll_activity_task_queue(poll)) for _ in range(2)]
+        await asyncio.sleep(0.5)
+        with pytest.raises(RPCError) as err:
+            await svc.poll_activity_task_queue(poll)
+        assert err.value.status == RPCStatusCode.RESOURCE_EXHAUSTED
+        assert err.value.message == "namespace concurrent poller limit exceeded"
+        for w in waiting:
+            w.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+        # Cancelled polls give their slots back.
+        deadline = time.time() + 10
+        while True:
+            third = asyncio.create_task(svc.poll_activity_task_queue(poll))
+            await asyncio.sleep(0.5)
+            if not third.done():
+                third.cancel()
+                break
+            err = third.exception()
+            assert time.time() < deadline, f"slots never came back: {err}"
+    finally:
+        keel.kill9()

@@ -11,7 +11,7 @@ mod routes;
 
 pub(crate) use routes::GRPC_METHODS;
 
-use crate::auth::Authorize;
+use crate::admission::Admission;
 use crate::forward::Forward;
 use crate::metrics::RequestMetrics;
 use axum::body::Body as AxumBody;
@@ -42,7 +42,7 @@ const FORWARDED_HEADERS: &[&str] = &[
 ];
 
 /// The services of the client port, behind the same layers (request metrics, forwarding).
-pub type ClientStack = RequestMetrics<Authorize<Forward<Routes>>>;
+pub type ClientStack = RequestMetrics<Admission<Forward<Routes>>>;
 
 /// The HTTP API over a node's client-port services.
 #[derive(Clone)]
