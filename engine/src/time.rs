@@ -4,6 +4,11 @@ use prost_wkt_types::{Duration, Timestamp};
 
 const NANOS: i64 = 1_000_000_000;
 
+/// The longest duration the engine takes from a request: 100 years. Longer ones (up to the
+/// 292 years an i64 of nanoseconds holds) are taken as 100 years, so that a deadline, which
+/// is now plus a duration or two, always fits in an i64.
+pub const MAX_DURATION_NANOS: i64 = 100 * 365 * 86_400 * NANOS;
+
 pub fn timestamp(nanos: i64) -> Option<Timestamp> {
     (nanos != 0).then(|| Timestamp {
         seconds: nanos.div_euclid(NANOS),
@@ -25,15 +30,20 @@ pub fn explicit_duration(nanos: i64) -> Option<Duration> {
 
 /// Unix nanoseconds of a protobuf timestamp; `None` when absent.
 pub fn timestamp_nanos(t: &Option<Timestamp>) -> Option<i64> {
-    t.as_ref().map(|t| t.seconds * NANOS + t.nanos as i64)
+    t.as_ref().map(|t| {
+        t.seconds
+            .saturating_mul(NANOS)
+            .saturating_add(t.nanos as i64)
+    })
 }
 
-/// Nanoseconds in a protobuf duration, saturating; 0 when absent.
+/// Nanoseconds in a protobuf duration, within ±`MAX_DURATION_NANOS`; 0 when absent.
 pub fn nanos(d: &Option<Duration>) -> i64 {
     d.as_ref().map_or(0, |d| {
         d.seconds
             .saturating_mul(NANOS)
             .saturating_add(d.nanos as i64)
+            .clamp(-MAX_DURATION_NANOS, MAX_DURATION_NANOS)
     })
 }
 

@@ -329,4 +329,23 @@ mod tests {
         );
         assert!(decode_entry(b"\xff\xff").is_err());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+
+        /// What a peer or a damaged log hands the codec: arbitrary bytes are decoded or
+        /// refused, never a panic; a decoded entry encodes again to something that decodes.
+        #[test]
+        fn arbitrary_bytes_never_panic_the_decoders(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            if let Ok(entry) = decode_entry(&bytes) {
+                let again = encode_entry(&entry);
+                proptest::prop_assert!(decode_entry(&again).is_ok());
+            }
+            let _ = decode_log_id(&bytes);
+            let _ = decode_vote(&bytes);
+            let _ = decode_membership(&bytes);
+            let _ = decode_snapshot_meta(&bytes);
+            let _ = decode_opt_log_id(&Some(bytes.clone()));
+        }
+    }
 }

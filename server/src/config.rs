@@ -440,4 +440,33 @@ mod tests {
             "{err:#}"
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// A config file of arbitrary text, or of known keys with arbitrary values, is read
+        /// or refused with a message, never a panic.
+        #[test]
+        fn arbitrary_config_files_never_panic(
+            text in "\\PC{0,200}",
+            key in proptest::sample::select(vec!["node_id", "listen", "peer_listen", "join",
+                "namespace_rps", "tls_cert_file", "snapshot_every", "initial_cluster", "ui_read_only"]),
+            value in proptest::prelude::prop_oneof![
+                proptest::prelude::Just("-1".to_string()), proptest::prelude::Just("1e400".to_string()),
+                proptest::prelude::Just("[]".to_string()), proptest::prelude::Just("{}".to_string()),
+                proptest::prelude::Just("nan".to_string()), "\"\\PC{0,30}\"", "[0-9]{1,25}",
+            ],
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("keel.toml");
+            for body in [text.clone(), format!("{key} = {value}\n")] {
+                std::fs::write(&path, &body).unwrap();
+                let args = StartArgs { config: Some(path.clone()), ..Default::default() };
+                if let Err(e) = args.into_setup() {
+                    let message = format!("{e:#}");
+                    proptest::prop_assert!(!message.is_empty());
+                }
+            }
+        }
+    }
 }

@@ -547,4 +547,39 @@ mod tests {
         .unwrap();
         assert!(refused(format!("Bearer {hs}")));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Arbitrary authorization headers and certificate names: refused or mapped, never a
+        /// panic, and never more than the credentials on file grant.
+        #[test]
+        fn arbitrary_credentials_never_panic(
+            header in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+            jwt_parts in proptest::collection::vec("[A-Za-z0-9_-]{0,60}", 3),
+            cn in "\\PC{0,40}",
+        ) {
+            use base64::Engine;
+            let dir = tempfile::tempdir().unwrap();
+            let jwks = dir.path().join("jwks.json");
+            std::fs::write(&jwks, r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k","x":"AAAA","y":"AAAA"}]}"#).unwrap();
+            let keys = dir.path().join("keys.toml");
+            std::fs::write(&keys, "").unwrap();
+            let mapper = ClaimMapper::load(&AuthSettings {
+                jwks_file: Some(jwks),
+                api_keys_file: Some(keys),
+                ..Default::default()
+            })
+            .unwrap();
+            proptest::prop_assert!(mapper.claims(Some(&header), Some(&cn)).is_err());
+            let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+            let forged = format!(
+                "Bearer {}.{}.{}",
+                b64(&format!(r#"{{"alg":"ES256","kid":"k","x":"{}"}}"#, jwt_parts[0])),
+                b64(&format!(r#"{{"sub":"{}","permissions":["temporal-system:admin"]}}"#, jwt_parts[1])),
+                jwt_parts[2]
+            );
+            proptest::prop_assert!(mapper.claims(Some(forged.as_bytes()), None).is_err());
+        }
+    }
 }

@@ -191,21 +191,19 @@ mod tests {
         );
     }
 
-    #[test]
-    fn arbitrary_bytes_never_panic_the_scanner() {
-        let mut x = 0x9e3779b97f4a7c15u64;
-        for len in 0..2000usize {
-            let bytes: Vec<u8> = (0..len % 97)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect();
-            let _ = scan(&bytes, (len % 12) as u32, len % 2 == 0);
-            let _ = of_body(&bytes, Some(["gzip", "zstd"][len % 2]), 1);
-            let _ = of_body(&frame(&bytes, len % 3 == 0), Some("gzip"), 1);
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic_the_scanner(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            field in 0u32..20,
+            compressed in proptest::prelude::any::<bool>(),
+            encoding in proptest::sample::select(vec!["gzip", "zstd", "identity"]),
+        ) {
+            let _ = scan(&bytes, field, compressed);
+            let _ = of_body(&bytes, Some(encoding), field);
+            let _ = of_body(&frame(&bytes, compressed), Some(encoding), field);
         }
     }
 }
