@@ -312,6 +312,15 @@ impl Cluster {
         node.paused = false;
     }
 
+    /// If node `id`'s process ended without being told to, its exit status (and the node
+    /// counts as stopped from then on).
+    pub fn exited_by_itself(&mut self, id: u64) -> Option<std::process::ExitStatus> {
+        let node = self.node_mut(id);
+        let status = node.child.as_mut()?.try_wait().ok()??;
+        node.child = None;
+        Some(status)
+    }
+
     pub fn pause(&mut self, id: u64) {
         self.node(id).signal("-STOP");
         self.node_mut(id).paused = true;

@@ -5,6 +5,7 @@
 
 mod checker;
 mod cluster;
+mod garbage;
 mod nemesis;
 mod netns;
 mod op;
@@ -216,11 +217,14 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
 
     let mut faults = Vec::new();
     let mut recovery_ms = Vec::new();
+    // Nodes the garbage nemesis brought down.
+    let mut crashes: Vec<String> = Vec::new();
     for step in &plan {
         sleep_until(&work, step.at_ms).await;
         let mut injected = Vec::new();
         for fault in &step.faults {
-            let (record, undo) = inject(&mut cluster, fault, &slots, work.now_ms()).await?;
+            let ids = work.workflow_ids();
+            let (record, undo) = inject(&mut cluster, fault, &slots, work.now_ms(), &ids).await?;
             println!(
                 "  {:6.1} s  {} {:?}",
                 work.now_ms() as f64 / 1000.0,
@@ -231,7 +235,10 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
         }
         sleep_until(&work, step.heal_ms).await;
         while let Some((record, undo)) = injected.pop() {
-            heal(&mut cluster, &work, undo).await?;
+            if let Some(crash) = heal(&mut cluster, &work, undo).await? {
+                println!("           {crash}");
+                crashes.push(crash);
+            }
             faults.push(FaultRecord {
                 end_ms: work.now_ms(),
                 ..record
@@ -262,7 +269,13 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
     end.checksums = cluster.checksums(Duration::from_secs(30)).await;
 
     let ops = work.ops();
-    let anomalies = checker::check(&ops, &end);
+    let mut anomalies = checker::check(&ops, &end);
+    anomalies.extend(crashes.into_iter().map(|detail| checker::Anomaly {
+        kind: "garbage-crash",
+        workflow_id: String::new(),
+        detail,
+        ops: Vec::new(),
+    }));
     let anomaly_ops = anomalies
         .iter()
         .flat_map(|a| a.ops.iter())
@@ -315,6 +328,8 @@ enum Undo {
     Join(u64),
     /// The slot's clock back to true time.
     Clock(u64),
+    /// The barrage at the slot's node stopped; the node must still be running.
+    Garbage(u64, garbage::Garbage),
 }
 
 /// Injects one planned fault; its slots become the node ids they hold now. A fault that
@@ -324,6 +339,7 @@ async fn inject(
     fault: &Fault,
     slots: &[u64],
     now_ms: u64,
+    workflow_ids: &[String],
 ) -> anyhow::Result<(FaultRecord, Undo)> {
     let leader = cluster.leader().await;
     let leader_slot = leader.and_then(|id| cluster.slot_of(id));
@@ -350,6 +366,17 @@ async fn inject(
                 .await?;
             name = format!("{name} {offset_ms:+} ms");
             (vec![s], Undo::Clock(s))
+        }
+        Fault::Garbage(t) => {
+            let s = slot(t);
+            let node = cluster.node(cluster.id_of(s));
+            let barrage = garbage::Garbage::spawn(
+                node.client_reach,
+                node.peer_reach,
+                now_ms ^ s,
+                workflow_ids.to_vec(),
+            );
+            (vec![s], Undo::Garbage(s, barrage))
         }
         Fault::Replace(t) => {
             let s = slot(t);
@@ -385,8 +412,24 @@ async fn inject(
     Ok((record, undo))
 }
 
-async fn heal(cluster: &mut Cluster, work: &Workload, undo: Undo) -> anyhow::Result<()> {
+/// Heals a fault; says so if it finds the node a barrage hit down (and starts it again).
+async fn heal(
+    cluster: &mut Cluster,
+    work: &Workload,
+    undo: Undo,
+) -> anyhow::Result<Option<String>> {
     match undo {
+        Undo::Garbage(s, barrage) => {
+            let sent = barrage.stop().await;
+            let id = cluster.id_of(s);
+            if let Some(status) = cluster.exited_by_itself(id) {
+                tokio::task::block_in_place(|| cluster.start_node(id))?;
+                return Ok(Some(format!(
+                    "node {id} exited ({status}) under {sent} hostile requests"
+                )));
+            }
+            println!("           node {id} took {sent} hostile requests");
+        }
         Undo::Nothing => {}
         Undo::Network => cluster.network.heal()?,
         Undo::Restart(s) => {
@@ -401,5 +444,5 @@ async fn heal(cluster: &mut Cluster, work: &Workload, undo: Undo) -> anyhow::Res
             println!("           node {id} joined in slot {s}");
         }
     }
-    Ok(())
+    Ok(None)
 }

@@ -53,15 +53,17 @@ pub enum Family {
     Pause,
     Membership,
     Clock,
+    Garbage,
 }
 
 impl Family {
-    pub const ALL: [Family; 5] = [
+    pub const ALL: [Family; 6] = [
         Family::Partition,
         Family::Kill,
         Family::Pause,
         Family::Membership,
         Family::Clock,
+        Family::Garbage,
     ];
 
     pub fn parse_list(list: &str) -> anyhow::Result<Vec<Family>> {
@@ -84,8 +86,11 @@ impl Family {
                 "clock" => {
                     out.insert(Family::Clock);
                 }
+                "garbage" => {
+                    out.insert(Family::Garbage);
+                }
                 other => anyhow::bail!(
-                    "unknown nemesis {other:?} (partition, kill, pause, membership, clock, all)"
+                    "unknown nemesis {other:?} (partition, kill, pause, membership, clock, garbage, all)"
                 ),
             }
         }
@@ -124,6 +129,8 @@ pub enum Fault {
     /// The node's wall clock set off by `offset_ms` (needs a `test-clock` build); back at the
     /// heal.
     ClockSkew { target: Target, offset_ms: i64 },
+    /// Hostile traffic at every port of the node (see `garbage`) until the heal.
+    Garbage(Target),
 }
 
 impl Fault {
@@ -139,6 +146,7 @@ impl Fault {
             Fault::Pause(_) => "pause",
             Fault::Replace(_) => "membership-replace",
             Fault::ClockSkew { .. } => "clock-skew",
+            Fault::Garbage(_) => "garbage",
         }
     }
 }
@@ -168,7 +176,12 @@ pub fn schedule(seed: u64, nodes: &[u64], families: &[Family], total_ms: u64) ->
             break;
         }
         let process: Vec<Family> = (families.iter().copied())
-            .filter(|f| matches!(f, Family::Kill | Family::Pause | Family::Clock))
+            .filter(|f| {
+                matches!(
+                    f,
+                    Family::Kill | Family::Pause | Family::Clock | Family::Garbage
+                )
+            })
             .collect();
         let combine =
             families.contains(&Family::Partition) && !process.is_empty() && rng.range(0, 4) == 0;
@@ -195,6 +208,7 @@ fn fault(rng: &mut Rng, family: Family, nodes: &[u64]) -> Fault {
         Family::Kill => Fault::Kill(target(rng, nodes)),
         Family::Pause => Fault::Pause(target(rng, nodes)),
         Family::Membership => Fault::Replace(target(rng, nodes)),
+        Family::Garbage => Fault::Garbage(target(rng, nodes)),
         Family::Clock => {
             let target = target(rng, nodes);
             let magnitude = rng.range(500, 20_000) as i64;
@@ -284,7 +298,11 @@ pub fn blocked_pairs(fault: &Fault, nodes: &[u64], leader: Option<u64>) -> BTree
             }
         }
         Fault::ClientsCut { node } => cut(*node, CLIENT),
-        Fault::Kill(_) | Fault::Pause(_) | Fault::Replace(_) | Fault::ClockSkew { .. } => {}
+        Fault::Kill(_)
+        | Fault::Pause(_)
+        | Fault::Replace(_)
+        | Fault::ClockSkew { .. }
+        | Fault::Garbage(_) => {}
     }
     blocked
 }
@@ -375,5 +393,9 @@ mod tests {
             ]
         );
         assert!(Family::parse_list("flood").is_err());
+        assert_eq!(
+            Family::parse_list("garbage").unwrap(),
+            vec![Family::Garbage]
+        );
     }
 }
