@@ -7,7 +7,8 @@
 //! checker rule still holds, as nothing of it may be applied.
 
 use crate::nemesis::Rng;
-use bytes::{Buf, BufMut, Bytes};
+use bytes::Bytes;
+use keel_server::http_api::RawCodec;
 use keel_server::proto::workflowservice::workflow_service_client::WorkflowServiceClient;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,7 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use temporalio_protos::temporal::api::workflowservice::v1 as ws;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 
 /// A running barrage; `stop` ends it and says how many hostile requests it made.
@@ -161,40 +161,6 @@ async fn junk_call(client: &mut WorkflowServiceClient<Channel>, rng: &mut Rng, i
             .await
             .map(drop),
     };
-}
-
-/// Passes bytes through gRPC framing as they are.
-#[derive(Debug, Clone, Copy, Default)]
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-    fn encoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-    fn decoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Bytes;
-    type Error = tonic::Status;
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        dst.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Bytes;
-    type Error = tonic::Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining())))
-    }
 }
 
 /// A Raft RPC of random bytes on the peer port.

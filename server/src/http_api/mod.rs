@@ -52,9 +52,9 @@ pub struct HttpApi {
     read_only: bool,
 }
 
-/// Passes already-encoded messages through tonic's framing.
+/// Passes already-encoded messages through tonic's framing (also keel-jepsen's garbage).
 #[derive(Debug, Clone, Copy, Default)]
-struct RawCodec;
+pub struct RawCodec;
 
 impl Codec for RawCodec {
     type Encode = Bytes;
