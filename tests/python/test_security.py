@@ -43,8 +43,9 @@ class Secured:
             READER_KEY: ["default:read"],
         })
         self.http_port = reserve_port()
+        self.metrics_port = reserve_port()
         self.keel = Keel(str(tmp_path / "data"), extra_args=[
-            "--namespace", "other", "--headless",
+            "--namespace", "other", "--headless", "--metrics-listen", f"127.0.0.1:{self.metrics_port}",
             "--http-listen", f"127.0.0.1:{self.http_port}",
             "--tls-cert-file", str(self.cert), "--tls-key-file", str(self.key),
             "--auth-jwks-file", str(self.jwt.jwks_path), "--auth-api-keys-file", str(keys),
@@ -92,6 +93,11 @@ async def test_tls_and_credentials_are_required(secured):
     assert (await admin.count_workflows("WorkflowId = 'never'")).count == 0
     # GetSystemInfo and health stay open (the SDK's connect itself calls GetSystemInfo).
     assert await anonymous.service_client.check_health()
+    # Refusals are counted as Temporal names them, on the plain metrics listener.
+    scrape = urllib.request.urlopen(f"http://127.0.0.1:{secured.metrics_port}/metrics", timeout=10).read().decode()
+    refused = [line for line in scrape.splitlines()
+               if line.startswith('service_errors_unauthorized{operation="DescribeWorkflowExecution"}')]
+    assert refused and float(refused[0].split()[-1]) >= 3, refused
 
 
 async def test_roles_decide_what_each_caller_may_do(secured):

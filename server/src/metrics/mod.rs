@@ -3,7 +3,8 @@
 //!
 //! - `/metrics`: Prometheus text. Temporal's names where its dashboards expect them
 //!   (`service_requests`, `service_errors`, `service_error_with_type`,
-//!   `service_errors_resource_exhausted`, `service_latency` per `operation`; `workflow_success`,
+//!   `service_errors_resource_exhausted`, `service_errors_unauthorized`, `service_latency` per
+//!   `operation`; `workflow_success`,
 //!   `workflow_failed`, `workflow_timeout`, `workflow_terminate`, `workflow_cancel`,
 //!   `workflow_continued_as_new` per `namespace`; `approximate_backlog_count` per namespace,
 //!   task queue and task type), etcd's shape for Raft (`keel_server_has_leader`,
@@ -92,6 +93,7 @@ pub struct Metrics {
     pub errors: IntCounterVec,
     pub errors_with_type: IntCounterVec,
     pub resource_exhausted: IntCounterVec,
+    pub unauthorized: IntCounterVec,
     pub latency: HistogramVec,
     outcomes: Vec<IntCounterVec>,
     pub proposals_committed: IntCounter,
@@ -200,6 +202,12 @@ impl Metrics {
                 &r,
                 "service_errors_resource_exhausted",
                 "Client requests refused with RESOURCE_EXHAUSTED.",
+                &["operation"],
+            ),
+            unauthorized: counter_vec(
+                &r,
+                "service_errors_unauthorized",
+                "Client requests refused with PERMISSION_DENIED (authorization, read-only console).",
                 &["operation"],
             ),
             latency,

@@ -133,8 +133,10 @@ where
                 let name = code_name(&code);
                 m.errors.with_label_values(&[&op]).inc();
                 m.errors_with_type.with_label_values(&[&op, name]).inc();
-                if name == "ResourceExhausted" {
-                    m.resource_exhausted.with_label_values(&[&op]).inc();
+                match name {
+                    "ResourceExhausted" => m.resource_exhausted.with_label_values(&[&op]).inc(),
+                    "PermissionDenied" => m.unauthorized.with_label_values(&[&op]).inc(),
+                    _ => {}
                 }
             }
             response
