@@ -558,7 +558,8 @@ pub async fn run(
     }
     if let Some(l) = ui_listener {
         let api = HttpApi::new(client_stack(), setup.ui_read_only);
-        let console = crate::console::router(keel.clone(), api, setup.ui_read_only);
+        let console =
+            crate::console::router(keel.clone(), api, setup.ui_read_only, loaded.mapper.clone());
         serve_extra(l, "console on", console, loaded.client_tls.clone())?;
     }
     if let Some(l) = metrics_listener {

@@ -308,3 +308,39 @@ def test_cluster_page_shows_the_new_leader_after_kill9(tmp_path, browser):
     finally:
         for n in cluster.nodes:
             n.kill9()
+
+
+def test_sign_in_with_a_token_when_authorization_is_on(tmp_path, browser):
+    from pki import api_keys_file
+
+    key = "console-" + uuid.uuid4().hex
+    keys = api_keys_file(tmp_path / "keys.toml", {key: ["temporal-system:admin"]})
+    k = console_keel(tmp_path, "--auth-api-keys-file", str(keys))
+    try:
+        async def start():
+            client = await Client.connect(k.target, api_key=key, tls=False)
+            return await client.start_workflow(ConsoleWait.run, id=f"signed-{uuid.uuid4()}", task_queue="nobody")
+        handle = asyncio.run(start())
+        open_page(browser, f"{k.ui}/namespaces/default/workflows")
+        form = wait_for(browser, lambda: browser.find_elements(By.ID, "sign-in"), what="the sign-in form")[0]
+        assert handle.id not in browser.find_element(By.ID, "main").text
+        screenshot(browser, "sign-in")
+        form.find_element(By.ID, "token").send_keys("wrong-key")
+        form.find_element(By.TAG_NAME, "button").click()
+        wait_for(browser, lambda: "not allowed" in browser.find_element(By.ID, "main").text, what="the refusal")
+        form = browser.find_element(By.ID, "sign-in")
+        token = form.find_element(By.ID, "token")
+        time.sleep(6)  # past a live refresh: the form must still be the one typed into
+        token.send_keys(key)
+        form.find_element(By.TAG_NAME, "button").click()
+        wait_for(browser, lambda: handle.id in browser.find_element(By.ID, "main").text, what="the signed-in list")
+        screenshot(browser, "signed-in")
+        # Keel's own cluster read needs credentials too.
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{k.ui}/api/keel/cluster", timeout=10)
+        assert refused.value.code == 403
+        req = urllib.request.Request(f"{k.ui}/api/keel/cluster", headers={"Authorization": f"Bearer {key}"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert json.loads(resp.read())["members"]
+    finally:
+        k.kill9()

@@ -3,10 +3,13 @@
 //! the same listener (`/api/v1/...`, `http_api`), plus two reads of Keel's own:
 //! `/api/keel/settings` and `/api/keel/cluster` (each member's Raft status, asked of the
 //! member itself). Page routes follow the Temporal UI's, so pasted links keep working.
-//! With `--ui-read-only` the script hides write actions and the API here refuses them.
+//! With `--ui-read-only` the script hides write actions and the API here refuses them. With
+//! authorization on, the script sends the token a person gives it (kept for the browser tab
+//! only) with every call, and the cluster page needs a system reader's.
 
 use crate::admin::node_status;
 use crate::app::Keel;
+use crate::auth::{ClaimMapper, Role};
 use crate::http_api::HttpApi;
 use axum::body::Body;
 use axum::extract::State;
@@ -31,6 +34,8 @@ struct Console {
     keel: Arc<Keel>,
     api: HttpApi,
     read_only: bool,
+    /// Authorization's claim mapper, when it is on.
+    mapper: Option<Arc<ClaimMapper>>,
 }
 
 /// Whether a path is one of the console's pages (rendered by the script from the URL).
@@ -84,6 +89,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 async fn settings(State(c): State<Console>) -> Response {
     axum::Json(json!({
         "readOnly": c.read_only,
+        "authorization": c.mapper.is_some(),
         "version": env!("CARGO_PKG_VERSION"),
         "nodeId": c.keel.node.node_id,
     }))
@@ -109,7 +115,18 @@ fn status_json(s: &NodeStatus) -> Value {
 /// Every member as this node knows the membership, each with the status it reports itself
 /// (asked concurrently; a member that does not answer in time is unreachable), and, when this
 /// node leads, the log index each follower has matched.
-async fn cluster(State(c): State<Console>) -> Response {
+async fn cluster(State(c): State<Console>, headers: HeaderMap) -> Response {
+    if let Some(mapper) = &c.mapper {
+        let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+        // Keel's admin reads: a system reader's, as `keel cluster status` needs.
+        let allowed = mapper
+            .claims(authorization, None)
+            .is_ok_and(|claims| claims.system >= Role::READER);
+        if !allowed {
+            let body = json!({"code": 7, "message": crate::auth::UNAUTHORIZED, "details": []});
+            return (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
+        }
+    }
     let own = node_status(&c.keel);
     let matched: std::collections::BTreeMap<u64, Option<u64>> = c
         .keel
@@ -196,11 +213,17 @@ async fn api_call(
 }
 
 /// The console's router: assets, Keel's own reads, the HTTP API and every page route.
-pub fn router(keel: Arc<Keel>, api: HttpApi, read_only: bool) -> axum::Router {
+pub fn router(
+    keel: Arc<Keel>,
+    api: HttpApi,
+    read_only: bool,
+    mapper: Option<Arc<ClaimMapper>>,
+) -> axum::Router {
     let console = Console {
         keel,
         api,
         read_only,
+        mapper,
     };
     axum::Router::new()
         .route(

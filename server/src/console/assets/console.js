@@ -43,7 +43,10 @@ function ready() {
 let refreshTimer = null;
 function every(ms, fn) {
   clearInterval(refreshTimer);
-  refreshTimer = setInterval(() => { if (!document.hidden) fn(); }, ms);
+  // Not while the sign-in form is up: a refresh would replace it while it is typed in.
+  refreshTimer = setInterval(() => {
+    if (!document.hidden && !document.getElementById("sign-in")) fn();
+  }, ms);
 }
 
 function enc(s) {
@@ -122,8 +125,13 @@ class ApiError extends Error {
   }
 }
 
+// The token a person signed in with (authorization on): this tab's only, never stored longer.
+const TOKEN_KEY = "keel-token";
+
 async function api(path, options = {}) {
   const init = { method: options.method || "GET", headers: {} };
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) init.headers["Authorization"] = `Bearer ${token}`;
   if (options.body !== undefined) {
     init.body = JSON.stringify(options.body);
     init.headers["Content-Type"] = "application/json";
@@ -145,7 +153,28 @@ function uuid() {
 }
 
 function errorBox(e) {
+  if (e instanceof ApiError && e.status === 403 && e.message === "Request unauthorized.") {
+    return signIn(sessionStorage.getItem(TOKEN_KEY) !== null);
+  }
   return h("div", { class: "panel error", role: "alert" }, e.message || String(e));
+}
+
+// Asks for an API key or JWT when the server wants credentials; the page reloads with it.
+function signIn(refused) {
+  const input = h("input", { type: "password", id: "token", placeholder: "API key or JWT", autocomplete: "off" });
+  const form = h("form", { class: "panel sign-in", id: "sign-in" },
+    h("h2", {}, "Sign in"),
+    h("p", { class: refused ? "error" : "muted" }, refused
+      ? "This token is not allowed to see this page."
+      : "This Keel checks credentials: give an API key or a JWT."),
+    input,
+    h("button", { type: "submit" }, "Use token"));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    sessionStorage.setItem(TOKEN_KEY, input.value.trim());
+    location.reload();
+  });
+  return form;
 }
 
 // ---- navigation bar ----
