@@ -172,3 +172,20 @@ def cluster(tmp_path):
     yield c
     for n in c.nodes:
         n.kill9()
+
+
+@pytest.fixture(params=["plain", "peer-mtls"])
+def cluster_both_ways(request, tmp_path):
+    """A 3-node cluster, plain and with mutual TLS between the nodes (certificates made here)."""
+    extra = lambda node_id: ()  # noqa: E731
+    if request.param == "peer-mtls":
+        from pki import CA  # only here: workflow sandboxes re-import this module
+
+        ca = CA(tmp_path, "cluster-ca")
+        certs = {i: ca.issue(f"node{i}", f"node-{i}") for i in (1, 2, 3)}
+        extra = lambda i: ["--peer-tls-cert-file", str(certs[i][0]), "--peer-tls-key-file",  # noqa: E731
+                           str(certs[i][1]), "--peer-tls-ca-file", str(ca.path)]
+    c = start_cluster(tmp_path, extra)
+    yield c
+    for n in c.nodes:
+        n.kill9()

@@ -1,6 +1,7 @@
 """The Python SDK against a three-node Keel cluster: client and worker connected to a
 follower (every call forwarded to the leader) complete workflows, also across a leader kill;
-updates sent across a leader kill are each applied exactly once."""
+updates sent across a leader kill are each applied exactly once. Each test runs twice: on a
+plain cluster, and on one whose nodes speak only mutual TLS to each other."""
 
 import asyncio
 import uuid
@@ -28,7 +29,8 @@ class ShoutThenSleep:
         return out
 
 
-async def test_client_and_worker_on_a_follower_complete_workflows(cluster):
+async def test_client_and_worker_on_a_follower_complete_workflows(cluster_both_ways):
+    cluster = cluster_both_ways
     leader = cluster.wait_leader()
     follower = next(n for n in cluster.nodes if n.node_id != leader)
     client = await Client.connect(follower.target)
@@ -40,7 +42,8 @@ async def test_client_and_worker_on_a_follower_complete_workflows(cluster):
     assert results == [f"W{i}" for i in range(10)]
 
 
-async def test_workflows_complete_across_a_leader_kill(cluster):
+async def test_workflows_complete_across_a_leader_kill(cluster_both_ways):
+    cluster = cluster_both_ways
     leader = cluster.wait_leader()
     follower = next(n for n in cluster.nodes if n.node_id != leader)
     client = await Client.connect(follower.target)
@@ -56,7 +59,8 @@ async def test_workflows_complete_across_a_leader_kill(cluster):
     assert cluster.wait_leader() != leader
 
 
-async def test_updates_across_a_leader_kill_are_each_applied_once(cluster):
+async def test_updates_across_a_leader_kill_are_each_applied_once(cluster_both_ways):
+    cluster = cluster_both_ways
     leader = cluster.wait_leader()
     follower = next(n for n in cluster.nodes if n.node_id != leader)
     client = await Client.connect(follower.target)
