@@ -180,8 +180,13 @@ pub enum Membership {
     Single,
     /// One of an initial member set (ids and peer addresses), bootstrapped once all are up.
     Initial(BTreeMap<NodeId, String>),
-    /// A new node joining the cluster reachable at these client addresses.
-    Join(Vec<String>),
+    /// A new node joining the cluster reachable at these client addresses (peer addresses
+    /// when `via_peer_port`: under the peer port's mutual TLS, past the client port's TLS and
+    /// credentials).
+    Join {
+        seeds: Vec<String>,
+        via_peer_port: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -516,7 +521,10 @@ pub async fn run(
                 }
             });
         }
-        Membership::Join(seeds) => {
+        Membership::Join {
+            seeds,
+            via_peer_port,
+        } => {
             let in_cluster = node
                 .metrics()
                 .membership_config
@@ -524,7 +532,12 @@ pub async fn run(
                 .get_node(&setup.node_id)
                 .is_some();
             if !in_cluster {
-                tokio::spawn(join(seeds.clone(), setup.node_id, addrs.clone()));
+                let mut client = keel_client::AdminClient::new(seeds.clone())
+                    .with_timeout(Duration::from_secs(600));
+                if let (true, Some(tls)) = (via_peer_port, &loaded.peer_client_tls) {
+                    client = client.with_tls(tls.clone());
+                }
+                tokio::spawn(join(client, setup.node_id, addrs.clone()));
             }
         }
     }
@@ -621,8 +634,7 @@ fn stopped(stop: &tokio::sync::watch::Receiver<bool>) -> impl std::future::Futur
 
 /// Asks the cluster (any member; the request reaches the leader) to add this node, retrying
 /// until it is added: as a learner first, a voter once caught up.
-async fn join(seeds: Vec<String>, node_id: NodeId, addrs: KeelNode) {
-    let client = keel_client::AdminClient::new(seeds).with_timeout(Duration::from_secs(600));
+async fn join(client: keel_client::AdminClient, node_id: NodeId, addrs: KeelNode) {
     let request = keel_client::messages::AddNodeRequest {
         node_id,
         client_addr: addrs.client_addr,

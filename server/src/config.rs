@@ -174,6 +174,11 @@ pub struct StartArgs {
     /// Join the cluster one of whose members serves clients at this address (repeatable).
     #[arg(long)]
     pub join: Vec<String>,
+    /// Join the cluster one of whose members has this peer address (repeatable): the request
+    /// goes over the peer port, under its mutual TLS, so it works when the client port needs
+    /// TLS or credentials.
+    #[arg(long)]
+    pub join_peer: Vec<String>,
     /// Namespaces to create, besides `default` (repeatable).
     #[arg(long = "namespace")]
     pub namespaces: Vec<String>,
@@ -249,6 +254,11 @@ impl StartArgs {
             } else {
                 self.join
             },
+            join_peer: if self.join_peer.is_empty() {
+                file.join_peer
+            } else {
+                self.join_peer
+            },
             namespaces: if self.namespaces.is_empty() {
                 file.namespaces
             } else {
@@ -274,7 +284,16 @@ impl StartArgs {
         let Some(peer_listen) = args.peer_listen else {
             bail!("--peer-listen is required");
         };
-        let membership = match (args.initial_cluster, args.join.is_empty()) {
+        if !args.join.is_empty() && !args.join_peer.is_empty() {
+            bail!("give either --join or --join-peer, not both");
+        }
+        let via_peer_port = !args.join_peer.is_empty();
+        let seeds = if via_peer_port {
+            args.join_peer
+        } else {
+            args.join
+        };
+        let membership = match (args.initial_cluster, seeds.is_empty()) {
             (Some(_), false) => bail!("give either --initial-cluster or --join, not both"),
             (None, true) => {
                 bail!("give --initial-cluster (a new cluster) or --join (an existing one)")
@@ -289,7 +308,10 @@ impl StartArgs {
                 }
                 Membership::Initial(peers)
             }
-            (None, false) => Membership::Join(args.join),
+            (None, false) => Membership::Join {
+                seeds,
+                via_peer_port,
+            },
         };
         let peer_tls = match (args.peer_tls_cert_file, args.peer_tls_key_file, args.peer_tls_ca_file) {
             (Some(cert), Some(key), Some(ca)) => Some(PeerTlsFiles { cert, key, ca }),

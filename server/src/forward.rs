@@ -5,10 +5,11 @@
 //! clients' business), and the leader's answer comes back unchanged, so an SDK may point at
 //! any node. With no leader known (an election) the answer is UNAVAILABLE, which SDKs
 //! retry. The peer port serves the same services behind `ForwardLayer::peer_side`: a request
-//! there has been forwarded once and is never forwarded again; a node that receives one
-//! without leading says UNAVAILABLE instead of bouncing it on. Health, the admin API's own-node calls and the
-//! visibility reads (`REPLICA_READS`) are answered by the node itself. Every answer names the
-//! node that gave it (`x-keel-answered-by`).
+//! a member forwarded there is marked and never forwarded again (a node that receives one
+//! without leading says UNAVAILABLE instead of bouncing it on); an unmarked one (a joining
+//! node's `--join-peer` call) is forwarded once, as on the client port. Health, the admin
+//! API's own-node calls and the visibility reads (`REPLICA_READS`) are answered by the node
+//! itself. Every answer names the node that gave it (`x-keel-answered-by`).
 
 use keel_raft::RaftNode;
 use std::collections::HashMap;
@@ -48,7 +49,7 @@ fn is_local(path: &str) -> bool {
 #[derive(Clone)]
 pub struct ForwardLayer {
     node: RaftNode,
-    /// On the peer port: every request has been forwarded already.
+    /// On the peer port: the forwarded mark is a member's, not a client's claim.
     peer_side: bool,
     channels: Arc<Mutex<HashMap<String, Channel>>>,
 }
@@ -162,9 +163,10 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
-        // Only the peer port hears forwarded requests; a client cannot claim to be one.
-        let forwarded = self.layer.peer_side;
-        if !forwarded {
+        // Only the peer port hears forwarded requests; a client cannot claim to be one. A
+        // request on the peer port without the mark (a joining node's) may be forwarded once.
+        let forwarded = self.layer.peer_side && request.headers().contains_key(FORWARDED);
+        if !self.layer.peer_side {
             request.headers_mut().remove(FORWARDED);
         }
         match self.layer.route(request.uri().path(), forwarded) {

@@ -21,7 +21,7 @@ from temporalio.client import Client, TLSConfig
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
-from conftest import Keel, start_cluster
+from conftest import Keel, start_cluster, wait_serving
 from pki import CA, JwtIssuer, api_keys_file, identities_file
 from ports import reserve_port
 from security_workflows import SecureGreet, secure_shout
@@ -318,6 +318,36 @@ async def test_a_cluster_with_peer_mutual_tls_and_credentials(tmp_path):
                 break
             await asyncio.sleep(0.3)
         assert own_view and applied(own_view) >= leader_applied, (own_view, leader_applied)
+
+        # A new node joins through a member's peer port (past the client port's credentials);
+        # one with another CA's certificate cannot.
+        def join(node_id, cert, key, ca_path):
+            port = reserve_port()
+            proc = subprocess.Popen(
+                [os.environ["KEEL_BIN"], "server", "start", "--node-id", str(node_id),
+                 "--listen", f"127.0.0.1:{port}", "--peer-listen", f"127.0.0.1:{reserve_port()}",
+                 "--data-dir", str(tmp_path / f"node{node_id}"), "--join-peer", f"127.0.0.1:{n3.peer_port}",
+                 *peer_flags(cert, key, ca_path)],
+                stdout=subprocess.PIPE, text=True, env={**os.environ, "KEEL_LOG": "error"},
+            )
+            wait_serving(proc, f"keel node {node_id}")
+            return proc
+
+        joiners = [join(4, *ca.issue("node4", "node-4"), ca.path),
+                   join(5, *rogue_ca.issue("rogue5", "node-5"), rogue_ca.path)]
+        try:
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                rows = cluster.status(first.target)
+                if 4 in rows and "learner" not in " ".join(rows[4]):
+                    break
+                await asyncio.sleep(0.5)
+            assert 4 in rows and "learner" not in " ".join(rows[4]), rows
+            assert 5 not in rows, rows
+        finally:
+            for p in joiners:
+                p.kill()
+                p.wait()
     finally:
         for n in cluster.nodes:
             n.kill9()
