@@ -3,6 +3,8 @@ of http_scenarios.py against a real Keel, compared field by field with fixtures/
 (recorded from Temporal's dev server), status codes included."""
 
 import json
+import urllib.error
+import uuid
 from datetime import datetime
 
 import pytest
@@ -120,3 +122,30 @@ def test_hostile_requests_get_json_errors_and_break_nothing(keel_http):
     assert 404 in seen and 400 in seen
     status, body = call(keel_http.http_base, "GET", "/api/v1/namespaces/default")
     assert status == 200 and body["namespaceInfo"]["name"] == "default"
+
+
+def test_a_page_elsewhere_cannot_write_through_a_browser(keel_http):
+    """A cross-site POST (a browser names its page's Origin) is refused with nothing written;
+    a client without an Origin, or the listener's own pages, may write."""
+    import urllib.request
+
+    wf = f"cross-origin-{uuid.uuid4()}"
+    body = json.dumps({"workflowType": {"name": "X"}, "taskQueue": {"name": "q"}}).encode()
+    url = f"{keel_http.http_base}/api/v1/namespaces/default/workflows/{wf}"
+
+    def post(origin):
+        req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "text/plain"})
+        if origin:
+            req.add_header("Origin", origin)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    status, answer = post("https://evil.example")
+    assert (status, answer["message"]) == (403, "cross-origin request refused"), answer
+    status, _ = call(keel_http.http_base, "GET", f"/api/v1/namespaces/default/workflows/{wf}")
+    assert status == 404, "nothing was started"
+    status, answer = post(keel_http.http_base)
+    assert status == 200 and answer["runId"], answer

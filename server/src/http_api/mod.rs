@@ -215,6 +215,14 @@ impl HttpApi {
                 return error_response(&Status::unimplemented("Method Not Allowed"), style)
             }
         };
+        if method != Method::GET && !same_origin(&headers) {
+            // A page elsewhere must not drive this API through a visitor's browser (a dev
+            // server on a laptop takes requests without credentials).
+            return error_response(
+                &Status::permission_denied("cross-origin request refused"),
+                style,
+            );
+        }
         if self.read_only && method != Method::GET && matched.route.rpc != "QueryWorkflow" {
             return error_response(
                 &Status::permission_denied("write actions are disabled (--ui-read-only)"),
@@ -303,6 +311,24 @@ impl HttpApi {
     }
 }
 
+/// Whether a request comes from no browser page, or from one of this listener's own: a
+/// browser names the page's origin (`Origin`) on every cross-site request that is not a GET,
+/// and it must then be the scheme and authority the request was sent to (`Host`).
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(http::header::ORIGIN) else {
+        return true;
+    };
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok());
+    let origin_authority = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, authority)| authority);
+    matches!((origin_authority, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+}
+
 /// An axum router answering every path with the HTTP API.
 pub fn router(api: HttpApi) -> axum::Router {
     axum::Router::new().fallback(
@@ -381,6 +407,34 @@ mod hostile_input {
     //! Arbitrary paths, query strings and bodies: matching and transcoding never panic, and
     //! what they refuse they refuse with a reason.
     use super::*;
+
+    #[test]
+    fn cross_origin_writes_are_told_apart_from_the_consoles_own() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, http::HeaderValue::from_static(v));
+            }
+            h
+        };
+        assert!(same_origin(&headers(&[("host", "127.0.0.1:8233")])));
+        assert!(same_origin(&headers(&[
+            ("host", "127.0.0.1:8233"),
+            ("origin", "http://127.0.0.1:8233")
+        ])));
+        assert!(!same_origin(&headers(&[
+            ("host", "127.0.0.1:8233"),
+            ("origin", "https://evil.example")
+        ])));
+        assert!(!same_origin(&headers(&[
+            ("host", "127.0.0.1:8233"),
+            ("origin", "null")
+        ])));
+        assert!(!same_origin(&headers(&[(
+            "origin",
+            "http://127.0.0.1:8233"
+        )])));
+    }
 
     struct Lcg(u64);
     impl Lcg {
