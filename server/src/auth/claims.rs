@@ -257,9 +257,27 @@ fn parse_jwks(path: &Path, bytes: &[u8]) -> Result<JwkSet, AuthFileError> {
         .map_err(|e| AuthFileError::Invalid(path.to_path_buf(), e.to_string()))
 }
 
+/// How long a verified JWT is taken without checking its signature again (at most; never
+/// past its `exp`).
+const JWT_CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// Tokens the cache holds before it starts over.
+const JWT_CACHE_SIZE: usize = 4096;
+
+/// JWTs already verified, so a client sending the same token on every call costs one
+/// signature check a minute rather than one a call. Emptied when the JWKS file changes: a key
+/// taken out of it revokes its tokens at once.
+#[derive(Default)]
+struct JwtCache {
+    /// The key set the entries were verified with.
+    keys: Option<std::sync::Arc<JwkSet>>,
+    entries: HashMap<String, (Claims, Instant)>,
+}
+
 /// Maps a request's credentials to claims.
 pub struct ClaimMapper {
     jwks: Option<Watched<JwkSet>>,
+    jwt_cache: Mutex<JwtCache>,
     audience: Option<String>,
     api_keys: Option<Watched<HashMap<String, Claims>>>,
     identities: Option<Watched<HashMap<String, Claims>>>,
@@ -288,6 +306,7 @@ fn jwt_refused(e: impl std::fmt::Display) -> Refusal {
 impl ClaimMapper {
     pub fn load(s: &AuthSettings) -> Result<ClaimMapper, AuthFileError> {
         Ok(ClaimMapper {
+            jwt_cache: Mutex::default(),
             jwks: s
                 .jwks_file
                 .as_deref()
@@ -324,7 +343,7 @@ impl ClaimMapper {
                 .ok_or(Refusal::NotBearer)?;
             let looks_like_jwt = token.split('.').count() == 3;
             return match (&self.jwks, &self.api_keys) {
-                (Some(jwks), _) if looks_like_jwt => self.jwt(token, &jwks.current()),
+                (Some(jwks), _) if looks_like_jwt => self.cached_jwt(token, jwks.current()),
                 (_, Some(keys)) => {
                     let hash = hex(&sha2::Sha256::digest(token.as_bytes()));
                     keys.current()
@@ -346,7 +365,50 @@ impl ClaimMapper {
         }
     }
 
-    fn jwt(&self, token: &str, jwks: &JwkSet) -> Result<Claims, Refusal> {
+    fn cached_jwt(&self, token: &str, keys: std::sync::Arc<JwkSet>) -> Result<Claims, Refusal> {
+        {
+            let mut cache = self.jwt_cache.lock().unwrap_or_else(|p| p.into_inner());
+            if !cache
+                .keys
+                .as_ref()
+                .is_some_and(|k| std::sync::Arc::ptr_eq(k, &keys))
+            {
+                cache.keys = Some(keys.clone());
+                cache.entries.clear();
+            }
+            if let Some((claims, until)) = cache.entries.get(token) {
+                if Instant::now() < *until {
+                    return Ok(claims.clone());
+                }
+            }
+        }
+        let (claims, expires) = self.jwt(token, &keys)?;
+        let mut until = Instant::now() + JWT_CACHE_TTL;
+        if let Some(exp) = expires {
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs();
+            until = until.min(Instant::now() + Duration::from_secs(exp.saturating_sub(now)));
+        }
+        let mut cache = self.jwt_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache
+            .keys
+            .as_ref()
+            .is_some_and(|k| std::sync::Arc::ptr_eq(k, &keys))
+        {
+            if cache.entries.len() >= JWT_CACHE_SIZE {
+                cache.entries.clear();
+            }
+            cache
+                .entries
+                .insert(token.to_string(), (claims.clone(), until));
+        }
+        Ok(claims)
+    }
+
+    /// A JWT's claims and its `exp` (unix seconds), once its signature and times check out.
+    fn jwt(&self, token: &str, jwks: &JwkSet) -> Result<(Claims, Option<u64>), Refusal> {
         let header = jsonwebtoken::decode_header(token).map_err(jwt_refused)?;
         if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
             return Err(jwt_refused(format!(
@@ -382,7 +444,8 @@ impl ClaimMapper {
             .and_then(|p| p.as_array())
             .map(|p| p.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>())
             .unwrap_or_default();
-        Ok(Claims::from_permissions(subject, permissions))
+        let expires = data.claims.get("exp").and_then(|e| e.as_u64());
+        Ok((Claims::from_permissions(subject, permissions), expires))
     }
 }
 
@@ -489,10 +552,10 @@ mod tests {
             "x": b64(&public[1..33]), "y": b64(&public[33..65]),
         }]});
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("jwks.json");
-        std::fs::write(&path, jwks.to_string()).unwrap();
+        let jwks_path = dir.path().join("jwks.json");
+        std::fs::write(&jwks_path, jwks.to_string()).unwrap();
         let mapper = ClaimMapper::load(&AuthSettings {
-            jwks_file: Some(path),
+            jwks_file: Some(jwks_path.clone()),
             jwt_audience: Some("keel".into()),
             ..Default::default()
         })
@@ -530,7 +593,7 @@ mod tests {
             "expired"
         );
         // A tampered payload fails the signature.
-        let t = token(Some("k1"), good);
+        let t = token(Some("k1"), good.clone());
         let mut parts: Vec<String> = t.split('.').map(str::to_string).collect();
         parts[1] = b64(br#"{"sub":"bob","aud":"keel","permissions":["temporal-system:admin"]}"#);
         assert!(refused(parts.join(".")));
@@ -546,6 +609,14 @@ mod tests {
         )
         .unwrap();
         assert!(refused(format!("Bearer {hs}")));
+        // A verified token is remembered, until its key leaves the JWKS file.
+        let good_token = token(Some("k1"), good.clone());
+        assert!(!refused(good_token.clone()));
+        assert!(!refused(good_token.clone()), "from the cache");
+        std::thread::sleep(std::time::Duration::from_millis(1100)); // a later mtime, a later look
+        std::fs::write(&jwks_path, r#"{"keys":[]}"#).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert!(refused(good_token), "revoked with its key");
     }
 
     proptest::proptest! {
