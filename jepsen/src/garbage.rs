@@ -1,7 +1,8 @@
 //! The garbage nemesis: hostile traffic at every port of one node while the workload runs.
 //! On raw TCP, random bytes and HTTP/2 cut off mid-frame, to the client and the peer port;
-//! as well-formed gRPC, calls carrying junk: forged task tokens (Keel's format, naming the
-//! run's real workflow ids) for every completion, undecodable and foreign page tokens, absurd
+//! as well-formed gRPC, calls carrying junk: replayed task tokens (of completions the server
+//! already acknowledged) and forged ones (Keel's format, naming the run's real workflow ids)
+//! for every completion, undecodable and foreign page tokens, absurd
 //! queries, and Raft messages of random bytes on the peer port. The node must take it all:
 //! keep running (a node the garbage brought down is an anomaly, `garbage-crash`), and every
 //! checker rule still holds, as nothing of it may be applied.
@@ -31,14 +32,19 @@ impl Garbage {
         peer: SocketAddr,
         seed: u64,
         workflow_ids: Vec<String>,
+        used_tokens: Vec<Vec<u8>>,
     ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(AtomicU64::new(0));
+        let known = Known {
+            workflow_ids,
+            used_tokens,
+        };
         let task = tokio::spawn(barrage(
             client,
             peer,
             Rng::new(seed),
-            workflow_ids,
+            known,
             stop.clone(),
             sent.clone(),
         ));
@@ -77,6 +83,12 @@ async fn raw_tcp(addr: SocketAddr, rng: &mut Rng) {
     let _ = tokio::time::timeout(Duration::from_millis(200), conn.read(&mut answer)).await;
 }
 
+/// What the barrage knows of the run: its workflow ids and tokens already used.
+struct Known {
+    workflow_ids: Vec<String>,
+    used_tokens: Vec<Vec<u8>>,
+}
+
 /// A task token in Keel's format naming a real workflow, with a made-up run and attempt.
 fn forged_token(rng: &mut Rng, workflow_ids: &[String]) -> Vec<u8> {
     let workflow_id = if workflow_ids.is_empty() {
@@ -97,11 +109,12 @@ fn forged_token(rng: &mut Rng, workflow_ids: &[String]) -> Vec<u8> {
 }
 
 /// One junk call on the client port's WorkflowService.
-async fn junk_call(client: &mut WorkflowServiceClient<Channel>, rng: &mut Rng, ids: &[String]) {
-    let token = if rng.range(0, 2) == 0 {
-        forged_token(rng, ids)
-    } else {
-        junk(rng, 200)
+async fn junk_call(client: &mut WorkflowServiceClient<Channel>, rng: &mut Rng, known: &Known) {
+    let ids = &known.workflow_ids;
+    let token = match rng.range(0, 3) {
+        0 if !known.used_tokens.is_empty() => rng.pick(&known.used_tokens).clone(),
+        0 | 1 => forged_token(rng, ids),
+        _ => junk(rng, 200),
     };
     let namespace = "default".to_string();
     let _ = match rng.range(0, 6) {
@@ -188,7 +201,7 @@ async fn barrage(
     client: SocketAddr,
     peer: SocketAddr,
     mut rng: Rng,
-    ids: Vec<String>,
+    known: Known,
     stop: Arc<AtomicBool>,
     sent: Arc<AtomicU64>,
 ) {
@@ -206,7 +219,7 @@ async fn barrage(
     while !stop.load(Ordering::Relaxed) {
         match rng.range(0, 4) {
             0 => raw_tcp(if rng.range(0, 2) == 0 { client } else { peer }, &mut rng).await,
-            1 | 2 => junk_call(&mut workflow, &mut rng, &ids).await,
+            1 | 2 => junk_call(&mut workflow, &mut rng, &known).await,
             _ => junk_raft(&peer_channel, &mut rng).await,
         }
         sent.fetch_add(1, Ordering::Relaxed);

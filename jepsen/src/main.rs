@@ -223,8 +223,7 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
         sleep_until(&work, step.at_ms).await;
         let mut injected = Vec::new();
         for fault in &step.faults {
-            let ids = work.workflow_ids();
-            let (record, undo) = inject(&mut cluster, fault, &slots, work.now_ms(), &ids).await?;
+            let (record, undo) = inject(&mut cluster, fault, &slots, work.now_ms(), &work).await?;
             println!(
                 "  {:6.1} s  {} {:?}",
                 work.now_ms() as f64 / 1000.0,
@@ -339,7 +338,7 @@ async fn inject(
     fault: &Fault,
     slots: &[u64],
     now_ms: u64,
-    workflow_ids: &[String],
+    work: &Workload,
 ) -> anyhow::Result<(FaultRecord, Undo)> {
     let leader = cluster.leader().await;
     let leader_slot = leader.and_then(|id| cluster.slot_of(id));
@@ -374,7 +373,8 @@ async fn inject(
                 node.client_reach,
                 node.peer_reach,
                 now_ms ^ s,
-                workflow_ids.to_vec(),
+                work.workflow_ids(),
+                work.used_tokens(),
             );
             (vec![s], Undo::Garbage(s, barrage))
         }

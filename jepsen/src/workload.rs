@@ -63,6 +63,9 @@ pub struct Workload {
     began: Instant,
     ops: Mutex<Vec<Op>>,
     ids: Mutex<Vec<String>>,
+    /// The task tokens of the last activity completions acknowledged, for the garbage
+    /// nemesis to replay.
+    used_tokens: Mutex<std::collections::VecDeque<Vec<u8>>>,
 }
 
 fn connect(addr: SocketAddr) -> anyhow::Result<Client> {
@@ -131,6 +134,7 @@ impl Workload {
             began: Instant::now(),
             ops: Mutex::default(),
             ids: Mutex::default(),
+            used_tokens: Mutex::default(),
         }))
     }
 
@@ -144,6 +148,16 @@ impl Workload {
 
     pub fn workflow_ids(&self) -> Vec<String> {
         self.ids.lock().expect("ids").clone()
+    }
+
+    /// Task tokens whose completion the server acknowledged (the last 64).
+    pub fn used_tokens(&self) -> Vec<Vec<u8>> {
+        self.used_tokens
+            .lock()
+            .expect("tokens")
+            .iter()
+            .cloned()
+            .collect()
     }
 
     fn task_queue(&self) -> Option<TaskQueue> {
@@ -552,6 +566,7 @@ impl Workload {
             attempt: task.attempt,
         };
         let invoke = self.now_ms();
+        let token = task.task_token.clone();
         let done = RespondActivityTaskCompletedRequest {
             namespace: NAMESPACE.into(),
             task_token: task.task_token,
@@ -563,7 +578,14 @@ impl Workload {
             .respond_activity_task_completed(request(done, CALL_TIMEOUT))
             .await
         {
-            Ok(_) => Outcome::Ok,
+            Ok(_) => {
+                let mut used = self.used_tokens.lock().expect("tokens");
+                if used.len() >= 64 {
+                    used.pop_front();
+                }
+                used.push_back(token);
+                Outcome::Ok
+            }
             Err(s) => Outcome::from_status(&s),
         };
         self.record(process, kind, invoke, outcome);
