@@ -216,11 +216,6 @@ impl Reloading<ServerConfig> {
     pub fn server(files: ServerTlsFiles) -> Result<Self, TlsError> {
         Reloading::new(files.paths(), move || files.build())
     }
-
-    /// Whether clients must present a certificate.
-    pub fn requires_client_cert(&self) -> bool {
-        self.paths.len() > 2
-    }
 }
 
 impl Reloading<ClientConfig> {
@@ -551,7 +546,6 @@ mod tests {
             })
             .unwrap(),
         );
-        assert!(server.requires_client_cert());
         let addr = echo_server(server.clone()).await;
         let good = ClientTls::client(ClientTlsFiles {
             ca: d.join("ca1.pem"),
