@@ -1,10 +1,10 @@
 //! A running Keel node: storage, Raft, the leader services fed by apply's notifications, and
-//! the gRPC servers (client port: Temporal, health, admin, behind forwarding to the leader;
-//! peer port: Raft RPCs). `run` serves `keel server start` and `start-dev`.
+//! the gRPC servers (client port: Temporal, health, admin, behind admission and forwarding to
+//! the leader; peer port: Raft RPCs and forwarded requests; `transport` for their TLS).
+//! `run` serves `keel server start` and `start-dev`.
 
 use crate::admin::AdminService;
 use crate::admission::AdmissionLayer;
-use crate::auth::ClaimMapper;
 use crate::batch::Batches;
 use crate::config::Security;
 use crate::errors;
@@ -18,11 +18,12 @@ use crate::proto::health::health_server::HealthServer;
 use crate::proto::operatorservice::operator_service_server::OperatorServiceServer;
 use crate::queries::Queries;
 use crate::timers::Timers;
+use crate::transport::{client_server_builder, incoming, load_security};
 use crate::updates::Updates;
 use crate::watchers::Watchers;
 use anyhow::Context;
 use keel_client::proto::keel_admin_server::KeelAdminServer;
-use keel_client::tls::{ClientTls, ClientTlsFiles, ServerTls, ServerTlsFiles};
+use keel_client::tls::ServerTls;
 use keel_engine::mutation::Kind;
 use keel_engine::records::{CurrentRun, ExecutionRecord, NamespaceRecord};
 use keel_engine::{keys, validate, Mutation, Notification, Outcome};
@@ -289,85 +290,6 @@ pub async fn run_dev(
         shutdown,
     )
     .await
-}
-
-/// Accepted connections (Nagle off: gRPC's small request/response frames must not wait for
-/// delayed ACKs), after their TLS handshake when the listener has TLS.
-fn incoming(
-    listener: tokio::net::TcpListener,
-    tls: Option<Arc<ServerTls>>,
-) -> impl tokio_stream::Stream<Item = std::io::Result<keel_client::tls::Accepted>> {
-    use tokio_stream::StreamExt;
-    tokio_stream::wrappers::ReceiverStream::new(keel_client::tls::accept(listener, tls)).map(Ok)
-}
-
-/// The client port's HTTP/2 limits: headers (a JWT included) of at most 64 KiB, 1,024
-/// concurrent streams per connection (long polls included), and keep-alive pings that find
-/// and close dead connections.
-fn client_server_builder() -> tonic::transport::Server {
-    tonic::transport::Server::builder()
-        .http2_max_header_list_size(64 * 1024)
-        .max_concurrent_streams(1024)
-        .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
-        .tcp_keepalive(Some(Duration::from_secs(60)))
-}
-
-/// The node's TLS configs and claim mapper, loaded from their files (a file that does not
-/// load stops the start, naming it).
-struct Loaded {
-    client_tls: Option<Arc<ServerTls>>,
-    peer_server_tls: Option<Arc<ServerTls>>,
-    peer_client_tls: Option<Arc<ClientTls>>,
-    mapper: Option<Arc<ClaimMapper>>,
-}
-
-fn load_security(security: &Security, clustered: bool) -> anyhow::Result<Loaded> {
-    let client_tls = (security.client_tls.clone())
-        .map(ServerTls::server)
-        .transpose()
-        .context("client TLS")?
-        .map(Arc::new);
-    let (peer_server_tls, peer_client_tls) = match &security.peer_tls {
-        Some(p) => (
-            Some(Arc::new(
-                ServerTls::server(ServerTlsFiles {
-                    cert: p.cert.clone(),
-                    key: p.key.clone(),
-                    client_ca: Some(p.ca.clone()),
-                })
-                .context("peer TLS")?,
-            )),
-            Some(Arc::new(
-                ClientTls::client(ClientTlsFiles {
-                    ca: p.ca.clone(),
-                    cert: Some(p.cert.clone()),
-                    key: Some(p.key.clone()),
-                })
-                .context("peer TLS")?,
-            )),
-        ),
-        None => (None, None),
-    };
-    let mapper = if security.auth.enabled() {
-        Some(Arc::new(
-            ClaimMapper::load(&security.auth).context("authorization")?,
-        ))
-    } else {
-        None
-    };
-    if mapper.is_some() && client_tls.is_none() {
-        tracing::warn!("authorization is on without --tls-cert-file: credentials cross the network in the clear");
-    }
-    if mapper.is_some() && clustered && peer_server_tls.is_none() {
-        tracing::warn!("authorization is on but the peer port has no mutual TLS: whoever reaches it can act as a member");
-    }
-    Ok(Loaded {
-        client_tls,
-        peer_server_tls,
-        peer_client_tls,
-        mapper,
-    })
 }
 
 /// The services of the client port (also served on the peer port, for forwarded requests).

@@ -24,6 +24,7 @@ pub mod queries;
 #[cfg(feature = "test-clock")]
 pub mod test_clock;
 pub mod timers;
+pub mod transport;
 pub mod updates;
 pub mod watchers;
 
