@@ -374,9 +374,13 @@ async def test_namespace_rate_and_long_poll_limits(tmp_path):
                 assert e.message == "namespace rate limit exceeded"
                 return "refused"
 
-        answers = [await describe("default") for _ in range(30)]
-        assert 8 <= answers.count("ok") <= 12, answers  # a burst of twice 5/s, then refusals
-        assert answers[-1] == "refused"
+        # At once, so the bucket hardly refills meanwhile: a burst of twice 5/s, plus what 5/s
+        # adds while the calls are answered, then refusals (bounds that hold on a slow machine).
+        began = time.monotonic()
+        answers = await asyncio.gather(*[describe("default") for _ in range(30)])
+        refill = 5 * (time.monotonic() - began)
+        assert 10 <= answers.count("ok") <= 10 + int(refill) + 1, (answers, refill)
+        assert "refused" in answers
         assert await describe("other") == "ok", "each namespace has its own rate"
         await asyncio.sleep(1.0)
         assert await describe("default") == "ok", "the rate refills"
