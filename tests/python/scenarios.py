@@ -395,6 +395,7 @@ async def _updates(client, queue, wf_id):
 async def _update_abandoned(client, queue, wf_id):
     """The workflow accepts an update it never completes, and completes."""
     handle = await client.start_workflow(AbandonUpdateWorkflow.run, id=wf_id, task_queue=queue)
+    await _await_tasks(handle, 1)
     try:
         await handle.execute_update(AbandonUpdateWorkflow.hang, id="abandoned")
     except Exception:
