@@ -45,6 +45,22 @@ fn main() {
             "RemoveNodeRequest",
             "RemoveNodeReply",
         ))
+        .method(
+            tonic_build::manual::Method::builder()
+                .name("snapshot_save")
+                .route_name("SnapshotSave")
+                .input_type("crate::messages::SnapshotSaveRequest")
+                .output_type("crate::messages::SnapshotChunk")
+                .codec_path("tonic_prost::ProstCodec")
+                .server_streaming()
+                .build(),
+        )
+        .method(method(
+            "compact",
+            "Compact",
+            "CompactRequest",
+            "CompactReply",
+        ))
         .build();
     tonic_build::manual::Builder::new().compile(&[service]);
 }

@@ -35,6 +35,12 @@ fn main() {
             "ReadIndexMsg",
             "ReadIndexReply",
         ))
+        .method(method(
+            "timeout_now",
+            "TimeoutNow",
+            "TimeoutNowMsg",
+            "TimeoutNowReply",
+        ))
         .build();
     tonic_build::manual::Builder::new().compile(&[service]);
 }

@@ -53,9 +53,10 @@ struct PageFigures {
     bytes: usize,
 }
 
-type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>;
+pub(crate) type HttpClient =
+    Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>;
 
-async fn get(client: &HttpClient, url: &str) -> anyhow::Result<usize> {
+pub(crate) async fn get(client: &HttpClient, url: &str) -> anyhow::Result<usize> {
     let response = client
         .get(url.parse().with_context(|| format!("bad url {url}"))?)
         .await

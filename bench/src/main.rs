@@ -3,11 +3,13 @@
 //! by side, interleaved, and prints medians and Keel/Temporal ratios (`compare`); `schedules`
 //! measures schedules firing every minute on both, `visibility` list and count latency.
 
+mod backup;
 mod console;
 mod procstats;
 mod raw;
 mod report;
 mod schedules;
+mod scrape;
 mod sdk;
 mod security;
 mod servers;
@@ -83,6 +85,10 @@ enum Cmd {
     Console(console::ConsoleArgs),
     /// Hello workflows with TLS and JWT authorization on, against the same build without.
     Security(security::SecurityArgs),
+    /// `keel snapshot save` and `restore` of a node loaded with completed workflows.
+    Backup(backup::BackupArgs),
+    /// Hello workflows with /metrics scraped every second, against the same build unscraped.
+    Scrape(scrape::ScrapeArgs),
 }
 
 #[derive(clap::Args)]
@@ -193,6 +199,62 @@ pub(crate) const FIGURES: &[Figure] = &[
     ("disk flushes/wf", |r| r.disk_flushes_per_wf),
     ("errors", |r| Some(r.errors as f64)),
 ];
+
+/// Hello workflows through two fresh servers, `base` and `other`, interleaved for `rounds`
+/// rounds (`during(label)` may start a side task that runs while that server's run does);
+/// prints each run, the table, and `other/base` of the medians of the main figures.
+pub(crate) async fn hello_side_by_side(
+    base: &servers::Server,
+    other: &servers::Server,
+    rounds: usize,
+    load: &Load,
+    during: impl Fn(&str) -> Option<tokio::task::JoinHandle<()>>,
+) -> anyhow::Result<()> {
+    let labels = vec![base.label.clone(), other.label.clone()];
+    let mut reports: Vec<RunReport> = Vec::new();
+    for round in 0..rounds {
+        for s in [base, other] {
+            let side = during(&s.label);
+            let r = measured_run(
+                &s.label,
+                &s.target,
+                "default",
+                Scenario::Hello,
+                load,
+                &s.pids(),
+                &s.security,
+            )
+            .await;
+            if let Some(side) = side {
+                side.abort();
+            }
+            let r = r?;
+            println!("{}", serde_json::to_string(&r)?);
+            reports.push(r);
+        }
+        eprintln!("round {} of {rounds} done", round + 1);
+    }
+    print_table(&reports, &labels);
+    let median = |label: &str, get: fn(&RunReport) -> Option<f64>| {
+        let mut v: Vec<f64> = (reports.iter())
+            .filter(|r| r.label == label)
+            .filter_map(get)
+            .collect();
+        (!v.is_empty()).then(|| report::median(&mut v))
+    };
+    let wanted = ["workflows/s", "server CPU ms/wf", "p99 ms", "peak RSS MB"];
+    for (name, get) in FIGURES.iter().filter(|(n, _)| wanted.contains(n)) {
+        if let (Some(a), Some(b)) = (median(&base.label, *get), median(&other.label, *get)) {
+            println!(
+                "{}/{} {name}: {b:.2} / {a:.2} = {:.3}",
+                other.label,
+                base.label,
+                b / a
+            );
+        }
+    }
+    Ok(())
+}
 
 pub(crate) fn print_table(reports: &[RunReport], labels: &[String]) {
     let mut by: BTreeMap<(String, String), Vec<&RunReport>> = BTreeMap::new();
@@ -395,6 +457,8 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Visibility(args) => visibility::run(args).await?,
         Cmd::Console(args) => console::run(args).await?,
         Cmd::Security(args) => security::run(args).await?,
+        Cmd::Backup(args) => backup::run(args).await?,
+        Cmd::Scrape(args) => scrape::run(args).await?,
     }
     Ok(())
 }

@@ -5,10 +5,9 @@
 //! through both with the raw driver, interleaved for several rounds; the table gives each
 //! figure's median and the secured/plain ratio. Certificates and keys are made for the run.
 
-use crate::raw::{ClientSecurity, Scenario};
-use crate::report::RunReport;
+use crate::raw::ClientSecurity;
 use crate::servers::Server;
-use crate::{measured_run, tempfile_dir, Load};
+use crate::{tempfile_dir, Load};
 use base64::Engine;
 use keel_client::tls::{ClientTls, ClientTlsFiles};
 use keel_client::Credentials;
@@ -103,44 +102,7 @@ pub async fn run(args: SecurityArgs) -> anyhow::Result<()> {
         .await?,
         Server::keel_single_with(&args.keel_bin, &dir, "keel-secured", flags, security).await?,
     ];
-    let labels: Vec<String> = servers.iter().map(|s| s.label.clone()).collect();
-    let mut reports: Vec<RunReport> = Vec::new();
-    for round in 0..args.rounds {
-        for s in &servers {
-            let r = measured_run(
-                &s.label,
-                &s.target,
-                "default",
-                Scenario::Hello,
-                &args.load,
-                &s.pids(),
-                &s.security,
-            )
-            .await?;
-            println!("{}", serde_json::to_string(&r)?);
-            reports.push(r);
-        }
-        eprintln!("round {} of {} done", round + 1, args.rounds);
-    }
-    crate::print_table(&reports, &labels);
-    let median = |label: &str, get: fn(&RunReport) -> Option<f64>| {
-        let mut v: Vec<f64> = (reports.iter())
-            .filter(|r| r.label == label)
-            .filter_map(get)
-            .collect();
-        (!v.is_empty()).then(|| crate::report::median(&mut v))
-    };
-    let wanted = ["workflows/s", "server CPU ms/wf", "p99 ms", "peak RSS MB"];
-    for (name, get) in crate::FIGURES.iter().filter(|(n, _)| wanted.contains(n)) {
-        if let (Some(plain), Some(secured)) =
-            (median("keel-plain", *get), median("keel-secured", *get))
-        {
-            println!(
-                "secured/plain {name}: {secured:.2} / {plain:.2} = {:.3}",
-                secured / plain
-            );
-        }
-    }
+    crate::hello_side_by_side(&servers[0], &servers[1], args.rounds, &args.load, |_| None).await?;
     for s in &mut servers {
         s.stop();
     }

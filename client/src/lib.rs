@@ -24,6 +24,8 @@ pub const LOCAL_METHODS: &[&str] = &[
     "/keel.admin.v1.KeelAdmin/NodeStatus",
     "/keel.admin.v1.KeelAdmin/StateChecksum",
     "/keel.admin.v1.KeelAdmin/Campaign",
+    "/keel.admin.v1.KeelAdmin/SnapshotSave",
+    "/keel.admin.v1.KeelAdmin/Compact",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +183,33 @@ impl AdminClient {
         self.first_answer(|mut c| async move { c.remove_node(RemoveNodeRequest { node_id }).await })
             .await
             .map(drop)
+    }
+
+    /// Compacts the RocksDB of the node at the first address.
+    pub async fn compact(&self) -> Result<CompactReply, AdminError> {
+        self.to(self.addrs[..1.min(self.addrs.len())].to_vec())
+            .with_timeout(Duration::from_secs(3600))
+            .first_answer(|mut c| async move { c.compact(CompactRequest {}).await })
+            .await
+    }
+
+    /// Streams a backup from the node at the first address that answers into `out`;
+    /// the number of bytes written. The caller checks the file (`keel_raft::backup::verify`).
+    pub async fn snapshot_save(&self, mut out: impl std::io::Write) -> Result<u64, AdminError> {
+        let mut stream = self
+            .clone()
+            .with_timeout(Duration::from_secs(24 * 3600))
+            .first_answer(|mut c| async move { c.snapshot_save(SnapshotSaveRequest {}).await })
+            .await?;
+        let mut written = 0u64;
+        while let Some(chunk) = stream.message().await.map_err(refused)? {
+            out.write_all(&chunk.data)
+                .map_err(|e| AdminError::Refused(format!("writing the backup: {e}")))?;
+            written += chunk.data.len() as u64;
+        }
+        out.flush()
+            .map_err(|e| AdminError::Refused(format!("writing the backup: {e}")))?;
+        Ok(written)
     }
 
     /// Every member's status as the members themselves report it; `Err` for those that do

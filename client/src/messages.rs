@@ -29,6 +29,21 @@ pub struct NodeStatus {
     pub members: Vec<Member>,
     #[prost(uint64, optional, tag = "11")]
     pub purged_index: Option<u64>,
+    /// The Keel release the node runs.
+    #[prost(string, tag = "12")]
+    pub version: String,
+    /// The storage format of its data directory.
+    #[prost(uint32, tag = "13")]
+    pub storage_format: u32,
+    /// RocksDB's estimate of the live data, bytes.
+    #[prost(uint64, tag = "14")]
+    pub data_size_bytes: u64,
+    /// The data directory's files on disk (RocksDB and snapshot files), bytes.
+    #[prost(uint64, tag = "15")]
+    pub disk_size_bytes: u64,
+    /// The cluster this node belongs to ("" before it has joined one).
+    #[prost(string, tag = "16")]
+    pub cluster_id: String,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -87,3 +102,28 @@ pub struct RemoveNodeRequest {
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct RemoveNodeReply {}
+
+/// Streams a backup of the answering node's whole state at one applied index (after a
+/// linearizable read, so it holds everything acknowledged before the call): the bytes of a
+/// `keel_raft::backup` file, in order.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SnapshotSaveRequest {}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SnapshotChunk {
+    #[prost(bytes = "vec", tag = "1")]
+    pub data: Vec<u8>,
+}
+
+/// Compacts the answering node's RocksDB (all column families), returning when done.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CompactRequest {}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CompactReply {
+    /// The data directory's size on disk before and after, bytes.
+    #[prost(uint64, tag = "1")]
+    pub disk_bytes_before: u64,
+    #[prost(uint64, tag = "2")]
+    pub disk_bytes_after: u64,
+}

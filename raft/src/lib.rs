@@ -5,7 +5,10 @@
 // openraft's traits fix the error type (StorageError, ~224 bytes); boxing it is not ours to do.
 #![allow(clippy::result_large_err)]
 
+pub mod backup;
+pub mod cluster_id;
 pub mod codec;
+pub mod disk;
 pub mod log_store;
 pub mod metrics;
 pub mod node;

@@ -64,6 +64,11 @@ impl GroupCommit {
     }
 }
 
+/// Records `vote`, returning only once it is fsynced: a node must never vote twice in a term.
+pub fn write_vote(store: &Store, vote: &Vote) -> keel_storage::Result<()> {
+    store.meta_put_synced(VOTE, codec::encode_vote(vote))
+}
+
 fn io_err(
     subject: ErrorSubject<u64>,
     verb: ErrorVerb,
@@ -121,10 +126,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
-        // Returns only after the vote is fsynced: a node must never vote twice in a term.
-        self.store
-            .meta_put_synced(VOTE, codec::encode_vote(vote))
-            .map_err(|e| io_err(ErrorSubject::Vote, ErrorVerb::Write, e))
+        write_vote(&self.store, vote).map_err(|e| io_err(ErrorSubject::Vote, ErrorVerb::Write, e))
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {

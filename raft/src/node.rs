@@ -3,11 +3,13 @@
 //! one append (one fsync) by itself. Also bootstrap (one node, or an initial member set) and
 //! membership changes.
 
+use crate::cluster_id::ClusterId;
 use crate::log_store::LogStore;
 use crate::peer::{self, PeerNetwork, PeerTransport};
 use crate::proposer::Proposer;
 use crate::state_machine::{NotificationSender, StateMachine};
 use crate::types::{KeelNode, NodeId, Raft, StorageError};
+use keel_engine::mutation::Kind;
 use keel_engine::{ApplyResult, Mutation, Outcome};
 use keel_storage::Store;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
@@ -33,6 +35,13 @@ pub enum ProposeError {
     Fatal(String),
     #[error("the leader did not give a read index: {0}")]
     NoReadIndex(String),
+    #[error(
+        "the leader's disk is nearly full ({} MiB free, below the {} MiB reserve of \
+         --min-free-disk): writes are refused until space is freed",
+        .0.free >> 20,
+        .0.reserve >> 20
+    )]
+    DiskFull(crate::disk::LowDisk),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +73,9 @@ pub struct RaftNode {
     pub node_id: NodeId,
     pub addrs: KeelNode,
     pub transport: PeerTransport,
+    pub cluster_id: ClusterId,
+    /// Refuses proposals while the data directory's filesystem is below its reserve.
+    pub disk: crate::disk::DiskGuard,
     /// Peer channels to leaders, for follower reads' read-index questions.
     leader_channels: Arc<Mutex<HashMap<String, Channel>>>,
 }
@@ -130,6 +142,8 @@ impl RaftNode {
         }
         .validate()
         .map_err(|e| StartError::Config(e.to_string()))?;
+        let cluster_id = ClusterId::load(store.clone())
+            .map_err(|e| StartError::Raft(format!("reading the cluster id: {e}")))?;
         let log_store = LogStore::new(store.clone());
         let state_machine = StateMachine::open(store.clone(), notifications)?;
         let raft = Raft::new(
@@ -137,6 +151,7 @@ impl RaftNode {
             Arc::new(config),
             PeerNetwork {
                 transport: options.transport.clone(),
+                cluster_id: cluster_id.clone(),
             },
             log_store,
             state_machine,
@@ -150,6 +165,8 @@ impl RaftNode {
             node_id: options.node_id,
             addrs: options.addrs,
             transport: options.transport,
+            cluster_id,
+            disk: Default::default(),
             leader_channels: Arc::default(),
         })
     }
@@ -163,6 +180,9 @@ impl RaftNode {
 
     /// A one-voter group: bootstraps it on first start and waits until this node leads.
     pub async fn bootstrap_single(&self) -> Result<(), StartError> {
+        // The only member: one minted now (also for a node that predates cluster ids) is
+        // what any node added later adopts.
+        self.mint_cluster_id()?;
         if !self.is_initialized().await? {
             let members = BTreeMap::from([(self.node_id, self.addrs.clone())]);
             self.raft
@@ -236,6 +256,7 @@ impl RaftNode {
             return Ok(());
         }
         tracing::info!(members = members.len(), "bootstrapping the cluster");
+        self.mint_cluster_id()?;
         match self.raft.initialize(members).await {
             Ok(()) => Ok(()),
             Err(RaftError::APIError(e)) => {
@@ -246,11 +267,25 @@ impl RaftNode {
         }
     }
 
+    fn mint_cluster_id(&self) -> Result<String, StartError> {
+        self.cluster_id
+            .get_or_mint()
+            .map_err(|e| StartError::Raft(format!("recording the cluster id: {e}")))
+    }
+
     /// Proposes `mutation` (stamped now) and returns the engine's outcome once applied.
     pub async fn propose(
         &self,
         mut mutation: Mutation,
     ) -> Result<ApplyResult<Outcome>, ProposeError> {
+        // A new leader's first entry and its namespaces stay possible, so leadership works.
+        let essential = matches!(
+            mutation.kind,
+            Some(Kind::Noop(_)) | Some(Kind::RegisterNamespace(_))
+        );
+        if let (Some(low), false) = (self.disk.low(), essential) {
+            return Err(ProposeError::DiskFull(low));
+        }
         mutation.now = leader_now();
         self.proposer.propose(mutation).await
     }
@@ -319,6 +354,47 @@ impl RaftNode {
         Ok(())
     }
 
+    /// Corrects the members' addresses in the membership (leader only): this node's own, if
+    /// it now listens elsewhere, and every blank client address (a restore from backup knows
+    /// only peer addresses), asked of the member on its peer port. `Ok(true)` once no
+    /// address is missing.
+    pub async fn refresh_addresses(&self) -> Result<bool, ProposeError> {
+        let membership = self.metrics().membership_config.membership().clone();
+        let mut corrected = BTreeMap::new();
+        let mut missing = false;
+        for (id, node) in membership.nodes() {
+            if *id == self.node_id {
+                if node != &self.addrs {
+                    corrected.insert(*id, self.addrs.clone());
+                }
+                continue;
+            }
+            if !node.client_addr.is_empty() {
+                continue;
+            }
+            match peer::hello(&node.peer_addr, &self.transport, Duration::from_secs(1)).await {
+                Ok(reply) if reply.node_id == *id && !reply.client_addr.is_empty() => {
+                    corrected.insert(
+                        *id,
+                        KeelNode {
+                            client_addr: reply.client_addr,
+                            peer_addr: node.peer_addr.clone(),
+                        },
+                    );
+                }
+                _ => missing = true,
+            }
+        }
+        if !corrected.is_empty() {
+            tracing::info!(?corrected, "recording members' current addresses");
+            self.raft
+                .change_membership(ChangeMembers::SetNodes(corrected), true)
+                .await
+                .map_err(write_error)?;
+        }
+        Ok(!missing)
+    }
+
     /// Removes a node (voter or learner) from the membership.
     pub async fn remove_node(&self, id: NodeId) -> Result<(), ProposeError> {
         let metrics = self.metrics();
@@ -338,6 +414,60 @@ impl RaftNode {
             .await
             .map_err(write_error)?;
         Ok(())
+    }
+
+    /// Before this node stops: if it leads, asks its most up-to-date fellow voter (once it
+    /// has every entry, or when `wait` runs out) to campaign now (Raft's TimeoutNow), and
+    /// waits for another node to lead. The new leader, if the hand-off happened.
+    pub async fn hand_off_leadership(&self, wait: Duration) -> Option<NodeId> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let m = self.metrics();
+        if m.state != ServerState::Leader {
+            return None;
+        }
+        let membership = m.membership_config.membership().clone();
+        let voters: Vec<NodeId> = membership
+            .voter_ids()
+            .filter(|v| *v != self.node_id)
+            .collect();
+        let target = loop {
+            let m = self.metrics();
+            let matched = |v: &NodeId| {
+                m.replication
+                    .as_ref()
+                    .and_then(|r| r.get(v).cloned().flatten())
+                    .map(|l| l.index)
+            };
+            let best = voters.iter().copied().max_by_key(|v| matched(v))?;
+            if matched(&best) >= m.last_log_index || tokio::time::Instant::now() >= deadline {
+                break best;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let peer_addr = membership.get_node(&target)?.peer_addr.clone();
+        let asked = peer::timeout_now(
+            &peer_addr,
+            &self.transport,
+            &self.cluster_id,
+            self.node_id,
+            target,
+            Duration::from_secs(1),
+        )
+        .await;
+        if let Err(e) = asked {
+            tracing::warn!(node = target, error = %e.message(), "leadership hand-off refused");
+            return None;
+        }
+        let mut metrics = self.raft.metrics();
+        let settled = tokio::time::timeout(
+            wait.max(Duration::from_secs(1)),
+            metrics.wait_for(|m| m.current_leader.is_some_and(|l| l != self.node_id)),
+        )
+        .await;
+        match settled {
+            Ok(Ok(m)) => m.current_leader,
+            _ => None,
+        }
     }
 
     /// Starts an election on this node (how leadership is handed to it: it wins if its log

@@ -170,20 +170,12 @@ impl SnapshotFiles {
 
     /// Writes `state` as of the moment `on_taken` runs into `path` (fsynced).
     pub fn write_dump(&self, path: &Path, on_taken: impl FnOnce()) -> Result<u64, SnapshotError> {
-        let mut out = BufWriter::with_capacity(1 << 20, File::create(path)?);
-        out.write_all(MAGIC)?;
-        let mut count = 0u64;
+        let mut pairs = PairWriter::new(BufWriter::with_capacity(1 << 20, File::create(path)?))?;
         self.store
             .state_snapshot_for_each(on_taken, |k, v| -> Result<(), SnapshotError> {
-                out.write_all(&(k.len() as u32).to_be_bytes())?;
-                out.write_all(k)?;
-                out.write_all(&(v.len() as u32).to_be_bytes())?;
-                out.write_all(v)?;
-                count += 1;
-                Ok(())
+                Ok(pairs.pair(k, v)?)
             })?;
-        out.write_all(&END.to_be_bytes())?;
-        out.write_all(&count.to_be_bytes())?;
+        let (out, count) = pairs.finish()?;
         let file = out.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         Ok(count)
@@ -208,20 +200,56 @@ impl SnapshotFiles {
 }
 
 /// A key and its value.
-type Pair = (Vec<u8>, Vec<u8>);
+pub(crate) type Pair = (Vec<u8>, Vec<u8>);
 
-/// Reads a snapshot file's pairs one at a time; `finish` reports a bad or truncated file.
-struct PairReader {
-    input: BufReader<File>,
+/// Writes pairs in the snapshot file format; `finish` writes the end marker.
+pub(crate) struct PairWriter<W: Write> {
+    out: W,
+    count: u64,
+}
+
+impl<W: Write> PairWriter<W> {
+    pub(crate) fn new(mut out: W) -> io::Result<Self> {
+        out.write_all(MAGIC)?;
+        Ok(PairWriter { out, count: 0 })
+    }
+
+    pub(crate) fn pair(&mut self, key: &[u8], value: &[u8]) -> io::Result<()> {
+        self.out.write_all(&(key.len() as u32).to_be_bytes())?;
+        self.out.write_all(key)?;
+        self.out.write_all(&(value.len() as u32).to_be_bytes())?;
+        self.out.write_all(value)?;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// The output and the number of pairs written.
+    pub(crate) fn finish(mut self) -> io::Result<(W, u64)> {
+        self.out.write_all(&END.to_be_bytes())?;
+        self.out.write_all(&self.count.to_be_bytes())?;
+        Ok((self.out, self.count))
+    }
+}
+
+/// Reads pairs in the snapshot file format one at a time; `finish` reports a bad or
+/// truncated stream (and hands back the input, positioned just after the end marker).
+pub(crate) struct PairReader<R: Read> {
+    input: R,
     name: String,
     count: u64,
     outcome: Option<Result<(), SnapshotError>>,
 }
 
-impl PairReader {
+impl PairReader<BufReader<File>> {
     fn open(path: &Path) -> Result<Self, SnapshotError> {
-        let mut input = BufReader::with_capacity(1 << 20, File::open(path)?);
-        let name = path.display().to_string();
+        let input = BufReader::with_capacity(1 << 20, File::open(path)?);
+        PairReader::new(input, path.display().to_string())
+    }
+}
+
+impl<R: Read> PairReader<R> {
+    /// Reads the magic; `name` names the input in errors.
+    pub(crate) fn new(mut input: R, name: String) -> Result<Self, SnapshotError> {
         let mut magic = [0u8; 8];
         input.read_exact(&mut magic)?;
         if &magic != MAGIC {
@@ -242,8 +270,15 @@ impl PairReader {
     }
 
     fn read_bytes(&mut self, len: u32) -> io::Result<Vec<u8>> {
-        let mut v = vec![0u8; len as usize];
-        self.input.read_exact(&mut v)?;
+        // Grown as bytes arrive, so a forged length cannot allocate more than the input holds.
+        let mut v = Vec::new();
+        self.input
+            .by_ref()
+            .take(u64::from(len))
+            .read_to_end(&mut v)?;
+        if v.len() != len as usize {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
         Ok(v)
     }
 
@@ -264,13 +299,16 @@ impl PairReader {
         Ok(Some((key, value)))
     }
 
-    fn finish(self) -> Result<(), SnapshotError> {
-        self.outcome
-            .unwrap_or_else(|| Err(SnapshotError::Corrupt(self.name.clone())))
+    pub(crate) fn finish(self) -> Result<R, SnapshotError> {
+        match self.outcome {
+            Some(Ok(())) => Ok(self.input),
+            Some(Err(e)) => Err(e),
+            None => Err(SnapshotError::Corrupt(self.name)),
+        }
     }
 }
 
-impl Iterator for PairReader {
+impl<R: Read> Iterator for PairReader<R> {
     type Item = Pair;
     fn next(&mut self) -> Option<Self::Item> {
         if self.outcome.is_some() {

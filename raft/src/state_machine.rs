@@ -25,6 +25,11 @@ pub fn last_applied_key() -> Vec<u8> {
     apply_meta(LAST_APPLIED)
 }
 
+/// Where `state` records the membership as of the last applied log id.
+pub fn membership_key() -> Vec<u8> {
+    apply_meta(MEMBERSHIP)
+}
+
 pub type NotificationSender = UnboundedSender<Vec<Notification>>;
 
 pub struct StateMachine {

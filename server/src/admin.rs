@@ -63,11 +63,114 @@ pub fn node_status(keel: &Keel) -> NodeStatus {
         leader_id: m.current_leader,
         members,
         purged_index: m.purged.map(|l| l.index),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        storage_format: keel_storage::FORMAT_VERSION,
+        data_size_bytes: keel.store.property_sum("rocksdb.estimate-live-data-size"),
+        disk_size_bytes: keel.store.disk_size(),
+        cluster_id: node.cluster_id.get().unwrap_or_default(),
+    }
+}
+
+/// How many backup chunks may wait for the client: memory stays bounded at this many MiB
+/// whatever the size of the state.
+const BACKUP_CHUNKS_IN_FLIGHT: usize = 4;
+const BACKUP_CHUNK_BYTES: usize = 1 << 20;
+
+/// A `Write` that sends what it is given to a stream in chunks of `BACKUP_CHUNK_BYTES`,
+/// waiting while the client is behind.
+struct ChunkSink {
+    buf: Vec<u8>,
+    tx: tokio::sync::mpsc::Sender<Result<SnapshotChunk, Status>>,
+}
+
+impl ChunkSink {
+    fn send(&mut self) -> std::io::Result<()> {
+        let data = std::mem::replace(&mut self.buf, Vec::with_capacity(BACKUP_CHUNK_BYTES));
+        self.tx
+            .blocking_send(Ok(SnapshotChunk { data }))
+            .map_err(|_| std::io::Error::other("the client went away"))
+    }
+}
+
+impl std::io::Write for ChunkSink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let room = BACKUP_CHUNK_BYTES - self.buf.len();
+        let n = room.min(bytes.len());
+        self.buf.extend_from_slice(&bytes[..n]);
+        if self.buf.len() == BACKUP_CHUNK_BYTES {
+            self.send()?;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            self.send()?;
+        }
+        Ok(())
     }
 }
 
 #[tonic::async_trait]
 impl KeelAdmin for AdminService {
+    type SnapshotSaveStream = tokio_stream::wrappers::ReceiverStream<Result<SnapshotChunk, Status>>;
+
+    async fn snapshot_save(
+        &self,
+        _: Request<SnapshotSaveRequest>,
+    ) -> Result<Response<Self::SnapshotSaveStream>, Status> {
+        // Everything acknowledged before this call is applied here before the copy is taken.
+        self.keel
+            .node
+            .linearizable()
+            .await
+            .map_err(errors::propose)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(BACKUP_CHUNKS_IN_FLIGHT);
+        let store = self.keel.store.clone();
+        let node_id = self.keel.node.node_id;
+        let span = tracing::info_span!("snapshot_save", node = node_id);
+        tokio::task::spawn_blocking(move || {
+            let _enter = span.enter();
+            let began = std::time::Instant::now();
+            let sink = ChunkSink {
+                buf: Vec::with_capacity(BACKUP_CHUNK_BYTES),
+                tx: tx.clone(),
+            };
+            match keel_raft::backup::write(&store, sink, node_id) {
+                Ok((_, info)) => tracing::info!(
+                    index = info.applied_index,
+                    pairs = info.pairs,
+                    took_ms = began.elapsed().as_millis() as u64,
+                    "backup streamed"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "backup failed");
+                    let _ = tx.blocking_send(Err(Status::internal(format!("backup failed: {e}"))));
+                }
+            }
+        });
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
+            rx,
+        )))
+    }
+
+    async fn compact(&self, _: Request<CompactRequest>) -> Result<Response<CompactReply>, Status> {
+        let store = self.keel.store.clone();
+        let span = tracing::info_span!("compact", node = self.keel.node.node_id);
+        tokio::task::spawn_blocking(move || {
+            let _enter = span.enter();
+            let before = store.disk_size();
+            store.compact();
+            let after = store.disk_size();
+            tracing::info!(before, after, "compacted");
+            Response::new(CompactReply {
+                disk_bytes_before: before,
+                disk_bytes_after: after,
+            })
+        })
+        .await
+        .map_err(errors::internal)
+    }
+
     async fn node_status(
         &self,
         _: Request<NodeStatusRequest>,

@@ -219,6 +219,8 @@ pub struct NodeSetup {
     pub metrics_listen: Option<ExtraListener>,
     /// TLS on the listeners and authorization.
     pub security: Security,
+    /// The free-space reserve below which writes are refused (`disk`); none: the default.
+    pub min_free_disk: Option<u64>,
 }
 
 /// A listener besides the client and peer ports.
@@ -262,6 +264,7 @@ pub struct DevOptions {
     pub ui_read_only: bool,
     pub metrics_listen: Option<ExtraListener>,
     pub security: Security,
+    pub min_free_disk: Option<u64>,
 }
 
 /// Runs a single-node Keel until `shutdown` resolves.
@@ -286,6 +289,7 @@ pub async fn run_dev(
             ui_read_only: opts.ui_read_only,
             metrics_listen: opts.metrics_listen,
             security: opts.security,
+            min_free_disk: opts.min_free_disk,
         },
         shutdown,
     )
@@ -394,7 +398,14 @@ pub async fn run(
         stopping: AtomicBool::new(false),
         metrics: crate::metrics::Metrics::new(),
     });
+    crate::disk::measure_once(&node.disk, &setup.data_dir, setup.min_free_disk);
+    tokio::spawn(crate::disk::watch(
+        node.disk.clone(),
+        setup.data_dir.clone(),
+        setup.min_free_disk,
+    ));
     tokio::spawn(crate::metrics::count_leader_changes(keel.clone()));
+    tokio::spawn(exit_on_raft_fatal(keel.clone()));
     tokio::spawn(dispatch_notifications(keel.clone(), rx));
     let mut namespaces = vec!["default".to_string()];
     namespaces.extend(setup.namespaces.iter().cloned());
@@ -409,7 +420,12 @@ pub async fn run(
     let limits = crate::limits::Limits::new(setup.security.limits);
     let admission = AdmissionLayer::new(loaded.mapper.clone(), Some(limits));
     let peer_server = peer_listener.map(|l| {
-        let service = PeerService::server(node.raft.clone(), setup.node_id, local.to_string());
+        let service = PeerService::server(
+            node.raft.clone(),
+            setup.node_id,
+            local.to_string(),
+            node.cluster_id.clone(),
+        );
         // Requests forwarded by members were admitted where they arrived; without peer TLS
         // anyone could send one, so they are authorized again here.
         let peer_admission = match loaded.peer_server_tls {
@@ -518,7 +534,8 @@ pub async fn run(
         setup.data_dir.display(),
         began.elapsed().as_millis()
     );
-    client_server_builder()
+    let (draining_tx, draining) = tokio::sync::oneshot::channel::<()>();
+    let server = client_server_builder()
         .layer(measured)
         .layer(admission)
         .layer(forward)
@@ -527,10 +544,20 @@ pub async fn run(
             let keel = keel.clone();
             async move {
                 shutdown.await;
-                keel.stopping.store(true, Ordering::SeqCst);
+                graceful_stop(&keel).await;
+                let _ = draining_tx.send(());
             }
-        })
-        .await?;
+        });
+    tokio::select! {
+        served = server => served?,
+        _ = async {
+            let _ = draining.await;
+            tokio::time::sleep(DRAIN_TIMEOUT).await;
+        } => tracing::warn!(
+            secs = DRAIN_TIMEOUT.as_secs(),
+            "requests still in flight after the drain timeout; stopping anyway"
+        ),
+    }
     let _ = stop_tx.send(true);
     if let Some(server) = peer_server {
         let _ = server.await;
@@ -544,6 +571,47 @@ pub async fn run(
     }
     tracing::info!("Keel stopped");
     Ok(())
+}
+
+/// A Raft core stopped by a fatal error (a storage write that failed: a full disk, an I/O
+/// error) serves nothing again; the process exits non-zero so a supervisor restarts it,
+/// rather than staying up answering UNAVAILABLE to everything.
+async fn exit_on_raft_fatal(keel: Arc<Keel>) {
+    let mut metrics = keel.node.raft.metrics();
+    let fatal = match metrics.wait_for(|m| m.running_state.is_err()).await {
+        Ok(m) => m.running_state.as_ref().err().map(|f| f.to_string()),
+        Err(_) => None, // the node was dropped: a shutdown
+    };
+    if keel.stopping.load(Ordering::SeqCst) {
+        return;
+    }
+    if let Some(fatal) = fatal {
+        tracing::error!(
+            error = %fatal,
+            "Raft stopped on a fatal error; exiting so a supervisor can restart this node \
+             (everything acknowledged is in the log)"
+        );
+        std::process::exit(70);
+    }
+}
+
+/// How long a stopping node lets in-flight requests finish (forwarded long polls included)
+/// before it exits anyway.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The first steps of a stop (SIGTERM, Ctrl-C): readiness and the health service turn
+/// NOT_SERVING, and a leader hands leadership to an up-to-date follower, which ends this
+/// node's waiting polls (their SDKs poll again, and are forwarded to the new leader).
+async fn graceful_stop(keel: &Keel) {
+    keel.stopping.store(true, Ordering::SeqCst);
+    let began = std::time::Instant::now();
+    if let Some(leader) = keel.node.hand_off_leadership(Duration::from_secs(2)).await {
+        tracing::info!(
+            new_leader = leader,
+            ms = began.elapsed().as_millis() as u64,
+            "handed leadership over before stopping"
+        );
+    }
 }
 
 /// Resolves once the node is stopping.

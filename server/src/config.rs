@@ -209,6 +209,11 @@ pub struct StartArgs {
     /// The cluster's CA (PEM): only nodes with a certificate it signed may connect.
     #[arg(long)]
     pub peer_tls_ca_file: Option<PathBuf>,
+    /// Refuse writes while the data directory's filesystem has less free space than this
+    /// ("512MiB", "2GB", bytes) [default: 5% of the filesystem, at least 16 MiB, at most
+    /// 1 GiB].
+    #[arg(long)]
+    pub min_free_disk: Option<String>,
     #[command(flatten)]
     #[serde(flatten)]
     pub security: SecurityArgs,
@@ -272,6 +277,7 @@ impl StartArgs {
             peer_tls_cert_file: self.peer_tls_cert_file.or(file.peer_tls_cert_file),
             peer_tls_key_file: self.peer_tls_key_file.or(file.peer_tls_key_file),
             peer_tls_ca_file: self.peer_tls_ca_file.or(file.peer_tls_ca_file),
+            min_free_disk: self.min_free_disk.or(file.min_free_disk),
             security: self.security.or(file.security),
         })
     }
@@ -322,6 +328,7 @@ impl StartArgs {
         Ok(NodeSetup {
             node_id,
             security,
+            min_free_disk: args.min_free_disk.as_deref().map(parse_size).transpose()?,
             data_dir: args
                 .data_dir
                 .unwrap_or_else(|| PathBuf::from(format!("./keel-data-{node_id}"))),
@@ -344,6 +351,31 @@ impl StartArgs {
 }
 
 /// "1=HOST:PORT,2=HOST:PORT" into ids and peer addresses.
+/// A size in bytes: a number with an optional unit (B, KB, MB, GB, TB in powers of 1000;
+/// KiB, MiB, GiB, TiB in powers of 1024; case-insensitive).
+pub fn parse_size(text: &str) -> anyhow::Result<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .with_context(|| format!("{text:?} is not a size (like 512MiB or 2GB)"))?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        other => bail!("{text:?}: unknown size unit {other:?} (B, KB, MB, GB, KiB, MiB, GiB)"),
+    };
+    n.checked_mul(scale)
+        .with_context(|| format!("{text:?} is too large"))
+}
+
 pub fn parse_initial_cluster(list: &str) -> anyhow::Result<BTreeMap<NodeId, String>> {
     let mut peers = BTreeMap::new();
     for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -369,6 +401,24 @@ pub fn parse_initial_cluster(list: &str) -> anyhow::Result<BTreeMap<NodeId, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_parse_with_units_and_bad_ones_are_refused() {
+        assert_eq!(parse_size("1024").unwrap(), 1024);
+        assert_eq!(parse_size("64MiB").unwrap(), 64 << 20);
+        assert_eq!(parse_size("2 GB").unwrap(), 2_000_000_000);
+        assert_eq!(parse_size("1gib").unwrap(), 1 << 30);
+        for bad in [
+            "",
+            "MiB",
+            "12 parsecs",
+            "-1",
+            "99999999999999999999",
+            "20000000TiB",
+        ] {
+            assert!(parse_size(bad).is_err(), "{bad:?} refused");
+        }
+    }
 
     #[test]
     fn initial_cluster_lists_parse_and_bad_ones_are_refused() {

@@ -5,6 +5,7 @@ use keel_engine::Rejection;
 use keel_raft::ProposeError;
 use prost::Message;
 use temporalio_protos::google::rpc::Status as RpcStatus;
+use temporalio_protos::temporal::api::enums::v1::{ResourceExhaustedCause, ResourceExhaustedScope};
 use temporalio_protos::temporal::api::errordetails::v1 as details;
 use tonic::{Code, Status};
 
@@ -184,6 +185,11 @@ pub fn propose(e: ProposeError) -> Status {
         ProposeError::Fatal(_) | ProposeError::NoReadIndex(_) => {
             Status::unavailable(format!("{e}; retry"))
         }
+        ProposeError::DiskFull(_) => crate::limits::exhausted(
+            &e.to_string(),
+            ResourceExhaustedCause::PersistenceStorageLimit,
+            ResourceExhaustedScope::System,
+        ),
     }
 }
 

@@ -5,7 +5,8 @@
 //! SERVING while it knows a leader (its own or another node's: requests it cannot serve are
 //! forwarded) that a quorum follows, NOT_SERVING when there is none (an election, a node cut
 //! off from the majority, a leader that lost its quorum), while it is far behind in applying
-//! its log, and once it has begun shutting down: the checks of `readiness`, which
+//! its log, while its disk is below the free-space reserve (it refuses writes then), and once
+//! it has begun shutting down: the checks of `readiness`, which
 //! the metrics listener's `/readyz` reports too.
 
 use crate::app::Keel;
@@ -80,6 +81,22 @@ pub fn readiness(keel: &Keel) -> Vec<Check> {
                 "ok".into()
             } else {
                 "this leader heard from no quorum lately".into()
+            },
+        },
+        match keel.node.disk.low() {
+            Some(low) => Check {
+                name: "disk",
+                ok: false,
+                detail: format!(
+                    "{} MiB free, below the {} MiB reserve: writes are refused",
+                    low.free >> 20,
+                    low.reserve >> 20
+                ),
+            },
+            None => Check {
+                name: "disk",
+                ok: true,
+                detail: "ok".into(),
             },
         },
         Check {

@@ -92,6 +92,7 @@ async fn take_over(
         .await?;
     }
     let batches = keel.batches.load(keel).map_err(crate::errors::internal)?;
+    tokio::spawn(refresh_member_addresses(keel.clone()));
     let timer_keel = keel.clone();
     let task = tokio::spawn(async move {
         let (node, store) = (timer_keel.node.clone(), timer_keel.store.clone());
@@ -105,6 +106,19 @@ async fn take_over(
         "leading: task queues and timers loaded"
     );
     Ok(task)
+}
+
+/// While this node leads, brings the members' recorded addresses up to date (its own, and
+/// those a restore from backup left blank) until none is missing.
+async fn refresh_member_addresses(keel: Arc<Keel>) {
+    while keel.leading.load(Ordering::SeqCst) {
+        match keel.node.refresh_addresses().await {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(e) => tracing::debug!(error = %e, "refreshing member addresses failed"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }
 
 fn step_down(keel: &Keel, timer_task: Option<JoinHandle<()>>) {

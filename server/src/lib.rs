@@ -9,6 +9,7 @@ pub mod auth;
 pub mod batch;
 pub mod config;
 pub mod console;
+pub mod disk;
 pub mod errors;
 pub mod forward;
 pub mod frontend;

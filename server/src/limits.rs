@@ -90,14 +90,19 @@ impl Drop for Slot {
     }
 }
 
-fn exhausted(message: &str, cause: ResourceExhaustedCause) -> Status {
+/// RESOURCE_EXHAUSTED with Temporal's `ResourceExhaustedFailure` detail.
+pub fn exhausted(
+    message: &str,
+    cause: ResourceExhaustedCause,
+    scope: ResourceExhaustedScope,
+) -> Status {
     crate::errors::with_detail(
         tonic::Code::ResourceExhausted,
         message.to_string(),
         "temporal.api.errordetails.v1.ResourceExhaustedFailure",
         details::ResourceExhaustedFailure {
             cause: cause as i32,
-            scope: ResourceExhaustedScope::Namespace as i32,
+            scope: scope as i32,
         },
     )
 }
@@ -143,6 +148,7 @@ impl Limits {
                 return Err(exhausted(
                     "namespace rate limit exceeded",
                     ResourceExhaustedCause::RpsLimit,
+                    ResourceExhaustedScope::Namespace,
                 ));
             }
             bucket.tokens -= 1.0;
@@ -160,6 +166,7 @@ impl Limits {
             return Err(exhausted(
                 "namespace concurrent poller limit exceeded",
                 ResourceExhaustedCause::ConcurrentLimit,
+                ResourceExhaustedScope::Namespace,
             ));
         }
         *n += 1;

@@ -30,6 +30,39 @@ enum Command {
     Server(ServerCommand),
     /// Inspect and change a running cluster.
     Cluster(ClusterArgs),
+    /// Back up a live cluster to a file, check a backup, restore one as a new cluster.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+}
+
+#[derive(Subcommand)]
+enum SnapshotCommand {
+    /// Stream a consistent backup of the whole state at one applied index from a live node
+    /// (writes go on meanwhile) into FILE, checked before it is kept.
+    Save {
+        #[command(flatten)]
+        connect: ConnectArgs,
+        file: PathBuf,
+    },
+    /// Check a backup and print its index, size, checksum and record counts.
+    Status { file: PathBuf },
+    /// Make a new data directory from a backup, for one member of a new cluster (with a new
+    /// cluster id: it can never join the cluster the backup came from). Restore every member
+    /// of the new cluster from the same file with the same --initial-cluster, then start each
+    /// with `keel server start` (or the one node with `keel server start-dev`).
+    Restore {
+        file: PathBuf,
+        /// The new data directory (must be empty or absent).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// This member's id in the new cluster.
+        #[arg(long, default_value_t = 1)]
+        node_id: u64,
+        /// The new cluster's members' peer addresses, "1=HOST:PORT,2=HOST:PORT,3=HOST:PORT"
+        /// as given to `keel server start`; without it, a single node for `start-dev`.
+        #[arg(long)]
+        initial_cluster: Option<String>,
+    },
 }
 
 // Parsed once at start: the variants' sizes do not matter.
@@ -65,6 +98,11 @@ enum ServerCommand {
         /// with a warning if that port is taken].
         #[arg(long)]
         metrics_listen: Option<SocketAddr>,
+        /// Refuse writes while the data directory's filesystem has less free space than
+        /// this ("512MiB", "2GB", bytes) [default: 5% of the filesystem, at least 16 MiB, at
+        /// most 1 GiB].
+        #[arg(long)]
+        min_free_disk: Option<String>,
         #[command(flatten)]
         security: SecurityArgs,
     },
@@ -73,8 +111,9 @@ enum ServerCommand {
     Start(Box<StartArgs>),
 }
 
+/// How a command reaches a cluster's client port.
 #[derive(clap::Args)]
-struct ClusterArgs {
+struct ConnectArgs {
     /// Client address of any member (repeatable: tried in turn).
     #[arg(long = "address", default_value = "127.0.0.1:7233", global = true)]
     addresses: Vec<String>,
@@ -90,6 +129,12 @@ struct ClusterArgs {
     /// An API key or JWT sent as `Authorization: Bearer ...` (also `KEEL_API_KEY`).
     #[arg(long, global = true, env = "KEEL_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct ClusterArgs {
+    #[command(flatten)]
+    connect: ConnectArgs,
     #[command(subcommand)]
     command: ClusterCommand,
 }
@@ -120,6 +165,8 @@ enum ClusterCommand {
     },
     /// A checksum of one node's state (the node at the first --address).
     Checksum,
+    /// Compact every member's RocksDB, one node at a time.
+    Compact,
 }
 
 async fn shutdown_signal() {
@@ -137,7 +184,7 @@ fn opt(v: Option<u64>) -> String {
 }
 
 /// An admin client for `addrs` with the command line's TLS and credentials.
-fn admin_client(args: &ClusterArgs, addrs: Vec<String>) -> anyhow::Result<AdminClient> {
+fn admin_client(args: &ConnectArgs, addrs: Vec<String>) -> anyhow::Result<AdminClient> {
     let mut client = AdminClient::new(addrs);
     if let Some(ca) = &args.tls_ca_file {
         let tls = keel_client::tls::ClientTls::client(keel_client::tls::ClientTlsFiles {
@@ -153,19 +200,39 @@ fn admin_client(args: &ClusterArgs, addrs: Vec<String>) -> anyhow::Result<AdminC
     Ok(client)
 }
 
+fn mib(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / (1 << 20) as f64)
+}
+
 async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
-    let client = admin_client(&args, args.addresses.clone())?;
+    let addresses = args.connect.addresses.clone();
+    let client = admin_client(&args.connect, addresses.clone())?;
     match args.command {
         ClusterCommand::Status => {
             let members = client.cluster_status().await?;
+            let cluster_id = members
+                .iter()
+                .find_map(|(_, s)| s.as_ref().ok().map(|s| s.cluster_id.clone()))
+                .filter(|id| !id.is_empty())
+                .unwrap_or_else(|| "-".into());
             println!(
-                "{:<5} {:<22} {:<22} {:<10} {:<6} {:>9} {:>9} {:>9}  reachable",
-                "id", "client", "peer", "role", "term", "last_log", "applied", "snapshot"
+                "{:<5} {:<22} {:<22} {:<10} {:<6} {:>9} {:>9} {:>9} {:>9} {:>9} {:<8}  reachable",
+                "id",
+                "client",
+                "peer",
+                "role",
+                "term",
+                "last_log",
+                "applied",
+                "snapshot",
+                "data_mib",
+                "disk_mib",
+                "version"
             );
             for (member, status) in members {
                 match status {
                     Ok(s) => println!(
-                        "{:<5} {:<22} {:<22} {:<10} {:<6} {:>9} {:>9} {:>9}  yes",
+                        "{:<5} {:<22} {:<22} {:<10} {:<6} {:>9} {:>9} {:>9} {:>9} {:>9} {:<8}  yes",
                         member.node_id,
                         member.client_addr,
                         member.peer_addr,
@@ -177,13 +244,19 @@ async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
                         s.term,
                         opt(s.last_log_index),
                         opt(s.applied_index),
-                        opt(s.snapshot_index)
+                        opt(s.snapshot_index),
+                        mib(s.data_size_bytes),
+                        mib(s.disk_size_bytes),
+                        format!("{}/{}", s.version, s.storage_format)
                     ),
                     Err(e) => println!(
-                        "{:<5} {:<22} {:<22} {:<10} {:<6} {:>9} {:>9} {:>9}  no ({e})",
+                        "{:<5} {:<22} {:<22} {:<10} {:<6} {:>9} {:>9} {:>9} {:>9} {:>9} {:<8}  no ({e})",
                         member.node_id,
                         member.client_addr,
                         member.peer_addr,
+                        "-",
+                        "-",
+                        "-",
                         "-",
                         "-",
                         "-",
@@ -192,6 +265,7 @@ async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
                     ),
                 }
             }
+            println!("cluster {cluster_id}");
         }
         ClusterCommand::AddNode {
             node_id,
@@ -243,11 +317,22 @@ async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
                 "node {node_id} campaigned but does not lead yet; see `keel cluster status`"
             );
         }
+        ClusterCommand::Compact => {
+            for (member, _) in client.cluster_status().await? {
+                let r = client
+                    .to(vec![member.client_addr.clone()])
+                    .compact()
+                    .await?;
+                println!(
+                    "node {}: {} MiB on disk before, {} MiB after",
+                    member.node_id,
+                    mib(r.disk_bytes_before),
+                    mib(r.disk_bytes_after)
+                );
+            }
+        }
         ClusterCommand::Checksum => {
-            let c = client
-                .to(args.addresses[..1].to_vec())
-                .state_checksum()
-                .await?;
+            let c = client.to(addresses[..1].to_vec()).state_checksum().await?;
             println!(
                 "applied {} keys {} checksum {:016x}",
                 opt(c.applied_index),
@@ -287,6 +372,7 @@ async fn run() -> anyhow::Result<()> {
             headless,
             ui_read_only,
             metrics_listen,
+            min_free_disk,
             security,
         }) => {
             let or_default = |asked: Option<SocketAddr>, port: u16| {
@@ -312,6 +398,10 @@ async fn run() -> anyhow::Result<()> {
                     ui_read_only,
                     metrics_listen: or_default(metrics_listen, 9233),
                     security: security.into_security(None)?,
+                    min_free_disk: min_free_disk
+                        .as_deref()
+                        .map(keel_server::config::parse_size)
+                        .transpose()?,
                 },
                 shutdown_signal(),
             )
@@ -321,5 +411,99 @@ async fn run() -> anyhow::Result<()> {
             keel_server::run(args.into_setup()?, shutdown_signal()).await
         }
         Command::Cluster(args) => cluster(args).await,
+        Command::Snapshot(command) => snapshot(command).await,
     }
+}
+
+fn print_summary(s: &keel_raft::backup::Summary) {
+    let i = &s.info;
+    println!("index      {} (term {})", i.applied_index, i.applied_term);
+    println!("size       {} bytes", s.size);
+    println!("sha256     {}", s.sha256);
+    println!("records    {}", i.pairs);
+    for (table, count) in &s.tables {
+        println!("  {table:<15} {count}");
+    }
+    println!(
+        "cluster    {}",
+        if i.cluster_id.is_empty() {
+            "-"
+        } else {
+            &i.cluster_id
+        }
+    );
+    println!(
+        "taken from node {} running Keel {}",
+        i.node_id, i.keel_version
+    );
+    println!("format     {}", i.storage_format);
+}
+
+async fn snapshot(command: SnapshotCommand) -> anyhow::Result<()> {
+    use keel_raft::backup;
+    match command {
+        SnapshotCommand::Save { connect, file } => {
+            let client = admin_client(&connect, connect.addresses.clone())?;
+            let partial = file.with_extension("part");
+            let out = std::io::BufWriter::new(
+                std::fs::File::create(&partial)
+                    .with_context(|| format!("cannot create {}", partial.display()))?,
+            );
+            let saved = client.snapshot_save(out).await;
+            let checked = saved
+                .map_err(anyhow::Error::from)
+                .and_then(|_| backup::verify(&partial).map_err(anyhow::Error::from));
+            let summary = match checked {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&partial);
+                    return Err(e.context("the backup was not saved"));
+                }
+            };
+            std::fs::File::open(&partial)?.sync_all()?;
+            std::fs::rename(&partial, &file)?;
+            println!("saved {}", file.display());
+            print_summary(&summary);
+        }
+        SnapshotCommand::Status { file } => print_summary(&backup::verify(&file)?),
+        SnapshotCommand::Restore {
+            file,
+            data_dir,
+            node_id,
+            initial_cluster,
+        } => {
+            let members = match initial_cluster {
+                Some(list) => keel_server::config::parse_initial_cluster(&list)?
+                    .into_iter()
+                    .map(|(id, peer_addr)| {
+                        (
+                            id,
+                            keel_raft::KeelNode {
+                                // Filled in by the leader once the member answers.
+                                client_addr: String::new(),
+                                peer_addr,
+                            },
+                        )
+                    })
+                    .collect(),
+                None => std::collections::BTreeMap::from([(node_id, Default::default())]),
+            };
+            let restored = backup::restore(
+                &file,
+                &backup::RestoreTarget {
+                    data_dir: data_dir.clone(),
+                    node_id,
+                    members,
+                },
+            )?;
+            println!(
+                "restored {} into {} as node {node_id} of the new cluster {}",
+                file.display(),
+                data_dir.display(),
+                restored.cluster_id
+            );
+            print_summary(&restored.summary);
+        }
+    }
+    Ok(())
 }

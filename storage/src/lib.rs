@@ -16,8 +16,31 @@ const CF_RAFT_LOG: &str = "raft_log";
 const CF_RAFT_META: &str = "raft_meta";
 const CF_STATE: &str = "state";
 
+/// The layout of a data directory (column families, key layouts of `keel_engine::keys`,
+/// record encodings). Kept in `<data dir>/KEEL_FORMAT` and in every backup. A build opens
+/// directories of its own format and older ones (migrating them forward, then recording
+/// its own format), and refuses newer ones before RocksDB touches a file.
+///
+/// 1: the first recorded format (a directory without the file that holds a database is 1).
+pub const FORMAT_VERSION: u32 = 1;
+
+const FORMAT_FILE: &str = "KEEL_FORMAT";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
+    #[error(
+        "the data directory {path} was written by a newer Keel (storage format {found}); this \
+         build reads formats up to {supported}: run a newer keel, or restore a backup"
+    )]
+    NewerFormat {
+        path: String,
+        found: u32,
+        supported: u32,
+    },
+    #[error("the data directory {path} has an unreadable {FORMAT_FILE} file: {detail}")]
+    BadFormatFile { path: String, detail: String },
+    #[error("data directory: {0}")]
+    Io(#[from] std::io::Error),
     #[error(
         "the data directory {path} is in use by another Keel process (RocksDB lock held): {source}"
     )]
@@ -37,8 +60,19 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the node's database under `path`.
+    /// Opens (creating if needed) the node's database under `path`, after checking the
+    /// directory's storage format (a newer one is refused with nothing written).
     pub fn open(path: &Path) -> Result<Self> {
+        let found = read_format(path)?;
+        let store = Self::open_db(path)?;
+        if found != Found::Recorded(FORMAT_VERSION) {
+            // Migrations from older formats go here, each a step from N to N + 1.
+            write_format(path)?;
+        }
+        Ok(store)
+    }
+
+    fn open_db(path: &Path) -> Result<Self> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
@@ -308,9 +342,89 @@ impl Store {
             .sum()
     }
 
+    /// Compacts every column family fully (what `keel cluster compact` asks for): deleted
+    /// and overwritten records are dropped and the files rewritten. Blocks until done.
+    pub fn compact(&self) {
+        for name in [CF_RAFT_LOG, CF_RAFT_META, CF_STATE] {
+            self.db
+                .compact_range_cf(self.cf(name), None::<&[u8]>, None::<&[u8]>);
+        }
+    }
+
+    /// The bytes the data directory takes on disk, as allocated (RocksDB's files, the space
+    /// it preallocates for its write-ahead log, and snapshot files).
+    pub fn disk_size(&self) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        fn walk(dir: &Path) -> u64 {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return 0;
+            };
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => walk(&e.path()),
+                    Ok(m) => m.blocks() * 512,
+                    Err(_) => 0,
+                })
+                .sum()
+        }
+        walk(self.dir())
+    }
+
     pub fn dir(&self) -> &Path {
         self.db.path()
     }
+}
+
+/// What a data directory says of its storage format.
+#[derive(Debug, PartialEq, Eq)]
+enum Found {
+    /// A new directory.
+    Nothing,
+    /// A database from before the format file: format 1.
+    Unrecorded,
+    Recorded(u32),
+}
+
+fn read_format(dir: &Path) -> Result<Found> {
+    let bad = |detail: String| StorageError::BadFormatFile {
+        path: dir.display().to_string(),
+        detail,
+    };
+    match std::fs::read_to_string(dir.join(FORMAT_FILE)) {
+        Ok(text) => {
+            let found: u32 = text
+                .trim()
+                .parse()
+                .map_err(|_| bad(format!("{:?} is not a format number", text.trim())))?;
+            if found > FORMAT_VERSION {
+                return Err(StorageError::NewerFormat {
+                    path: dir.display().to_string(),
+                    found,
+                    supported: FORMAT_VERSION,
+                });
+            }
+            Ok(Found::Recorded(found))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(if dir.join("CURRENT").exists() {
+            Found::Unrecorded
+        } else {
+            Found::Nothing
+        }),
+        Err(e) => Err(bad(e.to_string())),
+    }
+}
+
+/// Records this build's format in `dir` (written to a temporary file, fsynced, renamed).
+fn write_format(dir: &Path) -> Result<()> {
+    use std::io::Write;
+    let tmp = dir.join(format!("{FORMAT_FILE}.tmp"));
+    let mut f = std::fs::File::create(&tmp)?;
+    writeln!(f, "{FORMAT_VERSION}")?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(FORMAT_FILE))?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
 }
 
 /// A snapshot install writes `state` in batches of about this size.

@@ -80,3 +80,48 @@ fn replace_state_drops_everything_else() {
         .unwrap();
     assert_eq!(all, vec![(b"new".to_vec(), b"3".to_vec())]);
 }
+
+#[test]
+fn a_new_directory_records_the_format_and_an_unversioned_database_is_format_one() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path()).unwrap());
+    let recorded = std::fs::read_to_string(dir.path().join(FORMAT_FILE)).unwrap();
+    assert_eq!(recorded.trim(), FORMAT_VERSION.to_string());
+    // A database written before the format file existed opens and gets one.
+    std::fs::remove_file(dir.path().join(FORMAT_FILE)).unwrap();
+    assert_eq!(read_format(dir.path()).unwrap(), Found::Unrecorded);
+    drop(Store::open(dir.path()).unwrap());
+    assert!(dir.path().join(FORMAT_FILE).exists());
+}
+
+#[test]
+fn a_directory_of_a_newer_format_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path()).unwrap());
+    std::fs::write(
+        dir.path().join(FORMAT_FILE),
+        format!("{}\n", FORMAT_VERSION + 1),
+    )
+    .unwrap();
+    let listing = |d: &Path| {
+        let mut files: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.file_name(), e.metadata().unwrap().len())
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let before = listing(dir.path());
+    let err = Store::open(dir.path()).err().expect("refused");
+    assert!(matches!(err, StorageError::NewerFormat { found, .. } if found == FORMAT_VERSION + 1));
+    assert!(err.to_string().contains("newer Keel"), "{err}");
+    assert_eq!(listing(dir.path()), before, "nothing written");
+    std::fs::write(dir.path().join(FORMAT_FILE), "two\n").unwrap();
+    assert!(matches!(
+        Store::open(dir.path()).err(),
+        Some(StorageError::BadFormatFile { .. })
+    ));
+}

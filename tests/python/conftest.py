@@ -80,8 +80,11 @@ def keel(tmp_path):
 class ClusterNode:
     """One `keel server start` process of a test cluster."""
 
-    def __init__(self, node_id: int, data_dir: str, initial_cluster: str, peer_port: int, extra_args=()):
+    def __init__(self, node_id: int, data_dir: str, initial_cluster: str, peer_port: int, extra_args=(),
+                 log_path: str = ""):
         self.node_id = node_id
+        # Where its stderr goes, at info level (inherited, errors only, without one).
+        self.log_path = log_path
         self.data_dir = data_dir
         self.port = reserve_port()
         self.peer_port = peer_port
@@ -95,6 +98,10 @@ class ClusterNode:
 
     def start(self) -> None:
         binary = os.environ["KEEL_BIN"]
+        log_filter = os.environ.get("KEEL_LOG", "error,openraft=off")
+        stderr = None
+        if self.log_path:
+            log_filter, stderr = "info,openraft=warn", open(self.log_path, "a")
         self.proc = subprocess.Popen(
             [
                 binary, "server", "start",
@@ -106,8 +113,9 @@ class ClusterNode:
                 *self.extra_args,
             ],
             stdout=subprocess.PIPE,
+            stderr=stderr,
             text=True,
-            env={**os.environ, "KEEL_LOG": os.environ.get("KEEL_LOG", "error,openraft=off")},
+            env={**os.environ, "KEEL_LOG": log_filter},
         )
         wait_serving(self.proc, f"keel node {self.node_id}")
 
@@ -156,11 +164,13 @@ class Cluster:
         return next(n for n in self.nodes if n.node_id == node_id)
 
 
-def start_cluster(tmp_path, extra_args=lambda node_id: (), cli_args=()) -> Cluster:
-    """Three `keel server start` nodes; `extra_args(node_id)` adds flags to each."""
+def start_cluster(tmp_path, extra_args=lambda node_id: (), cli_args=(), logs=False) -> Cluster:
+    """Three `keel server start` nodes; `extra_args(node_id)` adds flags to each; with `logs`,
+    each node's info log goes to node<id>.log in tmp_path."""
     peers = {i: reserve_port() for i in (1, 2, 3)}
     initial = ",".join(f"{i}=127.0.0.1:{p}" for i, p in peers.items())
-    nodes = [ClusterNode(i, str(tmp_path / f"node{i}"), initial, peers[i], extra_args(i)) for i in (1, 2, 3)]
+    nodes = [ClusterNode(i, str(tmp_path / f"node{i}"), initial, peers[i], extra_args(i),
+                         str(tmp_path / f"node{i}.log") if logs else "") for i in (1, 2, 3)]
     for n in nodes:
         n.start()
     return Cluster(nodes, cli_args)

@@ -92,3 +92,42 @@ async def test_updates_across_a_leader_kill_are_each_applied_once(cluster_both_w
     assert [total for total, _ in results] == [per_workflow] * 5
     assert all(len(seen) == per_workflow for _, seen in results)
     assert cluster.wait_leader() != leader
+
+
+async def test_sigterm_of_the_leader_hands_leadership_over_and_loses_nothing(tmp_path):
+    import signal
+    import time
+
+    from conftest import start_cluster
+
+    cluster = start_cluster(tmp_path, logs=True)
+    try:
+        leader = cluster.wait_leader()
+        follower = next(n for n in cluster.nodes if n.node_id != leader)
+        client = await Client.connect(follower.target)
+        async with Worker(client, task_queue="py-sigterm", workflows=[ShoutThenSleep], activities=[shout]):
+            handles = [
+                await client.start_workflow(ShoutThenSleep.run, f"t{i}", id=f"py-sigterm-{uuid.uuid4()}",
+                                            task_queue="py-sigterm")
+                for i in range(20)
+            ]
+            old = cluster.node(leader)
+            began = time.monotonic()
+            old.proc.send_signal(signal.SIGTERM)
+            new_leader = None
+            while new_leader is None and time.monotonic() - began < 20:
+                roles = cluster.status(follower.target)
+                new_leader = next((i for i, cols in roles.items() if cols[3] == "leader" and i != leader), None)
+            elected = time.monotonic() - began
+            code = await asyncio.to_thread(old.proc.wait, 30)
+            stopped = time.monotonic() - began
+            results = await asyncio.wait_for(asyncio.gather(*[h.result() for h in handles]), timeout=90)
+        assert results == [f"T{i}" for i in range(20)]
+        assert new_leader is not None and code == 0, (new_leader, code)
+        log = open(old.log_path).read()
+        assert "handed leadership over before stopping" in log, log[-2000:]
+        print(f"SIGTERM of the leader: node {new_leader} leads after {elected:.2f} s, "
+              f"the old leader exited after {stopped:.2f} s")
+    finally:
+        for n in cluster.nodes:
+            n.kill9()

@@ -99,3 +99,16 @@ pub struct ReadIndexReply {
     #[prost(uint64, optional, tag = "1")]
     pub index: Option<u64>,
 }
+
+/// Raft's leadership transfer: a leader that is about to stop asks an up-to-date follower to
+/// start an election now. Honoured only from this node's current leader, addressed to it.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TimeoutNowMsg {
+    #[prost(uint64, tag = "1")]
+    pub from: u64,
+    #[prost(uint64, tag = "2")]
+    pub to: u64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TimeoutNowReply {}

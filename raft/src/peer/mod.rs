@@ -10,6 +10,7 @@ mod generated {
     include!(concat!(env!("OUT_DIR"), "/keel.raft.v1.RaftPeer.rs"));
 }
 
+use crate::cluster_id::{self, AdmitError, ClusterId};
 use crate::codec;
 use crate::types::{KeelNode, NodeId, Raft, TypeConfig};
 use generated::raft_peer_client::RaftPeerClient;
@@ -44,17 +45,41 @@ pub struct PeerService {
     raft: Raft,
     node_id: NodeId,
     client_addr: String,
+    cluster_id: ClusterId,
 }
 
 impl PeerService {
-    pub fn server(raft: Raft, node_id: NodeId, client_addr: String) -> RaftPeerServer<PeerService> {
+    pub fn server(
+        raft: Raft,
+        node_id: NodeId,
+        client_addr: String,
+        cluster_id: ClusterId,
+    ) -> RaftPeerServer<PeerService> {
         RaftPeerServer::new(PeerService {
             raft,
             node_id,
             client_addr,
+            cluster_id,
         })
         .max_decoding_message_size(usize::MAX)
         .max_encoding_message_size(usize::MAX)
+    }
+}
+
+impl PeerService {
+    /// Refuses a Raft message from another cluster (FAILED_PRECONDITION), before it can
+    /// touch this node's vote, log or state.
+    fn admit<T>(&self, request: Request<T>) -> Result<T, Status> {
+        let theirs = request
+            .metadata()
+            .get(cluster_id::HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        match self.cluster_id.admit(theirs) {
+            Ok(()) => Ok(request.into_inner()),
+            Err(AdmitError::Mismatch(m)) => Err(Status::failed_precondition(m.to_string())),
+            Err(e @ AdmitError::Storage(_)) => Err(raft_failed(e)),
+        }
     }
 }
 
@@ -64,7 +89,7 @@ impl RaftPeer for PeerService {
         &self,
         request: Request<AppendEntriesMsg>,
     ) -> Result<Response<AppendEntriesReply>, Status> {
-        let m = request.into_inner();
+        let m = self.admit(request)?;
         let rpc = AppendEntriesRequest::<TypeConfig> {
             vote: codec::decode_vote(&m.vote).map_err(bad_request)?,
             prev_log_id: codec::decode_opt_log_id(&m.prev_log_id).map_err(bad_request)?,
@@ -100,7 +125,7 @@ impl RaftPeer for PeerService {
     }
 
     async fn vote(&self, request: Request<VoteMsg>) -> Result<Response<VoteReply>, Status> {
-        let m = request.into_inner();
+        let m = self.admit(request)?;
         let rpc = VoteRequest {
             vote: codec::decode_vote(&m.vote).map_err(bad_request)?,
             last_log_id: codec::decode_opt_log_id(&m.last_log_id).map_err(bad_request)?,
@@ -117,7 +142,7 @@ impl RaftPeer for PeerService {
         &self,
         request: Request<SnapshotChunkMsg>,
     ) -> Result<Response<SnapshotChunkReply>, Status> {
-        let m = request.into_inner();
+        let m = self.admit(request)?;
         let rpc = InstallSnapshotRequest::<TypeConfig> {
             vote: codec::decode_vote(&m.vote).map_err(bad_request)?,
             meta: codec::decode_snapshot_meta(&m.meta).map_err(bad_request)?,
@@ -146,6 +171,33 @@ impl RaftPeer for PeerService {
         Ok(Response::new(ReadIndexReply {
             index: read.map(|l| l.index),
         }))
+    }
+
+    async fn timeout_now(
+        &self,
+        request: Request<TimeoutNowMsg>,
+    ) -> Result<Response<TimeoutNowReply>, Status> {
+        let same_cluster = match (
+            self.cluster_id.get(),
+            request.metadata().get(cluster_id::HEADER),
+        ) {
+            (Some(ours), Some(theirs)) => theirs.to_str().is_ok_and(|t| t == ours),
+            (None, None) => true,
+            _ => false,
+        };
+        let m = request.into_inner();
+        let leader = self.raft.metrics().borrow().current_leader;
+        if !same_cluster || m.to != self.node_id || leader != Some(m.from) || m.from == m.to {
+            return Err(Status::failed_precondition(
+                "a leadership transfer is taken only from this node's leader, addressed to it",
+            ));
+        }
+        tracing::info!(
+            from = m.from,
+            "the leader hands over leadership: campaigning"
+        );
+        self.raft.trigger().elect().await.map_err(raft_failed)?;
+        Ok(Response::new(TimeoutNowReply {}))
     }
 
     async fn hello(&self, _: Request<HelloMsg>) -> Result<Response<HelloReply>, Status> {
@@ -200,6 +252,25 @@ pub async fn hello(
         .into_inner())
 }
 
+/// Asks the follower `to` at `peer_addr` to campaign now (leadership transfer from `from`).
+pub async fn timeout_now(
+    peer_addr: &str,
+    transport: &PeerTransport,
+    cluster_id: &ClusterId,
+    from: NodeId,
+    to: NodeId,
+    timeout: Duration,
+) -> Result<(), Status> {
+    let channel = connect(peer_addr, transport).map_err(|e| Status::unavailable(e.to_string()))?;
+    let mut request = Request::new(TimeoutNowMsg { from, to });
+    request.set_timeout(timeout);
+    if let Some(value) = cluster_id.get().and_then(|id| id.parse().ok()) {
+        request.metadata_mut().insert(cluster_id::HEADER, value);
+    }
+    RaftPeerClient::new(channel).timeout_now(request).await?;
+    Ok(())
+}
+
 /// Asks the leader at `peer_addr` for its read index.
 pub async fn read_index(channel: Channel, timeout: Duration) -> Result<Option<u64>, Status> {
     let mut request = Request::new(ReadIndexMsg {});
@@ -214,12 +285,14 @@ pub async fn read_index(channel: Channel, timeout: Duration) -> Result<Option<u6
 /// openraft's network: one client per replication target.
 pub struct PeerNetwork {
     pub transport: PeerTransport,
+    pub cluster_id: ClusterId,
 }
 
 pub struct PeerClient {
     target: NodeId,
     addr: String,
     transport: PeerTransport,
+    cluster_id: ClusterId,
     client: Option<RaftPeerClient<Channel>>,
 }
 
@@ -230,6 +303,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
             target,
             addr: node.peer_addr.clone(),
             transport: self.transport.clone(),
+            cluster_id: self.cluster_id.clone(),
             client: None,
         }
     }
@@ -286,10 +360,16 @@ impl PeerClient {
     }
 }
 
-fn with_deadline<T>(message: T, option: &RPCOption) -> Request<T> {
-    let mut request = Request::new(message);
-    request.set_timeout(option.hard_ttl());
-    request
+impl PeerClient {
+    /// A request with openraft's deadline and this node's cluster id.
+    fn request<T>(&self, message: T, option: &RPCOption) -> Request<T> {
+        let mut request = Request::new(message);
+        request.set_timeout(option.hard_ttl());
+        if let Some(value) = self.cluster_id.get().and_then(|id| id.parse().ok()) {
+            request.metadata_mut().insert(cluster_id::HEADER, value);
+        }
+        request
+    }
 }
 
 impl RaftNetwork<TypeConfig> for PeerClient {
@@ -306,7 +386,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         };
         let reply = self
             .client()?
-            .append_entries(with_deadline(message, &option))
+            .append_entries(self.request(message, &option))
             .await
             .map_err(|s| self.failed(s))?
             .into_inner();
@@ -340,7 +420,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         };
         let reply = self
             .client()?
-            .install_snapshot(with_deadline(message, &option))
+            .install_snapshot(self.request(message, &option))
             .await
             .map_err(|s| self.failed(s))?
             .into_inner();
@@ -360,7 +440,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         };
         let reply = self
             .client()?
-            .vote(with_deadline(message, &option))
+            .vote(self.request(message, &option))
             .await
             .map_err(|s| self.failed(s))?
             .into_inner();

@@ -111,6 +111,9 @@ pub struct Metrics {
     purged_index: IntGauge,
     millis_since_quorum_ack: IntGauge,
     members: IntGauge,
+    disk_free: IntGauge,
+    disk_reserve: IntGauge,
+    disk_alarm: IntGauge,
     peer_matched: IntGaugeVec,
     peer_lag: IntGaugeVec,
     backlog: IntGaugeVec,
@@ -273,6 +276,21 @@ impl Metrics {
                 "keel_server_millis_since_quorum_ack",
                 "On the leader: milliseconds since a quorum last acknowledged it (-1 elsewhere).",
             ),
+            disk_free: gauge(
+                &r,
+                "keel_disk_free_bytes",
+                "Free space on the data directory's filesystem, bytes.",
+            ),
+            disk_reserve: gauge(
+                &r,
+                "keel_disk_reserve_bytes",
+                "The free-space reserve (--min-free-disk), bytes.",
+            ),
+            disk_alarm: gauge(
+                &r,
+                "keel_disk_alarm",
+                "1 while free space is below the reserve and writes are refused.",
+            ),
             members: gauge(
                 &r,
                 "keel_server_members",
@@ -353,6 +371,11 @@ impl Metrics {
             .set(m.millis_since_quorum_ack.map_or(-1, |v| v as i64));
         self.members
             .set(m.membership_config.membership().nodes().count() as i64);
+        let (free, reserve) = keel.node.disk.last();
+        self.disk_free.set(free as i64);
+        self.disk_reserve.set(reserve as i64);
+        self.disk_alarm
+            .set(i64::from(keel.node.disk.low().is_some()));
         self.peer_matched.reset();
         self.peer_lag.reset();
         if let Some(replication) = &m.replication {

@@ -22,6 +22,8 @@ const ADMIN_METHODS: &[&str] = &[
     "Campaign",
     "AddNode",
     "RemoveNode",
+    "SnapshotSave",
+    "Compact",
 ];
 
 /// The bounded operation label of a gRPC path: a method the protos define, or `unknown`.
