@@ -17,6 +17,26 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy -p keel-server --features fault-injection --all-targets -- -D warnings
 
+# The previous release, for the rolling-upgrade test (tests/python/test_rolling_upgrade.py):
+# built once from its pinned commit in the shared target directory (only Keel's own crates
+# compile again), before this build so this one's binary is the last written, and kept in
+# the cache.
+KEEL_PREVIOUS=721436bc00edcebdd6a451043929d4b0b5260baf
+old_bin="$KEEL_CACHE/keel-${KEEL_PREVIOUS:0:12}"
+if [ ! -x "$old_bin" ] && git cat-file -e "$KEEL_PREVIOUS^{commit}" 2>/dev/null; then
+  echo "== build the previous release (${KEEL_PREVIOUS:0:12}) for the rolling-upgrade test"
+  old_src="$(mktemp -d)"
+  git archive "$KEEL_PREVIOUS" | tar -x -C "$old_src"
+  (cd "$old_src" && cargo build --bin keel)
+  cp "$CARGO_TARGET_DIR/debug/keel" "$old_bin"
+  rm -rf "$old_src"
+fi
+if [ -x "$old_bin" ]; then
+  export KEEL_OLD_BIN="$old_bin"
+else
+  echo "the previous release ${KEEL_PREVIOUS:0:12} is not in this clone: the rolling-upgrade test is skipped"
+fi
+
 echo "== build keel"
 cargo build --bin keel --bin keel-jepsen
 cargo build -p keel-server --features test-clock --bin keel-test

@@ -44,6 +44,12 @@ pub struct NodeStatus {
     /// The cluster this node belongs to ("" before it has joined one).
     #[prost(string, tag = "16")]
     pub cluster_id: String,
+    /// This build's feature level (`keel_engine::feature_level`).
+    #[prost(uint32, tag = "17")]
+    pub feature_level: u32,
+    /// On the leader: the lowest feature level among the members (what it may propose).
+    #[prost(uint32, optional, tag = "18")]
+    pub cluster_level: Option<u32>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

@@ -34,6 +34,7 @@ mod delete;
 mod error;
 mod execution;
 mod external;
+pub mod feature_level;
 mod history;
 pub mod keys;
 pub mod mutation;

@@ -1,8 +1,10 @@
 //! The Raft and disk metrics measured where they happen (in this crate), etcd's in shape:
-//! log fsync latency, apply batch size and latency, snapshot build time and size. They live
+//! log fsync latency, apply batch size and latency, snapshot build time and size, and the
+//! round trip of heartbeats to each peer (an empty AppendEntries: what etcd's
+//! `peer_round_trip_time_seconds` probes, with the peer's own handling in it). They live
 //! in one registry of their own, which the server's `/metrics` renders with its own.
 
-use prometheus::{Histogram, HistogramOpts, IntGauge, Registry};
+use prometheus::{Histogram, HistogramOpts, HistogramVec, IntGauge, Registry};
 use std::sync::OnceLock;
 
 pub struct RaftMetrics {
@@ -12,6 +14,8 @@ pub struct RaftMetrics {
     pub apply_duration: Histogram,
     pub snapshot_duration: Histogram,
     pub snapshot_bytes: IntGauge,
+    /// Per peer node id (bounded by the membership).
+    pub peer_round_trip: HistogramVec,
 }
 
 /// etcd's fsync buckets: 1 ms doubling to about 8 s.
@@ -65,6 +69,21 @@ pub fn get() -> &'static RaftMetrics {
                 prometheus::exponential_buckets(0.01, 2.0, 14).expect("valid buckets"),
             ),
             snapshot_bytes,
+            peer_round_trip: {
+                let h = HistogramVec::new(
+                    HistogramOpts::new(
+                        "keel_network_peer_round_trip_time_seconds",
+                        "Heartbeat (empty AppendEntries) round trips to each peer, seconds.",
+                    )
+                    .buckets(
+                        prometheus::exponential_buckets(0.0001, 2.0, 16).expect("valid buckets"),
+                    ),
+                    &["peer"],
+                )
+                .expect("a valid metric");
+                r.register(Box::new(h.clone())).expect("registered once");
+                h
+            },
             registry: r,
         }
     })

@@ -9,12 +9,14 @@ use crate::peer::{self, PeerNetwork, PeerTransport};
 use crate::proposer::Proposer;
 use crate::state_machine::{NotificationSender, StateMachine};
 use crate::types::{KeelNode, NodeId, Raft, StorageError};
+use keel_engine::feature_level;
 use keel_engine::mutation::Kind;
 use keel_engine::{ApplyResult, Mutation, Outcome};
 use keel_storage::Store;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::{ChangeMembers, Config, RaftMetrics, ServerState, SnapshotPolicy};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tonic::transport::Channel;
@@ -42,6 +44,8 @@ pub enum ProposeError {
         .0.reserve >> 20
     )]
     DiskFull(crate::disk::LowDisk),
+    #[error(transparent)]
+    TooNew(keel_engine::feature_level::TooNew),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +80,9 @@ pub struct RaftNode {
     pub cluster_id: ClusterId,
     /// Refuses proposals while the data directory's filesystem is below its reserve.
     pub disk: crate::disk::DiskGuard,
+    /// The lowest feature level among the members, as this node last surveyed them while
+    /// leading (`survey_members`); what `propose` lets through.
+    cluster_level: Arc<AtomicU32>,
     /// Peer channels to leaders, for follower reads' read-index questions.
     leader_channels: Arc<Mutex<HashMap<String, Channel>>>,
 }
@@ -167,6 +174,7 @@ impl RaftNode {
             transport: options.transport,
             cluster_id,
             disk: Default::default(),
+            cluster_level: Arc::new(AtomicU32::new(feature_level::BEFORE_LEVELS)),
             leader_channels: Arc::default(),
         })
     }
@@ -286,6 +294,9 @@ impl RaftNode {
         if let (Some(low), false) = (self.disk.low(), essential) {
             return Err(ProposeError::DiskFull(low));
         }
+        if let Some(kind) = &mutation.kind {
+            feature_level::admits(kind, self.cluster_level()).map_err(ProposeError::TooNew)?;
+        }
         mutation.now = leader_now();
         self.proposer.propose(mutation).await
     }
@@ -354,14 +365,21 @@ impl RaftNode {
         Ok(())
     }
 
-    /// Corrects the members' addresses in the membership (leader only): this node's own, if
-    /// it now listens elsewhere, and every blank client address (a restore from backup knows
-    /// only peer addresses), asked of the member on its peer port. `Ok(true)` once no
-    /// address is missing.
-    pub async fn refresh_addresses(&self) -> Result<bool, ProposeError> {
+    /// The lowest feature level among the members, as last surveyed.
+    pub fn cluster_level(&self) -> u32 {
+        self.cluster_level.load(Ordering::SeqCst)
+    }
+
+    /// Asks every other member who it is (leader only): records the lowest feature level
+    /// among them (a member that does not answer counts as `BEFORE_LEVELS`, the safe guess),
+    /// and corrects addresses in the membership: this node's own, if it now listens
+    /// elsewhere, and every blank client address (a restore from backup knows only peer
+    /// addresses). `Ok(true)` once no address is missing.
+    pub async fn survey_members(&self) -> Result<bool, ProposeError> {
         let membership = self.metrics().membership_config.membership().clone();
         let mut corrected = BTreeMap::new();
         let mut missing = false;
+        let mut lowest = feature_level::LEVEL;
         for (id, node) in membership.nodes() {
             if *id == self.node_id {
                 if node != &self.addrs {
@@ -369,22 +387,30 @@ impl RaftNode {
                 }
                 continue;
             }
-            if !node.client_addr.is_empty() {
-                continue;
-            }
             match peer::hello(&node.peer_addr, &self.transport, Duration::from_secs(1)).await {
-                Ok(reply) if reply.node_id == *id && !reply.client_addr.is_empty() => {
-                    corrected.insert(
-                        *id,
-                        KeelNode {
-                            client_addr: reply.client_addr,
-                            peer_addr: node.peer_addr.clone(),
-                        },
-                    );
+                Ok(reply) if reply.node_id == *id => {
+                    let level = match reply.feature_level {
+                        0 => feature_level::BEFORE_LEVELS,
+                        level => level,
+                    };
+                    lowest = lowest.min(level);
+                    if node.client_addr.is_empty() && !reply.client_addr.is_empty() {
+                        corrected.insert(
+                            *id,
+                            KeelNode {
+                                client_addr: reply.client_addr,
+                                peer_addr: node.peer_addr.clone(),
+                            },
+                        );
+                    }
                 }
-                _ => missing = true,
+                _ => {
+                    lowest = lowest.min(feature_level::BEFORE_LEVELS);
+                    missing |= node.client_addr.is_empty();
+                }
             }
         }
+        self.cluster_level.store(lowest, Ordering::SeqCst);
         if !corrected.is_empty() {
             tracing::info!(?corrected, "recording members' current addresses");
             self.raft

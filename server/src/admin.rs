@@ -68,6 +68,8 @@ pub fn node_status(keel: &Keel) -> NodeStatus {
         data_size_bytes: keel.store.property_sum("rocksdb.estimate-live-data-size"),
         disk_size_bytes: keel.store.disk_size(),
         cluster_id: node.cluster_id.get().unwrap_or_default(),
+        feature_level: keel_engine::feature_level::LEVEL,
+        cluster_level: (m.state == ServerState::Leader).then(|| node.cluster_level()),
     }
 }
 

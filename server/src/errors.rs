@@ -181,7 +181,9 @@ pub fn propose(e: ProposeError) -> Status {
         ProposeError::NotLeader { .. } | ProposeError::Timeout(_) => {
             Status::unavailable(format!("{e}; retry"))
         }
-        ProposeError::Membership(_) => Status::failed_precondition(e.to_string()),
+        ProposeError::Membership(_) | ProposeError::TooNew(_) => {
+            Status::failed_precondition(e.to_string())
+        }
         ProposeError::Fatal(_) | ProposeError::NoReadIndex(_) => {
             Status::unavailable(format!("{e}; retry"))
         }

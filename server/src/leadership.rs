@@ -92,7 +92,7 @@ async fn take_over(
         .await?;
     }
     let batches = keel.batches.load(keel).map_err(crate::errors::internal)?;
-    tokio::spawn(refresh_member_addresses(keel.clone()));
+    tokio::spawn(survey_members(keel.clone()));
     let timer_keel = keel.clone();
     let task = tokio::spawn(async move {
         let (node, store) = (timer_keel.node.clone(), timer_keel.store.clone());
@@ -108,16 +108,20 @@ async fn take_over(
     Ok(task)
 }
 
-/// While this node leads, brings the members' recorded addresses up to date (its own, and
-/// those a restore from backup left blank) until none is missing.
-async fn refresh_member_addresses(keel: Arc<Keel>) {
+/// While this node leads, surveys the members (`RaftNode::survey_members`: their feature
+/// levels, and their addresses, kept up to date): every second while an address is missing,
+/// every five seconds after.
+async fn survey_members(keel: Arc<Keel>) {
     while keel.leading.load(Ordering::SeqCst) {
-        match keel.node.refresh_addresses().await {
-            Ok(true) => return,
-            Ok(false) => {}
-            Err(e) => tracing::debug!(error = %e, "refreshing member addresses failed"),
-        }
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let complete = match keel.node.survey_members().await {
+            Ok(complete) => complete,
+            Err(e) => {
+                tracing::debug!(error = %e, "surveying the members failed");
+                false
+            }
+        };
+        let pause = if complete { 5 } else { 1 };
+        tokio::time::sleep(std::time::Duration::from_secs(pause)).await;
     }
 }
 

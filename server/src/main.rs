@@ -215,6 +215,9 @@ async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
                 .find_map(|(_, s)| s.as_ref().ok().map(|s| s.cluster_id.clone()))
                 .filter(|id| !id.is_empty())
                 .unwrap_or_else(|| "-".into());
+            let cluster_level = members
+                .iter()
+                .find_map(|(_, s)| s.as_ref().ok().and_then(|s| s.cluster_level));
             println!(
                 "{:<5} {:<22} {:<22} {:<10} {:<6} {:>9} {:>9} {:>9} {:>9} {:>9} {:<8}  reachable",
                 "id",
@@ -247,7 +250,7 @@ async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
                         opt(s.snapshot_index),
                         mib(s.data_size_bytes),
                         mib(s.disk_size_bytes),
-                        format!("{}/{}", s.version, s.storage_format)
+                        format!("{}/f{}/l{}", s.version, s.storage_format, s.feature_level)
                     ),
                     Err(e) => println!(
                         "{:<5} {:<22} {:<22} {:<10} {:<6} {:>9} {:>9} {:>9} {:>9} {:>9} {:<8}  no ({e})",
@@ -265,7 +268,10 @@ async fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
                     ),
                 }
             }
-            println!("cluster {cluster_id}");
+            println!(
+                "cluster {cluster_id} feature level {}",
+                cluster_level.map_or_else(|| "-".into(), |l| l.to_string())
+            );
         }
         ClusterCommand::AddNode {
             node_id,

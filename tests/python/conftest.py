@@ -85,6 +85,8 @@ class ClusterNode:
         self.node_id = node_id
         # Where its stderr goes, at info level (inherited, errors only, without one).
         self.log_path = log_path
+        # The keel binary it runs (KEEL_BIN if empty).
+        self.binary = ""
         self.data_dir = data_dir
         self.port = reserve_port()
         self.peer_port = peer_port
@@ -97,7 +99,7 @@ class ClusterNode:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        binary = os.environ["KEEL_BIN"]
+        binary = self.binary or os.environ["KEEL_BIN"]
         log_filter = os.environ.get("KEEL_LOG", "error,openraft=off")
         stderr = None
         if self.log_path:

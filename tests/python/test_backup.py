@@ -136,6 +136,9 @@ async def test_a_backup_of_a_live_node_restores_into_one_node_and_three_and_ever
         rows = cluster.status()
         assert sorted(rows) == [1, 2, 3]
         assert {rows[n.node_id][1] for n in nodes} == {n.target for n in nodes}
+        # The leader surveyed the members' feature levels: every one runs this build.
+        out = keel_cli("cluster", "status", "--address", follower.target).stdout
+        assert "feature level 1" in out.splitlines()[-1], out
     finally:
         for n in nodes:
             n.kill9()
@@ -178,7 +181,7 @@ async def test_a_restored_cluster_never_draws_in_a_node_of_the_old_one(tmp_path)
             for node in (old, new):
                 out = keel_cli("cluster", "status", "--address", node.target).stdout
                 ids[node.node_id if node is old else "new"] = [
-                    line.split()[-1] for line in out.splitlines() if line.startswith("cluster ")]
+                    line.split()[1] for line in out.splitlines() if line.startswith("cluster ")]
             assert ids[1] and ids["new"] and ids[1] != ids["new"], ids
         finally:
             new.kill9()

@@ -1,6 +1,7 @@
 """The metrics listener of a real keel: `/metrics` parses as Prometheus text (with the
 official client library's parser) and counts what happened (requests per operation, errors
-by type, workflow outcomes, proposals, fsyncs, leadership, process), task queue labels stay
+by type, workflow outcomes, polls and schedule-to-start latency, proposals, fsyncs, leadership,
+heartbeat round trips to peers, process), task queue labels stay
 bounded, and `/livez` and `/readyz` answer as etcd's do: a node cut off from its quorum is not
 ready (503, naming the failed check) until the cluster has a leader again."""
 
@@ -70,6 +71,11 @@ async def test_metrics_count_what_happened(keel_metrics):
     assert value(s, "service_requests", operation="RespondWorkflowTaskCompleted") >= 6
     assert value(s, "service_error_with_type", operation="DescribeWorkflowExecution", error_type="NotFound") >= 1
     assert value(s, "service_latency_count", operation="StartWorkflowExecution") >= 4
+    polls = dict(namespace="default", taskqueue=queue)
+    assert value(s, "poll_success", task_type="workflow", **polls) >= 6
+    assert value(s, "poll_success", task_type="activity", **polls) >= 3
+    assert value(s, "task_schedule_to_start_latency_count", task_type="workflow", **polls) >= 6
+    assert value(s, "task_schedule_to_start_latency_count", task_type="activity", **polls) >= 3
     assert value(s, "workflow_success", namespace="default") == 3
     assert value(s, "workflow_terminate", namespace="default") == 1
     assert value(s, "keel_server_has_leader") == 1 and value(s, "keel_server_is_leader") == 1
@@ -90,11 +96,12 @@ async def test_metrics_count_what_happened(keel_metrics):
     wanted = set()
     for panel in dashboard["panels"]:
         for target in panel["targets"]:
-            for name in re.findall(r"\b((?:service|workflow|approximate|keel|process)_[a-z_]+)", target["expr"]):
+            for name in re.findall(r"\b((?:service|workflow|approximate|task|poll|keel|process)_[a-z_]+)", target["expr"]):
                 wanted.add(re.sub(r"_(bucket|sum|count)$", "", name))
     served = {re.sub(r"_(bucket|sum|count|total)$", "", n) for n, _ in s} | {n for n, _ in s}
     after_first_event = {"workflow_failed", "workflow_timeout", "workflow_cancel", "workflow_continued_as_new",
-                         "keel_network_peer_lag_entries"}
+                         "keel_network_peer_lag_entries", "keel_network_peer_round_trip_time_seconds",
+                         "poll_timeouts"}
     assert wanted - served - after_first_event == set()
     assert get(f"{keel_metrics.metrics}/livez") == (200, "ok\n")
     status, text = get(f"{keel_metrics.metrics}/readyz?verbose")
@@ -118,9 +125,13 @@ def test_readyz_fails_without_a_quorum_and_recovers(tmp_path):
     ports = {i: reserve_port() for i in (1, 2, 3)}
     cluster = start_cluster(tmp_path, lambda i: ["--metrics-listen", f"127.0.0.1:{ports[i]}"])
     try:
-        cluster.wait_leader()
+        leader = cluster.wait_leader()
         for i in (1, 2, 3):
             assert get(f"http://127.0.0.1:{ports[i]}/readyz")[0] == 200
+        time.sleep(0.5)  # heartbeats go out every 100 ms
+        s = samples(f"http://127.0.0.1:{ports[leader]}")
+        for peer in {1, 2, 3} - {leader}:
+            assert value(s, "keel_network_peer_round_trip_time_seconds_count", peer=str(peer)) > 0
         survivor = 3
         for i in (1, 2):
             cluster.node(i).kill9()

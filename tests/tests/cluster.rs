@@ -354,7 +354,10 @@ fn cluster_cli_reports_every_member(cluster: &Cluster, leader: u64) -> anyhow::R
         .output()?;
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    let rows: Vec<&str> = text.lines().skip(1).collect();
+    // One row per member after the header; the last line names the cluster.
+    let rows: Vec<&str> = (text.lines().skip(1))
+        .filter(|l| !l.starts_with("cluster "))
+        .collect();
     assert_eq!(rows.len(), 3, "{text}");
     assert!(rows.iter().all(|r| r.ends_with("yes")), "{text}");
     let leaders: Vec<&str> = rows

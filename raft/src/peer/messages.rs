@@ -86,6 +86,9 @@ pub struct HelloReply {
     /// Where the node serves clients (recorded in the membership at bootstrap).
     #[prost(string, tag = "3")]
     pub client_addr: String,
+    /// The node's feature level (`keel_engine::feature_level`; 0 from a build before levels).
+    #[prost(uint32, tag = "4")]
+    pub feature_level: u32,
 }
 
 /// A follower's question before it serves a read from its own replica: up to which log index

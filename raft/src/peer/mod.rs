@@ -206,6 +206,7 @@ impl RaftPeer for PeerService {
             node_id: self.node_id,
             initialized,
             client_addr: self.client_addr.clone(),
+            feature_level: keel_engine::feature_level::LEVEL,
         }))
     }
 }
@@ -384,12 +385,20 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             entries: rpc.entries.iter().map(codec::encode_entry).collect(),
             leader_commit: codec::encode_opt_log_id(&rpc.leader_commit),
         };
+        let heartbeat = message.entries.is_empty();
+        let began = std::time::Instant::now();
         let reply = self
             .client()?
             .append_entries(self.request(message, &option))
             .await
             .map_err(|s| self.failed(s))?
             .into_inner();
+        if heartbeat {
+            crate::metrics::get()
+                .peer_round_trip
+                .with_label_values(&[&self.target.to_string()])
+                .observe(began.elapsed().as_secs_f64());
+        }
         Ok(match reply.outcome {
             append_outcome::SUCCESS => AppendEntriesResponse::Success,
             append_outcome::PARTIAL_SUCCESS => AppendEntriesResponse::PartialSuccess(

@@ -9,6 +9,7 @@ use super::stored_history::WithHistory;
 use super::{long_poll_deadline, Frontend, Res};
 use crate::errors;
 use crate::matching::{Polled, Poller};
+use crate::metrics::PollEnd;
 use crate::queries::QueryTask;
 use keel_engine::mutation::{
     CancelActivityTask, CompleteActivityTask, CompleteWorkflowTask, FailActivityTask,
@@ -67,6 +68,15 @@ fn worker_version(
     })
 }
 
+/// Seconds from `from` to `to`, when both are set.
+fn seconds_between(
+    from: &Option<prost_wkt_types::Timestamp>,
+    to: &Option<prost_wkt_types::Timestamp>,
+) -> Option<f64> {
+    let (from, to) = (from.as_ref()?, to.as_ref()?);
+    Some((to.seconds - from.seconds) as f64 + f64::from(to.nanos - from.nanos) / 1e9)
+}
+
 fn poller(
     namespace: &str,
     queue: String,
@@ -110,11 +120,27 @@ pub(super) async fn poll_workflow_task(
             deadline,
         )
         .await?;
+    let polled = |end| {
+        let queue = req.task_queue.as_ref().map_or("", |q| q.name.as_str());
+        f.keel
+            .metrics
+            .polled(&req.namespace, queue, "workflow", end)
+    };
     match outcome {
-        None => Ok(Response::new(WithHistory::poll(Default::default(), None))),
-        Some(Polled::Query(query)) => Ok(Response::new(query_task(f, query)?)),
+        None => {
+            polled(PollEnd::Empty);
+            Ok(Response::new(WithHistory::poll(Default::default(), None)))
+        }
+        Some(Polled::Query(query)) => {
+            polled(PollEnd::Task(None));
+            Ok(Response::new(query_task(f, query)?))
+        }
         Some(Polled::Task(Outcome::WorkflowTaskStarted(started))) => {
             let mut response = started.response;
+            polled(PollEnd::Task(seconds_between(
+                &response.scheduled_time,
+                &response.started_time,
+            )));
             let execution = response.workflow_execution.clone().unwrap_or_default();
             let count = (started.stored_through - started.history_from + 1).max(0);
             let mut events = read_events(
@@ -202,9 +228,19 @@ pub(super) async fn poll_activity_task(
             deadline,
         )
         .await?;
+    let queue = req.task_queue.as_ref().map_or("", |q| q.name.as_str());
+    let metrics = &f.keel.metrics;
     match outcome {
-        None => Ok(Response::new(PollActivityTaskQueueResponse::default())),
-        Some(Polled::Task(Outcome::ActivityTaskStarted(response))) => Ok(Response::new(*response)),
+        None => {
+            metrics.polled(&req.namespace, queue, "activity", PollEnd::Empty);
+            Ok(Response::new(PollActivityTaskQueueResponse::default()))
+        }
+        Some(Polled::Task(Outcome::ActivityTaskStarted(response))) => {
+            let took =
+                seconds_between(&response.current_attempt_scheduled_time, &response.started_time);
+            metrics.polled(&req.namespace, queue, "activity", PollEnd::Task(took));
+            Ok(Response::new(*response))
+        }
         Some(other) => Err(errors::internal(format!("unexpected outcome {other:?}"))),
     }
 }

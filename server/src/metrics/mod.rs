@@ -6,8 +6,9 @@
 //!   `service_errors_resource_exhausted`, `service_errors_unauthorized`, `service_latency` per
 //!   `operation`; `workflow_success`,
 //!   `workflow_failed`, `workflow_timeout`, `workflow_terminate`, `workflow_cancel`,
-//!   `workflow_continued_as_new` per `namespace`; `approximate_backlog_count` per namespace,
-//!   task queue and task type), etcd's shape for Raft (`keel_server_has_leader`,
+//!   `workflow_continued_as_new` per `namespace`; `approximate_backlog_count`, `poll_success`,
+//!   `poll_timeouts` and `task_schedule_to_start_latency` per namespace, task queue and task
+//!   type), etcd's shape for Raft (`keel_server_has_leader`,
 //!   `keel_server_leader_changes_seen_total`, `keel_server_proposals_*`, term and indexes,
 //!   per-peer matched index and lag) and the disk (`keel_disk_wal_fsync_duration_seconds`,
 //!   apply batches, snapshots: `keel_raft::metrics`), RocksDB's sizes, and the process (CPU,
@@ -34,6 +35,13 @@ use prometheus::{
 };
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
+
+/// How a long poll ended, for `Metrics::polled`.
+pub enum PollEnd {
+    /// A task, taken this many seconds after it was scheduled (if known).
+    Task(Option<f64>),
+    Empty,
+}
 
 /// Task queues given their own label; the rest are counted under `__other__`.
 pub const MAX_TASK_QUEUES: usize = 200;
@@ -96,6 +104,9 @@ pub struct Metrics {
     pub unauthorized: IntCounterVec,
     pub latency: HistogramVec,
     outcomes: Vec<IntCounterVec>,
+    poll_success: IntCounterVec,
+    poll_timeouts: IntCounterVec,
+    schedule_to_start: HistogramVec,
     pub proposals_committed: IntCounter,
     pub proposals_failed: IntCounter,
     pub proposals_pending: IntGauge,
@@ -184,6 +195,18 @@ impl Metrics {
             .iter()
             .map(|(n, h)| counter_vec(&r, n, h, &["namespace"]))
             .collect();
+        let poll_labels = ["namespace", "taskqueue", "task_type"];
+        let schedule_to_start = HistogramVec::new(
+            HistogramOpts::new(
+                "task_schedule_to_start_latency",
+                "From a task's scheduling to a poller taking it, seconds (on the leader).",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &poll_labels,
+        )
+        .expect("a valid metric");
+        r.register(Box::new(schedule_to_start.clone()))
+            .expect("registered once");
         let proc_collector = prometheus::process_collector::ProcessCollector::for_self();
         r.register(Box::new(proc_collector))
             .expect("registered once");
@@ -215,6 +238,19 @@ impl Metrics {
             ),
             latency,
             outcomes,
+            poll_success: counter_vec(
+                &r,
+                "poll_success",
+                "Long polls answered with a task.",
+                &poll_labels,
+            ),
+            poll_timeouts: counter_vec(
+                &r,
+                "poll_timeouts",
+                "Long polls that ended empty (no task before their deadline).",
+                &poll_labels,
+            ),
+            schedule_to_start,
             proposals_committed: {
                 let c = IntCounter::new(
                     "keel_server_proposals_committed_total",
@@ -329,6 +365,24 @@ impl Metrics {
     pub fn run_closed(&self, namespace: &str, outcome: RunOutcome) {
         let i = outcome as usize;
         self.outcomes[i].with_label_values(&[namespace]).inc();
+    }
+
+    /// One long poll's end: a task taken `schedule_to_start` seconds after it was scheduled
+    /// (unknown for a query), or nothing before the deadline.
+    pub fn polled(&self, namespace: &str, queue: &str, task_type: &str, took: PollEnd) {
+        let queue = self.task_queue_label(queue);
+        let labels = [namespace, queue.as_str(), task_type];
+        match took {
+            PollEnd::Task(seconds) => {
+                self.poll_success.with_label_values(&labels).inc();
+                if let Some(s) = seconds {
+                    self.schedule_to_start
+                        .with_label_values(&labels)
+                        .observe(s.max(0.0));
+                }
+            }
+            PollEnd::Empty => self.poll_timeouts.with_label_values(&labels).inc(),
+        }
     }
 
     /// The label a task queue is counted under: its name while fewer than `MAX_TASK_QUEUES`

@@ -1,0 +1,96 @@
+//! Feature levels, as etcd's cluster version: every mutation kind names the first level whose
+//! builds can apply it, and a leader proposes a kind only once every member runs a build of
+//! at least that level (`RaftNode` learns the members' levels from their Hello replies). So in
+//! a rolling upgrade no member is ever sent an entry it cannot read: the new kinds of a
+//! release wait until the last member is upgraded.
+//!
+//! Level 1 is every kind up to and including the first release that had levels. A new kind
+//! gets `LEVEL + 1` here and `LEVEL` moves up with it; the match below has no catch-all, so a
+//! new kind cannot be added without choosing its level.
+
+use crate::mutation::Kind;
+
+/// The level of this build: every kind with `required(kind) <= LEVEL` is known to it.
+pub const LEVEL: u32 = 1;
+
+/// The level a member reports when it predates levels (its Hello has no level): it knows the
+/// kinds of level 1.
+pub const BEFORE_LEVELS: u32 = 1;
+
+/// The first level whose builds can apply `kind`.
+pub fn required(kind: &Kind) -> u32 {
+    match kind {
+        Kind::RegisterNamespace(_)
+        | Kind::UpdateNamespace(_)
+        | Kind::StartWorkflow(_)
+        | Kind::StartTask(_)
+        | Kind::CompleteWorkflowTask(_)
+        | Kind::FailWorkflowTask(_)
+        | Kind::CompleteActivityTask(_)
+        | Kind::FailActivityTask(_)
+        | Kind::CancelActivityTask(_)
+        | Kind::RecordHeartbeat(_)
+        | Kind::FireTimers(_)
+        | Kind::Noop(_)
+        | Kind::SignalWorkflow(_)
+        | Kind::SignalWithStart(_)
+        | Kind::TerminateWorkflow(_)
+        | Kind::RequestCancelWorkflow(_)
+        | Kind::DeleteWorkflow(_)
+        | Kind::ResetStickyTaskQueue(_)
+        | Kind::StickyWorkerGone(_)
+        | Kind::AddSearchAttributes(_)
+        | Kind::RemoveSearchAttributes(_)
+        | Kind::ScheduleUpdateTask(_)
+        | Kind::ResetWorkflow(_)
+        | Kind::StartBatch(_)
+        | Kind::BatchStep(_)
+        | Kind::FinishBatch(_)
+        | Kind::StopBatch(_)
+        | Kind::CreateSchedule(_)
+        | Kind::UpdateSchedule(_)
+        | Kind::PatchSchedule(_)
+        | Kind::DeleteSchedule(_) => 1,
+    }
+}
+
+/// A kind the cluster cannot take yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "this request needs every member at feature level {needed}, but a member runs level \
+     {cluster}: finish upgrading the cluster first"
+)]
+pub struct TooNew {
+    pub needed: u32,
+    pub cluster: u32,
+}
+
+/// Whether a cluster whose lowest member level is `cluster` may be sent `kind`.
+pub fn admits(kind: &Kind, cluster: u32) -> Result<(), TooNew> {
+    let needed = required(kind);
+    if needed > cluster {
+        return Err(TooNew { needed, cluster });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mutation::Noop;
+
+    #[test]
+    fn every_kind_of_this_build_is_within_its_level_and_a_lower_cluster_is_refused() {
+        let noop = Kind::Noop(Noop {});
+        assert!(required(&noop) <= LEVEL);
+        assert_eq!(admits(&noop, LEVEL), Ok(()));
+        assert_eq!(admits(&noop, BEFORE_LEVELS), Ok(()));
+        assert_eq!(
+            admits(&noop, 0),
+            Err(TooNew {
+                needed: 1,
+                cluster: 0
+            })
+        );
+    }
+}

@@ -1,0 +1,60 @@
+"""A rolling upgrade: a three-node cluster of the previous release's build (KEEL_OLD_BIN, built
+by scripts/test.sh from a pinned commit) runs workflows; its nodes are replaced one at a time
+by this build on the same data directories (SIGTERM, restart), with the workers and clients
+working throughout. Every workflow completes, the cluster ends with every member on this
+build, and nothing acknowledged is lost."""
+
+import asyncio
+import os
+import signal
+import uuid
+
+import pytest
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from conftest import Cluster, ClusterNode
+from ports import reserve_port
+from test_cluster import ShoutThenSleep, shout
+
+OLD = os.environ.get("KEEL_OLD_BIN", "")
+
+
+@pytest.mark.skipif(not OLD, reason="KEEL_OLD_BIN (the previous release's build) is not set")
+async def test_a_cluster_of_the_previous_build_is_upgraded_node_by_node_with_workflows_in_flight(tmp_path):
+    peers = {i: reserve_port() for i in (1, 2, 3)}
+    initial = ",".join(f"{i}=127.0.0.1:{p}" for i, p in peers.items())
+    nodes = [ClusterNode(i, str(tmp_path / f"node{i}"), initial, peers[i]) for i in (1, 2, 3)]
+    for n in nodes:
+        n.binary = OLD
+        n.start()
+    cluster = Cluster(nodes)
+    try:
+        cluster.wait_leader()
+        old_version = cluster.status()[1][-2]
+        # Clients and workers on node 3, upgraded last; then on node 1 once it is new.
+        client = await Client.connect(nodes[2].target)
+        handles = []
+        async with Worker(client, task_queue="upgrade", workflows=[ShoutThenSleep], activities=[shout]):
+            for i in range(20):
+                handles.append(await client.start_workflow(
+                    ShoutThenSleep.run, f"u{i}", id=f"upgrade-{uuid.uuid4()}", task_queue="upgrade"))
+            for n in nodes:
+                n.proc.send_signal(signal.SIGTERM)
+                assert await asyncio.to_thread(n.proc.wait, 30) == 0
+                n.binary = ""
+                n.start()  # this build, on the same data directory
+                cluster.wait_leader(timeout=30)
+                for i in range(5):
+                    handles.append(await client.start_workflow(
+                        ShoutThenSleep.run, f"n{n.node_id}-{i}", id=f"upgrade-{uuid.uuid4()}",
+                        task_queue="upgrade"))
+            results = await asyncio.wait_for(asyncio.gather(*[h.result() for h in handles]), timeout=120)
+        assert results == [f"U{i}" for i in range(20)] + [f"N{n}-{i}" for n in (1, 2, 3) for i in range(5)]
+        rows = cluster.status()
+        assert sorted(rows) == [1, 2, 3]
+        versions = {cols[-2] for cols in rows.values()}
+        assert len(versions) == 1 and versions != {old_version}, (old_version, versions)
+    finally:
+        for n in nodes:
+            n.kill9()
