@@ -18,17 +18,17 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy -p keel-server --features fault-injection --all-targets -- -D warnings
 
 # The previous release, for the rolling-upgrade test (tests/python/test_rolling_upgrade.py):
-# built once from its pinned commit in the shared target directory (only Keel's own crates
-# compile again), before this build so this one's binary is the last written, and kept in
-# the cache.
+# built once from its pinned commit and kept in the cache. It has a target directory of its
+# own: cargo names a workspace's artifacts by their path inside the workspace, so two
+# checkouts sharing one target directory would overwrite each other's.
 KEEL_PREVIOUS=721436bc00edcebdd6a451043929d4b0b5260baf
 old_bin="$KEEL_CACHE/keel-${KEEL_PREVIOUS:0:12}"
 if [ ! -x "$old_bin" ] && git cat-file -e "$KEEL_PREVIOUS^{commit}" 2>/dev/null; then
   echo "== build the previous release (${KEEL_PREVIOUS:0:12}) for the rolling-upgrade test"
   old_src="$(mktemp -d)"
   git archive "$KEEL_PREVIOUS" | tar -x -C "$old_src"
-  (cd "$old_src" && cargo build --bin keel)
-  cp "$CARGO_TARGET_DIR/debug/keel" "$old_bin"
+  (cd "$old_src" && CARGO_TARGET_DIR="$KEEL_CACHE/target-previous" cargo build --bin keel)
+  cp "$KEEL_CACHE/target-previous/debug/keel" "$old_bin"
   rm -rf "$old_src"
 fi
 if [ -x "$old_bin" ]; then

@@ -236,8 +236,10 @@ pub(super) async fn poll_activity_task(
             Ok(Response::new(PollActivityTaskQueueResponse::default()))
         }
         Some(Polled::Task(Outcome::ActivityTaskStarted(response))) => {
-            let took =
-                seconds_between(&response.current_attempt_scheduled_time, &response.started_time);
+            let took = seconds_between(
+                &response.current_attempt_scheduled_time,
+                &response.started_time,
+            );
             metrics.polled(&req.namespace, queue, "activity", PollEnd::Task(took));
             Ok(Response::new(*response))
         }
