@@ -369,7 +369,7 @@ fn write_restored_pairs(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::Pair;
+    use crate::snapshot::tests::state;
     use keel_engine::view::Writes;
     use openraft::CommittedLeaderId;
 
@@ -409,20 +409,6 @@ mod tests {
             .set("old-cluster")
             .unwrap();
         (dir, store, applied)
-    }
-
-    fn state(store: &Store) -> Vec<Pair> {
-        let mut out = Vec::new();
-        store
-            .state_snapshot_for_each(
-                || {},
-                |k, v| -> Result<(), StorageError> {
-                    out.push((k.to_vec(), v.to_vec()));
-                    Ok(())
-                },
-            )
-            .unwrap();
-        out
     }
 
     fn saved(store: &Store, dir: &Path) -> PathBuf {

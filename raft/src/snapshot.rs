@@ -329,7 +329,7 @@ impl<R: Read> Iterator for PairReader<R> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::types::{LogId, StoredMembership};
     use keel_engine::view::Writes;
@@ -343,7 +343,8 @@ mod tests {
         store.commit_state(w).unwrap();
     }
 
-    fn state(store: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
+    /// Every pair of `store`'s `state`, in order.
+    pub(crate) fn state(store: &Store) -> Vec<Pair> {
         let mut out = Vec::new();
         store
             .state_snapshot_for_each(
