@@ -16,7 +16,7 @@ use keel_storage::Store;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::{ChangeMembers, Config, RaftMetrics, ServerState, SnapshotPolicy};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tonic::transport::Channel;
@@ -83,6 +83,8 @@ pub struct RaftNode {
     /// The lowest feature level among the members, as this node last surveyed them while
     /// leading (`survey_members`); what `propose` lets through.
     cluster_level: Arc<AtomicU32>,
+    /// Set by `hand_off_leadership`: proposals are refused from then on.
+    handing_off: Arc<AtomicBool>,
     /// Peer channels to leaders, for follower reads' read-index questions.
     leader_channels: Arc<Mutex<HashMap<String, Channel>>>,
 }
@@ -175,6 +177,7 @@ impl RaftNode {
             cluster_id,
             disk: Default::default(),
             cluster_level: Arc::new(AtomicU32::new(feature_level::BEFORE_LEVELS)),
+            handing_off: Arc::default(),
             leader_channels: Arc::default(),
         })
     }
@@ -291,6 +294,9 @@ impl RaftNode {
             mutation.kind,
             Some(Kind::Noop(_)) | Some(Kind::RegisterNamespace(_))
         );
+        if self.handing_off.load(Ordering::SeqCst) {
+            return Err(ProposeError::NotLeader { leader: None });
+        }
         if let (Some(low), false) = (self.disk.low(), essential) {
             return Err(ProposeError::DiskFull(low));
         }
@@ -442,15 +448,19 @@ impl RaftNode {
         Ok(())
     }
 
-    /// Before this node stops: if it leads, asks its most up-to-date fellow voter (once it
-    /// has every entry, or when `wait` runs out) to campaign now (Raft's TimeoutNow), and
-    /// waits for another node to lead. The new leader, if the hand-off happened.
+    /// Before this node stops: it no longer campaigns, and if it leads it takes no new
+    /// proposals (they answer "not the leader", which clients retry), so its log stops
+    /// growing; it asks its most up-to-date fellow voter (once that one has every entry, or
+    /// when `wait` runs out) to campaign now (Raft's TimeoutNow), and waits for another node
+    /// to lead. The new leader, if the hand-off happened.
     pub async fn hand_off_leadership(&self, wait: Duration) -> Option<NodeId> {
         let deadline = tokio::time::Instant::now() + wait;
+        self.raft.runtime_config().elect(false);
         let m = self.metrics();
         if m.state != ServerState::Leader {
             return None;
         }
+        self.handing_off.store(true, Ordering::SeqCst);
         let membership = m.membership_config.membership().clone();
         let voters: Vec<NodeId> = membership
             .voter_ids()

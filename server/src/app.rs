@@ -558,12 +558,15 @@ pub async fn run(
             "requests still in flight after the drain timeout; stopping anyway"
         ),
     }
+    // The peer port and the other listeners finish their requests (forwarded long polls
+    // among them) within the same bound.
     let _ = stop_tx.send(true);
+    let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
     if let Some(server) = peer_server {
-        let _ = server.await;
+        finish_by(server, deadline, "the peer port").await;
     }
     for server in extra_servers {
-        let _ = server.await;
+        finish_by(server, deadline, "a listener").await;
     }
     node.shutdown().await;
     if let Err(e) = store.flush() {
@@ -592,6 +595,21 @@ async fn exit_on_raft_fatal(keel: Arc<Keel>) {
              (everything acknowledged is in the log)"
         );
         std::process::exit(70);
+    }
+}
+
+/// Waits for a listener's server task until `deadline`, then aborts it.
+async fn finish_by<T>(
+    mut server: tokio::task::JoinHandle<T>,
+    deadline: tokio::time::Instant,
+    what: &str,
+) {
+    if tokio::time::timeout_at(deadline, &mut server)
+        .await
+        .is_err()
+    {
+        tracing::warn!("{what} still busy after the drain timeout; stopping anyway");
+        server.abort();
     }
 }
 

@@ -206,3 +206,26 @@ def test_a_damaged_backup_is_refused_by_status_and_restore(tmp_path):
     out = keel_cli("snapshot", "restore", backup, "--data-dir", str(target), check=False)
     assert out.returncode != 0 and "checksum does not match" in out.stderr, out.stderr
     assert not target.exists() or not any(target.iterdir()), "nothing written"
+
+
+async def test_cluster_compact_compacts_every_member_and_reports_sizes(tmp_path):
+    from conftest import start_cluster
+
+    cluster = start_cluster(tmp_path)
+    try:
+        leader = cluster.wait_leader()
+        client = await Client.connect(cluster.node(leader).target)
+        for i in range(50):
+            await client.start_workflow(SleepStampSleep.run, f"c{i}", id=f"compact-{i}", task_queue=QUEUE)
+        out = keel_cli("cluster", "compact", "--address", cluster.nodes[0].target).stdout
+        lines = [line for line in out.splitlines() if line.startswith("node ")]
+        assert sorted(int(line.split()[1].rstrip(":")) for line in lines) == [1, 2, 3], out
+        for line in lines:
+            before, after = (float(w) for w in line.split() if w.replace(".", "").isdigit())
+            assert after > 0, line
+        rows = cluster.status()
+        assert all(float(cols[-3]) > 0 for cols in rows.values()), rows  # disk_mib
+        await client.get_workflow_handle("compact-49").describe()
+    finally:
+        for n in cluster.nodes:
+            n.kill9()
