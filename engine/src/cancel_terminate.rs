@@ -25,10 +25,11 @@ pub(crate) fn request_cancel(
 ) -> ApplyResult<Outcome> {
     ctx.namespace(&req.namespace)?;
     let target = req.workflow_execution.unwrap_or_default();
-    let mut exec =
-        execution::resolve_running(ctx, &req.namespace, &target.workflow_id, &target.run_id)?;
-    if exec.cancel_requested {
-        return Ok(Outcome::Done); // asked already: idempotent, as in Temporal
+    let mut exec = execution::resolve(ctx, &req.namespace, &target.workflow_id, &target.run_id)?;
+    // Temporal answers a cancel of a run that already closed with success (and changes
+    // nothing), as it does a second cancel of an open one.
+    if !execution::is_running(&exec) || exec.cancel_requested {
+        return Ok(Outcome::Done);
     }
     request_cancel_run(
         ctx,

@@ -1901,6 +1901,33 @@ fn a_workflow_signals_and_cancels_others_after_its_completion() {
 }
 
 #[test]
+fn a_cancel_request_for_a_closed_run_succeeds_and_changes_nothing_as_temporal_does() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt, vec![complete_workflow("done")])
+        .unwrap();
+    let before = h.history("wf", &run).len();
+    for run_id in [String::new(), run.clone()] {
+        h.apply(Kind::RequestCancelWorkflow(
+            ws::RequestCancelWorkflowExecutionRequest {
+                namespace: NS.into(),
+                workflow_execution: Some(
+                    temporalio_protos::temporal::api::common::v1::WorkflowExecution {
+                        workflow_id: "wf".into(),
+                        run_id,
+                    },
+                ),
+                ..Default::default()
+            },
+        ))
+        .unwrap();
+    }
+    assert_eq!(h.history("wf", &run).len(), before, "nothing written");
+    assert!(!h.execution("wf", &run).cancel_requested);
+}
+
+#[test]
 fn cancelling_a_closed_workflow_succeeds_and_signalling_it_fails() {
     use EventType::*;
     let mut h = Harness::new();

@@ -15,6 +15,7 @@ pub mod forward;
 pub mod frontend;
 pub mod health;
 pub mod http_api;
+pub mod ids;
 pub mod leadership;
 pub mod limits;
 pub mod matching;

@@ -187,10 +187,7 @@ impl Timers {
 /// Proposes one `FireTimers`; on failure hands the timers back to be fired again.
 async fn fire(node: RaftNode, due: Vec<(i64, Vec<u8>)>) -> Result<(), Vec<(i64, Vec<u8>)>> {
     let keys = due.iter().map(|(_, k)| k.clone()).collect();
-    let next_run_ids = due
-        .iter()
-        .map(|_| uuid::Uuid::new_v4().to_string())
-        .collect();
+    let next_run_ids = due.iter().map(|_| crate::ids::new_run_id()).collect();
     let mutation = Mutation {
         now: 0,
         kind: Some(Kind::FireTimers(FireTimers { keys, next_run_ids })),

@@ -64,7 +64,7 @@ pub(super) async fn signal_with_start(
         .keel
         .propose(Kind::SignalWithStart(SignalWithStart {
             request: Some(req),
-            run_id: uuid::Uuid::new_v4().to_string(),
+            run_id: crate::ids::new_run_id(),
         }))
         .await?;
     match outcome {
@@ -124,7 +124,7 @@ pub(super) async fn reset(
         .keel
         .propose(Kind::ResetWorkflow(ResetWorkflow {
             request: Some(req),
-            new_run_id: uuid::Uuid::new_v4().to_string(),
+            new_run_id: crate::ids::new_run_id(),
         }))
         .await?;
     match outcome {

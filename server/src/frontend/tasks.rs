@@ -288,14 +288,14 @@ pub(super) async fn workflow_task_completed(
                 Some(command::Attributes::StartChildWorkflowExecutionCommandAttributes(_))
             )
         })
-        .map(|_| uuid::Uuid::new_v4().to_string())
+        .map(|_| crate::ids::new_run_id())
         .collect();
     let outcome = f
         .keel
         .propose(Kind::CompleteWorkflowTask(CompleteWorkflowTask {
             token: Some(token.clone()),
             request: Some(req),
-            next_run_id: uuid::Uuid::new_v4().to_string(),
+            next_run_id: crate::ids::new_run_id(),
             child_run_ids,
         }))
         .await?;

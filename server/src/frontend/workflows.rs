@@ -38,7 +38,7 @@ pub(super) async fn start(
         .keel
         .propose(Kind::StartWorkflow(StartWorkflow {
             request: Some(req),
-            run_id: uuid::Uuid::new_v4().to_string(),
+            run_id: crate::ids::new_run_id(),
         }))
         .await?;
     match outcome {
