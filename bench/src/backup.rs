@@ -37,19 +37,6 @@ fn keel(bin: &Path, args: &[&str]) -> anyhow::Result<f64> {
     Ok(began.elapsed().as_secs_f64())
 }
 
-fn dir_size(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok())
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_size(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
-}
-
 async fn completed(target: &str) -> anyhow::Result<i64> {
     let mut client = crate::raw::connect(target, &Default::default()).await?;
     Ok(client
@@ -95,7 +82,7 @@ pub async fn run(args: BackupArgs) -> anyhow::Result<()> {
         &["snapshot", "save", "--address", &source.target, &file_arg],
     )?;
     let size = std::fs::metadata(&file)?.len();
-    let source_disk = dir_size(&dir.join("keel-source"));
+    let source_disk = keel_storage::disk_usage(&dir.join("keel-source"));
     source.stop();
     let restored_dir = dir.join("keel-restored");
     let restore_s = keel(

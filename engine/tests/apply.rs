@@ -1106,26 +1106,28 @@ fn signal_with_start_starts_a_run_with_the_signal_first() {
     );
 }
 
+/// RequestCancelWorkflowExecution of `workflow_id` (its current run when `run_id` is empty).
+fn cancel_request(workflow_id: &str, run_id: &str) -> Kind {
+    Kind::RequestCancelWorkflow(ws::RequestCancelWorkflowExecutionRequest {
+        namespace: NS.into(),
+        workflow_execution: Some(
+            temporalio_protos::temporal::api::common::v1::WorkflowExecution {
+                workflow_id: workflow_id.into(),
+                run_id: run_id.into(),
+            },
+        ),
+        ..Default::default()
+    })
+}
+
 #[test]
 fn cancel_request_then_cancel_command_closes_as_canceled() {
     let mut h = Harness::new();
     let run = Harness::run_id(h.start("wf", "r").unwrap());
     let (wt, _) = h.poll_workflow();
     h.complete_workflow_task(&wt, vec![]).unwrap();
-    let cancel = || {
-        Kind::RequestCancelWorkflow(ws::RequestCancelWorkflowExecutionRequest {
-            namespace: NS.into(),
-            workflow_execution: Some(
-                temporalio_protos::temporal::api::common::v1::WorkflowExecution {
-                    workflow_id: "wf".into(),
-                    run_id: String::new(),
-                },
-            ),
-            ..Default::default()
-        })
-    };
-    h.apply(cancel()).unwrap();
-    h.apply(cancel()).unwrap();
+    h.apply(cancel_request("wf", "")).unwrap();
+    h.apply(cancel_request("wf", "")).unwrap();
     let (wt2, _) = h.poll_workflow();
     let canceled = Command {
         command_type: CommandType::CancelWorkflowExecution as i32,
@@ -1908,20 +1910,8 @@ fn a_cancel_request_for_a_closed_run_succeeds_and_changes_nothing_as_temporal_do
     h.complete_workflow_task(&wt, vec![complete_workflow("done")])
         .unwrap();
     let before = h.history("wf", &run).len();
-    for run_id in [String::new(), run.clone()] {
-        h.apply(Kind::RequestCancelWorkflow(
-            ws::RequestCancelWorkflowExecutionRequest {
-                namespace: NS.into(),
-                workflow_execution: Some(
-                    temporalio_protos::temporal::api::common::v1::WorkflowExecution {
-                        workflow_id: "wf".into(),
-                        run_id,
-                    },
-                ),
-                ..Default::default()
-            },
-        ))
-        .unwrap();
+    for run_id in ["", run.as_str()] {
+        h.apply(cancel_request("wf", run_id)).unwrap();
     }
     assert_eq!(h.history("wf", &run).len(), before, "nothing written");
     assert!(!h.execution("wf", &run).cancel_requested);

@@ -303,6 +303,30 @@ impl Cluster {
         )
     }
 
+    /// SIGTERM, then waits up to `grace` for a clean exit; a node that exits with an error or
+    /// is still running then (killed) is the `Err`.
+    pub fn stop(&mut self, id: u64, grace: Duration) -> Result<Duration, String> {
+        let began = std::time::Instant::now();
+        self.node(id).signal("-TERM");
+        let node = self.node_mut(id);
+        let Some(mut child) = node.child.take() else {
+            return Err(format!("node {id} was not running"));
+        };
+        node.paused = false;
+        while began.elapsed() < grace {
+            match child.try_wait() {
+                Ok(Some(status)) if status.success() => return Ok(began.elapsed()),
+                Ok(Some(status)) => {
+                    return Err(format!("node {id} exited with {status} on SIGTERM"))
+                }
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        Err(format!("node {id} still ran {grace:?} after SIGTERM"))
+    }
+
     pub fn kill9(&mut self, id: u64) {
         let node = self.node_mut(id);
         if let Some(mut c) = node.child.take() {

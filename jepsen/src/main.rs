@@ -217,8 +217,8 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
 
     let mut faults = Vec::new();
     let mut recovery_ms = Vec::new();
-    // Nodes the garbage nemesis brought down.
-    let mut crashes: Vec<String> = Vec::new();
+    // Nodes the garbage nemesis brought down, nodes that did not stop cleanly on SIGTERM.
+    let mut crashes: Vec<(&'static str, String)> = Vec::new();
     for step in &plan {
         sleep_until(&work, step.at_ms).await;
         let mut injected = Vec::new();
@@ -235,7 +235,7 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
         sleep_until(&work, step.heal_ms).await;
         while let Some((record, undo)) = injected.pop() {
             if let Some(crash) = heal(&mut cluster, &work, undo).await? {
-                println!("           {crash}");
+                println!("           {}: {}", crash.0, crash.1);
                 crashes.push(crash);
             }
             faults.push(FaultRecord {
@@ -269,8 +269,8 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
 
     let ops = work.ops();
     let mut anomalies = checker::check(&ops, &end);
-    anomalies.extend(crashes.into_iter().map(|detail| checker::Anomaly {
-        kind: "garbage-crash",
+    anomalies.extend(crashes.into_iter().map(|(kind, detail)| checker::Anomaly {
+        kind,
         workflow_id: String::new(),
         detail,
         ops: Vec::new(),
@@ -329,7 +329,12 @@ enum Undo {
     Clock(u64),
     /// The barrage at the slot's node stopped; the node must still be running.
     Garbage(u64, garbage::Garbage),
+    /// Start the slot's node again, reporting that it did not stop cleanly.
+    RestartUnclean(u64, String),
 }
+
+/// How long a node may take to exit after SIGTERM (its drain is 5 s, its hand-off 2 s).
+const STOP_GRACE: Duration = Duration::from_secs(15);
 
 /// Injects one planned fault; its slots become the node ids they hold now. A fault that
 /// cannot be injected (a removal with no quorum) is recorded as such and undoes nothing.
@@ -352,6 +357,17 @@ async fn inject(
             let s = slot(t);
             cluster.kill9(cluster.id_of(s));
             (vec![s], Undo::Restart(s))
+        }
+        Fault::Stop(t) => {
+            let s = slot(t);
+            let id = cluster.id_of(s);
+            match tokio::task::block_in_place(|| cluster.stop(id, STOP_GRACE)) {
+                Ok(took) => {
+                    name = format!("{name} ({} ms)", took.as_millis());
+                    (vec![s], Undo::Restart(s))
+                }
+                Err(e) => (vec![s], Undo::RestartUnclean(s, e)),
+            }
         }
         Fault::Pause(t) => {
             let s = slot(t);
@@ -412,20 +428,22 @@ async fn inject(
     Ok((record, undo))
 }
 
-/// Heals a fault; says so if it finds the node a barrage hit down (and starts it again).
+/// Heals a fault; says what went wrong on the way (a node a barrage brought down, a node that
+/// did not stop cleanly on SIGTERM), with the anomaly kind, after starting the node again.
 async fn heal(
     cluster: &mut Cluster,
     work: &Workload,
     undo: Undo,
-) -> anyhow::Result<Option<String>> {
+) -> anyhow::Result<Option<(&'static str, String)>> {
     match undo {
         Undo::Garbage(s, barrage) => {
             let sent = barrage.stop().await;
             let id = cluster.id_of(s);
             if let Some(status) = cluster.exited_by_itself(id) {
                 tokio::task::block_in_place(|| cluster.start_node(id))?;
-                return Ok(Some(format!(
-                    "node {id} exited ({status}) under {sent} hostile requests"
+                return Ok(Some((
+                    "garbage-crash",
+                    format!("node {id} exited ({status}) under {sent} hostile requests"),
                 )));
             }
             println!("           node {id} took {sent} hostile requests");
@@ -435,6 +453,11 @@ async fn heal(
         Undo::Restart(s) => {
             let id = cluster.id_of(s);
             tokio::task::block_in_place(|| cluster.start_node(id))?
+        }
+        Undo::RestartUnclean(s, problem) => {
+            let id = cluster.id_of(s);
+            tokio::task::block_in_place(|| cluster.start_node(id))?;
+            return Ok(Some(("unclean-stop", problem)));
         }
         Undo::Resume(s) => cluster.resume(cluster.id_of(s)),
         Undo::Clock(s) => cluster.set_clock_offset(cluster.id_of(s), 0).await?,

@@ -121,6 +121,9 @@ pub enum Fault {
     ClientsCut { node: u64 },
     /// SIGKILL, restarted at the heal.
     Kill(Target),
+    /// SIGTERM, which must end the process cleanly (exit 0, a leader handing over) within
+    /// `STOP_GRACE`; restarted at the heal.
+    Stop(Target),
     /// SIGSTOP, SIGCONT at the heal.
     Pause(Target),
     /// Removed from the cluster, killed and its data wiped; at the heal a new node (a new id)
@@ -143,6 +146,7 @@ impl Fault {
             Fault::OneWay { .. } => "partition-one-way",
             Fault::ClientsCut { .. } => "partition-clients",
             Fault::Kill(_) => "kill",
+            Fault::Stop(_) => "stop",
             Fault::Pause(_) => "pause",
             Fault::Replace(_) => "membership-replace",
             Fault::ClockSkew { .. } => "clock-skew",
@@ -205,6 +209,7 @@ pub fn schedule(seed: u64, nodes: &[u64], families: &[Family], total_ms: u64) ->
 fn fault(rng: &mut Rng, family: Family, nodes: &[u64]) -> Fault {
     match family {
         Family::Partition => partition(rng, nodes),
+        Family::Kill if rng.range(0, 2) == 0 => Fault::Stop(target(rng, nodes)),
         Family::Kill => Fault::Kill(target(rng, nodes)),
         Family::Pause => Fault::Pause(target(rng, nodes)),
         Family::Membership => Fault::Replace(target(rng, nodes)),
@@ -299,6 +304,7 @@ pub fn blocked_pairs(fault: &Fault, nodes: &[u64], leader: Option<u64>) -> BTree
         }
         Fault::ClientsCut { node } => cut(*node, CLIENT),
         Fault::Kill(_)
+        | Fault::Stop(_)
         | Fault::Pause(_)
         | Fault::Replace(_)
         | Fault::ClockSkew { .. }

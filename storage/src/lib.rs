@@ -351,24 +351,9 @@ impl Store {
         }
     }
 
-    /// The bytes the data directory takes on disk, as allocated (RocksDB's files, the space
-    /// it preallocates for its write-ahead log, and snapshot files).
+    /// The bytes the data directory takes on disk (`disk_usage`).
     pub fn disk_size(&self) -> u64 {
-        use std::os::unix::fs::MetadataExt;
-        fn walk(dir: &Path) -> u64 {
-            let Ok(entries) = std::fs::read_dir(dir) else {
-                return 0;
-            };
-            entries
-                .filter_map(|e| e.ok())
-                .map(|e| match e.metadata() {
-                    Ok(m) if m.is_dir() => walk(&e.path()),
-                    Ok(m) => m.blocks() * 512,
-                    Err(_) => 0,
-                })
-                .sum()
-        }
-        walk(self.dir())
+        disk_usage(self.dir())
     }
 
     pub fn dir(&self) -> &Path {
@@ -425,6 +410,23 @@ fn write_format(dir: &Path) -> Result<()> {
     std::fs::rename(&tmp, dir.join(FORMAT_FILE))?;
     std::fs::File::open(dir)?.sync_all()?;
     Ok(())
+}
+
+/// The bytes the files under `dir` take on disk, as allocated (for a data directory:
+/// RocksDB's files, the space it preallocates for its write-ahead log, snapshot files).
+pub fn disk_usage(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => disk_usage(&e.path()),
+            Ok(m) => m.blocks() * 512,
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 /// A snapshot install writes `state` in batches of about this size.

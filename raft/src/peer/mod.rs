@@ -66,15 +66,26 @@ impl PeerService {
     }
 }
 
+/// The cluster id a peer request carries, if any.
+fn sender_cluster_id<T>(request: &Request<T>) -> Option<&str> {
+    request
+        .metadata()
+        .get(cluster_id::HEADER)
+        .and_then(|v| v.to_str().ok())
+}
+
+/// Names this node's cluster (if it has an id yet) on an outgoing peer request.
+fn name_cluster<T>(request: &mut Request<T>, cluster_id: &ClusterId) {
+    if let Some(value) = cluster_id.get().and_then(|id| id.parse().ok()) {
+        request.metadata_mut().insert(cluster_id::HEADER, value);
+    }
+}
+
 impl PeerService {
     /// Refuses a Raft message from another cluster (FAILED_PRECONDITION), before it can
     /// touch this node's vote, log or state.
     fn admit<T>(&self, request: Request<T>) -> Result<T, Status> {
-        let theirs = request
-            .metadata()
-            .get(cluster_id::HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
+        let theirs = sender_cluster_id(&request).unwrap_or_default();
         match self.cluster_id.admit(theirs) {
             Ok(()) => Ok(request.into_inner()),
             Err(AdmitError::Mismatch(m)) => Err(Status::failed_precondition(m.to_string())),
@@ -177,14 +188,8 @@ impl RaftPeer for PeerService {
         &self,
         request: Request<TimeoutNowMsg>,
     ) -> Result<Response<TimeoutNowReply>, Status> {
-        let same_cluster = match (
-            self.cluster_id.get(),
-            request.metadata().get(cluster_id::HEADER),
-        ) {
-            (Some(ours), Some(theirs)) => theirs.to_str().is_ok_and(|t| t == ours),
-            (None, None) => true,
-            _ => false,
-        };
+        // Stricter than `admit`: the sender must name this node's cluster exactly.
+        let same_cluster = self.cluster_id.get().as_deref() == sender_cluster_id(&request);
         let m = request.into_inner();
         let leader = self.raft.metrics().borrow().current_leader;
         if !same_cluster || m.to != self.node_id || leader != Some(m.from) || m.from == m.to {
@@ -265,9 +270,7 @@ pub async fn timeout_now(
     let channel = connect(peer_addr, transport).map_err(|e| Status::unavailable(e.to_string()))?;
     let mut request = Request::new(TimeoutNowMsg { from, to });
     request.set_timeout(timeout);
-    if let Some(value) = cluster_id.get().and_then(|id| id.parse().ok()) {
-        request.metadata_mut().insert(cluster_id::HEADER, value);
-    }
+    name_cluster(&mut request, cluster_id);
     RaftPeerClient::new(channel).timeout_now(request).await?;
     Ok(())
 }
@@ -366,9 +369,7 @@ impl PeerClient {
     fn request<T>(&self, message: T, option: &RPCOption) -> Request<T> {
         let mut request = Request::new(message);
         request.set_timeout(option.hard_ttl());
-        if let Some(value) = self.cluster_id.get().and_then(|id| id.parse().ok()) {
-            request.metadata_mut().insert(cluster_id::HEADER, value);
-        }
+        name_cluster(&mut request, &self.cluster_id);
         request
     }
 }
