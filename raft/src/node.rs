@@ -451,8 +451,8 @@ impl RaftNode {
     /// Before this node stops: it no longer campaigns, and if it leads it takes no new
     /// proposals (they answer "not the leader", which clients retry), so its log stops
     /// growing; it asks its most up-to-date fellow voter (once that one has every entry, or
-    /// when `wait` runs out) to campaign now (Raft's TimeoutNow), and waits for another node
-    /// to lead. The new leader, if the hand-off happened.
+    /// when `wait` runs out) to campaign now (Raft's TimeoutNow), and waits until it no
+    /// longer leads. The node asked, if the hand-off happened.
     pub async fn hand_off_leadership(&self, wait: Duration) -> Option<NodeId> {
         let deadline = tokio::time::Instant::now() + wait;
         self.raft.runtime_config().elect(false);
@@ -494,16 +494,15 @@ impl RaftNode {
             tracing::warn!(node = target, error = %e.message(), "leadership hand-off refused");
             return None;
         }
+        // Handed over once the target's higher term has made this node step down (the new
+        // leader's first heartbeat may come later).
         let mut metrics = self.raft.metrics();
         let settled = tokio::time::timeout(
             wait.max(Duration::from_secs(1)),
-            metrics.wait_for(|m| m.current_leader.is_some_and(|l| l != self.node_id)),
+            metrics.wait_for(|m| m.state != ServerState::Leader),
         )
         .await;
-        match settled {
-            Ok(Ok(m)) => m.current_leader,
-            _ => None,
-        }
+        matches!(settled, Ok(Ok(_))).then_some(target)
     }
 
     /// Starts an election on this node (how leadership is handed to it: it wins if its log

@@ -623,9 +623,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 async fn graceful_stop(keel: &Keel) {
     keel.stopping.store(true, Ordering::SeqCst);
     let began = std::time::Instant::now();
-    if let Some(leader) = keel.node.hand_off_leadership(Duration::from_secs(2)).await {
+    if let Some(asked) = keel.node.hand_off_leadership(Duration::from_secs(2)).await {
         tracing::info!(
-            new_leader = leader,
+            campaigning = asked,
             ms = began.elapsed().as_millis() as u64,
             "handed leadership over before stopping"
         );
