@@ -5,6 +5,7 @@
 
 mod backup;
 mod console;
+mod eager;
 mod procstats;
 mod raw;
 mod report;
@@ -55,6 +56,9 @@ pub(crate) struct Load {
     /// A run stops after this many seconds whatever is left.
     #[arg(long, default_value_t = 120)]
     cap_secs: u64,
+    /// Start workflows with eager execution asked for (the SDK driver only).
+    #[arg(long)]
+    eager_start: bool,
 }
 
 #[derive(Subcommand)]
@@ -89,6 +93,9 @@ enum Cmd {
     Backup(backup::BackupArgs),
     /// Hello workflows with /metrics scraped every second, against the same build unscraped.
     Scrape(scrape::ScrapeArgs),
+    /// Hello and chain10 through the Rust SDK with eager start and eager activities, against
+    /// the same build with both off and Temporal's dev server.
+    Eager(eager::EagerArgs),
 }
 
 #[derive(clap::Args)]
@@ -143,6 +150,9 @@ pub(crate) async fn measured_run(
     if load.mode == Mode::Sdk && (security.tls.is_some() || security.credentials.is_set()) {
         anyhow::bail!("the SDK driver does not speak TLS or send credentials here; use --mode raw");
     }
+    if load.mode == Mode::Raw && load.eager_start {
+        anyhow::bail!("--eager-start needs the SDK driver (--mode sdk)");
+    }
     let spec = RunSpec {
         target: target.to_string(),
         namespace: namespace.to_string(),
@@ -151,6 +161,7 @@ pub(crate) async fn measured_run(
         concurrency: load.concurrency,
         cap: Duration::from_secs(load.cap_secs),
         security: security.clone(),
+        eager_start: load.eager_start,
     };
     let before = procstats::counters(pids);
     let stop = Arc::new(AtomicBool::new(false));
@@ -374,6 +385,7 @@ async fn compare(args: CompareArgs) -> anyhow::Result<()> {
             workflows: startup_workflows,
             concurrency: 200,
             cap_secs: 1800,
+            eager_start: false,
         };
         let r = measured_run(
             "keel-1",
@@ -459,6 +471,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Security(args) => security::run(args).await?,
         Cmd::Backup(args) => backup::run(args).await?,
         Cmd::Scrape(args) => scrape::run(args).await?,
+        Cmd::Eager(args) => eager::run(args).await?,
     }
     Ok(())
 }

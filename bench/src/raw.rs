@@ -65,6 +65,8 @@ pub struct RunSpec {
     pub concurrency: usize,
     pub cap: Duration,
     pub security: ClientSecurity,
+    /// Ask for eager workflow start (the SDK driver only).
+    pub eager_start: bool,
 }
 
 /// What one run measured.

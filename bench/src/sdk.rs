@@ -97,7 +97,11 @@ async fn client(target: &str, namespace: &str) -> anyhow::Result<Client> {
 
 /// One workflow from start to result; returns the latency (signal: from the signal).
 async fn one(client: &Client, spec: &RunSpec, queue: &str, id: String) -> anyhow::Result<f64> {
-    let options = || WorkflowStartOptions::new(queue, &id).build();
+    let options = || {
+        WorkflowStartOptions::new(queue, &id)
+            .enable_eager_workflow_start(spec.eager_start)
+            .build()
+    };
     let began = Instant::now();
     match spec.scenario {
         Scenario::StartOnly => {
@@ -148,13 +152,16 @@ pub async fn run(spec: RunSpec) -> anyhow::Result<RunOutcome> {
         .register_workflow::<AwaitSignal>()?
         .register_activities(Echo)
         .build();
-    let mut worker = Worker::new(
-        &runtime,
-        client(&spec.target, &spec.namespace).await?,
-        options,
-    )?;
-    let shutdown = worker.shutdown_handle();
     let client = client(&spec.target, &spec.namespace).await?;
+    // Eager start hands the first task to a worker registered on the starting client's
+    // connection; otherwise the worker has a connection of its own.
+    let worker_client = if spec.eager_start {
+        client.clone()
+    } else {
+        self::client(&spec.target, &spec.namespace).await?
+    };
+    let mut worker = Worker::new(&runtime, worker_client, options)?;
+    let shutdown = worker.shutdown_handle();
     let latencies = Arc::new(Mutex::new(Vec::new()));
     let errors = Arc::new(AtomicU64::new(0));
     let in_flight = Arc::new(Semaphore::new(spec.concurrency.max(1)));

@@ -16,7 +16,7 @@ use crate::time::{explicit_duration, timestamp};
 use crate::token::TaskToken;
 use crate::workflow_task;
 use temporalio_protos::temporal::api::{
-    common::v1::{ActivityType, WorkflowExecution, WorkflowType},
+    common::v1::{ActivityType, WorkerVersionStamp, WorkflowExecution, WorkflowType},
     enums::v1::{EventType, RetryState, TimeoutType},
     failure::v1::{failure::FailureInfo, Failure, TimeoutFailureInfo},
     history::v1 as h,
@@ -35,6 +35,11 @@ fn timer(exec: &ExecutionRecord, kind: TimerKind, a: &ActivityInfo) -> TimerReco
 /// its schedule-to-close timer armed from now.
 pub(crate) fn schedule(ctx: &mut ApplyCtx, exec: &ExecutionRecord, a: &ActivityInfo) {
     dispatch(ctx, exec, a);
+    arm_schedule_to_close(ctx, exec, a);
+}
+
+/// The schedule-to-close timer of a newly scheduled activity, from now.
+pub(crate) fn arm_schedule_to_close(ctx: &mut ApplyCtx, exec: &ExecutionRecord, a: &ActivityInfo) {
     if a.schedule_to_close_timeout > 0 {
         let t = timer(exec, TimerKind::ActivityScheduleToClose, a);
         ctx.schedule_timer(ctx.now + a.schedule_to_close_timeout, &t);
@@ -67,65 +72,86 @@ pub(crate) fn start(
     if !is_running(&exec) {
         return Err(not_found());
     }
-    let now = ctx.now;
-    let exec_version = exec.worker_version.clone();
-    let a = exec
+    let index = exec
         .activities
-        .iter_mut()
-        .find(|a| {
+        .iter()
+        .position(|a| {
             a.scheduled_event_id == task.target && a.attempt == task.attempt && a.started_time == 0
         })
         .ok_or_else(not_found)?;
+    let response = start_attempt(
+        ctx,
+        &mut exec,
+        index,
+        poll.identity,
+        poll.request_id,
+        poll.worker_version,
+    );
+    execution::save(ctx, &mut exec);
+    Ok(Outcome::ActivityTaskStarted(Box::new(response)))
+}
+
+/// Starts the activity's scheduled attempt for a worker (a poller, or eagerly the worker that
+/// scheduled it): its start-to-close and heartbeat timers armed; returns the task to hand
+/// over. The caller saves `exec`.
+pub(crate) fn start_attempt(
+    ctx: &mut ApplyCtx,
+    exec: &mut ExecutionRecord,
+    index: usize,
+    identity: String,
+    request_id: String,
+    worker_version: Option<WorkerVersionStamp>,
+) -> ws::PollActivityTaskQueueResponse {
+    let now = ctx.now;
+    let exec_version = exec.worker_version.clone();
+    let a = &mut exec.activities[index];
     a.started_time = now;
-    a.started_identity = poll.identity;
-    a.started_request_id = poll.request_id;
-    a.started_worker_version = match poll.worker_version {
+    a.started_identity = identity;
+    a.started_request_id = request_id;
+    a.started_worker_version = match worker_version {
         Some(v) => Some(v),
         None if a.use_workflow_build_id => exec_version,
         None => None,
     };
     let a = a.clone();
     if a.start_to_close_timeout > 0 {
-        let t = timer(&exec, TimerKind::ActivityStartToClose, &a);
+        let t = timer(exec, TimerKind::ActivityStartToClose, &a);
         ctx.schedule_timer(now + a.start_to_close_timeout, &t);
     }
     if a.heartbeat_timeout > 0 {
-        let t = timer(&exec, TimerKind::ActivityHeartbeat, &a);
+        let t = timer(exec, TimerKind::ActivityHeartbeat, &a);
         ctx.schedule_timer(now + a.heartbeat_timeout, &t);
     }
-    execution::save(ctx, &mut exec);
-    let token = TaskToken::for_activity(&exec, &a);
-    Ok(Outcome::ActivityTaskStarted(Box::new(
-        ws::PollActivityTaskQueueResponse {
-            task_token: token.to_bytes(),
-            workflow_namespace: exec.namespace.clone(),
-            workflow_type: Some(WorkflowType {
-                name: exec.workflow_type.clone(),
-            }),
-            workflow_execution: Some(WorkflowExecution {
-                workflow_id: exec.workflow_id.clone(),
-                run_id: exec.run_id.clone(),
-            }),
-            activity_type: Some(ActivityType {
-                name: a.activity_type.clone(),
-            }),
-            activity_id: a.activity_id.clone(),
-            header: a.header.clone(),
-            input: a.input.clone(),
-            heartbeat_details: a.heartbeat_details.clone(),
-            scheduled_time: timestamp(a.scheduled_time),
-            current_attempt_scheduled_time: timestamp(a.current_attempt_scheduled_time),
-            started_time: timestamp(a.started_time),
-            attempt: a.attempt,
-            // Always present, zero meaning unlimited, as Temporal sends them (the TypeScript
-            // SDK refuses a task without them).
-            schedule_to_close_timeout: explicit_duration(a.schedule_to_close_timeout),
-            start_to_close_timeout: explicit_duration(a.start_to_close_timeout),
-            heartbeat_timeout: explicit_duration(a.heartbeat_timeout),
-            retry_policy: a.retry_policy.clone(),
-            ..Default::default()
-        },
-    )))
+    let token = TaskToken::for_activity(exec, &a);
+    ws::PollActivityTaskQueueResponse {
+        task_token: token.to_bytes(),
+        workflow_namespace: exec.namespace.clone(),
+        workflow_type: Some(WorkflowType {
+            name: exec.workflow_type.clone(),
+        }),
+        workflow_execution: Some(WorkflowExecution {
+            workflow_id: exec.workflow_id.clone(),
+            run_id: exec.run_id.clone(),
+        }),
+        activity_type: Some(ActivityType {
+            name: a.activity_type.clone(),
+        }),
+        activity_id: a.activity_id.clone(),
+        header: a.header.clone(),
+        input: a.input.clone(),
+        heartbeat_details: a.heartbeat_details.clone(),
+        scheduled_time: timestamp(a.scheduled_time),
+        current_attempt_scheduled_time: timestamp(a.current_attempt_scheduled_time),
+        started_time: timestamp(a.started_time),
+        attempt: a.attempt,
+        // Always present, zero meaning unlimited, as Temporal sends them (the TypeScript
+        // SDK refuses a task without them).
+        schedule_to_close_timeout: explicit_duration(a.schedule_to_close_timeout),
+        start_to_close_timeout: explicit_duration(a.start_to_close_timeout),
+        heartbeat_timeout: explicit_duration(a.heartbeat_timeout),
+        retry_policy: a.retry_policy.clone(),
+        ..Default::default()
+    }
 }
 
 /// The running attempt a token names.

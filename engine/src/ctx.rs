@@ -175,6 +175,29 @@ impl<'a> ApplyCtx<'a> {
         });
     }
 
+    /// Takes back the task this mutation last queued in (namespace, queue, kind): deleted
+    /// again, matching never told. Whether there was one.
+    pub(crate) fn withdraw_queued_task(
+        &mut self,
+        namespace: &str,
+        queue: &str,
+        kind: TaskKind,
+    ) -> bool {
+        let queued = self.notifications.iter().rposition(|n| {
+            matches!(n, Notification::TaskAdded { namespace: ns, queue: q, kind: k, .. }
+                if ns == namespace && q == queue && *k == kind)
+        });
+        let Some(at) = queued else {
+            return false;
+        };
+        let n = self.notifications.remove(at);
+        self.notified.remove(&n);
+        if let Notification::TaskAdded { task_key, .. } = n {
+            self.state.delete(task_key);
+        }
+        true
+    }
+
     /// Records a due time and tells the timer service; returns the timer's key.
     pub(crate) fn schedule_timer(&mut self, fire_at: i64, record: &TimerRecord) -> Vec<u8> {
         let key = keys::timer(fire_at, self.next_id());

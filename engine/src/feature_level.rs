@@ -1,5 +1,5 @@
-//! Feature levels, as etcd's cluster version: every mutation kind names the first level whose
-//! builds can apply it, and a leader proposes a kind only once every member runs a build of
+//! Feature levels, as etcd's cluster version: every mutation kind (and every field whose
+//! presence changes what apply does) names the first level whose builds can apply it, and a leader proposes a kind only once every member runs a build of
 //! at least that level (`RaftNode` learns the members' levels from their Hello replies). So in
 //! a rolling upgrade no member is ever sent an entry it cannot read: the new kinds of a
 //! release wait until the last member is upgraded.
@@ -11,7 +11,14 @@
 use crate::mutation::Kind;
 
 /// The level of this build: every kind with `required(kind) <= LEVEL` is known to it.
-pub const LEVEL: u32 = 1;
+pub const LEVEL: u32 = 2;
+
+/// What the second release with levels added to existing kinds: eager workflow start and
+/// eager activity dispatch (`StartWorkflow.eager`, `CompleteWorkflowTask.
+/// eager_activity_request_ids`), continue-as-new suggestions (`StartTask.suggest`,
+/// `StartWorkflow.suggest`), the starter's user metadata in history
+/// (`StartWorkflow.record_user_metadata`).
+pub const RELEASE_2: u32 = 2;
 
 /// The level a member reports when it predates levels (its Hello has no level): it knows the
 /// kinds of level 1.
@@ -20,6 +27,11 @@ pub const BEFORE_LEVELS: u32 = 1;
 /// The first level whose builds can apply `kind`.
 pub fn required(kind: &Kind) -> u32 {
     match kind {
+        Kind::StartWorkflow(m) if m.eager || m.suggest.is_some() || m.record_user_metadata => {
+            RELEASE_2
+        }
+        Kind::StartTask(m) if m.suggest.is_some() => RELEASE_2,
+        Kind::CompleteWorkflowTask(m) if !m.eager_activity_request_ids.is_empty() => RELEASE_2,
         Kind::RegisterNamespace(_)
         | Kind::UpdateNamespace(_)
         | Kind::StartWorkflow(_)
@@ -92,5 +104,38 @@ mod tests {
                 cluster: 0
             })
         );
+    }
+
+    #[test]
+    fn eager_dispatch_waits_for_every_member_at_its_level() {
+        use crate::mutation::{
+            CompleteWorkflowTask, StartTask, StartWorkflow, SuggestContinueAsNew,
+        };
+        let plain = Kind::StartWorkflow(StartWorkflow::default());
+        let eager = Kind::StartWorkflow(StartWorkflow {
+            eager: true,
+            ..Default::default()
+        });
+        assert_eq!(admits(&plain, BEFORE_LEVELS), Ok(()));
+        assert_eq!(
+            admits(&eager, BEFORE_LEVELS),
+            Err(TooNew {
+                needed: RELEASE_2,
+                cluster: BEFORE_LEVELS
+            })
+        );
+        assert_eq!(admits(&eager, RELEASE_2), Ok(()));
+        let suggesting = Kind::StartTask(StartTask {
+            suggest: Some(SuggestContinueAsNew::default()),
+            ..Default::default()
+        });
+        assert_eq!(required(&suggesting), RELEASE_2);
+        assert_eq!(required(&Kind::StartTask(StartTask::default())), 1);
+        let eager_activities = Kind::CompleteWorkflowTask(CompleteWorkflowTask {
+            eager_activity_request_ids: vec!["r".into()],
+            ..Default::default()
+        });
+        assert_eq!(required(&eager_activities), RELEASE_2);
+        const { assert!(RELEASE_2 <= LEVEL) };
     }
 }

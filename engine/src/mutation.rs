@@ -149,6 +149,30 @@ pub struct StartWorkflow {
     /// Stamped by the leader; used only when a new run is created.
     #[prost(string, tag = "2")]
     pub run_id: String,
+    /// Set by the leader (feature level `RELEASE_2`) when the request asked for eager
+    /// execution and the leader allows it: a new run's first workflow task is started for the
+    /// caller in the same write (Temporal's eager workflow start).
+    #[prost(bool, tag = "3")]
+    pub eager: bool,
+    /// The continue-as-new thresholds for that eagerly started task.
+    #[prost(message, optional, tag = "4")]
+    pub suggest: Option<SuggestContinueAsNew>,
+    /// Set by the leader (feature level `RELEASE_2`): the request's user metadata goes on
+    /// the WorkflowExecutionStarted event (earlier builds dropped it).
+    #[prost(bool, tag = "5")]
+    pub record_user_metadata: bool,
+}
+
+/// Temporal's thresholds for suggesting continue-as-new when a workflow task starts, stamped
+/// by the leader from its dynamic configuration (`limit.historyCount.suggestContinueAsNew`,
+/// `limit.historySize.suggestContinueAsNew`). Entries without them (written before feature
+/// level `RELEASE_2`) suggest nothing, as the builds that wrote them did.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SuggestContinueAsNew {
+    #[prost(int64, tag = "1")]
+    pub history_count: i64,
+    #[prost(int64, tag = "2")]
+    pub history_size_bytes: i64,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -173,6 +197,9 @@ pub struct StartTask {
     /// The poller's build id, recorded in the started event as Temporal does.
     #[prost(message, optional, tag = "4")]
     pub worker_version: Option<WorkerVersionStamp>,
+    /// For a workflow task: when to suggest continue-as-new (see `SuggestContinueAsNew`).
+    #[prost(message, optional, tag = "5")]
+    pub suggest: Option<SuggestContinueAsNew>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -187,6 +214,12 @@ pub struct CompleteWorkflowTask {
     /// Stamped by the leader: one run id for each StartChildWorkflowExecution command, in order.
     #[prost(string, repeated, tag = "4")]
     pub child_run_ids: Vec<String>,
+    /// Stamped by the leader when it allows eager activity dispatch (feature level
+    /// `RELEASE_2`): a request id for each ScheduleActivityTask command asking for eager
+    /// execution, in order. Those activities start for the completing worker in the same write
+    /// and come back in the completion's answer.
+    #[prost(string, repeated, tag = "5")]
+    pub eager_activity_request_ids: Vec<String>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

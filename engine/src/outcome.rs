@@ -14,6 +14,14 @@ pub enum Outcome {
         run_id: String,
         started: bool,
     },
+    /// A new run whose first workflow task was started for its starter (eager start).
+    EagerWorkflowStarted {
+        run_id: String,
+        task: Box<WorkflowTaskStarted>,
+    },
+    /// A workflow task completed, and these activities it scheduled started for the worker
+    /// that completed it (eager activity dispatch).
+    EagerActivitiesStarted(Vec<ws::PollActivityTaskQueueResponse>),
     /// A schedule was created, updated or patched: its conflict token now.
     Schedule {
         conflict_token: i64,

@@ -368,6 +368,10 @@ pub struct WorkflowTaskInfo {
     /// answer needs them (anything but rejections), as Temporal's speculative tasks.
     #[prost(bool, tag = "11")]
     pub speculative: bool,
+    /// Why its started event suggests continue-as-new (`SuggestContinueAsNewReason`s), decided
+    /// when it started; none: no suggestion.
+    #[prost(int32, repeated, tag = "12")]
+    pub suggest_continue_as_new_reasons: Vec<i32>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

@@ -234,232 +234,45 @@ fn merge_fields(
     }
 }
 
-/// Just enough JSON to tell what kind of value a search attribute payload holds.
+/// What kind of value a search attribute payload (JSON) holds, as Temporal decodes it: a
+/// value of the attribute's type, or (Temporal's `system.visibilityAllowList`, on by
+/// default) a list of such values; a keyword list is always a list of strings.
 mod json {
     use super::T;
-
-    #[derive(Debug, PartialEq)]
-    enum Value {
-        String(String),
-        Integer,
-        Number,
-        Bool,
-        Null,
-        Array(Vec<Value>),
-        Object,
-    }
+    use serde_json::Value;
 
     pub(super) fn is_of_type(data: &[u8], ty: T) -> bool {
-        let Some(value) = parse(data) else {
+        let Ok(value) = serde_json::from_slice::<Value>(data) else {
             return false;
         };
         match (ty, &value) {
-            (T::Text | T::Keyword, Value::String(_)) => true,
-            (T::Int, Value::Integer) => true,
-            (T::Double, Value::Integer | Value::Number) => true,
-            (T::Bool, Value::Bool) => true,
-            (T::Datetime, Value::String(s)) => looks_like_rfc3339(s),
-            (T::KeywordList, Value::Array(items)) => {
-                items.iter().all(|v| matches!(v, Value::String(_)))
-            }
-            _ => false,
+            (T::KeywordList, Value::Array(items)) => items.iter().all(Value::is_string),
+            (T::KeywordList, _) => false,
+            // Go decodes a null in a list as the type's zero value, and so accepts it.
+            (_, Value::Array(items)) => items.iter().all(|v| v.is_null() || one(v, ty)),
+            (_, v) => one(v, ty),
+        }
+    }
+
+    fn one(value: &Value, ty: T) -> bool {
+        match ty {
+            T::Text | T::Keyword => value.is_string(),
+            T::Int => value.is_i64(),
+            T::Double => value.is_number(),
+            T::Bool => value.is_boolean(),
+            // What Go's time.Time accepts: RFC 3339 with an offset or Z, any fraction.
+            T::Datetime => value
+                .as_str()
+                .is_some_and(|s| crate::time::parse_rfc3339(s).is_some()),
+            T::KeywordList | T::Unspecified => false,
         }
     }
 
     /// The value as Temporal prints it in messages: a string without its quotes.
     pub(super) fn display(data: &[u8]) -> String {
-        match parse(data) {
-            Some(Value::String(s)) => s,
+        match serde_json::from_slice::<Value>(data) {
+            Ok(Value::String(s)) => s,
             _ => String::from_utf8_lossy(data).trim().to_string(),
-        }
-    }
-
-    fn looks_like_rfc3339(s: &str) -> bool {
-        let b = s.as_bytes();
-        b.len() >= 20
-            && b[4] == b'-'
-            && b[7] == b'-'
-            && (b[10] == b'T' || b[10] == b't')
-            && b[13] == b':'
-            && b[16] == b':'
-            && [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
-                .iter()
-                .all(|&i| b[i].is_ascii_digit())
-    }
-
-    fn parse(data: &[u8]) -> Option<Value> {
-        let mut p = Parser { s: data, i: 0 };
-        let v = p.value()?;
-        p.ws();
-        (p.i == data.len()).then_some(v)
-    }
-
-    struct Parser<'a> {
-        s: &'a [u8],
-        i: usize,
-    }
-
-    impl Parser<'_> {
-        fn peek(&self) -> Option<u8> {
-            self.s.get(self.i).copied()
-        }
-
-        fn ws(&mut self) {
-            while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-                self.i += 1;
-            }
-        }
-
-        fn literal(&mut self, word: &[u8], v: Value) -> Option<Value> {
-            self.s[self.i..].starts_with(word).then(|| {
-                self.i += word.len();
-                v
-            })
-        }
-
-        fn value(&mut self) -> Option<Value> {
-            self.ws();
-            match self.peek()? {
-                b'"' => self.string().map(Value::String),
-                b't' => self.literal(b"true", Value::Bool),
-                b'f' => self.literal(b"false", Value::Bool),
-                b'n' => self.literal(b"null", Value::Null),
-                b'[' => self.array(),
-                b'{' => self.object(),
-                b'-' | b'0'..=b'9' => self.number(),
-                _ => None,
-            }
-        }
-
-        fn string(&mut self) -> Option<String> {
-            self.i += 1; // the opening quote
-            let mut out = Vec::new();
-            loop {
-                match self.peek()? {
-                    b'"' => {
-                        self.i += 1;
-                        return String::from_utf8(out).ok();
-                    }
-                    b'\\' => {
-                        let escaped = *self.s.get(self.i + 1)?;
-                        self.i += 2;
-                        match escaped {
-                            b'u' => {
-                                let hex =
-                                    std::str::from_utf8(self.s.get(self.i..self.i + 4)?).ok()?;
-                                let c = char::from_u32(u32::from_str_radix(hex, 16).ok()?)
-                                    .unwrap_or('\u{fffd}');
-                                self.i += 4;
-                                out.extend(c.to_string().as_bytes());
-                            }
-                            b'n' => out.push(b'\n'),
-                            b't' => out.push(b'\t'),
-                            b'r' => out.push(b'\r'),
-                            b'b' => out.push(8),
-                            b'f' => out.push(12),
-                            other => out.push(other),
-                        }
-                    }
-                    c => {
-                        out.push(c);
-                        self.i += 1;
-                    }
-                }
-            }
-        }
-
-        fn number(&mut self) -> Option<Value> {
-            let start = self.i;
-            if self.peek() == Some(b'-') {
-                self.i += 1;
-            }
-            let digits = |p: &mut Self| {
-                let from = p.i;
-                while p.peek().is_some_and(|c| c.is_ascii_digit()) {
-                    p.i += 1;
-                }
-                p.i > from
-            };
-            if !digits(self) {
-                return None;
-            }
-            let mut integer = true;
-            if self.peek() == Some(b'.') {
-                self.i += 1;
-                integer = false;
-                if !digits(self) {
-                    return None;
-                }
-            }
-            if matches!(self.peek(), Some(b'e' | b'E')) {
-                self.i += 1;
-                integer = false;
-                if matches!(self.peek(), Some(b'+' | b'-')) {
-                    self.i += 1;
-                }
-                if !digits(self) {
-                    return None;
-                }
-            }
-            let text = std::str::from_utf8(&self.s[start..self.i]).ok()?;
-            Some(if integer && text.parse::<i64>().is_ok() {
-                Value::Integer
-            } else {
-                Value::Number
-            })
-        }
-
-        fn array(&mut self) -> Option<Value> {
-            self.i += 1;
-            let mut items = Vec::new();
-            self.ws();
-            if self.peek() == Some(b']') {
-                self.i += 1;
-                return Some(Value::Array(items));
-            }
-            loop {
-                items.push(self.value()?);
-                self.ws();
-                match self.peek()? {
-                    b',' => self.i += 1,
-                    b']' => {
-                        self.i += 1;
-                        return Some(Value::Array(items));
-                    }
-                    _ => return None,
-                }
-            }
-        }
-
-        fn object(&mut self) -> Option<Value> {
-            self.i += 1;
-            self.ws();
-            if self.peek() == Some(b'}') {
-                self.i += 1;
-                return Some(Value::Object);
-            }
-            loop {
-                self.ws();
-                if self.peek()? != b'"' {
-                    return None;
-                }
-                self.string()?;
-                self.ws();
-                if self.peek()? != b':' {
-                    return None;
-                }
-                self.i += 1;
-                self.value()?;
-                self.ws();
-                match self.peek()? {
-                    b',' => self.i += 1,
-                    b'}' => {
-                        self.i += 1;
-                        return Some(Value::Object);
-                    }
-                    _ => return None,
-                }
-            }
         }
     }
 
@@ -479,14 +292,41 @@ mod json {
             assert!(is_of_type(b"[]", T::KeywordList));
             assert!(!is_of_type(br#""a""#, T::KeywordList));
             assert!(!is_of_type(br#"["a",1]"#, T::KeywordList));
-            assert!(is_of_type(br#""2026-11-26T05:00:00Z""#, T::Datetime));
-            assert!(!is_of_type(br#""yesterday""#, T::Datetime));
             assert!(!is_of_type(b"5", T::Keyword));
             assert!(!is_of_type(br#"{"a": 1}"#, T::Text));
             assert!(!is_of_type(b"\"unterminated", T::Text));
             assert!(!is_of_type(b"12 34", T::Int));
             assert_eq!(display(br#""v""#), "v");
             assert_eq!(display(b"3"), "3");
+        }
+
+        #[test]
+        fn datetimes_in_the_forms_the_sdks_send() {
+            for ok in [
+                r#""2026-11-26T05:00:00Z""#,
+                r#""2026-11-26T05:00:00+00:00""#, // Python isoformat()
+                r#""2026-11-26T05:00:00.123456+01:00""#, // Python, microseconds
+                r#""2026-11-26T05:00:00.000Z""#,  // TypeScript Date
+                r#""2026-11-26T05:00:00.123456789-07:00""#, // Go RFC3339Nano
+                r#"["2026-11-26T05:00:00.000Z"]"#, // the SDKs' list form
+                r#"["2026-11-26T05:00:00Z","2026-11-27T05:00:00Z"]"#,
+            ] {
+                assert!(is_of_type(ok.as_bytes(), T::Datetime), "{ok}");
+            }
+            for bad in [
+                r#""yesterday""#,
+                r#""2026-11-26T05:00:00""#, // no offset: Go refuses it too
+                r#""2026-13-26T05:00:00Z""#,
+                r#"1764133200"#,
+                r#"["2026-11-26T05:00:00Z", 5]"#,
+            ] {
+                assert!(!is_of_type(bad.as_bytes(), T::Datetime), "{bad}");
+            }
+            assert!(
+                is_of_type(b"[1, 2]", T::Int),
+                "lists of any type are allowed"
+            );
+            assert!(!is_of_type(b"[1, 2.5]", T::Int));
         }
     }
 }

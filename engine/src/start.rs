@@ -9,7 +9,7 @@ use crate::error::{ApplyResult, Rejection};
 use crate::execution;
 use crate::history::{self, Attributes};
 use crate::keys;
-use crate::mutation::StartWorkflow;
+use crate::mutation::{StartTask, StartWorkflow};
 use crate::outcome::Outcome;
 use crate::records::{CurrentRun, ExecutionRecord, ParentInfo, TimerKind, TimerRecord};
 use crate::reset_points;
@@ -36,13 +36,34 @@ pub(crate) const DEFAULT_TASK_TIMEOUT_SECS: i64 = 10;
 pub(crate) const MAX_TASK_TIMEOUT_SECS: i64 = 120;
 
 pub(crate) fn start(ctx: &mut ApplyCtx, m: StartWorkflow) -> ApplyResult<Outcome> {
-    start_with(
-        ctx,
-        m.request.unwrap_or_default(),
-        m.run_id,
-        None,
-        |_, _| Ok(()),
-    )
+    let mut req = m.request.unwrap_or_default();
+    if !m.record_user_metadata {
+        req.user_metadata = None; // as the builds before feature level 2 applied it
+    }
+    let eager = m.eager.then(|| StartTask {
+        identity: req.identity.clone(),
+        request_id: req.request_id.clone(),
+        suggest: m.suggest,
+        ..Default::default()
+    });
+    let (namespace, workflow_id) = (req.namespace.clone(), req.workflow_id.clone());
+    let outcome = start_with(ctx, req, m.run_id, None, |_, _| Ok(()))?;
+    match (outcome, eager) {
+        (Outcome::WorkflowStarted { run_id, started }, Some(poll)) => {
+            let mut exec = execution::load(ctx, &namespace, &workflow_id, &run_id)?;
+            match workflow_task::start_first_eagerly(ctx, &mut exec, poll)? {
+                Some(task) => {
+                    execution::save(ctx, &mut exec);
+                    Ok(Outcome::EagerWorkflowStarted {
+                        run_id,
+                        task: Box::new(task),
+                    })
+                }
+                None => Ok(Outcome::WorkflowStarted { run_id, started }),
+            }
+        }
+        (outcome, _) => Ok(outcome),
+    }
 }
 
 /// Starts a run (a child of `parent`, if given); `first_events` may add events
@@ -177,7 +198,8 @@ pub(crate) fn start_with(
         workflow_id: workflow_id.to_string(),
         run_id: run_id.to_string(),
     };
-    let started = history::event(
+    let user_metadata = req.user_metadata.take();
+    let mut started = history::event(
         ctx,
         EventType::WorkflowExecutionStarted,
         Attributes::WorkflowExecutionStartedEventAttributes(
@@ -233,6 +255,8 @@ pub(crate) fn start_with(
             },
         ),
     );
+    // The starter's summary and details (shown by Describe), on the event as Temporal keeps them.
+    started.user_metadata = user_metadata;
     history::append(ctx, &mut exec, started);
     first_events(ctx, &mut exec)?;
     begin(ctx, exec, backoff);

@@ -3,6 +3,7 @@
 //! completes), the UnhandledCommand rule for close commands racing new events, and the
 //! server failing a task whose completion carries a bad command.
 
+use crate::activity;
 use crate::children;
 use crate::commands;
 use crate::ctx::ApplyCtx;
@@ -10,7 +11,7 @@ use crate::error::{ApplyResult, Rejection};
 use crate::execution::{self, is_running};
 use crate::external;
 use crate::history::{self, Attributes};
-use crate::mutation::{CompleteWorkflowTask, FailWorkflowTask, StartTask};
+use crate::mutation::{CompleteWorkflowTask, FailWorkflowTask, StartTask, SuggestContinueAsNew};
 use crate::outcome::{Outcome, WorkflowTaskStarted};
 use crate::records::{
     ExecutionRecord, TaskKind, TaskRecord, TimerKind, TimerRecord, WorkflowTaskInfo,
@@ -22,8 +23,10 @@ use crate::token::TaskToken;
 use crate::updates;
 use crate::validate;
 use temporalio_protos::temporal::api::{
-    common::v1::{WorkflowExecution, WorkflowType},
-    enums::v1::{EventType, TaskQueueKind, TimeoutType, WorkflowTaskFailedCause},
+    common::v1::{WorkerVersionStamp, WorkflowExecution, WorkflowType},
+    enums::v1::{
+        EventType, SuggestContinueAsNewReason, TaskQueueKind, TimeoutType, WorkflowTaskFailedCause,
+    },
     failure::v1::{failure::FailureInfo, Failure, ServerFailureInfo},
     history::v1 as h,
     taskqueue::v1::TaskQueue,
@@ -174,6 +177,8 @@ fn started_event(
             request_id: wt.request_id.clone(),
             worker_version: wt.worker_version.clone(),
             history_size_bytes: exec.history_size_bytes,
+            suggest_continue_as_new: !wt.suggest_continue_as_new_reasons.is_empty(),
+            suggest_continue_as_new_reasons: wt.suggest_continue_as_new_reasons.clone(),
             ..Default::default()
         }),
     )
@@ -206,38 +211,56 @@ pub(crate) fn start(
     if !is_running(&exec) {
         return Err(stale());
     }
+    exec.workflow_task
+        .as_ref()
+        .filter(|wt| wt.seq == task.target as u64 && wt.started_event_id == 0)
+        .ok_or_else(stale)?;
+    let started = start_scheduled(ctx, &mut exec, poll)?;
+    execution::save(ctx, &mut exec);
+    Ok(Outcome::WorkflowTaskStarted(Box::new(started)))
+}
+
+/// Starts the run's scheduled (not yet started) workflow task for the worker `poll` names:
+/// its started event (or, for a transient task, the ids its events will have), its
+/// start-to-close timer. Returns what the worker is handed; the caller saves `exec`.
+pub(crate) fn start_scheduled(
+    ctx: &mut ApplyCtx,
+    exec: &mut ExecutionRecord,
+    poll: StartTask,
+) -> ApplyResult<WorkflowTaskStarted> {
     let mut wt = exec
         .workflow_task
         .clone()
-        .filter(|wt| wt.seq == task.target as u64 && wt.started_event_id == 0)
-        .ok_or_else(stale)?;
+        .ok_or_else(|| Rejection::Internal("no workflow task to start".into()))?;
     wt.identity = poll.identity;
     wt.request_id = poll.request_id;
     wt.worker_version = poll.worker_version;
     wt.started_time = ctx.now;
     let transient = is_transient(&wt);
+    // Temporal counts the started event's own id among the events.
+    let count = exec.next_event_id + i64::from(transient);
+    wt.suggest_continue_as_new_reasons = suggestions(exec, count, &poll.suggest);
     let stored_through;
     let transient_events;
     if transient {
         wt.scheduled_event_id = exec.next_event_id;
         wt.started_event_id = exec.next_event_id + 1;
         stored_through = exec.next_event_id - 1;
-        transient_events = self::transient_events(ctx, &exec, &wt);
+        transient_events = self::transient_events(ctx, exec, &wt);
     } else {
-        let e = started_event(ctx, &exec, &wt);
-        wt.started_event_id = history::append(ctx, &mut exec, e);
+        let e = started_event(ctx, exec, &wt);
+        wt.started_event_id = history::append(ctx, exec, e);
         stored_through = wt.started_event_id;
         transient_events = Vec::new();
     }
     exec.workflow_task = Some(wt.clone());
     let timer = TimerRecord::for_run(
-        &exec,
+        exec,
         TimerKind::WorkflowTaskStartToClose,
         wt.seq as i64,
         wt.attempt,
     );
     ctx.schedule_timer(ctx.now + exec.task_timeout, &timer);
-    execution::save(ctx, &mut exec);
 
     let token = TaskToken {
         namespace: exec.namespace.clone(),
@@ -254,7 +277,7 @@ pub(crate) fn start(
         attempt: wt.attempt,
         scheduled_time: timestamp(wt.scheduled_time),
         started_time: timestamp(wt.started_time),
-        ..poll_response(&exec)
+        ..poll_response(exec)
     };
     // A sticky worker has the run cached: it gets only the events since its last task.
     let history_from = if wt.sticky {
@@ -262,14 +285,50 @@ pub(crate) fn start(
     } else {
         1
     };
-    Ok(Outcome::WorkflowTaskStarted(Box::new(
-        WorkflowTaskStarted {
-            response,
-            history_from,
-            stored_through,
-            transient_events,
-        },
-    )))
+    Ok(WorkflowTaskStarted {
+        response,
+        history_from,
+        stored_through,
+        transient_events,
+    })
+}
+
+/// Eager workflow start: the first workflow task, which this mutation's start just scheduled
+/// and queued, is taken back from its queue and started for the worker named by `poll` (the
+/// starter). None if the run has no such task (a start delay, a deduplicated start).
+pub(crate) fn start_first_eagerly(
+    ctx: &mut ApplyCtx,
+    exec: &mut ExecutionRecord,
+    poll: StartTask,
+) -> ApplyResult<Option<WorkflowTaskStarted>> {
+    let first = exec.workflow_task.as_ref().is_some_and(|wt| {
+        wt.attempt == 1 && wt.started_event_id == 0 && !wt.sticky && !wt.speculative
+    });
+    let (namespace, queue) = (exec.namespace.clone(), exec.task_queue.clone());
+    if !first || !ctx.withdraw_queued_task(&namespace, &queue, TaskKind::Workflow) {
+        return Ok(None);
+    }
+    start_scheduled(ctx, exec, poll).map(Some)
+}
+
+/// Why the run should continue as new, by the leader's thresholds (Temporal's checks: the
+/// history size so far, and the event count including the started event).
+fn suggestions(
+    exec: &ExecutionRecord,
+    event_count: i64,
+    thresholds: &Option<SuggestContinueAsNew>,
+) -> Vec<i32> {
+    let Some(t) = thresholds else {
+        return Vec::new();
+    };
+    let mut reasons = Vec::new();
+    if exec.history_size_bytes >= t.history_size_bytes {
+        reasons.push(SuggestContinueAsNewReason::HistorySizeTooLarge as i32);
+    }
+    if event_count >= t.history_count {
+        reasons.push(SuggestContinueAsNewReason::TooManyHistoryEvents as i32);
+    }
+    reasons
 }
 
 /// Appends WorkflowTaskFailed for a started task the server ended (not the worker).
@@ -407,6 +466,8 @@ pub(crate) fn complete(ctx: &mut ApplyCtx, m: CompleteWorkflowTask) -> ApplyResu
         child_run_ids: m.child_run_ids.clone().into_iter(),
         initiated_children: Vec::new(),
         initiated_external: Vec::new(),
+        eager_request_ids: m.eager_activity_request_ids.into_iter(),
+        eager_activities: Vec::new(),
         messages: updates::Messages::new(req.messages),
     };
     for command in req.commands {
@@ -423,14 +484,55 @@ pub(crate) fn complete(ctx: &mut ApplyCtx, m: CompleteWorkflowTask) -> ApplyResu
         new_events |= children::start_initiated(ctx, &mut exec, completion.initiated_children)?;
         new_events |= external::deliver_initiated(ctx, &mut exec, completion.initiated_external)?;
     }
+    let mut eager_tasks = Vec::new();
     if is_running(&exec) {
         let flushed = history::flush_buffered(ctx, &mut exec);
         if flushed || new_events || req.force_create_new_workflow_task {
             schedule(ctx, &mut exec, 1);
         }
+        eager_tasks = start_eager_activities(
+            ctx,
+            &mut exec,
+            completion.eager_activities,
+            &req.identity,
+            &req.worker_version_stamp,
+        );
     }
     execution::save(ctx, &mut exec);
-    Ok(Outcome::Done)
+    if eager_tasks.is_empty() {
+        Ok(Outcome::Done)
+    } else {
+        Ok(Outcome::EagerActivitiesStarted(eager_tasks))
+    }
+}
+
+/// Eager activity dispatch: the activities this completion held back start for the worker
+/// that completed it (those a later command of the same completion canceled are gone).
+fn start_eager_activities(
+    ctx: &mut ApplyCtx,
+    exec: &mut ExecutionRecord,
+    eager: Vec<commands::EagerActivity>,
+    identity: &str,
+    worker_version: &Option<WorkerVersionStamp>,
+) -> Vec<ws::PollActivityTaskQueueResponse> {
+    let mut tasks = Vec::new();
+    for (scheduled_event_id, request_id) in eager {
+        let pending = exec
+            .activities
+            .iter()
+            .position(|a| a.scheduled_event_id == scheduled_event_id && a.started_time == 0);
+        if let Some(index) = pending {
+            tasks.push(activity::start_attempt(
+                ctx,
+                exec,
+                index,
+                identity.to_string(),
+                request_id,
+                worker_version.clone(),
+            ));
+        }
+    }
+    tasks
 }
 
 pub(crate) fn fail(ctx: &mut ApplyCtx, m: FailWorkflowTask) -> ApplyResult<Outcome> {

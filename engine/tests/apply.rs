@@ -117,6 +117,7 @@ impl Harness {
         self.apply(Kind::StartWorkflow(StartWorkflow {
             request: Some(req),
             run_id,
+            ..Default::default()
         }))
     }
 
@@ -146,6 +147,7 @@ impl Harness {
                 build_id: "build-7".into(),
                 use_versioning: false,
             }),
+            ..Default::default()
         }))
         .unwrap()
     }
@@ -185,6 +187,7 @@ impl Harness {
                 identity: "worker".into(),
                 ..Default::default()
             }),
+            ..Default::default()
         }))
     }
 
@@ -2156,6 +2159,7 @@ fn complete_sticky(h: &mut Harness, token: &TaskToken, sticky_queue: &str) {
     h.apply(Kind::CompleteWorkflowTask(CompleteWorkflowTask {
         next_run_id: "next".into(),
         child_run_ids: vec![],
+        eager_activity_request_ids: vec![],
         token: Some(token.clone()),
         request: Some(ws::RespondWorkflowTaskCompletedRequest {
             identity: "worker".into(),
@@ -2775,5 +2779,180 @@ fn a_reset_starts_a_new_run_from_a_workflow_task_with_its_pending_work() {
     assert_eq!(
         Harness::run_id(reset(&mut h, &base, 10, "x").unwrap()),
         new_run
+    );
+}
+
+fn greet_request(wf: &str) -> ws::StartWorkflowExecutionRequest {
+    ws::StartWorkflowExecutionRequest {
+        namespace: NS.into(),
+        workflow_id: wf.into(),
+        workflow_type: Some(WorkflowType {
+            name: "Greet".into(),
+        }),
+        task_queue: Some(TaskQueue {
+            name: "q".into(),
+            ..Default::default()
+        }),
+        request_id: format!("start-{wf}"),
+        identity: "starter".into(),
+        request_eager_execution: true,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn an_eager_start_starts_the_first_workflow_task_in_the_same_write_and_queues_nothing() {
+    let mut h = Harness::new();
+    let started = h
+        .apply(Kind::StartWorkflow(StartWorkflow {
+            request: Some(greet_request("eager")),
+            run_id: "run-eager".into(),
+            eager: true,
+            ..Default::default()
+        }))
+        .unwrap();
+    let Outcome::EagerWorkflowStarted { run_id, task } = started else {
+        panic!("{started:?}")
+    };
+    assert_eq!(run_id, "run-eager");
+    assert_eq!(task.response.started_event_id, 3);
+    assert_eq!((task.history_from, task.stored_through), (1, 3));
+    assert!(h.tasks.is_empty(), "no task reached a queue");
+    let events = h.history("eager", "run-eager");
+    let Some(EA::WorkflowTaskStartedEventAttributes(a)) = &events[2].attributes else {
+        panic!("{:?}", events[2])
+    };
+    assert_eq!(
+        (a.identity.as_str(), a.request_id.as_str()),
+        ("starter", "start-eager")
+    );
+    assert!(
+        !a.suggest_continue_as_new,
+        "no thresholds stamped: no suggestion"
+    );
+    // The starter completes the task it was handed, like any polled one.
+    let token = TaskToken::from_bytes(&task.response.task_token).unwrap();
+    h.complete_workflow_task(&token, vec![complete_workflow("done")])
+        .unwrap();
+    assert_eq!(
+        h.execution("eager", "run-eager").status,
+        WorkflowExecutionStatus::Completed as i32
+    );
+
+    // Not stamped eager (a leader that does not allow it, or an entry written before
+    // feature level 2): the task goes to its queue, whatever the request asked.
+    let plain = h
+        .apply(Kind::StartWorkflow(StartWorkflow {
+            request: Some(greet_request("plain")),
+            run_id: "run-plain".into(),
+            ..Default::default()
+        }))
+        .unwrap();
+    assert!(matches!(
+        plain,
+        Outcome::WorkflowStarted { started: true, .. }
+    ));
+    assert_eq!(h.tasks.len(), 1);
+
+    // A start delay leaves no first task to hand out.
+    let mut delayed = greet_request("delayed");
+    delayed.workflow_start_delay = Some(prost_wkt_types::Duration {
+        seconds: 60,
+        nanos: 0,
+    });
+    let delayed = h
+        .apply(Kind::StartWorkflow(StartWorkflow {
+            request: Some(delayed),
+            run_id: "run-delayed".into(),
+            eager: true,
+            ..Default::default()
+        }))
+        .unwrap();
+    assert!(matches!(
+        delayed,
+        Outcome::WorkflowStarted { started: true, .. }
+    ));
+}
+
+#[test]
+fn activities_stamped_for_eager_dispatch_start_for_the_completing_worker() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r1").unwrap());
+    let (token, _) = h.poll_workflow();
+    let eager = |id: &str| {
+        let mut c = schedule_activity(id, None);
+        if let Some(A::ScheduleActivityTaskCommandAttributes(a)) = &mut c.attributes {
+            a.request_eager_execution = true;
+        }
+        c
+    };
+    let completed = h
+        .apply(Kind::CompleteWorkflowTask(CompleteWorkflowTask {
+            token: Some(token),
+            request: Some(ws::RespondWorkflowTaskCompletedRequest {
+                commands: vec![eager("a1"), schedule_activity("a2", None), eager("a3")],
+                identity: "worker".into(),
+                ..Default::default()
+            }),
+            next_run_id: "next".into(),
+            // The leader stamped one id for each of the two commands asking for it.
+            eager_activity_request_ids: vec!["eager-1".into(), "eager-3".into()],
+            ..Default::default()
+        }))
+        .unwrap();
+    let Outcome::EagerActivitiesStarted(tasks) = completed else {
+        panic!("{completed:?}")
+    };
+    let ids: Vec<&str> = tasks.iter().map(|t| t.activity_id.as_str()).collect();
+    assert_eq!(ids, ["a1", "a3"]);
+    assert!(tasks
+        .iter()
+        .all(|t| t.attempt == 1 && t.started_time.is_some()));
+    let queued: Vec<_> = h
+        .tasks
+        .iter()
+        .filter(|(k, _)| *k == TaskKind::Activity)
+        .collect();
+    assert_eq!(queued.len(), 1, "only a2 went to the queue");
+    // An eagerly started activity completes through its token; its started event names the
+    // request id the leader stamped.
+    let token = TaskToken::from_bytes(&tasks[0].task_token).unwrap();
+    h.complete_activity(&token, "one").unwrap();
+    let started: Vec<_> = h
+        .history("wf", &run)
+        .into_iter()
+        .filter_map(|e| match e.attributes {
+            Some(EA::ActivityTaskStartedEventAttributes(a)) => Some(a.request_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(started, ["eager-1"]);
+}
+
+#[test]
+fn a_workflow_task_started_past_a_threshold_suggests_continue_as_new() {
+    let mut h = Harness::new();
+    let run = Harness::run_id(h.start("wf", "r1").unwrap());
+    let key = h.take_task(TaskKind::Workflow);
+    h.apply(Kind::StartTask(StartTask {
+        task_key: key,
+        identity: "worker".into(),
+        request_id: "poll".into(),
+        suggest: Some(SuggestContinueAsNew {
+            history_count: 3,
+            history_size_bytes: 1 << 30,
+        }),
+        ..Default::default()
+    }))
+    .unwrap();
+    let events = h.history("wf", &run);
+    let Some(EA::WorkflowTaskStartedEventAttributes(a)) = &events[2].attributes else {
+        panic!("{:?}", events[2])
+    };
+    // The started event is the third: the count of 3 is reached, the size is not.
+    assert!(a.suggest_continue_as_new);
+    assert_eq!(
+        a.suggest_continue_as_new_reasons,
+        [temporalio_protos::temporal::api::enums::v1::SuggestContinueAsNewReason::TooManyHistoryEvents as i32]
     );
 }

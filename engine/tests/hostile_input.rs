@@ -93,6 +93,7 @@ fn seed() -> Seed {
         Kind::StartWorkflow(StartWorkflow {
             request: Some(start_request("wf")),
             run_id: "run-1".into(),
+            ..Default::default()
         }),
         &mut corpus,
     );
@@ -112,6 +113,7 @@ fn seed() -> Seed {
         identity: "worker".into(),
         request_id: "poll".into(),
         worker_version: None,
+        suggest: None,
     });
     let started = apply(
         &state,
@@ -192,6 +194,7 @@ fn seed() -> Seed {
                 }),
                 next_run_id: "next".into(),
                 child_run_ids: vec!["c1".into(), "c2".into()],
+                eager_activity_request_ids: vec![],
             })),
         });
     }
@@ -304,7 +307,7 @@ proptest! {
             });
             let m = Mutation {
                 now: s.now + 100,
-                kind: Some(Kind::StartWorkflow(StartWorkflow { request: Some(req), run_id: "r".into() })),
+                kind: Some(Kind::StartWorkflow(StartWorkflow { request: Some(req), run_id: "r".into(), ..Default::default() })),
             };
             check(&s.state, &m);
         });

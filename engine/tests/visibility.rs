@@ -105,6 +105,7 @@ impl Cluster {
                 ..Default::default()
             }),
             run_id: run_id.clone(),
+            ..Default::default()
         }));
         run_id
     }

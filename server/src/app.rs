@@ -24,7 +24,7 @@ use crate::watchers::Watchers;
 use anyhow::Context;
 use keel_client::proto::keel_admin_server::KeelAdminServer;
 use keel_client::tls::ServerTls;
-use keel_engine::mutation::Kind;
+use keel_engine::mutation::{Kind, SuggestContinueAsNew};
 use keel_engine::records::{CurrentRun, ExecutionRecord, NamespaceRecord};
 use keel_engine::{keys, validate, Mutation, Notification, Outcome};
 use keel_raft::peer::PeerService;
@@ -60,9 +60,37 @@ pub struct Keel {
     /// Set when shutdown begins: health checks answer NOT_SERVING from then on.
     pub stopping: AtomicBool,
     pub metrics: crate::metrics::Metrics,
+    /// Temporal's dynamic config settings this node was started with.
+    pub dynamic: crate::dynamic_config::DynamicConfig,
 }
 
 impl Keel {
+    /// Whether every member can apply what feature level `RELEASE_2` added (eager dispatch,
+    /// continue-as-new suggestions, user metadata in history); until then this leader
+    /// proposes none of it.
+    pub fn cluster_at_release_2(&self) -> bool {
+        self.node.cluster_level() >= keel_engine::feature_level::RELEASE_2
+    }
+
+    /// Whether a start asking for eager execution gets its first workflow task in the answer.
+    pub fn eager_workflow_start(&self) -> bool {
+        self.dynamic.eager_workflow_start && self.cluster_at_release_2()
+    }
+
+    /// Whether activities asking for eager execution start for the completing worker.
+    pub fn eager_activities(&self) -> bool {
+        self.dynamic.eager_activities && self.cluster_at_release_2()
+    }
+
+    /// The continue-as-new thresholds a started workflow task is judged by, if the cluster
+    /// can record suggestions.
+    pub fn suggest_continue_as_new(&self) -> Option<SuggestContinueAsNew> {
+        self.cluster_at_release_2().then_some(SuggestContinueAsNew {
+            history_count: self.dynamic.history_count_suggest_continue_as_new,
+            history_size_bytes: self.dynamic.history_size_suggest_continue_as_new,
+        })
+    }
+
     /// Proposes a mutation; a rejection becomes its gRPC status.
     pub async fn propose(&self, kind: Kind) -> Result<Outcome, Status> {
         let mutation = Mutation {
@@ -397,7 +425,11 @@ pub async fn run(
         leading: AtomicBool::new(false),
         stopping: AtomicBool::new(false),
         metrics: crate::metrics::Metrics::new(),
+        dynamic: setup.security.dynamic.clone(),
     });
+    for notice in &setup.security.dynamic_notices {
+        tracing::warn!("dynamic config: {notice}");
+    }
     crate::disk::measure_once(&node.disk, &setup.data_dir, setup.min_free_disk);
     tokio::spawn(crate::disk::watch(
         node.disk.clone(),

@@ -4,6 +4,7 @@
 
 use crate::app::{ExtraListener, Membership, NodeSetup};
 use crate::auth::AuthSettings;
+use crate::dynamic_config::DynamicConfig;
 use crate::limits::LimitSettings;
 use anyhow::{bail, Context};
 use keel_client::tls::ServerTlsFiles;
@@ -13,8 +14,8 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
-/// TLS on the client-facing listeners and authorization: the settings `start-dev` and
-/// `start` share.
+/// The settings `start-dev` and `start` share: TLS on the client-facing listeners,
+/// authorization, per-namespace limits and Temporal's dynamic configuration.
 #[derive(Debug, Default, Clone, clap::Args, Deserialize)]
 #[serde(default)]
 pub struct SecurityArgs {
@@ -51,6 +52,16 @@ pub struct SecurityArgs {
     /// `frontend.namespaceCount`) [default: 1200].
     #[arg(long)]
     pub namespace_long_poll_limit: Option<usize>,
+    /// One of Temporal's dynamic config settings, KEY=VALUE, as `temporal server start-dev`
+    /// takes it (repeatable): system.enableEagerWorkflowStart,
+    /// system.enableActivityEagerExecution, limit.historyCount.suggestContinueAsNew,
+    /// limit.historySize.suggestContinueAsNew, frontend.namespaceRPS,
+    /// frontend.namespaceCount. Other keys are reported and ignored.
+    #[arg(long = "dynamic-config-value", value_name = "KEY=VALUE")]
+    pub dynamic_config_value: Vec<String>,
+    /// The config file's `[dynamic_config]` table: the same keys, TOML values.
+    #[arg(skip)]
+    pub dynamic_config: BTreeMap<String, toml::Value>,
 }
 
 impl SecurityArgs {
@@ -70,6 +81,12 @@ impl SecurityArgs {
             namespace_long_poll_limit: self
                 .namespace_long_poll_limit
                 .or(file.namespace_long_poll_limit),
+            dynamic_config_value: if self.dynamic_config_value.is_empty() {
+                file.dynamic_config_value
+            } else {
+                self.dynamic_config_value
+            },
+            dynamic_config: file.dynamic_config,
         }
     }
 
@@ -101,12 +118,17 @@ impl SecurityArgs {
         {
             bail!("--namespace-rps must be a positive number");
         }
+        let (dynamic, dynamic_notices) =
+            DynamicConfig::from_settings(&self.dynamic_config_value, &self.dynamic_config)?;
         Ok(Security {
             limits: LimitSettings {
-                namespace_rps: self.namespace_rps,
+                namespace_rps: self.namespace_rps.or(dynamic.namespace_rps),
                 long_poll_limit: (self.namespace_long_poll_limit)
+                    .or(dynamic.namespace_count)
                     .unwrap_or(crate::limits::DEFAULT_LONG_POLL_LIMIT),
             },
+            dynamic,
+            dynamic_notices,
             client_tls,
             peer_tls: peer,
             auth: AuthSettings {
@@ -132,6 +154,9 @@ pub struct PeerTlsFiles {
 #[derive(Debug, Clone, Default)]
 pub struct Security {
     pub limits: LimitSettings,
+    pub dynamic: DynamicConfig,
+    /// What the dynamic config settings ignored, for the log.
+    pub dynamic_notices: Vec<String>,
     pub client_tls: Option<ServerTlsFiles>,
     pub peer_tls: Option<PeerTlsFiles>,
     pub auth: AuthSettings,
@@ -230,11 +255,12 @@ impl StartArgs {
         let table: toml::Table = toml::from_str(&text)
             .with_context(|| format!("invalid config file {}", path.display()))?;
         // Keys are the flags' names; anything else is a mistake worth stopping for.
-        let known: Vec<String> =
+        let mut known: Vec<String> =
             <StartArgs as clap::Args>::augment_args(clap::Command::new("keel"))
                 .get_arguments()
                 .map(|a| a.get_id().to_string())
                 .collect();
+        known.push("dynamic_config".into());
         if let Some(unknown) = table.keys().find(|k| !known.contains(k) || *k == "config") {
             bail!(
                 "invalid config file {}: unknown setting `{unknown}`",

@@ -10,6 +10,7 @@ pub mod batch;
 pub mod config;
 pub mod console;
 pub mod disk;
+pub mod dynamic_config;
 pub mod errors;
 pub mod forward;
 pub mod frontend;

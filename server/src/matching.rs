@@ -4,7 +4,7 @@
 
 use crate::errors;
 use crate::queries::QueryTask;
-use keel_engine::mutation::{Kind, StartTask};
+use keel_engine::mutation::{Kind, StartTask, SuggestContinueAsNew};
 use keel_engine::records::TaskKind;
 use keel_engine::{keys, Mutation, Outcome};
 use keel_raft::RaftNode;
@@ -25,6 +25,8 @@ pub struct Poller {
     pub kind: TaskKind,
     pub identity: String,
     pub worker_version: Option<WorkerVersionStamp>,
+    /// For a workflow task: the continue-as-new thresholds it is started with.
+    pub suggest: Option<SuggestContinueAsNew>,
 }
 
 #[derive(Default)]
@@ -249,6 +251,7 @@ impl Matching {
                         identity: poller.identity.clone(),
                         request_id: uuid::Uuid::new_v4().to_string(),
                         worker_version: poller.worker_version.clone(),
+                        suggest: poller.suggest.clone(),
                     })),
                 };
                 let proposed = match node.propose(mutation).await {

@@ -138,7 +138,7 @@ async def test_a_backup_of_a_live_node_restores_into_one_node_and_three_and_ever
         assert {rows[n.node_id][1] for n in nodes} == {n.target for n in nodes}
         # The leader surveyed the members' feature levels: every one runs this build.
         out = keel_cli("cluster", "status", "--address", follower.target).stdout
-        assert "feature level 1" in out.splitlines()[-1], out
+        assert "feature level 2" in out.splitlines()[-1], out
     finally:
         for n in nodes:
             n.kill9()

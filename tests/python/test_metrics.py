@@ -59,7 +59,9 @@ def keel_metrics(tmp_path):
 async def test_metrics_count_what_happened(keel_metrics):
     client = await Client.connect(keel_metrics.target)
     queue = f"metrics-{uuid.uuid4()}"
-    async with Worker(client, task_queue=queue, workflows=CONSOLE_WORKFLOWS, activities=CONSOLE_ACTIVITIES):
+    # Activities through the queue (eager ones are counted in test_eager.py).
+    async with Worker(client, task_queue=queue, workflows=CONSOLE_WORKFLOWS, activities=CONSOLE_ACTIVITIES,
+                      disable_eager_activity_execution=True):
         for i in range(3):
             await client.execute_workflow(ConsoleGreet.run, f"m{i}", id=f"m-{uuid.uuid4()}", task_queue=queue)
         waiting = await client.start_workflow(ConsoleWait.run, id=f"m-wait-{uuid.uuid4()}", task_queue=queue)

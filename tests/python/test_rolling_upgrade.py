@@ -2,7 +2,8 @@
 by scripts/test.sh from a pinned commit) runs workflows; its nodes are replaced one at a time
 by this build on the same data directories (SIGTERM, restart), with the workers and clients
 working throughout. Every workflow completes, the cluster ends with every member on this
-build, and nothing acknowledged is lost."""
+build, and nothing acknowledged is lost. While a member runs the previous build the cluster
+stays at its feature level (no eager start); once all are upgraded it moves to this one's."""
 
 import asyncio
 import os
@@ -16,6 +17,7 @@ from temporalio.worker import Worker
 
 from conftest import Cluster, ClusterNode
 from ports import reserve_port
+from test_backup import keel_cli
 from test_cluster import ShoutThenSleep, shout
 
 OLD = os.environ.get("KEEL_OLD_BIN", "")
@@ -55,8 +57,30 @@ async def test_a_cluster_of_the_previous_build_is_upgraded_node_by_node_with_wor
                     handles.append(await client.start_workflow(
                         ShoutThenSleep.run, f"n{n.node_id}-{i}", id=f"upgrade-{uuid.uuid4()}",
                         task_queue="upgrade"))
+                if n.node_id == 2:
+                    # One member still runs the previous build: nothing of a later feature
+                    # level (here eager start) is proposed, the start falls back to a poll.
+                    mixed = await client.start_workflow(
+                        ShoutThenSleep.run, "mixed", id=f"upgrade-{uuid.uuid4()}", task_queue="upgrade",
+                        request_eager_start=True)
+                    assert not getattr(mixed, "__temporal_eagerly_started")
+                    handles.append(mixed)
+            # Once the leader has surveyed the members, the cluster is at this build's level.
+            for _ in range(60):
+                level = keel_cli("cluster", "status", "--address", nodes[0].target).stdout.splitlines()[-1]
+                if level.endswith("feature level 2"):
+                    break
+                await asyncio.sleep(0.5)
+            assert level.endswith("feature level 2"), level
+            upgraded = await client.start_workflow(
+                ShoutThenSleep.run, "upgraded", id=f"upgrade-{uuid.uuid4()}", task_queue="upgrade",
+                request_eager_start=True)
+            assert getattr(upgraded, "__temporal_eagerly_started"), "eager start once every member can apply it"
+            handles.append(upgraded)
             results = await asyncio.wait_for(asyncio.gather(*[h.result() for h in handles]), timeout=120)
-        assert results == [f"U{i}" for i in range(20)] + [f"N{n}-{i}" for n in (1, 2, 3) for i in range(5)]
+        expected = [f"U{i}" for i in range(20)] + [f"N1-{i}" for i in range(5)] + [f"N2-{i}" for i in range(5)]
+        expected += ["MIXED"] + [f"N3-{i}" for i in range(5)] + ["UPGRADED"]
+        assert results == expected
         rows = cluster.status()
         assert sorted(rows) == [1, 2, 3]
         versions = {cols[-2] for cols in rows.values()}

@@ -95,3 +95,56 @@ async def test_bad_attributes_at_start_are_refused_with_temporals_message(keel, 
         )
     assert refused.value.status == RPCStatusCode.INVALID_ARGUMENT
     assert refused.value.message == message
+
+
+async def test_datetime_attributes_in_the_forms_the_sdks_send_are_accepted_and_queried(keel):
+    from temporalio.api.common.v1 import Payload, SearchAttributes, WorkflowType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import StartWorkflowExecutionRequest
+
+    client = await Client.connect(keel.target)
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(namespace="default", search_attributes={"CustomDatetimeField": V.INDEXED_VALUE_TYPE_DATETIME})
+    )
+    tag = uuid.uuid4().hex
+
+    async def start(form: bytes):
+        await client.workflow_service.start_workflow_execution(
+            StartWorkflowExecutionRequest(
+                namespace="default", workflow_id=f"dt-{tag}-{uuid.uuid4()}", request_id=str(uuid.uuid4()),
+                workflow_type=WorkflowType(name="AnyWorkflow"), task_queue=TaskQueue(name=f"nobody-{tag}"),
+                search_attributes=SearchAttributes(indexed_fields={
+                    "CustomDatetimeField": Payload(metadata={"encoding": b"json/plain"}, data=form),
+                }),
+            ),
+            retry=False,
+        )
+
+    for form in [
+        b'"2026-11-26T05:00:00+00:00"',  # Python's isoformat()
+        b'"2026-11-26T06:00:00.123456+01:00"',  # with microseconds and an offset
+        b'["2026-11-26T05:00:00.000Z"]',  # TypeScript's list of a Date
+        b'"2026-11-26T05:00:00.123456789Z"',  # Go's RFC3339Nano
+    ]:
+        await start(form)
+    # Python's untyped (deprecated) form: a list of datetimes.
+    import warnings
+    from datetime import datetime, timezone
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        await client.start_workflow(
+            "AnyWorkflow", id=f"dt-{tag}-untyped", task_queue=f"nobody-{tag}",
+            search_attributes={"CustomDatetimeField": [datetime(2026, 11, 26, 5, tzinfo=timezone.utc)]},
+        )
+    scope = f'TaskQueue = "nobody-{tag}"'
+    assert (await client.count_workflows(f'{scope} AND CustomDatetimeField >= "2026-11-26T05:00:00Z"')).count == 5
+    assert (await client.count_workflows(f'{scope} AND CustomDatetimeField > "2026-11-26T05:00:00.1Z"')).count == 2
+
+    with pytest.raises(RPCError) as refused:
+        await start(b'"2026-11-26T05:00:00"')  # no offset: Go's time parsing refuses it too
+    assert refused.value.status == RPCStatusCode.INVALID_ARGUMENT
+    assert refused.value.message == (
+        "invalid value for search attribute CustomDatetimeField of type Datetime: 2026-11-26T05:00:00"
+    )
+

@@ -29,7 +29,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateStage,
 )
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
@@ -295,3 +295,80 @@ async def test_update_with_start_errors_name_the_failing_operation(keel):
         (RPCStatusCode.INVALID_ARGUMENT, "CronSchedule is not allowed."),
         (RPCStatusCode.ABORTED, "Operation was aborted."),
     ]
+
+
+async def test_poll_answers_at_once_with_the_stage_reached_admitted_before_any_worker(keel):
+    # A client that waits for five updates to be admitted before it starts its worker.
+    client = await Client.connect(keel.target)
+    queue = f"q-{uuid.uuid4()}"
+    handle = await client.start_workflow(CounterWorkflow.run, id=f"wf-{uuid.uuid4()}", task_queue=queue)
+    sends = [asyncio.create_task(handle.execute_update(CounterWorkflow.add, n, id=f"add-{n}")) for n in range(1, 6)]
+    Stage = UpdateWorkflowExecutionLifecycleStage
+
+    async def stage_now(update_id, asked=Stage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_UNSPECIFIED):
+        """The stage a poll without waiting reports (None: not admitted yet). A poll that
+        waited instead would run into the 5 s here."""
+        request = PollWorkflowExecutionUpdateRequest(
+            namespace="default",
+            update_ref=UpdateRef(workflow_execution=WorkflowExecution(workflow_id=handle.id), update_id=update_id),
+            wait_policy=WaitPolicy(lifecycle_stage=asked),
+        )
+        try:
+            polled = await asyncio.wait_for(
+                client.workflow_service.poll_workflow_execution_update(request, retry=False), timeout=5
+            )
+        except RPCError as e:
+            if e.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        return polled.stage
+
+    ids = [f"add-{n}" for n in range(1, 6)]
+    for _ in range(100):
+        stages = [await stage_now(i) for i in ids]
+        if all(s == Stage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED for s in stages):
+            break
+        await asyncio.sleep(0.1)
+    assert stages == [Stage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED] * 5
+    asked_admitted = await stage_now("add-1", Stage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED)
+    assert asked_admitted == Stage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ADMITTED
+
+    async with Worker(client, task_queue=queue, workflows=UPDATE_WORKFLOWS, activities=ACTIVITIES):
+        totals = await asyncio.gather(*sends)
+        assert max(totals) == 15 and len(set(totals)) == 5
+        assert await stage_now("add-3") == Stage.UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED
+    await handle.terminate()
+
+
+@pytest.mark.parametrize(
+    "reuse",
+    [
+        WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+        WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    ],
+)
+async def test_update_with_start_attaches_to_the_update_a_closed_run_completed(worker_client, reuse):
+    client, queue = worker_client
+    workflow_id = f"wf-{uuid.uuid4()}"
+
+    def operation():
+        return WithStartWorkflowOperation(
+            CounterWorkflow.run, id=workflow_id, task_queue=queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, id_reuse_policy=reuse,
+        )
+
+    first = operation()
+    assert await client.execute_update_with_start_workflow(
+        CounterWorkflow.add, 7, start_workflow_operation=first, id="only-once") == 7
+    handle = await first.workflow_handle()
+    await handle.signal(CounterWorkflow.finish)
+    assert await handle.result() == [7, ["update 7"]]
+    # The same update id again: the answer is the completed update's, under every reuse
+    # policy, and no run starts.
+    again = operation()
+    assert await client.execute_update_with_start_workflow(
+        CounterWorkflow.add, 7, start_workflow_operation=again, id="only-once") == 7
+    assert (await again.workflow_handle()).result_run_id == handle.result_run_id
+    runs = [w async for w in client.list_workflows(f'WorkflowId = "{workflow_id}"')]
+    assert len(runs) == 1

@@ -56,7 +56,14 @@ pub(crate) struct CommandCtx<'e> {
     pub initiated_children: &'e mut Vec<InitiatedChild>,
     /// Signals and cancellation requests to other workflows, made after its last command.
     pub initiated_external: &'e mut Vec<InitiatedExternal>,
+    /// The request ids the leader stamped for activities to dispatch eagerly, in order.
+    pub eager_request_ids: &'e mut std::vec::IntoIter<String>,
+    /// Activities to start for the completing worker after the last command.
+    pub eager_activities: &'e mut Vec<EagerActivity>,
 }
+
+/// An activity scheduled for eager dispatch: (its scheduled event id, the request id).
+pub(crate) type EagerActivity = (i64, String);
 
 impl CommandCtx<'_> {
     /// The namespace a command names for another workflow: its own when it names none.
@@ -90,6 +97,8 @@ pub(crate) struct Completion<'e> {
     pub child_run_ids: std::vec::IntoIter<String>,
     pub initiated_children: Vec<InitiatedChild>,
     pub initiated_external: Vec<InitiatedExternal>,
+    pub eager_request_ids: std::vec::IntoIter<String>,
+    pub eager_activities: Vec<EagerActivity>,
     /// The completion's protocol messages not yet placed by a ProtocolMessage command.
     pub messages: updates::Messages,
 }
@@ -141,6 +150,8 @@ pub(crate) fn apply(
         child_run_ids: &mut completion.child_run_ids,
         initiated_children: &mut completion.initiated_children,
         initiated_external: &mut completion.initiated_external,
+        eager_request_ids: &mut completion.eager_request_ids,
+        eager_activities: &mut completion.eager_activities,
     };
     let applied = match command.attributes {
         Some(A::ScheduleActivityTaskCommandAttributes(a)) => {

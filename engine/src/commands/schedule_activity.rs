@@ -1,5 +1,6 @@
 //! ScheduleActivityTask: timeouts and retry policy normalised as Temporal does, the
-//! ActivityTaskScheduled event, the task in its queue and the schedule-to-close timer.
+//! ActivityTaskScheduled event, the task in its queue (or held for eager dispatch) and the
+//! schedule-to-close timer.
 
 use super::CommandCtx;
 use crate::activity;
@@ -165,7 +166,19 @@ pub(super) fn apply(
         use_workflow_build_id: a.use_workflow_build_id,
         ..Default::default()
     };
-    activity::schedule(ctx, c.exec, &info);
+    // Eager dispatch (if the leader allowed it): no task in a queue; the activity starts for
+    // the completing worker once every command is applied.
+    let eager = a
+        .request_eager_execution
+        .then(|| c.eager_request_ids.next())
+        .flatten();
+    match eager {
+        Some(request_id) => {
+            activity::arm_schedule_to_close(ctx, c.exec, &info);
+            c.eager_activities.push((scheduled_event_id, request_id));
+        }
+        None => activity::schedule(ctx, c.exec, &info),
+    }
     c.exec.activities.push(info);
     Ok(())
 }

@@ -331,7 +331,9 @@ fn start_run(ctx: &mut ApplyCtx, rec: &mut ScheduleRecord, action: &BufferedActi
         header: info.header,
         last_completion_result: rec.last_completion_result.clone(),
         continued_failure: rec.last_failure.clone(),
-        user_metadata: info.user_metadata,
+        // Not on the run's started event: the builds before feature level 2 dropped it, and
+        // a timer's firing carries no level of its own to tell them apart.
+        user_metadata: None,
         priority: info.priority,
         ..Default::default()
     };

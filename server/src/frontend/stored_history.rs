@@ -55,6 +55,14 @@ impl StoredEvents {
         self.0.is_empty()
     }
 
+    /// The events decoded, for a response that carries a typed history (an eager start's).
+    pub fn decode(&self) -> Result<Vec<HistoryEvent>, DecodeError> {
+        self.0
+            .iter()
+            .map(|bytes| HistoryEvent::decode(bytes.as_slice()))
+            .collect()
+    }
+
     /// Appends an event that is not stored (a transient workflow task's events).
     pub fn push(&mut self, event: &HistoryEvent) {
         self.0.push(event.encode_to_vec());

@@ -26,7 +26,9 @@ pub(super) async fn get_system_info(
             build_id_based_versioning: false,
             // ModifyWorkflowProperties merges memo updates.
             upsert_memo: true,
-            eager_workflow_start: false,
+            // StartWorkflowExecution answers with the first workflow task when asked (and
+            // `system.enableEagerWorkflowStart` is not turned off).
+            eager_workflow_start: true,
             // sdk_metadata is recorded in WorkflowTaskCompleted events.
             sdk_metadata: true,
             // CountWorkflowExecutions answers `GROUP BY ExecutionStatus`.

@@ -5,7 +5,7 @@
 #![allow(deprecated)]
 
 use super::history::read_events;
-use super::stored_history::WithHistory;
+use super::stored_history::{StoredEvents, WithHistory};
 use super::{long_poll_deadline, Frontend, Res};
 use crate::errors;
 use crate::matching::{Polled, Poller};
@@ -90,6 +90,7 @@ fn poller(
         kind,
         identity: identity.to_string(),
         worker_version,
+        suggest: None,
     }
 }
 
@@ -106,17 +107,20 @@ pub(super) async fn poll_workflow_task(
         .matching
         .poll(
             &f.keel.node,
-            poller(
-                &req.namespace,
-                queue,
-                TaskKind::Workflow,
-                &req.identity,
-                worker_version(
-                    &req.worker_version_capabilities,
-                    &req.deployment_options,
-                    &req.binary_checksum,
-                ),
-            ),
+            Poller {
+                suggest: f.keel.suggest_continue_as_new(),
+                ..poller(
+                    &req.namespace,
+                    queue,
+                    TaskKind::Workflow,
+                    &req.identity,
+                    worker_version(
+                        &req.worker_version_capabilities,
+                        &req.deployment_options,
+                        &req.binary_checksum,
+                    ),
+                )
+            },
             deadline,
         )
         .await?;
@@ -136,42 +140,55 @@ pub(super) async fn poll_workflow_task(
             Ok(Response::new(query_task(f, query)?))
         }
         Some(Polled::Task(Outcome::WorkflowTaskStarted(started))) => {
-            let mut response = started.response;
             polled(PollEnd::Task(seconds_between(
-                &response.scheduled_time,
-                &response.started_time,
+                &started.response.scheduled_time,
+                &started.response.started_time,
             )));
-            let execution = response.workflow_execution.clone().unwrap_or_default();
-            let count = (started.stored_through - started.history_from + 1).max(0);
-            let mut events = read_events(
-                f,
-                &req.namespace,
-                &execution.workflow_id,
-                &execution.run_id,
-                started.history_from,
-                count as usize,
-            )?;
-            debug_assert_eq!(events.len() as i64, count);
-            for event in &started.transient_events {
-                debug_assert_eq!(event.event_id, started.history_from + events.len() as i64);
-                events.push(event);
-            }
-            response.queries = f.keel.queries.take_riding(
-                &req.namespace,
-                &execution.workflow_id,
-                &execution.run_id,
-            );
-            if let Some(token) = TaskToken::from_bytes(&response.task_token) {
-                response.messages = f.keel.updates.deliver(
-                    (&req.namespace, &execution.workflow_id, &execution.run_id),
-                    (token.target, token.attempt),
-                    response.started_event_id - 1,
-                );
-            }
+            let (response, events) = started_task(f, &req.namespace, *started)?;
             Ok(Response::new(WithHistory::poll(response, Some(events))))
         }
         Some(other) => Err(errors::internal(format!("unexpected outcome {other:?}"))),
     }
+}
+
+/// What a worker is handed for a workflow task apply started (polled, or eagerly at the
+/// run's start): the response with the history it needs, the queries riding on the task and
+/// the updates it carries.
+pub(super) fn started_task(
+    f: &Frontend,
+    namespace: &str,
+    started: keel_engine::outcome::WorkflowTaskStarted,
+) -> Result<(PollWorkflowTaskQueueResponse, StoredEvents), Status> {
+    let mut response = started.response;
+    let execution = response.workflow_execution.clone().unwrap_or_default();
+    let count = (started.stored_through - started.history_from + 1).max(0);
+    let mut events = read_events(
+        f,
+        namespace,
+        &execution.workflow_id,
+        &execution.run_id,
+        started.history_from,
+        count as usize,
+    )?;
+    debug_assert_eq!(events.len() as i64, count);
+    for event in &started.transient_events {
+        debug_assert_eq!(event.event_id, started.history_from + events.len() as i64);
+        events.push(event);
+    }
+    let run = (
+        namespace,
+        execution.workflow_id.as_str(),
+        execution.run_id.as_str(),
+    );
+    response.queries = f.keel.queries.take_riding(run.0, run.1, run.2);
+    if let Some(token) = TaskToken::from_bytes(&response.task_token) {
+        response.messages = f.keel.updates.deliver(
+            run,
+            (token.target, token.attempt),
+            response.started_event_id - 1,
+        );
+    }
+    Ok((response, events))
 }
 
 /// A query as a workflow task: the run's whole history with `query` set. The worker answers
@@ -290,6 +307,27 @@ pub(super) async fn workflow_task_completed(
         })
         .map(|_| crate::ids::new_run_id())
         .collect();
+    // Activities asking for eager execution, by id: the queue each is counted under.
+    let eager_queues: std::collections::BTreeMap<String, String> = if f.keel.eager_activities() {
+        req.commands
+            .iter()
+            .filter_map(|c| match &c.attributes {
+                Some(command::Attributes::ScheduleActivityTaskCommandAttributes(a))
+                    if a.request_eager_execution =>
+                {
+                    let queue = a.task_queue.as_ref().map_or("", |q| q.name.as_str());
+                    Some((a.activity_id.clone(), queue.to_string()))
+                }
+                _ => None,
+            })
+            .collect()
+    } else {
+        Default::default()
+    };
+    let eager_activity_request_ids = eager_queues
+        .keys()
+        .map(|_| uuid::Uuid::new_v4().to_string())
+        .collect();
     let outcome = f
         .keel
         .propose(Kind::CompleteWorkflowTask(CompleteWorkflowTask {
@@ -297,6 +335,7 @@ pub(super) async fn workflow_task_completed(
             request: Some(req),
             next_run_id: crate::ids::new_run_id(),
             child_run_ids,
+            eager_activity_request_ids,
         }))
         .await?;
     let waiting = f
@@ -317,15 +356,26 @@ pub(super) async fn workflow_task_completed(
             tracing::debug!(error = %e, "no task for the waiting updates (the run closed?)");
         }
     }
-    let reset_history_event_id = match outcome {
+    Ok(Response::new(match outcome {
         Outcome::WorkflowTaskDiscarded {
             reset_history_event_id,
-        } => reset_history_event_id,
-        _ => 0,
-    };
-    Ok(Response::new(RespondWorkflowTaskCompletedResponse {
-        reset_history_event_id,
-        ..Default::default()
+        } => RespondWorkflowTaskCompletedResponse {
+            reset_history_event_id,
+            ..Default::default()
+        },
+        Outcome::EagerActivitiesStarted(activity_tasks) => {
+            for task in &activity_tasks {
+                let queue = eager_queues
+                    .get(&task.activity_id)
+                    .map_or("", String::as_str);
+                f.keel.metrics.eager(run.0, queue, "activity", 1);
+            }
+            RespondWorkflowTaskCompletedResponse {
+                activity_tasks,
+                ..Default::default()
+            }
+        }
+        _ => Default::default(),
     }))
 }
 

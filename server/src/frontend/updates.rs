@@ -181,10 +181,22 @@ pub(super) async fn poll(
     f: &Frontend,
     req: Request<PollWorkflowExecutionUpdateRequest>,
 ) -> Res<PollWorkflowExecutionUpdateResponse> {
-    let deadline = deadline(&req);
+    let req_deadline = deadline(&req);
     let req = req.into_inner();
     f.keel.namespace(&req.namespace)?;
-    let stage = wait_stage(&req.wait_policy)?;
+    // No stage, or ADMITTED: the stage reached now, without waiting (as Temporal's poll).
+    let asked = req.wait_policy.as_ref().map_or(0, |p| p.lifecycle_stage);
+    let (stage, deadline) = match Stage::try_from(asked).unwrap_or_default() {
+        Stage::Unspecified | Stage::Admitted => (
+            Stage::Admitted,
+            Deadline {
+                at: Instant::now(),
+                callers: false,
+            },
+        ),
+        Stage::Accepted => (Stage::Accepted, req_deadline),
+        Stage::Completed => (Stage::Completed, req_deadline),
+    };
     let update_ref = req.update_ref.unwrap_or_default();
     let target = update_ref.workflow_execution.unwrap_or_default();
     let id = update_ref.update_id;
@@ -209,7 +221,7 @@ pub(super) async fn poll(
     }))
 }
 
-fn update_ref(exec: &ExecutionRecord, id: &str) -> u::UpdateRef {
+pub(super) fn update_ref(exec: &ExecutionRecord, id: &str) -> u::UpdateRef {
     u::UpdateRef {
         workflow_execution: Some(WorkflowExecution {
             workflow_id: exec.workflow_id.clone(),
@@ -222,7 +234,8 @@ fn update_ref(exec: &ExecutionRecord, id: &str) -> u::UpdateRef {
 /// The update must be sent again, to the run that continued this one.
 struct Retry;
 
-/// Waits until update `id` of run `exec` reaches `stage` or the deadline passes.
+/// Waits until update `id` of run `exec` reaches `stage` or the deadline passes (ADMITTED:
+/// reports the stage reached at once).
 async fn wait(
     f: &Frontend,
     mut exec: ExecutionRecord,
@@ -265,7 +278,7 @@ async fn wait(
                 let failure = accepted_update_completed_workflow_failure();
                 return reached(Stage::Completed, Some(failed(failure)));
             }
-            if stage == Stage::Accepted {
+            if stage != Stage::Completed {
                 return reached(Stage::Accepted, None);
             }
         } else {
@@ -334,7 +347,7 @@ fn failed(failure: Failure) -> u::Outcome {
 }
 
 /// The outcome in an update's WorkflowExecutionUpdateCompleted event.
-fn completed_outcome(
+pub(super) fn completed_outcome(
     f: &Frontend,
     exec: &ExecutionRecord,
     event_id: i64,

@@ -13,6 +13,8 @@ use temporalio_protos::temporal::api::{
         EventType, PendingActivityState, PendingWorkflowTaskState, TaskQueueKind,
         WorkflowExecutionStatus,
     },
+    history::v1::History,
+    sdk::v1::UserMetadata,
     taskqueue::v1::TaskQueue,
     workflow::v1::{
         PendingActivityInfo, PendingChildExecutionInfo, PendingWorkflowTaskInfo, RequestIdInfo,
@@ -34,14 +36,38 @@ pub(super) async fn start(
     }
     let namespace = req.namespace.clone();
     let workflow_id = req.workflow_id.clone();
+    let eager = req.request_eager_execution && f.keel.eager_workflow_start();
+    let task_queue = req
+        .task_queue
+        .as_ref()
+        .map_or("", |q| q.name.as_str())
+        .to_string();
     let outcome = f
         .keel
         .propose(Kind::StartWorkflow(StartWorkflow {
             request: Some(req),
             run_id: crate::ids::new_run_id(),
+            eager,
+            suggest: f.keel.suggest_continue_as_new().filter(|_| eager),
+            record_user_metadata: f.keel.cluster_at_release_2(),
         }))
         .await?;
     match outcome {
+        Outcome::EagerWorkflowStarted { run_id, task } => {
+            f.keel.metrics.eager(&namespace, &task_queue, "workflow", 1);
+            let (mut response, events) = super::tasks::started_task(f, &namespace, *task)?;
+            response.history = Some(History {
+                events: events.decode().map_err(errors::internal)?,
+            });
+            Ok(Response::new(StartWorkflowExecutionResponse {
+                first_execution_run_id: run_id.clone(),
+                run_id,
+                started: true,
+                status: WorkflowExecutionStatus::Running as i32,
+                eager_workflow_task: Some(response),
+                ..Default::default()
+            }))
+        }
         Outcome::WorkflowStarted { run_id, started } => {
             // A new start begins a chain of its own; an existing run (the conflict policy
             // USE_EXISTING) belongs to the chain it began in.
@@ -75,7 +101,13 @@ pub(super) async fn describe(
     let exec = f
         .keel
         .execution(&req.namespace, &execution.workflow_id, &execution.run_id)?;
-    Ok(Response::new(describe_execution(&exec)))
+    // The starter's summary and details are on the run's first event.
+    let first =
+        super::history::read_events(f, &exec.namespace, &exec.workflow_id, &exec.run_id, 1, 1)?
+            .decode()
+            .map_err(errors::internal)?;
+    let user_metadata = first.into_iter().next().and_then(|e| e.user_metadata);
+    Ok(Response::new(describe_execution(&exec, user_metadata)))
 }
 
 fn task_queue(name: &str) -> Option<TaskQueue> {
@@ -117,7 +149,10 @@ fn extended_info(exec: &ExecutionRecord) -> WorkflowExecutionExtendedInfo {
     }
 }
 
-fn describe_execution(exec: &ExecutionRecord) -> DescribeWorkflowExecutionResponse {
+fn describe_execution(
+    exec: &ExecutionRecord,
+    user_metadata: Option<UserMetadata>,
+) -> DescribeWorkflowExecutionResponse {
     let pending_activities = exec
         .activities
         .iter()
@@ -185,7 +220,7 @@ fn describe_execution(exec: &ExecutionRecord) -> DescribeWorkflowExecutionRespon
             workflow_execution_timeout: duration(exec.execution_timeout),
             workflow_run_timeout: duration(exec.run_timeout),
             default_workflow_task_timeout: duration(exec.task_timeout),
-            ..Default::default()
+            user_metadata,
         }),
         workflow_execution_info: Some(execution_info(exec, true)),
         workflow_extended_info: Some(extended_info(exec)),

@@ -7,8 +7,9 @@
 //!   `operation`; `workflow_success`,
 //!   `workflow_failed`, `workflow_timeout`, `workflow_terminate`, `workflow_cancel`,
 //!   `workflow_continued_as_new` per `namespace`; `approximate_backlog_count`, `poll_success`,
-//!   `poll_timeouts` and `task_schedule_to_start_latency` per namespace, task queue and task
-//!   type), etcd's shape for Raft (`keel_server_has_leader`,
+//!   `poll_timeouts`, `task_schedule_to_start_latency` and `eager_execution` (tasks handed
+//!   out without a poll: eager workflow start, eager activities) per namespace, task queue and
+//!   task type), etcd's shape for Raft (`keel_server_has_leader`,
 //!   `keel_server_leader_changes_seen_total`, `keel_server_proposals_*`, term and indexes,
 //!   per-peer matched index and lag) and the disk (`keel_disk_wal_fsync_duration_seconds`,
 //!   apply batches, snapshots: `keel_raft::metrics`), RocksDB's sizes, and the process (CPU,
@@ -106,6 +107,7 @@ pub struct Metrics {
     outcomes: Vec<IntCounterVec>,
     poll_success: IntCounterVec,
     poll_timeouts: IntCounterVec,
+    eager_execution: IntCounterVec,
     schedule_to_start: HistogramVec,
     pub proposals_committed: IntCounter,
     pub proposals_failed: IntCounter,
@@ -250,6 +252,12 @@ impl Metrics {
                 "Long polls that ended empty (no task before their deadline).",
                 &poll_labels,
             ),
+            eager_execution: counter_vec(
+                &r,
+                "eager_execution",
+                "Tasks handed to a worker in the answer to its own call, without a poll (eager workflow start, eager activities).",
+                &poll_labels,
+            ),
             schedule_to_start,
             proposals_committed: {
                 let c = IntCounter::new(
@@ -383,6 +391,14 @@ impl Metrics {
             }
             PollEnd::Empty => self.poll_timeouts.with_label_values(&labels).inc(),
         }
+    }
+
+    /// `count` tasks of `task_type` handed out eagerly (no poll took them from `queue`).
+    pub fn eager(&self, namespace: &str, queue: &str, task_type: &str, count: usize) {
+        let queue = self.task_queue_label(queue);
+        self.eager_execution
+            .with_label_values(&[namespace, queue.as_str(), task_type])
+            .inc_by(count as u64);
     }
 
     /// The label a task queue is counted under: its name while fewer than `MAX_TASK_QUEUES`
