@@ -97,19 +97,7 @@ impl Harness {
     }
 
     fn start(&mut self, wf: &str, request_id: &str) -> Result<Outcome, Rejection> {
-        self.start_with(ws::StartWorkflowExecutionRequest {
-            namespace: NS.into(),
-            workflow_id: wf.into(),
-            workflow_type: Some(WorkflowType {
-                name: "Greet".into(),
-            }),
-            task_queue: Some(TaskQueue {
-                name: "q".into(),
-                ..Default::default()
-            }),
-            request_id: request_id.into(),
-            ..Default::default()
-        })
+        self.start_with(greet_start(wf, request_id))
     }
 
     fn start_with(&mut self, req: ws::StartWorkflowExecutionRequest) -> Result<Outcome, Rejection> {
@@ -2782,7 +2770,8 @@ fn a_reset_starts_a_new_run_from_a_workflow_task_with_its_pending_work() {
     );
 }
 
-fn greet_request(wf: &str) -> ws::StartWorkflowExecutionRequest {
+/// A Greet workflow's start request on queue `q`.
+fn greet_start(wf: &str, request_id: &str) -> ws::StartWorkflowExecutionRequest {
     ws::StartWorkflowExecutionRequest {
         namespace: NS.into(),
         workflow_id: wf.into(),
@@ -2793,10 +2782,17 @@ fn greet_request(wf: &str) -> ws::StartWorkflowExecutionRequest {
             name: "q".into(),
             ..Default::default()
         }),
-        request_id: format!("start-{wf}"),
+        request_id: request_id.into(),
+        ..Default::default()
+    }
+}
+
+/// The same, asking for eager execution.
+fn greet_request(wf: &str) -> ws::StartWorkflowExecutionRequest {
+    ws::StartWorkflowExecutionRequest {
         identity: "starter".into(),
         request_eager_execution: true,
-        ..Default::default()
+        ..greet_start(wf, &format!("start-{wf}"))
     }
 }
 

@@ -567,4 +567,24 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn the_config_files_dynamic_config_table_reaches_the_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keel.toml");
+        std::fs::write(
+            &path,
+            "node_id = 1\n[dynamic_config]\n\"limit.historyCount.suggestContinueAsNew\" = 50\n\"frontend.namespaceRPS\" = 20\n",
+        )
+        .unwrap();
+        let args = StartArgs {
+            config: Some(path),
+            ..Default::default()
+        }
+        .with_file()
+        .unwrap();
+        let security = args.security.into_security(None).unwrap();
+        assert_eq!(security.dynamic.history_count_suggest_continue_as_new, 50);
+        assert_eq!(security.limits.namespace_rps, Some(20.0));
+    }
 }
