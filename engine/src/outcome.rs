@@ -20,8 +20,9 @@ pub enum Outcome {
         task: Box<WorkflowTaskStarted>,
     },
     /// A workflow task completed, and these activities it scheduled started for the worker
-    /// that completed it (eager activity dispatch).
-    EagerActivitiesStarted(Vec<ws::PollActivityTaskQueueResponse>),
+    /// that completed it (eager activity dispatch), each with the task queue it was
+    /// scheduled on.
+    EagerActivitiesStarted(Vec<(String, ws::PollActivityTaskQueueResponse)>),
     /// A schedule was created, updated or patched: its conflict token now.
     Schedule {
         conflict_token: i64,

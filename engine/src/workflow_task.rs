@@ -514,7 +514,7 @@ fn start_eager_activities(
     eager: Vec<commands::EagerActivity>,
     identity: &str,
     worker_version: &Option<WorkerVersionStamp>,
-) -> Vec<ws::PollActivityTaskQueueResponse> {
+) -> Vec<(String, ws::PollActivityTaskQueueResponse)> {
     let mut tasks = Vec::new();
     for (scheduled_event_id, request_id) in eager {
         let pending = exec
@@ -522,14 +522,16 @@ fn start_eager_activities(
             .iter()
             .position(|a| a.scheduled_event_id == scheduled_event_id && a.started_time == 0);
         if let Some(index) = pending {
-            tasks.push(activity::start_attempt(
+            let queue = exec.activities[index].task_queue.clone();
+            let task = activity::start_attempt(
                 ctx,
                 exec,
                 index,
                 identity.to_string(),
                 request_id,
                 worker_version.clone(),
-            ));
+            );
+            tasks.push((queue, task));
         }
     }
     tasks

@@ -2899,11 +2899,11 @@ fn activities_stamped_for_eager_dispatch_start_for_the_completing_worker() {
     let Outcome::EagerActivitiesStarted(tasks) = completed else {
         panic!("{completed:?}")
     };
-    let ids: Vec<&str> = tasks.iter().map(|t| t.activity_id.as_str()).collect();
+    let ids: Vec<&str> = tasks.iter().map(|(_, t)| t.activity_id.as_str()).collect();
     assert_eq!(ids, ["a1", "a3"]);
     assert!(tasks
         .iter()
-        .all(|t| t.attempt == 1 && t.started_time.is_some()));
+        .all(|(queue, t)| queue == "q" && t.attempt == 1 && t.started_time.is_some()));
     let queued: Vec<_> = h
         .tasks
         .iter()
@@ -2912,7 +2912,7 @@ fn activities_stamped_for_eager_dispatch_start_for_the_completing_worker() {
     assert_eq!(queued.len(), 1, "only a2 went to the queue");
     // An eagerly started activity completes through its token; its started event names the
     // request id the leader stamped.
-    let token = TaskToken::from_bytes(&tasks[0].task_token).unwrap();
+    let token = TaskToken::from_bytes(&tasks[0].1.task_token).unwrap();
     h.complete_activity(&token, "one").unwrap();
     let started: Vec<_> = h
         .history("wf", &run)

@@ -307,27 +307,20 @@ pub(super) async fn workflow_task_completed(
         })
         .map(|_| crate::ids::new_run_id())
         .collect();
-    // Activities asking for eager execution, by id: the queue each is counted under.
-    let eager_queues: std::collections::BTreeMap<String, String> = if f.keel.eager_activities() {
+    // One request id for each activity asking for eager execution, if the leader allows it.
+    let eager_activity_request_ids = if f.keel.eager_activities() {
         req.commands
             .iter()
-            .filter_map(|c| match &c.attributes {
-                Some(command::Attributes::ScheduleActivityTaskCommandAttributes(a))
-                    if a.request_eager_execution =>
-                {
-                    let queue = a.task_queue.as_ref().map_or("", |q| q.name.as_str());
-                    Some((a.activity_id.clone(), queue.to_string()))
-                }
-                _ => None,
+            .filter(|c| {
+                matches!(&c.attributes,
+                    Some(command::Attributes::ScheduleActivityTaskCommandAttributes(a))
+                        if a.request_eager_execution)
             })
+            .map(|_| uuid::Uuid::new_v4().to_string())
             .collect()
     } else {
-        Default::default()
+        Vec::new()
     };
-    let eager_activity_request_ids = eager_queues
-        .keys()
-        .map(|_| uuid::Uuid::new_v4().to_string())
-        .collect();
     let outcome = f
         .keel
         .propose(Kind::CompleteWorkflowTask(CompleteWorkflowTask {
@@ -363,13 +356,14 @@ pub(super) async fn workflow_task_completed(
             reset_history_event_id,
             ..Default::default()
         },
-        Outcome::EagerActivitiesStarted(activity_tasks) => {
-            for task in &activity_tasks {
-                let queue = eager_queues
-                    .get(&task.activity_id)
-                    .map_or("", String::as_str);
-                f.keel.metrics.eager(run.0, queue, "activity", 1);
-            }
+        Outcome::EagerActivitiesStarted(started) => {
+            let activity_tasks = started
+                .into_iter()
+                .map(|(queue, task)| {
+                    f.keel.metrics.eager(run.0, &queue, "activity", 1);
+                    task
+                })
+                .collect();
             RespondWorkflowTaskCompletedResponse {
                 activity_tasks,
                 ..Default::default()
