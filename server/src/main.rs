@@ -169,14 +169,19 @@ enum ClusterCommand {
     Compact,
 }
 
-async fn shutdown_signal() {
+/// SIGINT or SIGTERM. The handlers are installed now, before the node serves, so a signal
+/// that comes right after "serving" is a clean stop and not the default action.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
+    async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
 }
 
 fn opt(v: Option<u64>) -> String {

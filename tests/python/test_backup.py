@@ -11,6 +11,7 @@ import subprocess
 import uuid
 
 import pytest
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
@@ -215,6 +216,14 @@ async def test_cluster_compact_compacts_every_member_and_reports_sizes(tmp_path)
     try:
         leader = cluster.wait_leader()
         client = await Client.connect(cluster.node(leader).target)
+        # A new leader registers `default` with its first entries: wait until it has.
+        for _ in range(100):
+            try:
+                await client.workflow_service.describe_namespace(
+                    DescribeNamespaceRequest(namespace="default"), retry=False)
+                break
+            except RPCError:
+                await asyncio.sleep(0.1)
         for i in range(50):
             await client.start_workflow(SleepStampSleep.run, f"c{i}", id=f"compact-{i}", task_queue=QUEUE)
         out = keel_cli("cluster", "compact", "--address", cluster.nodes[0].target).stdout
