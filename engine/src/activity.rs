@@ -28,7 +28,10 @@ fn not_found() -> Rejection {
 }
 
 fn timer(exec: &ExecutionRecord, kind: TimerKind, a: &ActivityInfo) -> TimerRecord {
-    TimerRecord::for_run(exec, kind, a.scheduled_event_id, a.attempt)
+    TimerRecord {
+        stamp: a.stamp,
+        ..TimerRecord::for_run(exec, kind, a.scheduled_event_id, a.attempt)
+    }
 }
 
 /// A newly scheduled activity (or one a reset brings back): its first attempt dispatched and
@@ -57,8 +60,52 @@ pub(crate) fn dispatch(ctx: &mut ApplyCtx, exec: &ExecutionRecord, a: &ActivityI
         run_id: exec.run_id.clone(),
         target: a.scheduled_event_id,
         attempt: a.attempt,
+        stamp: a.stamp,
     };
     ctx.enqueue_task(&exec.namespace, &a.task_queue, TaskKind::Activity, &record);
+}
+
+/// Arms the deadlines of activity `i` again under its current stamp, after an operator
+/// changed it (unpause, reset, new options): schedule-to-close from when it was scheduled,
+/// start-to-close and heartbeat from when a running attempt started (a deadline already
+/// past fires at once). An attempt not running is dispatched `delay` from now, or when its
+/// retry backoff ends if no delay is given.
+pub(crate) fn resume(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, i: usize, delay: Option<i64>) {
+    let now = ctx.now;
+    let a = exec.activities[i].clone();
+    let mut arm = |kind, at| {
+        let t = timer(exec, kind, &a);
+        ctx.schedule_timer(at, &t);
+    };
+    if a.schedule_to_close_timeout > 0 {
+        arm(
+            TimerKind::ActivityScheduleToClose,
+            a.scheduled_time + a.schedule_to_close_timeout,
+        );
+    }
+    if a.started_time != 0 {
+        if a.start_to_close_timeout > 0 {
+            arm(
+                TimerKind::ActivityStartToClose,
+                a.started_time + a.start_to_close_timeout,
+            );
+        }
+        if a.heartbeat_timeout > 0 {
+            let last = a.last_heartbeat_time.max(a.started_time);
+            arm(TimerKind::ActivityHeartbeat, last + a.heartbeat_timeout);
+        }
+        return;
+    }
+    let delay = delay
+        .unwrap_or(a.current_attempt_scheduled_time - now)
+        .max(0);
+    exec.activities[i].current_attempt_scheduled_time = now + delay;
+    if delay == 0 {
+        dispatch(ctx, exec, &a);
+    } else {
+        let t = timer(exec, TimerKind::ActivityRetry, &a);
+        ctx.schedule_timer(now + delay, &t);
+    }
 }
 
 /// A poller takes the activity attempt named by `task`.
@@ -76,7 +123,11 @@ pub(crate) fn start(
         .activities
         .iter()
         .position(|a| {
-            a.scheduled_event_id == task.target && a.attempt == task.attempt && a.started_time == 0
+            a.scheduled_event_id == task.target
+                && a.attempt == task.attempt
+                && a.stamp == task.stamp
+                && a.started_time == 0
+                && !a.paused
         })
         .ok_or_else(not_found)?;
     let response = start_attempt(
@@ -251,17 +302,35 @@ fn fail_attempt(
     identity: String,
 ) {
     let now = ctx.now;
-    match retry_delay(&exec.activities[i], &failure, now) {
+    let a = &mut exec.activities[i];
+    if a.reset_requested {
+        // A reset reached this attempt while it ran: the count starts over from it.
+        a.attempt = 1;
+        a.reset_requested = false;
+        if std::mem::take(&mut a.reset_heartbeats) {
+            a.heartbeat_details = None;
+            a.last_heartbeat_time = 0;
+        }
+    }
+    let retry = match retry_delay(a, &failure, now) {
+        // A paused activity keeps its next attempt until it is unpaused, however many
+        // attempts it has had and however long it waits (as Temporal's).
+        Err(state) if a.paused && state != RetryState::NonRetryableFailure => Ok(None),
+        other => other.map(Some),
+    };
+    match retry {
         Ok(delay) => {
             let a = &mut exec.activities[i];
             a.attempt += 1;
             a.started_time = 0;
-            a.current_attempt_scheduled_time = now + delay;
             a.last_failure = Some(failure);
             a.last_worker_identity = identity;
-            let a = a.clone();
-            let t = timer(exec, TimerKind::ActivityRetry, &a);
-            ctx.schedule_timer(now + delay, &t);
+            if let Some(delay) = delay {
+                a.current_attempt_scheduled_time = now + delay;
+                let a = a.clone();
+                let t = timer(exec, TimerKind::ActivityRetry, &a);
+                ctx.schedule_timer(now + delay, &t);
+            }
         }
         Err(retry_state) => {
             let a = exec.activities[i].clone();
@@ -343,9 +412,13 @@ pub(crate) fn heartbeat(ctx: &mut ApplyCtx, m: RecordHeartbeat) -> ApplyResult<O
     let a = &mut exec.activities[i];
     a.heartbeat_details = req.details;
     a.last_heartbeat_time = ctx.now;
-    let cancel_requested = a.cancel_requested_event_id != 0;
+    let outcome = Outcome::Heartbeat {
+        cancel_requested: a.cancel_requested_event_id != 0,
+        paused: a.paused,
+        reset: a.reset_requested,
+    };
     execution::save(ctx, &mut exec);
-    Ok(Outcome::Heartbeat { cancel_requested })
+    Ok(outcome)
 }
 
 /// Temporal's message for a timeout that leaves no time for another attempt.
@@ -416,6 +489,11 @@ pub(crate) fn timer_fired(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, t: &Ti
         return;
     };
     let a = exec.activities[i].clone();
+    if a.paused || a.stamp != t.stamp {
+        // Paused activities have no deadlines (unpausing arms them again); an older stamp's
+        // timer was replaced when the stamp moved on.
+        return;
+    }
     match kind {
         TimerKind::ActivityStartToClose if a.attempt == t.attempt && a.started_time != 0 => {
             let failure = timeout_failure(TimeoutType::StartToClose, &a);

@@ -2,6 +2,7 @@
 //! state, reading only the view and the mutation. Same log, same state, on every replica.
 
 use crate::activity;
+use crate::activity_ops;
 use crate::batch;
 use crate::cancel_terminate;
 use crate::ctx::ApplyCtx;
@@ -132,6 +133,10 @@ fn dispatch(ctx: &mut ApplyCtx, kind: Option<Kind>) -> ApplyResult<Outcome> {
         Some(Kind::UpdateSchedule(m)) => schedules::update(ctx, m),
         Some(Kind::PatchSchedule(m)) => schedules::patch(ctx, m),
         Some(Kind::DeleteSchedule(m)) => schedules::delete(ctx, m),
+        Some(Kind::PauseActivity(m)) => activity_ops::pause(ctx, m),
+        Some(Kind::UnpauseActivity(m)) => activity_ops::unpause(ctx, m),
+        Some(Kind::ResetActivity(m)) => activity_ops::reset(ctx, m),
+        Some(Kind::UpdateActivityOptions(m)) => activity_ops::update_options(ctx, m),
         None => Err(Rejection::InvalidArgument("empty mutation".into())),
     }
 }

@@ -11,7 +11,7 @@
 use crate::mutation::Kind;
 
 /// The level of this build: every kind with `required(kind) <= LEVEL` is known to it.
-pub const LEVEL: u32 = 2;
+pub const LEVEL: u32 = 3;
 
 /// What the second release with levels added to existing kinds: eager workflow start and
 /// eager activity dispatch (`StartWorkflow.eager`, `CompleteWorkflowTask.
@@ -19,6 +19,10 @@ pub const LEVEL: u32 = 2;
 /// `StartWorkflow.suggest`), the starter's user metadata in history
 /// (`StartWorkflow.record_user_metadata`).
 pub const RELEASE_2: u32 = 2;
+
+/// The third release: the activity operations (PauseActivity, UnpauseActivity,
+/// ResetActivity, UpdateActivityOptions).
+pub const RELEASE_3: u32 = 3;
 
 /// The level a member reports when it predates levels (its Hello has no level): it knows the
 /// kinds of level 1.
@@ -63,6 +67,10 @@ pub fn required(kind: &Kind) -> u32 {
         | Kind::UpdateSchedule(_)
         | Kind::PatchSchedule(_)
         | Kind::DeleteSchedule(_) => 1,
+        Kind::PauseActivity(_)
+        | Kind::UnpauseActivity(_)
+        | Kind::ResetActivity(_)
+        | Kind::UpdateActivityOptions(_) => RELEASE_3,
     }
 }
 
@@ -137,5 +145,26 @@ mod tests {
         });
         assert_eq!(required(&eager_activities), RELEASE_2);
         const { assert!(RELEASE_2 <= LEVEL) };
+    }
+
+    #[test]
+    fn activity_operations_wait_for_the_third_release() {
+        use crate::mutation::{ResetActivity, UnpauseActivity};
+        for kind in [
+            Kind::PauseActivity(Default::default()),
+            Kind::UnpauseActivity(UnpauseActivity::default()),
+            Kind::ResetActivity(ResetActivity::default()),
+            Kind::UpdateActivityOptions(Default::default()),
+        ] {
+            assert_eq!(
+                admits(&kind, RELEASE_2),
+                Err(TooNew {
+                    needed: RELEASE_3,
+                    cluster: RELEASE_2
+                })
+            );
+            assert_eq!(admits(&kind, RELEASE_3), Ok(()));
+        }
+        const { assert!(RELEASE_3 <= LEVEL) };
     }
 }

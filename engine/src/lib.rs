@@ -9,7 +9,7 @@
 //! continue-as-new), `workflow_task` (workflow tasks), `commands/` (one file per workflow
 //! command), `children` (child workflows and parent close policies), `external` (signals
 //! and cancellation requests to other workflows), `activity` (activity
-//! tasks, retries, timeouts), `timers` (every due time), `history` (events and buffering),
+//! tasks, retries, timeouts), `activity_ops` (pause, unpause, reset and new options of an activity), `timers` (every due time), `history` (events and buffering),
 //! `reset_points` (auto-reset points), `cron` (cron schedules), `sticky` (sticky queues),
 //! `search_attributes` (search attributes and memo), `query` (the visibility query language),
 //! `visibility` (list rows, indexes and counts, and the List/Count reader), `batch` (batch
@@ -21,6 +21,7 @@
 #![allow(deprecated)]
 
 mod activity;
+mod activity_ops;
 mod apply;
 pub mod batch;
 mod cancel_terminate;

@@ -14,7 +14,7 @@ pub struct Mutation {
     pub now: i64,
     #[prost(
         oneof = "Kind",
-        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32"
+        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36"
     )]
     pub kind: Option<Kind>,
 }
@@ -87,6 +87,34 @@ pub enum Kind {
     PatchSchedule(ws::PatchScheduleRequest),
     #[prost(message, tag = "32")]
     DeleteSchedule(ws::DeleteScheduleRequest),
+    /// The activity operations (see `activity_ops`), checked by the frontend.
+    #[prost(message, tag = "33")]
+    PauseActivity(ws::PauseActivityRequest),
+    #[prost(message, tag = "34")]
+    UnpauseActivity(UnpauseActivity),
+    #[prost(message, tag = "35")]
+    ResetActivity(ResetActivity),
+    #[prost(message, tag = "36")]
+    UpdateActivityOptions(ws::UpdateActivityOptionsRequest),
+}
+
+/// UnpauseActivity, with the leader's random seed for the request's jitter: each activity's
+/// next attempt is dispatched up to `jitter` from now, its share drawn from the seed.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct UnpauseActivity {
+    #[prost(message, optional, tag = "1")]
+    pub request: Option<ws::UnpauseActivityRequest>,
+    #[prost(uint64, tag = "2")]
+    pub jitter_seed: u64,
+}
+
+/// ResetActivity, with the leader's seed for the request's jitter (see UnpauseActivity).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ResetActivity {
+    #[prost(message, optional, tag = "1")]
+    pub request: Option<ws::ResetActivityRequest>,
+    #[prost(uint64, tag = "2")]
+    pub jitter_seed: u64,
 }
 
 /// StartBatchOperation, checked by the frontend: the query the runner walks (the user's,

@@ -29,9 +29,15 @@ pub enum Outcome {
     },
     WorkflowTaskStarted(Box<WorkflowTaskStarted>),
     ActivityTaskStarted(Box<ws::PollActivityTaskQueueResponse>),
+    /// What a heartbeat tells the running attempt: the workflow asked to cancel it, an
+    /// operator paused or reset it.
     Heartbeat {
         cancel_requested: bool,
+        paused: bool,
+        reset: bool,
     },
+    /// UpdateActivityOptions: the options the (last) matching activity has now.
+    ActivityOptions(Box<temporalio_protos::temporal::api::activity::v1::ActivityOptions>),
     /// A speculative workflow task answered with rejections only left history unchanged: the
     /// worker must forget it and resume from the last started event history has.
     WorkflowTaskDiscarded {

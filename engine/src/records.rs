@@ -115,6 +115,9 @@ pub struct TaskRecord {
     pub target: i64,
     #[prost(int32, tag = "4")]
     pub attempt: i32,
+    /// Activities: the activity's `stamp` when queued; a task of an older stamp is dropped.
+    #[prost(int32, tag = "5")]
+    pub stamp: i32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
@@ -162,6 +165,9 @@ pub struct TimerRecord {
     pub target: i64,
     #[prost(int32, tag = "6")]
     pub attempt: i32,
+    /// Activity timers: the activity's `stamp` when armed; an older stamp's timer is stale.
+    #[prost(int32, tag = "7")]
+    pub stamp: i32,
 }
 
 impl TimerRecord {
@@ -174,6 +180,7 @@ impl TimerRecord {
             run_id: exec.run_id.clone(),
             target,
             attempt,
+            stamp: 0,
         }
     }
 }
@@ -426,6 +433,36 @@ pub struct ActivityInfo {
     /// The ActivityTaskCancelRequested event id, once the workflow asked to cancel.
     #[prost(int64, tag = "24")]
     pub cancel_requested_event_id: i64,
+    /// Moves on whenever an operator changes how the activity is dispatched (pause, unpause,
+    /// reset, new options): queued tasks and armed timers of an older stamp are stale.
+    #[prost(int32, tag = "25")]
+    pub stamp: i32,
+    /// Paused by PauseActivity: no attempt is dispatched and no timer acts until unpaused; a
+    /// running attempt may still finish, and learns of the pause from its heartbeats.
+    #[prost(bool, tag = "26")]
+    pub paused: bool,
+    #[prost(message, optional, tag = "27")]
+    pub pause_info: Option<ActivityPauseInfo>,
+    /// ResetActivity reached a running attempt: its heartbeats report the reset, and when it
+    /// fails the attempt count starts over (the next attempt is 2, as Temporal's).
+    #[prost(bool, tag = "28")]
+    pub reset_requested: bool,
+    /// With `reset_requested`: the heartbeat details are dropped when the attempt ends.
+    #[prost(bool, tag = "29")]
+    pub reset_heartbeats: bool,
+}
+
+/// Who paused an activity, when and why (PauseActivity's request).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ActivityPauseInfo {
+    #[prost(int64, tag = "1")]
+    pub pause_time: i64,
+    #[prost(string, tag = "2")]
+    pub identity: String,
+    #[prost(string, tag = "3")]
+    pub reason: String,
+    #[prost(string, tag = "4")]
+    pub request_id: String,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

@@ -5,6 +5,7 @@
 use prost::Message;
 use temporalio_protos::temporal::api::{
     command::v1::{command::Attributes as C, Command},
+    common::v1::RetryPolicy,
     enums::v1::{CommandType, WorkflowTaskFailedCause},
     workflowservice::v1 as ws,
 };
@@ -30,6 +31,31 @@ pub fn payload_size(what: &str, m: &impl Message) -> Result<(), String> {
         return Err(format!(
             "{what} size {size} bytes exceeds the limit of {MAX_PAYLOAD_BYTES} bytes."
         ));
+    }
+    Ok(())
+}
+
+/// Temporal's checks of a retry policy (a single attempt needs no more checks).
+pub fn retry_policy(p: &RetryPolicy) -> Result<(), String> {
+    if p.maximum_attempts == 1 {
+        return Ok(());
+    }
+    let initial = crate::time::nanos(&p.initial_interval);
+    let maximum = crate::time::nanos(&p.maximum_interval);
+    if initial < 0 {
+        return Err("invalid InitialInterval set on retry policy: negative duration".into());
+    }
+    if p.backoff_coefficient < 1.0 {
+        return Err("BackoffCoefficient cannot be less than 1 on retry policy.".into());
+    }
+    if maximum < 0 {
+        return Err("invalid MaximumInterval set on retry policy: negative duration".into());
+    }
+    if maximum > 0 && maximum < initial {
+        return Err("MaximumInterval cannot be less than InitialInterval on retry policy.".into());
+    }
+    if p.maximum_attempts < 0 {
+        return Err("MaximumAttempts cannot be negative on retry policy.".into());
     }
     Ok(())
 }

@@ -96,6 +96,7 @@ fn schedule_task(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, attempt: i32, s
         run_id: exec.run_id.clone(),
         target: exec.workflow_task_seq as i64,
         attempt,
+        stamp: 0,
     };
     let queue = if sticky {
         exec.sticky_queue.clone()

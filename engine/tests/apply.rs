@@ -1216,7 +1216,9 @@ fn cancelling_a_queued_activity_is_immediate_and_a_started_one_learns_by_heartbe
     assert_eq!(
         hb,
         Ok(Outcome::Heartbeat {
-            cancel_requested: true
+            cancel_requested: true,
+            paused: false,
+            reset: false,
         })
     );
     h.apply(Kind::CancelActivityTask(CancelActivityTask {
@@ -1273,7 +1275,9 @@ fn heartbeat_timeout_is_pushed_back_by_heartbeats_then_fires() {
         assert_eq!(
             beat,
             Ok(Outcome::Heartbeat {
-                cancel_requested: false
+                cancel_requested: false,
+                paused: false,
+                reset: false,
             })
         );
         h.fire_due();
@@ -2951,4 +2955,382 @@ fn a_workflow_task_started_past_a_threshold_suggests_continue_as_new() {
         a.suggest_continue_as_new_reasons,
         [temporalio_protos::temporal::api::enums::v1::SuggestContinueAsNewReason::TooManyHistoryEvents as i32]
     );
+}
+
+// --- Activity operations: PauseActivity, UnpauseActivity, ResetActivity, UpdateActivityOptions.
+
+fn this_run() -> Option<WorkflowExecution> {
+    Some(WorkflowExecution {
+        workflow_id: "wf".into(),
+        run_id: String::new(),
+    })
+}
+
+fn pause(id: &str, request_id: &str) -> Kind {
+    Kind::PauseActivity(ws::PauseActivityRequest {
+        namespace: NS.into(),
+        execution: this_run(),
+        identity: "operator".into(),
+        reason: "investigating".into(),
+        request_id: request_id.into(),
+        activity: Some(ws::pause_activity_request::Activity::Id(id.into())),
+    })
+}
+
+fn unpause(id: &str, edit: impl FnOnce(&mut ws::UnpauseActivityRequest)) -> Kind {
+    let mut request = ws::UnpauseActivityRequest {
+        namespace: NS.into(),
+        execution: this_run(),
+        activity: Some(ws::unpause_activity_request::Activity::Id(id.into())),
+        ..Default::default()
+    };
+    edit(&mut request);
+    Kind::UnpauseActivity(UnpauseActivity {
+        request: Some(request),
+        jitter_seed: 42,
+    })
+}
+
+fn reset_activity(id: &str, edit: impl FnOnce(&mut ws::ResetActivityRequest)) -> Kind {
+    let mut request = ws::ResetActivityRequest {
+        namespace: NS.into(),
+        execution: this_run(),
+        activity: Some(ws::reset_activity_request::Activity::Id(id.into())),
+        ..Default::default()
+    };
+    edit(&mut request);
+    Kind::ResetActivity(ResetActivity {
+        request: Some(request),
+        jitter_seed: 42,
+    })
+}
+
+fn fail_activity(h: &mut Harness, token: &TaskToken) -> Result<Outcome, Rejection> {
+    h.apply(Kind::FailActivityTask(FailActivityTask {
+        token: Some(token.clone()),
+        request: Some(ws::RespondActivityTaskFailedRequest {
+            failure: Some(app_failure("boom", false)),
+            ..Default::default()
+        }),
+    }))
+}
+
+fn heartbeat(h: &mut Harness, token: &TaskToken) -> Result<Outcome, Rejection> {
+    h.apply(Kind::RecordHeartbeat(RecordHeartbeat {
+        token: Some(token.clone()),
+        request: Some(ws::RecordActivityTaskHeartbeatRequest {
+            details: Some(payloads("progress")),
+            ..Default::default()
+        }),
+    }))
+}
+
+fn retrying(max_attempts: i32) -> Option<RetryPolicy> {
+    Some(RetryPolicy {
+        maximum_attempts: max_attempts,
+        initial_interval: Some(prost_wkt_types::Duration {
+            seconds: 1,
+            nanos: 0,
+        }),
+        backoff_coefficient: 1.0,
+        ..Default::default()
+    })
+}
+
+/// A run with one activity "a" scheduled (its task queued, not polled).
+fn run_with_activity(h: &mut Harness, retry: Option<RetryPolicy>) -> String {
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt, vec![schedule_activity("a", retry)])
+        .unwrap();
+    run
+}
+
+#[test]
+fn pausing_a_queued_activity_stales_its_task_until_unpaused() {
+    let mut h = Harness::new();
+    let run = run_with_activity(&mut h, retrying(3));
+    let events = h.history("wf", &run).len();
+    assert_eq!(h.apply(pause("a", "p1")), Ok(Outcome::Done));
+    let a = &h.execution("wf", &run).activities[0];
+    assert!(a.paused);
+    let info = a.pause_info.as_ref().unwrap();
+    assert_eq!(
+        (info.identity.as_str(), info.reason.as_str()),
+        ("operator", "investigating")
+    );
+    // The task queued before the pause is stale: a poller that takes it gets nothing.
+    let stale = h.take_task(TaskKind::Activity);
+    let polled = h.apply(Kind::StartTask(StartTask {
+        task_key: stale,
+        identity: "worker".into(),
+        request_id: "poll".into(),
+        ..Default::default()
+    }));
+    assert_eq!(polled, Ok(Outcome::TaskStale));
+    // Pausing again: the same request is a no-op, another one is refused as Temporal does.
+    assert_eq!(h.apply(pause("a", "p1")), Ok(Outcome::Done));
+    assert_eq!(
+        h.apply(pause("a", "p2")),
+        Err(Rejection::FailedPrecondition(
+            "activity is already paused".into()
+        ))
+    );
+    assert!(matches!(
+        h.apply(pause("nope", "p3")),
+        Err(Rejection::NotFound(m)) if m.starts_with("Can't find pending activity")
+    ));
+    assert_eq!(h.apply(unpause("a", |_| {})), Ok(Outcome::Done));
+    let (_, task) = h.poll_activity();
+    assert_eq!(task.attempt, 1);
+    assert!(!h.execution("wf", &run).activities[0].paused);
+    assert_eq!(
+        h.history("wf", &run).len(),
+        events,
+        "operations write no events (the start is written with the attempt's outcome)"
+    );
+}
+
+#[test]
+fn a_paused_running_attempt_learns_by_heartbeat_and_its_retry_waits_for_the_unpause() {
+    let mut h = Harness::new();
+    let run = run_with_activity(&mut h, retrying(3));
+    let (token, _) = h.poll_activity();
+    h.apply(pause("a", "p1")).unwrap();
+    assert_eq!(
+        heartbeat(&mut h, &token),
+        Ok(Outcome::Heartbeat {
+            cancel_requested: false,
+            paused: true,
+            reset: false,
+        })
+    );
+    // No deadline acts on a paused activity: its start-to-close (10s) passes unnoticed.
+    h.advance(30 * SEC);
+    h.fire_due();
+    assert_eq!(h.execution("wf", &run).activities[0].attempt, 1);
+    fail_activity(&mut h, &token).unwrap();
+    let a = &h.execution("wf", &run).activities[0];
+    assert_eq!((a.attempt, a.started_time), (2, 0));
+    h.advance(60 * SEC);
+    h.fire_due();
+    assert!(
+        h.tasks.is_empty(),
+        "no attempt is dispatched while it is paused"
+    );
+    h.apply(unpause("a", |_| {})).unwrap();
+    let (token, task) = h.poll_activity();
+    assert_eq!(task.attempt, 2);
+    h.complete_activity(&token, "done").unwrap();
+    assert!(h.execution("wf", &run).activities.is_empty());
+    assert!(h.types("wf", &run).contains(&ActivityTaskCompleted));
+}
+
+#[test]
+fn a_paused_activity_fails_past_its_attempts_only_after_the_unpause() {
+    let mut h = Harness::new();
+    let run = run_with_activity(&mut h, retrying(1));
+    let (token, _) = h.poll_activity();
+    h.apply(pause("a", "p1")).unwrap();
+    fail_activity(&mut h, &token).unwrap();
+    assert_eq!(
+        h.execution("wf", &run).activities[0].attempt,
+        2,
+        "out of attempts, yet kept for the operator"
+    );
+    h.apply(unpause("a", |r| r.reset_attempts = true)).unwrap();
+    let (token, task) = h.poll_activity();
+    assert_eq!(task.attempt, 1);
+    fail_activity(&mut h, &token).unwrap();
+    assert!(h.types("wf", &run).contains(&ActivityTaskFailed));
+}
+
+#[test]
+fn reset_starts_the_attempts_over_now_or_when_the_running_attempt_ends() {
+    let mut h = Harness::new();
+    let run = run_with_activity(&mut h, retrying(5));
+    let (token, _) = h.poll_activity();
+    heartbeat(&mut h, &token).unwrap();
+    fail_activity(&mut h, &token).unwrap();
+    assert_eq!(h.execution("wf", &run).activities[0].attempt, 2);
+    // Waiting out its backoff: reset dispatches attempt 1 at once, details dropped.
+    h.apply(reset_activity("a", |r| r.reset_heartbeat = true))
+        .unwrap();
+    let a = &h.execution("wf", &run).activities[0];
+    assert_eq!(a.attempt, 1);
+    assert!(a.heartbeat_details.is_none());
+    let (token, task) = h.poll_activity();
+    assert_eq!(task.attempt, 1);
+    h.advance(SEC);
+    h.fire_due(); // the old backoff timer is stale: nothing else is dispatched
+    assert!(h.tasks.is_empty());
+    // Running: the attempt goes on, learns of the reset, and the count restarts when it ends.
+    fail_activity(&mut h, &token).unwrap();
+    h.advance(SEC);
+    h.fire_due();
+    let (token, task) = h.poll_activity();
+    assert_eq!(task.attempt, 2);
+    h.apply(reset_activity("a", |_| {})).unwrap();
+    assert_eq!(
+        heartbeat(&mut h, &token),
+        Ok(Outcome::Heartbeat {
+            cancel_requested: false,
+            paused: false,
+            reset: true,
+        })
+    );
+    fail_activity(&mut h, &token).unwrap();
+    assert_eq!(h.execution("wf", &run).activities[0].attempt, 2);
+    h.advance(SEC);
+    h.fire_due();
+    let (_, task) = h.poll_activity();
+    assert_eq!(task.attempt, 2, "attempt 1 was the reset one");
+}
+
+#[test]
+fn reset_keep_paused_leaves_a_paused_activity_waiting_with_its_count_restarted() {
+    let mut h = Harness::new();
+    let run = run_with_activity(&mut h, retrying(5));
+    let (token, _) = h.poll_activity();
+    fail_activity(&mut h, &token).unwrap();
+    h.apply(pause("a", "p1")).unwrap();
+    h.apply(reset_activity("a", |r| r.keep_paused = true))
+        .unwrap();
+    let a = &h.execution("wf", &run).activities[0];
+    assert_eq!((a.attempt, a.paused), (1, true));
+    h.advance(10 * SEC);
+    h.fire_due();
+    assert!(h.tasks.is_empty());
+    h.apply(reset_activity("a", |_| {})).unwrap();
+    let (_, task) = h.poll_activity();
+    assert_eq!(task.attempt, 1);
+}
+
+fn update_options(
+    mask: &[&str],
+    options: temporalio_protos::temporal::api::activity::v1::ActivityOptions,
+) -> Kind {
+    Kind::UpdateActivityOptions(ws::UpdateActivityOptionsRequest {
+        namespace: NS.into(),
+        execution: this_run(),
+        activity_options: Some(options),
+        update_mask: Some(prost_wkt_types::FieldMask {
+            paths: mask.iter().map(|p| p.to_string()).collect(),
+        }),
+        activity: Some(ws::update_activity_options_request::Activity::Id(
+            "a".into(),
+        )),
+        ..Default::default()
+    })
+}
+
+#[test]
+fn new_options_rearm_a_running_attempts_deadline_and_restore_brings_back_the_scheduled_ones() {
+    use temporalio_protos::temporal::api::activity::v1::ActivityOptions;
+    let mut h = Harness::new();
+    let run = run_with_activity(&mut h, retrying(1));
+    let (_token, _) = h.poll_activity();
+    let shorter = ActivityOptions {
+        start_to_close_timeout: Some(prost_wkt_types::Duration {
+            seconds: 3,
+            nanos: 0,
+        }),
+        ..Default::default()
+    };
+    let answer = h.apply(update_options(
+        &["start_to_close_timeout", "noSuchField"],
+        shorter.clone(),
+    ));
+    match answer {
+        Ok(Outcome::ActivityOptions(o)) => {
+            assert_eq!(o.start_to_close_timeout.unwrap().seconds, 3);
+            assert_eq!(o.task_queue.unwrap().name, "q");
+        }
+        o => panic!("{o:?}"),
+    }
+    h.advance(4 * SEC);
+    h.fire_due();
+    let history = h.history("wf", &run);
+    match &history.last().unwrap().attributes {
+        Some(EA::WorkflowTaskScheduledEventAttributes(_)) => {}
+        o => panic!("{o:?}"),
+    }
+    assert!(
+        h.types("wf", &run).contains(&ActivityTaskTimedOut),
+        "the new 3s deadline fired"
+    );
+    // Without a mask: refused, nothing changed.
+    let mut h = Harness::new();
+    let run = run_with_activity(&mut h, retrying(1));
+    let mut no_mask = update_options(&[], shorter.clone());
+    if let Kind::UpdateActivityOptions(r) = &mut no_mask {
+        r.update_mask = None;
+    }
+    assert_eq!(
+        h.apply(no_mask),
+        Err(Rejection::InvalidArgument(
+            "UpdateMask is not provided".into()
+        ))
+    );
+    h.apply(update_options(&["startToCloseTimeout"], shorter))
+        .unwrap();
+    assert_eq!(
+        h.execution("wf", &run).activities[0].start_to_close_timeout,
+        3 * SEC
+    );
+    let restore = Kind::UpdateActivityOptions(ws::UpdateActivityOptionsRequest {
+        namespace: NS.into(),
+        execution: this_run(),
+        restore_original: true,
+        activity: Some(ws::update_activity_options_request::Activity::Id(
+            "a".into(),
+        )),
+        ..Default::default()
+    });
+    h.apply(restore).unwrap();
+    assert_eq!(
+        h.execution("wf", &run).activities[0].start_to_close_timeout,
+        10 * SEC
+    );
+    // The tasks queued before the last change are stale; the one queued by it is served.
+    for _ in 0..2 {
+        let stale = h.take_task(TaskKind::Activity);
+        let polled = h.apply(Kind::StartTask(StartTask {
+            task_key: stale,
+            identity: "worker".into(),
+            request_id: "poll".into(),
+            ..Default::default()
+        }));
+        assert_eq!(polled, Ok(Outcome::TaskStale));
+    }
+    let (_, task) = h.poll_activity();
+    assert_eq!(task.start_to_close_timeout.unwrap().seconds, 10);
+}
+
+#[test]
+fn operations_on_a_closed_or_unknown_workflow_are_refused() {
+    let mut h = Harness::new();
+    assert!(matches!(
+        h.apply(pause("a", "p")),
+        Err(Rejection::NotFound(_))
+    ));
+    let run = run_with_activity(&mut h, retrying(1));
+    let (token, _) = h.poll_activity();
+    h.complete_activity(&token, "x").unwrap();
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt, vec![complete_workflow("ok")])
+        .unwrap();
+    assert!(h.types("wf", &run).ends_with(&[WorkflowExecutionCompleted]));
+    assert!(matches!(
+        h.apply(reset_activity("a", |_| {})),
+        Err(Rejection::NotFound(_))
+    ));
+    let mut untargeted = pause("a", "p");
+    if let Kind::PauseActivity(r) = &mut untargeted {
+        r.activity = None;
+    }
+    assert!(matches!(
+        h.apply(untargeted),
+        Err(Rejection::InvalidArgument(_))
+    ));
 }

@@ -10,7 +10,7 @@ mod modify_workflow_properties;
 mod record_marker;
 mod request_cancel_activity;
 mod request_cancel_external;
-mod schedule_activity;
+pub(crate) mod schedule_activity;
 mod signal_external;
 mod start_child;
 mod start_timer;

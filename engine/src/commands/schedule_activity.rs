@@ -21,8 +21,81 @@ use temporalio_protos::temporal::api::{
 /// Temporal's limit on pending activities per run.
 pub(crate) const MAX_PENDING_ACTIVITIES: usize = 2000;
 
+/// An activity's four timeouts (nanoseconds, 0 = none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Timeouts {
+    pub schedule_to_close: i64,
+    pub schedule_to_start: i64,
+    pub start_to_close: i64,
+    pub heartbeat: i64,
+}
+
+impl Timeouts {
+    /// Temporal's normalisation: bounded by the run timeout (0 = none), the missing ones
+    /// derived from the rest, the heartbeat timeout no longer than start-to-close.
+    pub(crate) fn normalised(
+        self,
+        run_timeout: i64,
+        activity_id: &str,
+        activity_type: &str,
+    ) -> ApplyResult<Timeouts> {
+        let Timeouts {
+            mut schedule_to_close,
+            mut schedule_to_start,
+            mut start_to_close,
+            heartbeat,
+        } = self;
+        if [
+            schedule_to_close,
+            schedule_to_start,
+            start_to_close,
+            heartbeat,
+        ]
+        .iter()
+        .any(|t| *t < 0)
+        {
+            return Err(Rejection::InvalidArgument(
+                "A valid timeout may not be negative.".into(),
+            ));
+        }
+        if schedule_to_close == 0 && start_to_close == 0 {
+            return Err(Rejection::InvalidArgument(format!(
+                "a valid StartToCloseTimeout or ScheduleToCloseTimeout must be set on the activity. ActivityId={activity_id} ActivityType={activity_type}"
+            )));
+        }
+        let cap = |t: i64| {
+            if run_timeout > 0 && (t == 0 || t > run_timeout) {
+                run_timeout
+            } else {
+                t
+            }
+        };
+        schedule_to_close = cap(schedule_to_close);
+        if schedule_to_close > 0 {
+            schedule_to_start = if schedule_to_start == 0 {
+                schedule_to_close
+            } else {
+                schedule_to_start.min(schedule_to_close)
+            };
+            start_to_close = if start_to_close == 0 {
+                schedule_to_close
+            } else {
+                start_to_close.min(schedule_to_close)
+            };
+        } else {
+            schedule_to_start = cap(schedule_to_start);
+        }
+        Ok(Timeouts {
+            schedule_to_close,
+            schedule_to_start,
+            start_to_close,
+            heartbeat: heartbeat.min(start_to_close),
+        })
+    }
+}
+
 /// Temporal's default activity retry policy, with the caller's fields where set.
-fn retry_policy(given: Option<RetryPolicy>) -> RetryPolicy {
+pub(crate) fn retry_policy(given: Option<RetryPolicy>) -> RetryPolicy {
     let mut p = given.unwrap_or_default();
     if nanos(&p.initial_interval) <= 0 {
         p.initial_interval = duration(secs(1));
@@ -41,7 +114,6 @@ pub(super) fn apply(
     c: &mut CommandCtx,
     a: ScheduleActivityTaskCommandAttributes,
 ) -> ApplyResult<()> {
-    let invalid = |m: &str| Rejection::InvalidArgument(m.to_string());
     validate::id("ActivityId", &a.activity_id).map_err(Rejection::InvalidArgument)?;
     let activity_type = a.activity_type.clone().unwrap_or_default().name;
     validate::id("ActivityType", &activity_type).map_err(Rejection::InvalidArgument)?;
@@ -76,52 +148,18 @@ pub(super) fn apply(
         task_queue = c.exec.task_queue.clone();
     }
 
-    let run_timeout = c.exec.run_timeout;
-    let mut schedule_to_close = nanos(&a.schedule_to_close_timeout);
-    let mut schedule_to_start = nanos(&a.schedule_to_start_timeout);
-    let mut start_to_close = nanos(&a.start_to_close_timeout);
-    let mut heartbeat = nanos(&a.heartbeat_timeout);
-    if [
+    let Timeouts {
         schedule_to_close,
         schedule_to_start,
         start_to_close,
         heartbeat,
-    ]
-    .iter()
-    .any(|t| *t < 0)
-    {
-        return Err(invalid("A valid timeout may not be negative."));
+    } = Timeouts {
+        schedule_to_close: nanos(&a.schedule_to_close_timeout),
+        schedule_to_start: nanos(&a.schedule_to_start_timeout),
+        start_to_close: nanos(&a.start_to_close_timeout),
+        heartbeat: nanos(&a.heartbeat_timeout),
     }
-    if schedule_to_close == 0 && start_to_close == 0 {
-        return Err(Rejection::InvalidArgument(format!(
-            "a valid StartToCloseTimeout or ScheduleToCloseTimeout must be set on the activity. ActivityId={} ActivityType={activity_type}",
-            a.activity_id
-        )));
-    }
-    // Temporal's normalisation: bounded by the run timeout, missing ones derived from the rest.
-    let cap = |t: i64| {
-        if run_timeout > 0 && (t == 0 || t > run_timeout) {
-            run_timeout
-        } else {
-            t
-        }
-    };
-    schedule_to_close = cap(schedule_to_close);
-    if schedule_to_close > 0 {
-        schedule_to_start = if schedule_to_start == 0 {
-            schedule_to_close
-        } else {
-            schedule_to_start.min(schedule_to_close)
-        };
-        start_to_close = if start_to_close == 0 {
-            schedule_to_close
-        } else {
-            start_to_close.min(schedule_to_close)
-        };
-    } else {
-        schedule_to_start = cap(schedule_to_start);
-    }
-    heartbeat = heartbeat.min(start_to_close);
+    .normalised(c.exec.run_timeout, &a.activity_id, &activity_type)?;
     let retry_policy = retry_policy(a.retry_policy.clone());
 
     let e = history::event(
