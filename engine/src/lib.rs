@@ -21,7 +21,7 @@
 #![allow(deprecated)]
 
 mod activity;
-mod activity_ops;
+pub mod activity_ops;
 mod apply;
 pub mod batch;
 mod cancel_terminate;

@@ -6,6 +6,12 @@ pub fn new_run_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// A random seed the leader draws for apply (which must not draw its own), such as the one
+/// that spreads the jitter of an UnpauseActivity over its activities.
+pub fn new_seed() -> u64 {
+    uuid::Uuid::new_v4().as_u64_pair().0
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

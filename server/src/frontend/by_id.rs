@@ -49,7 +49,8 @@ pub(super) async fn heartbeat(
         .into_inner();
     Ok(Response::new(RecordActivityTaskHeartbeatByIdResponse {
         cancel_requested: resp.cancel_requested,
-        ..Default::default()
+        activity_paused: resp.activity_paused,
+        activity_reset: resp.activity_reset,
     }))
 }
 

@@ -4,6 +4,7 @@
 //! event bytes); methods not listed anywhere answer UNIMPLEMENTED through the generated
 //! default stubs.
 
+mod activity_ops;
 mod batch;
 mod by_id;
 mod history;
@@ -152,6 +153,14 @@ route! {
     list_schedules(ListSchedulesRequest) -> ListSchedulesResponse => schedules::list;
     count_schedules(CountSchedulesRequest) -> CountSchedulesResponse => schedules::count;
     list_schedule_matching_times(ListScheduleMatchingTimesRequest) -> ListScheduleMatchingTimesResponse => schedules::matching_times;
+    pause_activity(PauseActivityRequest) -> PauseActivityResponse => activity_ops::pause;
+    unpause_activity(UnpauseActivityRequest) -> UnpauseActivityResponse => activity_ops::unpause;
+    reset_activity(ResetActivityRequest) -> ResetActivityResponse => activity_ops::reset;
+    update_activity_options(UpdateActivityOptionsRequest) -> UpdateActivityOptionsResponse => activity_ops::update_options;
+    pause_activity_execution(PauseActivityExecutionRequest) -> PauseActivityExecutionResponse => activity_ops::pause_execution;
+    unpause_activity_execution(UnpauseActivityExecutionRequest) -> UnpauseActivityExecutionResponse => activity_ops::unpause_execution;
+    reset_activity_execution(ResetActivityExecutionRequest) -> ResetActivityExecutionResponse => activity_ops::reset_execution;
+    update_activity_execution_options(UpdateActivityExecutionOptionsRequest) -> UpdateActivityExecutionOptionsResponse => activity_ops::update_execution_options;
 }
 
 #[cfg(test)]

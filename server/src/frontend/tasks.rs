@@ -456,12 +456,15 @@ pub(super) async fn activity_heartbeat(
         }))
         .await?
     {
-        Outcome::Heartbeat { cancel_requested } => {
-            Ok(Response::new(RecordActivityTaskHeartbeatResponse {
-                cancel_requested,
-                ..Default::default()
-            }))
-        }
+        Outcome::Heartbeat {
+            cancel_requested,
+            paused,
+            reset,
+        } => Ok(Response::new(RecordActivityTaskHeartbeatResponse {
+            cancel_requested,
+            activity_paused: paused,
+            activity_reset: reset,
+        })),
         other => Err(errors::internal(format!("unexpected outcome {other:?}"))),
     }
 }

@@ -2,9 +2,10 @@
 
 use super::{Frontend, Res};
 use crate::errors;
+use keel_engine::activity_ops::options_of;
 use keel_engine::mutation::{Kind, StartWorkflow};
-use keel_engine::records::ExecutionRecord;
-use keel_engine::time::{duration, explicit_duration, timestamp};
+use keel_engine::records::{ActivityInfo, ActivityPauseInfo, ExecutionRecord};
+use keel_engine::time::{duration, timestamp};
 use keel_engine::visibility::execution_info;
 use keel_engine::{validate, Outcome};
 use temporalio_protos::temporal::api::{
@@ -17,8 +18,9 @@ use temporalio_protos::temporal::api::{
     sdk::v1::UserMetadata,
     taskqueue::v1::TaskQueue,
     workflow::v1::{
-        PendingActivityInfo, PendingChildExecutionInfo, PendingWorkflowTaskInfo, RequestIdInfo,
-        WorkflowExecutionConfig, WorkflowExecutionExtendedInfo,
+        pending_activity_info, PendingActivityInfo, PendingChildExecutionInfo,
+        PendingWorkflowTaskInfo, RequestIdInfo, WorkflowExecutionConfig,
+        WorkflowExecutionExtendedInfo,
     },
     workflowservice::v1::*,
 };
@@ -149,6 +151,42 @@ fn extended_info(exec: &ExecutionRecord) -> WorkflowExecutionExtendedInfo {
     }
 }
 
+/// A pending activity's state as Temporal reports it: a cancel request first, then a pause
+/// (PAUSE_REQUESTED while a worker still runs the attempt, PAUSED once none does).
+fn activity_state(a: &ActivityInfo) -> PendingActivityState {
+    match (
+        a.cancel_requested_event_id != 0,
+        a.paused,
+        a.started_time != 0,
+    ) {
+        (true, _, _) => PendingActivityState::CancelRequested,
+        (false, true, true) => PendingActivityState::PauseRequested,
+        (false, true, false) => PendingActivityState::Paused,
+        (false, false, true) => PendingActivityState::Started,
+        (false, false, false) => PendingActivityState::Scheduled,
+    }
+}
+
+/// The options Describe shows: UpdateActivityOptions' answer, with the queue's normal name.
+fn described_options(a: &ActivityInfo) -> ActivityOptions {
+    let mut options = options_of(a);
+    if let Some(queue) = &mut options.task_queue {
+        queue.normal_name = queue.name.clone();
+    }
+    options
+}
+
+fn pause_info(p: &ActivityPauseInfo) -> pending_activity_info::PauseInfo {
+    use pending_activity_info::pause_info::{Manual, PausedBy};
+    pending_activity_info::PauseInfo {
+        pause_time: timestamp(p.pause_time),
+        paused_by: Some(PausedBy::Manual(Manual {
+            identity: p.identity.clone(),
+            reason: p.reason.clone(),
+        })),
+    }
+}
+
 fn describe_execution(
     exec: &ExecutionRecord,
     user_metadata: Option<UserMetadata>,
@@ -161,11 +199,9 @@ fn describe_execution(
             activity_type: Some(temporalio_protos::temporal::api::common::v1::ActivityType {
                 name: a.activity_type.clone(),
             }),
-            state: if a.started_time != 0 {
-                PendingActivityState::Started as i32
-            } else {
-                PendingActivityState::Scheduled as i32
-            },
+            state: activity_state(a) as i32,
+            paused: a.paused,
+            pause_info: a.pause_info.as_ref().map(pause_info),
             heartbeat_details: a.heartbeat_details.clone(),
             last_heartbeat_time: timestamp(a.last_heartbeat_time),
             last_started_time: timestamp(a.started_time),
@@ -184,19 +220,7 @@ fn describe_execution(
             } else {
                 a.last_worker_identity.clone()
             },
-            activity_options: Some(ActivityOptions {
-                task_queue: Some(TaskQueue {
-                    name: a.task_queue.clone(),
-                    normal_name: a.task_queue.clone(),
-                    ..Default::default()
-                }),
-                schedule_to_close_timeout: explicit_duration(a.schedule_to_close_timeout),
-                schedule_to_start_timeout: explicit_duration(a.schedule_to_start_timeout),
-                start_to_close_timeout: explicit_duration(a.start_to_close_timeout),
-                heartbeat_timeout: explicit_duration(a.heartbeat_timeout),
-                retry_policy: a.retry_policy.clone(),
-                ..Default::default()
-            }),
+            activity_options: Some(described_options(a)),
             ..Default::default()
         })
         .collect();
