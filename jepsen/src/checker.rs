@@ -21,6 +21,8 @@ pub struct FinalWorkflow {
     pub activities: Vec<ActivityCheck>,
     /// Closed by the end of the run (the liveness bound).
     pub closed: bool,
+    /// Pending activities Describe shows paused at the end (open runs only).
+    pub paused_activities: usize,
 }
 
 /// A timer's stamped times, from TimerStarted and TimerFired.
@@ -101,6 +103,7 @@ pub fn check(ops: &[Op], end: &FinalState) -> Vec<Anomaly> {
     visibility_matches_histories(end, &mut found);
     batch_jobs_exactly_once(ops, end, &mut found);
     schedule_actions_exactly_once(ops, end, &mut found);
+    activity_operations_take(ops, end, &mut found);
     found
 }
 
@@ -699,6 +702,43 @@ fn workflows_complete(ops: &[Op], end: &FinalState, found: &mut Vec<Anomaly>) {
     }
 }
 
+/// Pausing and unpausing an activity is refused only for a reason the workload can cause
+/// (no pending activity any more, or paused by another client's request); an activity whose
+/// workflow's unpause-all was acknowledged after healing is not paused at the end.
+fn activity_operations_take(ops: &[Op], end: &FinalState, found: &mut Vec<Anomaly>) {
+    let mut swept = BTreeMap::new();
+    for (i, op) in ops.iter().enumerate() {
+        let (wf, all) = match &op.kind {
+            OpKind::PauseActivity { workflow_id, .. } => (workflow_id, false),
+            OpKind::UnpauseActivity { workflow_id, all } => (workflow_id, *all),
+            _ => continue,
+        };
+        if let Outcome::Fail(why) = &op.outcome {
+            if !why.starts_with("NotFound") && !why.starts_with("FailedPrecondition") {
+                found.push(anomaly(
+                    "activity-op-refused",
+                    wf,
+                    format!("{}: {why}", op.kind.name()),
+                    vec![i],
+                ));
+            }
+        }
+        if all && op.outcome == Outcome::Ok {
+            swept.insert(wf.as_str(), i);
+        }
+    }
+    for (wf, w) in &end.workflows {
+        if let (Some(i), true) = (swept.get(wf.as_str()), w.paused_activities > 0) {
+            found.push(anomaly(
+                "paused-after-unpause",
+                wf,
+                format!("{} activities still paused", w.paused_activities),
+                vec![*i],
+            ));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1105,6 +1145,52 @@ mod tests {
         assert_eq!(
             kinds(&check(&[start("w", "r")], &end)),
             vec!["completed-after-timeout"]
+        );
+    }
+
+    #[test]
+    fn an_activity_left_paused_after_an_acknowledged_unpause_or_a_bad_refusal_is_found() {
+        let pause = |outcome| {
+            op(
+                OpKind::PauseActivity {
+                    workflow_id: "w".into(),
+                    request_id: "p".into(),
+                },
+                outcome,
+            )
+        };
+        let unpause_all = op(
+            OpKind::UnpauseActivity {
+                workflow_id: "w".into(),
+                all: true,
+            },
+            Outcome::Ok,
+        );
+        let expected_refusals = vec![
+            start("w", "r"),
+            pause(Outcome::Fail("NotFound: no pending activity".into())),
+            pause(Outcome::Fail("FailedPrecondition: already paused".into())),
+            unpause_all.clone(),
+        ];
+        assert_eq!(check(&expected_refusals, &healthy(&[])), vec![]);
+
+        let mut end = healthy(&[]);
+        let w = end.workflows.get_mut("w").unwrap();
+        w.closed = false;
+        w.paused_activities = 1;
+        end.listed = vec![("w".into(), "r".into(), true)];
+        let ops = vec![
+            start("w", "r"),
+            pause(Outcome::Fail("InvalidArgument: bad".into())),
+            unpause_all,
+        ];
+        assert_eq!(
+            kinds(&check(&ops, &end)),
+            vec![
+                "not-completed",
+                "activity-op-refused",
+                "paused-after-unpause"
+            ]
         );
     }
 }

@@ -257,6 +257,7 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
     cluster.heal_all()?;
     let (leader, _) = cluster.wait_leader(Duration::from_secs(60)).await?;
     let settle_began = work.now_ms();
+    work.unpause_all(Duration::from_secs(60)).await;
     work.finish_all(Duration::from_secs(60)).await;
     work.wait_closed(Duration::from_secs(60)).await;
     let settle_ms = work.now_ms() - settle_began;

@@ -74,6 +74,14 @@ pub enum OpKind {
     CreateSchedule { schedule_id: String },
     /// PatchSchedule triggering the schedule with a nominal time used by no other trigger.
     TriggerSchedule { nominal_secs: i64 },
+    /// PauseActivity of the workflow's activity, with a request id used by no other pause.
+    PauseActivity {
+        workflow_id: String,
+        request_id: String,
+    },
+    /// UnpauseActivity of the workflow's activity (`all`: of every activity it has, as the
+    /// sweep after healing does).
+    UnpauseActivity { workflow_id: String, all: bool },
     /// GetWorkflowExecutionHistory of the current run, every page.
     Read {
         workflow_id: String,
@@ -105,6 +113,8 @@ impl OpKind {
             OpKind::BatchSignal { .. } => "batch-signal",
             OpKind::CreateSchedule { .. } => "create-schedule",
             OpKind::TriggerSchedule { .. } => "trigger-schedule",
+            OpKind::PauseActivity { .. } => "pause-activity",
+            OpKind::UnpauseActivity { .. } => "unpause-activity",
             OpKind::Read { .. } => "read",
             OpKind::CompleteWorkflowTask { .. } => "complete-workflow-task",
             OpKind::CompleteActivity { .. } => "complete-activity",

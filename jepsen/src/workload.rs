@@ -55,6 +55,22 @@ const POLL_TIMEOUT: Duration = Duration::from_secs(5);
 const ACTIVITY_TIMEOUT: Duration = Duration::from_secs(2);
 const TIMER: Duration = Duration::from_secs(1);
 
+/// What a sweep after healing does to every workflow.
+#[derive(Clone, Copy)]
+enum Sweep {
+    Unpause,
+    Finish,
+}
+
+impl Sweep {
+    fn process(self) -> &'static str {
+        match self {
+            Sweep::Unpause => "unpauser",
+            Sweep::Finish => "finisher",
+        }
+    }
+}
+
 /// Everything clients and workers share: connections, the recorded operations, the ids used.
 pub struct Workload {
     /// One client per slot; a slot's client follows the node that joins in it.
@@ -226,6 +242,11 @@ impl Workload {
                     70..=71 => {
                         let unique = index as i64 * 1_000_000 + n as i64;
                         self.trigger_schedule(&mut rng, &process, unique).await
+                    }
+                    72..=73 => {
+                        let request_id = format!("p-{index}-{n}");
+                        self.pause_then_unpause(&mut rng, &process, &id, request_id)
+                            .await
                     }
                     _ => self.read(&mut rng, &process, &id).await,
                 }
@@ -591,23 +612,39 @@ impl Workload {
         self.record(process, kind, invoke, outcome);
     }
 
-    /// After healing: a "finish" signal to every workflow that exists, retried (each try its
-    /// own recorded operation) until it is acknowledged or the workflow is known not to exist.
-    /// Eight finishers share the ids.
+    /// After healing: a "finish" signal to every workflow that exists (see `sweep`).
     pub async fn finish_all(self: &Arc<Self>, within: Duration) {
-        const FINISHERS: usize = 8;
+        self.sweep(within, Sweep::Finish).await
+    }
+
+    /// After healing, before the finish signals: every workflow's activities unpaused (a
+    /// client's unpause may have been lost with its answer), see `sweep`.
+    pub async fn unpause_all(self: &Arc<Self>, within: Duration) {
+        self.sweep(within, Sweep::Unpause).await
+    }
+
+    /// One operation on every workflow that exists, retried (each try its own recorded
+    /// operation) until it is acknowledged or refused. Eight sweepers share the ids.
+    async fn sweep(self: &Arc<Self>, within: Duration, what: Sweep) {
+        const SWEEPERS: usize = 8;
         let deadline = Instant::now() + within;
         let ids = Arc::new(self.workflow_ids());
         let mut tasks = Vec::new();
-        for f in 0..FINISHERS {
+        for f in 0..SWEEPERS {
             let (work, ids) = (self.clone(), ids.clone());
             tasks.push(tokio::spawn(async move {
                 let mut rng = Rng::new(0xF1 + f as u64);
-                let process = format!("finisher-{f}");
-                for id in ids.iter().skip(f).step_by(FINISHERS) {
+                let process = format!("{}-{f}", what.process());
+                for id in ids.iter().skip(f).step_by(SWEEPERS) {
                     for attempt in 0.. {
-                        let payload = format!("finish-{id}-{attempt}");
-                        match work.signal(&mut rng, &process, id, "finish", payload).await {
+                        let outcome = match what {
+                            Sweep::Finish => {
+                                let payload = format!("finish-{id}-{attempt}");
+                                work.signal(&mut rng, &process, id, "finish", payload).await
+                            }
+                            Sweep::Unpause => work.unpause(&mut rng, &process, id, true).await,
+                        };
+                        match outcome {
                             Outcome::Ok | Outcome::Fail(_) => break,
                             Outcome::Unknown(_) if Instant::now() > deadline => break,
                             Outcome::Unknown(_) => {
@@ -621,6 +658,77 @@ impl Workload {
         for t in tasks {
             let _ = t.await;
         }
+    }
+
+    /// PauseActivity of the workflow's activity, then (after a moment, whatever the pause's
+    /// answer) UnpauseActivity; returns how the unpause ended.
+    async fn pause_then_unpause(
+        &self,
+        rng: &mut Rng,
+        process: &str,
+        id: &str,
+        request_id: String,
+    ) -> Outcome {
+        let invoke = self.now_ms();
+        let req = PauseActivityRequest {
+            namespace: NAMESPACE.into(),
+            execution: Some(WorkflowExecution {
+                workflow_id: id.into(),
+                run_id: String::new(),
+            }),
+            identity: process.into(),
+            reason: "jepsen".into(),
+            request_id: request_id.clone(),
+            activity: Some(pause_activity_request::Activity::Id("a".into())),
+        };
+        let outcome = match self
+            .client(rng)
+            .pause_activity(request(req, CALL_TIMEOUT))
+            .await
+        {
+            Ok(_) => Outcome::Ok,
+            Err(s) => Outcome::from_status(&s),
+        };
+        let kind = OpKind::PauseActivity {
+            workflow_id: id.into(),
+            request_id,
+        };
+        self.record(process, kind, invoke, outcome);
+        tokio::time::sleep(Duration::from_millis(rng.range(0, 500))).await;
+        self.unpause(rng, process, id, false).await
+    }
+
+    /// UnpauseActivity of the workflow's activity, or of all its activities.
+    async fn unpause(&self, rng: &mut Rng, process: &str, id: &str, all: bool) -> Outcome {
+        let invoke = self.now_ms();
+        let activity = if all {
+            unpause_activity_request::Activity::UnpauseAll(true)
+        } else {
+            unpause_activity_request::Activity::Id("a".into())
+        };
+        let req = UnpauseActivityRequest {
+            namespace: NAMESPACE.into(),
+            execution: Some(WorkflowExecution {
+                workflow_id: id.into(),
+                run_id: String::new(),
+            }),
+            identity: process.into(),
+            activity: Some(activity),
+            ..Default::default()
+        };
+        let outcome = match self
+            .client(rng)
+            .unpause_activity(request(req, CALL_TIMEOUT))
+            .await
+        {
+            Ok(_) => Outcome::Ok,
+            Err(s) => Outcome::from_status(&s),
+        };
+        let kind = OpKind::UnpauseActivity {
+            workflow_id: id.into(),
+            all,
+        };
+        self.record(process, kind, invoke, outcome)
     }
 
     /// Waits until every workflow that exists is closed, or `within` passes; returns how
@@ -681,7 +789,11 @@ impl Workload {
                 }
             };
             if let Some(events) = events {
-                end.workflows.insert(id, final_workflow(&events));
+                let mut w = final_workflow(&events);
+                if !w.closed {
+                    w.paused_activities = paused_activities(&client, &id).await?;
+                }
+                end.workflows.insert(id, w);
             }
         }
         let ops = self.ops.lock().expect("ops").clone();
@@ -707,6 +819,35 @@ impl Workload {
                     tries += 1;
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
+            }
+        }
+    }
+}
+
+/// How many of an open workflow's pending activities Describe shows paused.
+async fn paused_activities(client: &Client, id: &str) -> anyhow::Result<usize> {
+    let mut tries = 0;
+    loop {
+        let req = DescribeWorkflowExecutionRequest {
+            namespace: NAMESPACE.into(),
+            execution: Some(WorkflowExecution {
+                workflow_id: id.into(),
+                run_id: String::new(),
+            }),
+        };
+        match client
+            .clone()
+            .describe_workflow_execution(request(req, CALL_TIMEOUT))
+            .await
+        {
+            Ok(r) => {
+                let pending = r.into_inner().pending_activities;
+                return Ok(pending.iter().filter(|a| a.paused).count());
+            }
+            Err(s) if tries >= 20 => anyhow::bail!("describing {id} at the end: {s}"),
+            Err(_) => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(250)).await;
             }
         }
     }

@@ -173,7 +173,6 @@ pub(super) async fn update_execution_options(
         update_mask: r.update_mask,
         restore_original: r.restore_original,
         activity: Some(update_activity_options_request::Activity::Id(r.activity_id)),
-        ..Default::default()
     };
     let answer = update_options(f, Request::new(inner)).await?.into_inner();
     Ok(Response::new(UpdateActivityExecutionOptionsResponse {
