@@ -69,7 +69,7 @@ pub(crate) fn dispatch(ctx: &mut ApplyCtx, exec: &ExecutionRecord, a: &ActivityI
 /// changed it (unpause, reset, new options): schedule-to-close from when it was scheduled,
 /// start-to-close and heartbeat from when a running attempt started (a deadline already
 /// past fires at once). An attempt not running is dispatched `delay` from now, or when its
-/// retry backoff ends if no delay is given.
+/// retry backoff ends if no delay is given, without the last attempt's failure.
 pub(crate) fn resume(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, i: usize, delay: Option<i64>) {
     let now = ctx.now;
     let a = exec.activities[i].clone();
@@ -100,12 +100,20 @@ pub(crate) fn resume(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, i: usize, d
         .unwrap_or(a.current_attempt_scheduled_time - now)
         .max(0);
     exec.activities[i].current_attempt_scheduled_time = now + delay;
+    forget_last_attempt(&mut exec.activities[i]);
     if delay == 0 {
         dispatch(ctx, exec, &a);
     } else {
         let t = timer(exec, TimerKind::ActivityRetry, &a);
         ctx.schedule_timer(now + delay, &t);
     }
+}
+
+/// An attempt an operator dispatched anew does not carry the last one's failure or worker
+/// (its ActivityTaskStarted has no `last_failure`), as Temporal's regenerated retry task.
+pub(crate) fn forget_last_attempt(a: &mut ActivityInfo) {
+    a.last_failure = None;
+    a.last_worker_identity.clear();
 }
 
 /// A poller takes the activity attempt named by `task`.

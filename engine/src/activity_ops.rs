@@ -284,6 +284,10 @@ fn change_options(
     a.stamp += 1;
     if !a.paused {
         activity::resume(ctx, exec, i, None);
+    } else if a.started_time == 0 {
+        // Temporal regenerates the retry task of a paused activity too (which forgets the
+        // last failure); it is dispatched only once unpaused.
+        activity::forget_last_attempt(a);
     }
     options_of(&exec.activities[i])
 }

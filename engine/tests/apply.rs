@@ -3119,6 +3119,10 @@ fn a_paused_running_attempt_learns_by_heartbeat_and_its_retry_waits_for_the_unpa
         "no attempt is dispatched while it is paused"
     );
     h.apply(unpause("a", |_| {})).unwrap();
+    assert!(
+        h.execution("wf", &run).activities[0].last_failure.is_none(),
+        "an attempt dispatched by the unpause carries no last failure, as on Temporal"
+    );
     let (token, task) = h.poll_activity();
     assert_eq!(task.attempt, 2);
     h.complete_activity(&token, "done").unwrap();

@@ -1,9 +1,11 @@
-"""The workflow of test_activity_ops.py (a module of its own: the SDK's sandbox refuses
-workflows defined beside the tests' process imports)."""
+"""The workflows of test_activity_ops.py and of the paused-activity fixture scenario (a
+module of their own: the SDK's sandbox refuses workflows defined beside the tests' process
+imports)."""
 
+import asyncio
 from datetime import timedelta
 
-from temporalio import workflow
+from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, TimeoutError
 
@@ -32,3 +34,32 @@ class OperatedActivityWorkflow:
             if isinstance(e.cause, TimeoutError):
                 return f"timed out: {e.cause.type.name}"
             return f"failed: {e.cause}"
+
+
+@activity.defn
+async def pausable() -> str:
+    """Attempt 1 heartbeats until it is cancelled (a pause cancels it); later attempts
+    return at once."""
+    attempt = activity.info().attempt
+    if attempt == 1:
+        for _ in range(300):
+            activity.heartbeat("working")
+            await asyncio.sleep(0.1)
+    return f"resumed at attempt {attempt}"
+
+
+@workflow.defn
+class PausableWorkflow:
+    @workflow.run
+    async def run(self) -> str:
+        return await workflow.execute_activity(
+            pausable,
+            activity_id="pausable",
+            start_to_close_timeout=timedelta(seconds=60),
+            heartbeat_timeout=timedelta(seconds=2),
+            retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1)),
+        )
+
+
+ACTIVITY_OPS_WORKFLOWS = [OperatedActivityWorkflow, PausableWorkflow]
+ACTIVITY_OPS_ACTIVITIES = [pausable]

@@ -19,14 +19,17 @@ from temporalio.api.common.v1 import ActivityType, WorkflowExecution
 from temporalio.api.enums.v1 import CommandType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
+    PauseActivityRequest,
     PollWorkflowTaskQueueRequest,
     ResetWorkflowExecutionRequest,
     RespondWorkflowTaskCompletedRequest,
+    UnpauseActivityRequest,
 )
 from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
+from activity_ops_workflows import ACTIVITY_OPS_ACTIVITIES, ACTIVITY_OPS_WORKFLOWS, PausableWorkflow
 from chain_workflows import CHAIN_WORKFLOWS, CountToWorkflow
 from cron_workflows import CRON_WORKFLOWS, CronCounterWorkflow
 from external_workflows import (
@@ -169,12 +172,44 @@ async def _timed_out(client, queue, wf_id, which):
     return client.get_workflow_handle(wf_id, run_id=run_id)
 
 
+async def _activity_paused(client, queue, wf_id):
+    """The running attempt is paused (its heartbeat tells it, the SDK fails it with
+    ActivityPause), waits past its backoff, and runs again once unpaused: no operation
+    writes an event, attempt 2's start carries the pause failure."""
+    handle = await client.start_workflow(PausableWorkflow.run, id=wf_id, task_queue=queue)
+
+    async def state():
+        desc = await handle.describe()
+        pending = desc.raw_description.pending_activities
+        return pending[0].state if pending else None
+
+    async def until(wanted):
+        for _ in range(400):
+            if await state() == wanted:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"the activity never reached state {wanted}")
+
+    execution = WorkflowExecution(workflow_id=wf_id)
+    await until(2)  # STARTED
+    await client.workflow_service.pause_activity(
+        PauseActivityRequest(namespace="default", execution=execution, id="pausable", request_id="pause")
+    )
+    await until(4)  # PAUSED: the attempt failed, the next one waits
+    await asyncio.sleep(1.5)  # past the 1 s backoff
+    await client.workflow_service.unpause_activity(
+        UnpauseActivityRequest(namespace="default", execution=execution, id="pausable")
+    )
+    await handle.result()
+    return handle
+
+
 def scenario_worker(client, queue) -> Worker:
     """A worker for every scenario workflow. No workflow cache, so no sticky queue: Keel does
     not have sticky queues yet, and the fixtures compare the mode both servers serve. (With
     stickiness Temporal names the worker's sticky queue in later WorkflowTaskScheduled events.)"""
     return Worker(
-        client, task_queue=queue, workflows=WORKFLOWS + FAILURE_WORKFLOWS + CHAIN_WORKFLOWS + CHILD_WORKFLOWS + EXTERNAL_WORKFLOWS + CRON_WORKFLOWS + SEARCH_ATTRIBUTE_WORKFLOWS + MARKER_WORKFLOWS + UPDATE_WORKFLOWS, activities=ACTIVITIES + FAILURE_ACTIVITIES + MARKER_ACTIVITIES, max_cached_workflows=0
+        client, task_queue=queue, workflows=WORKFLOWS + FAILURE_WORKFLOWS + CHAIN_WORKFLOWS + CHILD_WORKFLOWS + EXTERNAL_WORKFLOWS + CRON_WORKFLOWS + SEARCH_ATTRIBUTE_WORKFLOWS + MARKER_WORKFLOWS + UPDATE_WORKFLOWS + ACTIVITY_OPS_WORKFLOWS, activities=ACTIVITIES + FAILURE_ACTIVITIES + MARKER_ACTIVITIES + ACTIVITY_OPS_ACTIVITIES, max_cached_workflows=0
     )
 
 
@@ -490,6 +525,7 @@ SCENARIOS = {
     "updates": _updates,
     "update_abandoned": _update_abandoned,
     "reset_to_first_workflow_task": _reset,
+    "activity_paused_and_unpaused": _activity_paused,
 }
 
 # Differ between runs of the same scenario on the same server, or are server-internal.
