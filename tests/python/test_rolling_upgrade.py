@@ -7,6 +7,7 @@ stays at its feature level (no eager start); once all are upgraded it moves to t
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import uuid
@@ -65,13 +66,17 @@ async def test_a_cluster_of_the_previous_build_is_upgraded_node_by_node_with_wor
                         request_eager_start=True)
                     assert not getattr(mixed, "__temporal_eagerly_started")
                     handles.append(mixed)
-            # Once the leader has surveyed the members, the cluster is at this build's level.
+            # Once the leader has surveyed the members, the cluster is at this build's level
+            # (what every member, all of this build now, reports as `version/fN/lLEVEL`).
             for _ in range(60):
-                level = keel_cli("cluster", "status", "--address", nodes[0].target).stdout.splitlines()[-1]
-                if level.endswith("feature level 2"):
+                status = keel_cli("cluster", "status", "--address", nodes[0].target).stdout.splitlines()
+                members = {m.group(1) for m in map(re.compile(r"/f\d+/l(\d+)").search, status) if m}
+                level = status[-1]
+                if len(members) == 1 and level.endswith(f"feature level {members.pop()}"):
                     break
                 await asyncio.sleep(0.5)
-            assert level.endswith("feature level 2"), level
+            else:
+                raise AssertionError(f"the cluster never reached its members' level: {status}")
             upgraded = await client.start_workflow(
                 ShoutThenSleep.run, "upgraded", id=f"upgrade-{uuid.uuid4()}", task_queue="upgrade",
                 request_eager_start=True)
