@@ -7,7 +7,6 @@ stays at its feature level (no eager start); once all are upgraded it moves to t
 
 import asyncio
 import os
-import re
 import signal
 import subprocess
 import uuid
@@ -18,7 +17,7 @@ from temporalio.worker import Worker
 
 from conftest import Cluster, ClusterNode
 from ports import reserve_port
-from test_backup import keel_cli
+from test_backup import feature_levels, keel_cli
 from test_cluster import ShoutThenSleep, shout
 
 OLD = os.environ.get("KEEL_OLD_BIN", "")
@@ -69,10 +68,9 @@ async def test_a_cluster_of_the_previous_build_is_upgraded_node_by_node_with_wor
             # Once the leader has surveyed the members, the cluster is at this build's level
             # (what every member, all of this build now, reports as `version/fN/lLEVEL`).
             for _ in range(60):
-                status = keel_cli("cluster", "status", "--address", nodes[0].target).stdout.splitlines()
-                members = {m.group(1) for m in map(re.compile(r"/f\d+/l(\d+)").search, status) if m}
-                level = status[-1]
-                if len(members) == 1 and level.endswith(f"feature level {members.pop()}"):
+                status = keel_cli("cluster", "status", "--address", nodes[0].target).stdout
+                members, level = feature_levels(status)
+                if members == {level}:
                     break
                 await asyncio.sleep(0.5)
             else:
