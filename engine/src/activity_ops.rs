@@ -14,7 +14,9 @@ use crate::keys;
 use crate::mutation::{ResetActivity, UnpauseActivity};
 use crate::outcome::Outcome;
 use crate::records::{ActivityInfo, ActivityPauseInfo, ExecutionRecord};
+use crate::search_attributes::json_payload;
 use crate::time::{explicit_duration, nanos};
+use std::collections::BTreeSet;
 use temporalio_protos::temporal::api::{
     activity::v1::ActivityOptions,
     common::v1::{RetryPolicy, WorkflowExecution},
@@ -24,6 +26,41 @@ use temporalio_protos::temporal::api::{
     workflowservice::v1::{self as ws, pause_activity_request, reset_activity_request},
     workflowservice::v1::{unpause_activity_request, update_activity_options_request},
 };
+
+/// The system search attribute naming what is paused in a run.
+const PAUSE_INFO: &str = "TemporalPauseInfo";
+
+/// Keeps TemporalPauseInfo as Temporal does: a `property:activityType=<type>` entry for each
+/// type with a paused activity (sorted here, so replicas agree), so `TemporalPauseInfo IS NOT
+/// NULL` finds runs with paused activities. When none is paused any more the attribute is
+/// removed (Temporal keeps an empty list). A run never paused is left untouched.
+pub(crate) fn sync_pause_info(exec: &mut ExecutionRecord) {
+    let paused: BTreeSet<&str> = exec
+        .activities
+        .iter()
+        .filter(|a| a.paused)
+        .map(|a| a.activity_type.as_str())
+        .collect();
+    if paused.is_empty() {
+        if let Some(attributes) = &mut exec.search_attributes {
+            if attributes.indexed_fields.remove(PAUSE_INFO).is_some()
+                && attributes.indexed_fields.is_empty()
+            {
+                exec.search_attributes = None;
+            }
+        }
+        return;
+    }
+    let entries: Vec<String> = paused
+        .iter()
+        .map(|t| format!("property:activityType={t}"))
+        .collect();
+    let json = serde_json::to_vec(&entries).unwrap_or_default();
+    exec.search_attributes
+        .get_or_insert_with(Default::default)
+        .indexed_fields
+        .insert(PAUSE_INFO.into(), json_payload(json, "KeywordList"));
+}
 
 /// Temporal's answer when no pending activity matches.
 fn activity_not_found() -> Rejection {

@@ -74,6 +74,7 @@ pub const MAX_HISTORY_BYTES: i64 = 50 * 1024 * 1024;
 pub(crate) fn save(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord) {
     enforce_history_limits(ctx, exec);
     exec.state_transitions += 1;
+    crate::activity_ops::sync_pause_info(exec);
     visibility::note_saved(ctx, exec);
     let key = keys::execution(&exec.namespace, &exec.workflow_id, &exec.run_id);
     ctx.state

@@ -128,6 +128,19 @@ fn valid_name(name: &str) -> bool {
         && name.len() <= 255
 }
 
+/// A search attribute value as Temporal stores one: JSON, stamped with its type.
+pub(crate) fn json_payload(json: impl Into<Vec<u8>>, ty: &str) -> Payload {
+    Payload {
+        metadata: [
+            ("encoding".to_string(), b"json/plain".to_vec()),
+            ("type".to_string(), ty.as_bytes().to_vec()),
+        ]
+        .into(),
+        data: json.into(),
+        ..Default::default()
+    }
+}
+
 /// Whether a payload says "no value" (an upsert's way to remove an attribute or memo key).
 pub(crate) fn is_null(p: &Payload) -> bool {
     p.data.is_empty()

@@ -3080,7 +3080,22 @@ fn pausing_a_queued_activity_stales_its_task_until_unpaused() {
         h.apply(pause("nope", "p3")),
         Err(Rejection::NotFound(m)) if m.starts_with("Can't find pending activity")
     ));
+    let pause_info = |h: &Harness| {
+        h.execution("wf", &run)
+            .search_attributes
+            .and_then(|s| s.indexed_fields.get("TemporalPauseInfo").cloned())
+            .map(|p| String::from_utf8(p.data).unwrap())
+    };
+    assert_eq!(
+        pause_info(&h).as_deref(),
+        Some(r#"["property:activityType=act"]"#)
+    );
     assert_eq!(h.apply(unpause("a", |_| {})), Ok(Outcome::Done));
+    assert_eq!(
+        pause_info(&h),
+        None,
+        "nothing paused: the attribute is gone"
+    );
     let (_, task) = h.poll_activity();
     assert_eq!(task.attempt, 1);
     assert!(!h.execution("wf", &run).activities[0].paused);

@@ -121,6 +121,12 @@ async def test_a_paused_attempt_is_told_its_retry_waits_and_unpause_runs_it(keel
             [info] = await pending(client, handle)
             return info if info.state == PendingActivityState.PENDING_ACTIVITY_STATE_PAUSED else None
 
+        # Visibility finds runs with paused activities by TemporalPauseInfo, as Temporal's.
+        async def listed_as_paused():
+            query = f'WorkflowId = "{handle.id}" AND TemporalPauseInfo = "property:activityType=operated"'
+            return [w async for w in client.list_workflows(query)]
+
+        await wait_for("the run to be listed as paused", listed_as_paused)
         info = await wait_for("the paused attempt to end", paused_between_attempts)
         assert info.attempt == 2
         assert info.last_failure.application_failure_info.type == "ActivityPause"
@@ -143,6 +149,8 @@ async def test_a_paused_attempt_is_told_its_retry_waits_and_unpause_runs_it(keel
             UnpauseActivityRequest(namespace="default", execution=this(handle), id="op")
         )
         assert await asyncio.wait_for(handle.result(), 20) == "attempt 2"
+    described = await handle.describe()
+    assert "TemporalPauseInfo" not in described.raw_description.workflow_execution_info.search_attributes.indexed_fields
 
 
 async def test_new_options_shorten_the_running_attempts_deadline(keel):

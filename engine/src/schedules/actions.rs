@@ -20,10 +20,11 @@ use crate::execution;
 use crate::history::Attributes;
 use crate::outcome::Outcome;
 use crate::records::{BufferedAction, ExecutionRecord, ScheduleRecord, TimerKind, TimerRecord};
+use crate::search_attributes::json_payload;
 use crate::start;
 use crate::time::{format_rfc3339, nanos, timestamp};
 use temporalio_protos::temporal::api::{
-    common::v1::{Payload, Payloads, WorkflowExecution},
+    common::v1::{Payloads, WorkflowExecution},
     enums::v1::{
         ScheduleOverlapPolicy as Overlap, WorkflowExecutionStatus as Status, WorkflowIdReusePolicy,
     },
@@ -265,18 +266,6 @@ fn end_running(ctx: &mut ApplyCtx, rec: &mut ScheduleRecord, terminate: bool) {
 
 fn identity(rec: &ScheduleRecord) -> String {
     format!("temporal-scheduler-{}-{}", rec.namespace, rec.schedule_id)
-}
-
-fn json_payload(json: String, ty: &str) -> Payload {
-    Payload {
-        metadata: [
-            ("encoding".to_string(), b"json/plain".to_vec()),
-            ("type".to_string(), ty.as_bytes().to_vec()),
-        ]
-        .into(),
-        data: json.into_bytes(),
-        ..Default::default()
-    }
 }
 
 /// Starts the action's run: the action's workflow under the id `<id>-<nominal time>`, with

@@ -264,16 +264,7 @@ pub struct CountResult {
 }
 
 fn keyword_payload(s: &str) -> Payload {
-    Payload {
-        metadata: [
-            ("encoding".to_string(), b"json/plain".to_vec()),
-            ("type".to_string(), b"Keyword".to_vec()),
-        ]
-        .into_iter()
-        .collect(),
-        data: serde_json::to_vec(s).unwrap_or_default(),
-        ..Default::default()
-    }
+    crate::search_attributes::json_payload(serde_json::to_vec(s).unwrap_or_default(), "Keyword")
 }
 
 /// Whether a filter term is the rule that hides schedule and batch records.
