@@ -1,6 +1,7 @@
 //! Batch operations (StartBatchOperation): a job record in replicated state with its request,
 //! its state and its progress, and one mutation per target that applies the operation
-//! (terminate, cancel, signal, delete, reset) to that run *and* records the progress in the same
+//! (terminate, cancel, signal, delete, reset, and unpause, reset or new options of its
+//! activities) to that run *and* records the progress in the same
 //! batch, so a leader change or a kill -9 resumes the job where it stopped and no run is
 //! ever acted on, or counted, twice: each target done is remembered in the job's done table,
 //! and a step for a target already done changes nothing.
@@ -11,18 +12,26 @@
 //! as done, as Temporal counts NOT_FOUND; any other refusal counts as a failure (recorded by
 //! `step_failed`, after the step's own writes are dropped).
 
+use crate::activity_ops;
 use crate::cancel_terminate;
 use crate::ctx::ApplyCtx;
 use crate::delete;
 use crate::error::{ApplyResult, Rejection};
 use crate::execution;
 use crate::keys;
-use crate::mutation::{BatchStep, FinishBatch, ResetWorkflow, StartBatch};
+use crate::mutation::{
+    BatchStep, FinishBatch, ResetActivity, ResetWorkflow, StartBatch, UnpauseActivity,
+};
 use crate::outcome::{Notification, Outcome};
 use crate::records::BatchJobRecord;
 use crate::reset;
 use crate::signal;
+use crate::visibility::index::fnv1a;
 use temporalio_protos::temporal::api::{
+    batch::v1::{
+        batch_operation_reset_activities, batch_operation_unpause_activities,
+        batch_operation_update_activity_options,
+    },
     common::v1::WorkflowExecution,
     enums::v1::{BatchOperationState, BatchOperationType},
     workflowservice::v1::{self as ws, start_batch_operation_request::Operation},
@@ -42,6 +51,11 @@ pub fn operation_type(request: &ws::StartBatchOperationRequest) -> BatchOperatio
         Some(Operation::UpdateWorkflowOptionsOperation(_)) => {
             BatchOperationType::UpdateWorkflowExecutionOptions
         }
+        Some(Operation::UnpauseActivitiesOperation(_)) => BatchOperationType::UnpauseActivity,
+        Some(Operation::ResetActivitiesOperation(_)) => BatchOperationType::ResetActivity,
+        Some(Operation::UpdateActivityOptionsOperation(_)) => {
+            BatchOperationType::UpdateActivityOptions
+        }
         _ => BatchOperationType::Unspecified,
     }
 }
@@ -56,6 +70,22 @@ pub fn supported(request: &ws::StartBatchOperationRequest) -> bool {
                 | Operation::SignalOperation(_)
                 | Operation::DeletionOperation(_)
                 | Operation::ResetOperation(_)
+                | Operation::UnpauseActivitiesOperation(_)
+                | Operation::ResetActivitiesOperation(_)
+                | Operation::UpdateActivityOptionsOperation(_)
+        )
+    )
+}
+
+/// Whether the operation acts on a run's activities (feature level 3: older builds refuse
+/// such a job).
+pub fn acts_on_activities(request: &ws::StartBatchOperationRequest) -> bool {
+    matches!(
+        request.operation,
+        Some(
+            Operation::UnpauseActivitiesOperation(_)
+                | Operation::ResetActivitiesOperation(_)
+                | Operation::UpdateActivityOptionsOperation(_)
         )
     )
 }
@@ -206,6 +236,75 @@ fn act(ctx: &mut ApplyCtx, job: &BatchJobRecord, target: WorkflowExecution) -> A
                         ..Default::default()
                     }),
                     new_run_id,
+                },
+            )?;
+        }
+        Some(Operation::UnpauseActivitiesOperation(op)) => {
+            use batch_operation_unpause_activities::Activity as A;
+            let activity = match op.activity {
+                Some(A::Type(t)) => ws::unpause_activity_request::Activity::Type(t),
+                Some(A::MatchAll(_)) | None => {
+                    ws::unpause_activity_request::Activity::UnpauseAll(true)
+                }
+            };
+            activity_ops::unpause(
+                ctx,
+                UnpauseActivity {
+                    request: Some(ws::UnpauseActivityRequest {
+                        namespace,
+                        execution: Some(target),
+                        identity: op.identity,
+                        activity: Some(activity),
+                        reset_attempts: op.reset_attempts,
+                        reset_heartbeat: op.reset_heartbeat,
+                        jitter: op.jitter,
+                    }),
+                    jitter_seed: fnv1a(id.as_bytes()),
+                },
+            )?;
+        }
+        Some(Operation::ResetActivitiesOperation(op)) => {
+            use batch_operation_reset_activities::Activity as A;
+            let activity = match op.activity {
+                Some(A::Type(t)) => ws::reset_activity_request::Activity::Type(t),
+                Some(A::MatchAll(_)) | None => ws::reset_activity_request::Activity::MatchAll(true),
+            };
+            activity_ops::reset(
+                ctx,
+                ResetActivity {
+                    request: Some(ws::ResetActivityRequest {
+                        namespace,
+                        execution: Some(target),
+                        identity: op.identity,
+                        activity: Some(activity),
+                        reset_heartbeat: op.reset_heartbeat,
+                        keep_paused: op.keep_paused,
+                        jitter: op.jitter,
+                        restore_original_options: op.restore_original_options,
+                    }),
+                    jitter_seed: fnv1a(id.as_bytes()),
+                },
+            )?;
+        }
+        Some(Operation::UpdateActivityOptionsOperation(op)) => {
+            use batch_operation_update_activity_options::Activity as A;
+            let activity = match op.activity {
+                Some(A::Type(t)) => ws::update_activity_options_request::Activity::Type(t),
+                Some(A::MatchAll(_)) | None => {
+                    ws::update_activity_options_request::Activity::MatchAll(true)
+                }
+            };
+            activity_ops::update_options(
+                ctx,
+                ws::UpdateActivityOptionsRequest {
+                    namespace,
+                    execution: Some(target),
+                    identity: op.identity,
+                    activity: Some(activity),
+                    activity_options: op.activity_options,
+                    update_mask: op.update_mask,
+                    restore_original: op.restore_original,
+                    ..Default::default()
                 },
             )?;
         }

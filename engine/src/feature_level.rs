@@ -21,7 +21,7 @@ pub const LEVEL: u32 = 3;
 pub const RELEASE_2: u32 = 2;
 
 /// The third release: the activity operations (PauseActivity, UnpauseActivity,
-/// ResetActivity, UpdateActivityOptions).
+/// ResetActivity, UpdateActivityOptions) and the batch jobs that run them.
 pub const RELEASE_3: u32 = 3;
 
 /// The level a member reports when it predates levels (its Hello has no level): it knows the
@@ -36,6 +36,13 @@ pub fn required(kind: &Kind) -> u32 {
         }
         Kind::StartTask(m) if m.suggest.is_some() => RELEASE_2,
         Kind::CompleteWorkflowTask(m) if !m.eager_activity_request_ids.is_empty() => RELEASE_2,
+        Kind::StartBatch(m)
+            if m.request
+                .as_ref()
+                .is_some_and(crate::batch::acts_on_activities) =>
+        {
+            RELEASE_3
+        }
         Kind::RegisterNamespace(_)
         | Kind::UpdateNamespace(_)
         | Kind::StartWorkflow(_)
@@ -165,6 +172,23 @@ mod tests {
             );
             assert_eq!(admits(&kind, RELEASE_3), Ok(()));
         }
+        use crate::mutation::StartBatch;
+        use temporalio_protos::temporal::api::workflowservice::v1::{
+            start_batch_operation_request::Operation, StartBatchOperationRequest,
+        };
+        let batch = |operation| {
+            Kind::StartBatch(StartBatch {
+                request: Some(StartBatchOperationRequest {
+                    operation: Some(operation),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+        };
+        let unpause_batch = batch(Operation::UnpauseActivitiesOperation(Default::default()));
+        assert_eq!(required(&unpause_batch), RELEASE_3);
+        let signal_batch = batch(Operation::SignalOperation(Default::default()));
+        assert_eq!(required(&signal_batch), 1);
         const { assert!(RELEASE_3 <= LEVEL) };
     }
 }

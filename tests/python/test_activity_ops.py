@@ -48,6 +48,8 @@ class Operated:
         self.attempts.append(attempt)
         if self.mode == "fail_first" and len(self.attempts) == 1:
             raise ApplicationError("the first attempt fails")
+        if self.mode == "fail_attempt_1" and attempt == 1:
+            raise ApplicationError("every run's first attempt fails")
         if self.mode in ("pause", "long") and len(self.attempts) == 1:
             self.running.set()
             try:
@@ -301,3 +303,39 @@ async def test_the_temporal_cli_pauses_updates_unpauses_and_resets(keel):
         timeout=60,
     )
     assert done.returncode != 0 and "activity not found for ID: op" in done.stderr, done.stderr
+
+
+async def test_the_cli_unpauses_by_query_as_a_batch_job(keel):
+    """`temporal activity unpause --query` starts a batch job (UnpauseActivitiesOperation)
+    over the runs the query finds; TemporalPauseInfo finds the paused ones."""
+    client = await Client.connect(keel.target)
+    operated = Operated("fail_attempt_1")
+    queue = f"activity-ops-{uuid.uuid4()}"
+    marker = uuid.uuid4().hex[:8]
+    async with Worker(client, task_queue=queue, workflows=[OperatedActivityWorkflow], activities=[operated.run]):
+        handles = [
+            await client.start_workflow(
+                OperatedActivityWorkflow.run, {"backoff": 60}, id=f"batch-{marker}-{i}", task_queue=queue
+            )
+            for i in range(3)
+        ]
+        for handle in handles:
+            await wait_for("the first attempt to fail", lambda h=handle: _attempt_is(client, h, 2))
+            await client.workflow_service.pause_activity(pause_request(handle, "pause"))
+        query = f'WorkflowId STARTS_WITH "batch-{marker}-" AND TemporalPauseInfo IS NOT NULL'
+
+        async def all_listed():
+            return len([w async for w in client.list_workflows(query)]) == 3
+
+        await wait_for("the paused runs to be listed", all_listed)
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [temporal_cli(), "activity", "unpause", "--query", query, "--reason", "batch", "--yes",
+             "--address", keel.target],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        results = await asyncio.wait_for(asyncio.gather(*[h.result() for h in handles]), 30)
+    assert results == ["attempt 2"] * 3, "unpaused within the 60 s backoff"

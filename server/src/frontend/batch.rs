@@ -15,7 +15,9 @@ use keel_engine::visibility;
 use prost::Message;
 use std::sync::Arc;
 use temporalio_protos::temporal::api::{
-    batch::v1::BatchOperationInfo,
+    batch::v1::{
+        batch_operation_unpause_activities, BatchOperationInfo, BatchOperationUnpauseActivities,
+    },
     common::v1::Execution,
     enums::v1::ExecutionType,
     workflowservice::v1::{start_batch_operation_request::Operation, *},
@@ -29,7 +31,7 @@ pub(super) async fn start(
     f: &Frontend,
     req: Request<StartBatchOperationRequest>,
 ) -> Res<StartBatchOperationResponse> {
-    let req = req.into_inner();
+    let mut req = req.into_inner();
     #[allow(deprecated)]
     let targets = [
         !req.visibility_query.is_empty(),
@@ -60,7 +62,7 @@ pub(super) async fn start(
     }
     if !batch::supported(&req) {
         return Err(errors::invalid_argument(format!(
-            "batch operation {:?} is not supported by Keel yet (terminate, cancel, signal, delete and reset are)",
+            "batch operation {:?} is not supported by Keel yet (terminate, cancel, signal, delete, reset, and unpause, reset or update options of activities are)",
             batch::operation_type(&req)
         )));
     }
@@ -69,6 +71,20 @@ pub(super) async fn start(
             return Err(errors::invalid_argument(
                 "post-reset operations are not supported by Keel yet",
             ));
+        }
+    }
+    if let Some(Operation::UnpauseActivitiesOperation(BatchOperationUnpauseActivities {
+        activity: Some(batch_operation_unpause_activities::Activity::Type(activity_type)),
+        ..
+    })) = &req.operation
+    {
+        // As Temporal's frontend: unpausing one type walks the runs that have it paused,
+        // whatever the query said.
+        if !req.visibility_query.is_empty() {
+            req.visibility_query = format!(
+                "TemporalPauseInfo = '{}'",
+                format!("property:activityType={activity_type}").replace('\'', "''")
+            );
         }
     }
     let ns = f.keel.namespace(&req.namespace)?;
@@ -127,6 +143,9 @@ fn identity(request: &StartBatchOperationRequest) -> String {
         Some(Operation::CancellationOperation(o)) => o.identity.clone(),
         Some(Operation::SignalOperation(o)) => o.identity.clone(),
         Some(Operation::DeletionOperation(o)) => o.identity.clone(),
+        Some(Operation::UnpauseActivitiesOperation(o)) => o.identity.clone(),
+        Some(Operation::ResetActivitiesOperation(o)) => o.identity.clone(),
+        Some(Operation::UpdateActivityOptionsOperation(o)) => o.identity.clone(),
         _ => String::new(),
     }
 }
