@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection, WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker, DefaultLogger } from '@temporalio/worker';
+import { Context } from '@temporalio/activity';
 import { ActivityFailure, ApplicationFailure, CancelledFailure } from '@temporalio/common';
 
 const address = process.argv[2];
@@ -34,7 +35,34 @@ const activities = {
   async explode(what) {
     throw ApplicationFailure.retryable(`${what} exploded`, 'Explosion');
   },
+  // Attempt 1 heartbeats until it is cancelled (a pause cancels it), keeping what the SDK
+  // says about why; later attempts return at once.
+  async pausable() {
+    const ctx = Context.current();
+    if (ctx.info.attempt > 1) return `resumed at attempt ${ctx.info.attempt}`;
+    try {
+      for (let i = 0; i < 300; i++) {
+        ctx.heartbeat('working');
+        await ctx.sleep(100);
+      }
+    } catch (err) {
+      cancellations.push(ctx.cancellationDetails);
+      throw err;
+    }
+    return 'never paused';
+  },
 };
+const cancellations = [];
+
+// The first pending activity of a run once it is in `state` (PendingActivityState).
+async function pendingActivity(handle, state) {
+  for (let i = 0; ; i++) {
+    const pending = (await handle.describe()).raw.pendingActivities ?? [];
+    if (pending.length > 0 && pending[0].state === state) return pending[0];
+    assert.ok(i < 200, `the activity never reached state ${state}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 const taskQueue = `ts-${randomUUID()}`;
 const id = (name) => `ts-${name}-${randomUUID()}`;
@@ -98,6 +126,21 @@ const scenarios = {
     assert.ok(failed, 'no ActivityTaskFailed event');
     const started = history.events.find((e) => e.activityTaskStartedEventAttributes);
     assert.equal(started.activityTaskStartedEventAttributes.attempt, 2);
+  },
+
+  async 'an activity paused while running, then unpaused'(client) {
+    const workflowId = id('pausable');
+    const handle = await client.workflow.start('pausableActivity', { taskQueue, workflowId });
+    const running = await pendingActivity(handle, 2); // STARTED
+    const target = { namespace: 'default', execution: { workflowId }, id: running.activityId };
+    await client.workflowService.pauseActivity({ ...target, identity: 'ts', reason: 'checking', requestId: 'p' });
+    const paused = await pendingActivity(handle, 4); // PAUSED: the attempt failed, the next waits
+    assert.equal(paused.attempt, 2);
+    assert.equal(paused.pauseInfo?.manual?.reason, 'checking');
+    assert.equal(cancellations.length, 1);
+    assert.equal(cancellations[0]?.paused, true, `cancellation details ${JSON.stringify(cancellations[0])}`);
+    await client.workflowService.unpauseActivity(target);
+    assert.equal(await handle.result(), 'resumed at attempt 2');
   },
 
   async 'cancellation with a cleanup activity'(client) {

@@ -16,6 +16,7 @@ import {
 interface Activities {
   greet(name: string): Promise<string>;
   explode(what: string): Promise<string>;
+  pausable(): Promise<string>;
 }
 
 // Only a start-to-close timeout: the server derives the others (Temporal fills them in).
@@ -87,4 +88,14 @@ export async function cancellable(): Promise<string> {
     }
     throw err;
   }
+}
+
+const { pausable } = proxyActivities<Activities>({
+  startToCloseTimeout: '60 seconds',
+  heartbeatTimeout: '2 seconds',
+  retry: { initialInterval: '1 second' },
+});
+
+export async function pausableActivity(): Promise<string> {
+  return await pausable();
 }
