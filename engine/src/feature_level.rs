@@ -21,7 +21,9 @@ pub const LEVEL: u32 = 3;
 pub const RELEASE_2: u32 = 2;
 
 /// The third release: the activity operations (PauseActivity, UnpauseActivity,
-/// ResetActivity, UpdateActivityOptions) and the batch jobs that run them.
+/// ResetActivity, UpdateActivityOptions) and the batch jobs that run them, and the minimal
+/// interval between runs of a continue-as-new chain
+/// (`CompleteWorkflowTask.continue_as_new_min_interval`).
 pub const RELEASE_3: u32 = 3;
 
 /// The level a member reports when it predates levels (its Hello has no level): it knows the
@@ -35,6 +37,7 @@ pub fn required(kind: &Kind) -> u32 {
             RELEASE_2
         }
         Kind::StartTask(m) if m.suggest.is_some() => RELEASE_2,
+        Kind::CompleteWorkflowTask(m) if m.continue_as_new_min_interval > 0 => RELEASE_3,
         Kind::CompleteWorkflowTask(m) if !m.eager_activity_request_ids.is_empty() => RELEASE_2,
         Kind::StartBatch(m)
             if m.request

@@ -248,6 +248,13 @@ pub struct CompleteWorkflowTask {
     /// and come back in the completion's answer.
     #[prost(string, repeated, tag = "5")]
     pub eager_activity_request_ids: Vec<String>,
+    /// Stamped by the leader at feature level `RELEASE_3`: Temporal's
+    /// `history.workflowIdReuseMinimalInterval` (nanoseconds). A run that continues as new
+    /// sooner than this after it began has its next run's first workflow task held back
+    /// until the interval is over, so a tight continue-as-new loop makes one run a second.
+    /// 0: no minimum (as entries of older leaders).
+    #[prost(int64, tag = "6")]
+    pub continue_as_new_min_interval: i64,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

@@ -464,6 +464,7 @@ pub(crate) fn complete(ctx: &mut ApplyCtx, m: CompleteWorkflowTask) -> ApplyResu
         completed_event_id: completed_id,
         identity: &req.identity,
         next_run_id: &m.next_run_id,
+        continue_as_new_min_interval: m.continue_as_new_min_interval,
         child_run_ids: m.child_run_ids.clone().into_iter(),
         initiated_children: Vec::new(),
         initiated_external: Vec::new(),

@@ -1638,6 +1638,59 @@ fn continue_as_new_with_a_backoff_schedules_the_first_task_when_it_is_over() {
     );
 }
 
+#[test]
+fn a_run_continuing_as_new_within_the_minimal_interval_holds_the_next_run_back() {
+    use EventType::*;
+    let mut h = Harness::new();
+    let first = Harness::run_id(h.start("tight", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    h.advance(SEC / 4);
+    h.apply(Kind::CompleteWorkflowTask(CompleteWorkflowTask {
+        next_run_id: "tight-2".into(),
+        token: Some(wt),
+        request: Some(ws::RespondWorkflowTaskCompletedRequest {
+            commands: vec![continue_as_new("again", 0)],
+            ..Default::default()
+        }),
+        continue_as_new_min_interval: SEC,
+        ..Default::default()
+    }))
+    .unwrap();
+    let second = continued_as(&h, "tight", &first);
+    assert_eq!(second, "tight-2");
+    match &h.history("tight", &second)[0].attributes {
+        Some(EA::WorkflowExecutionStartedEventAttributes(a)) => {
+            let backoff = a.first_workflow_task_backoff.unwrap();
+            let held = backoff.seconds * SEC + backoff.nanos as i64;
+            assert!(
+                (SEC / 2..SEC).contains(&held),
+                "held back for the rest of the second: {held} ns"
+            );
+        }
+        o => panic!("{o:?}"),
+    }
+    let closing = h.history("tight", &first).pop().unwrap();
+    match closing.attributes {
+        Some(EA::WorkflowExecutionContinuedAsNewEventAttributes(a)) => {
+            assert_eq!(
+                a.backoff_start_interval, None,
+                "the command's backoff, none"
+            )
+        }
+        o => panic!("{o:?}"),
+    }
+    assert!(
+        h.tasks.is_empty(),
+        "no workflow task before the interval is over"
+    );
+    h.advance(SEC);
+    h.fire_due();
+    assert_eq!(
+        h.types("tight", &second),
+        vec![WorkflowExecutionStarted, WorkflowTaskScheduled]
+    );
+}
+
 fn start_child(workflow_id: &str) -> Command {
     Command {
         command_type: CommandType::StartChildWorkflowExecution as i32,
@@ -2152,6 +2205,7 @@ fn complete_sticky(h: &mut Harness, token: &TaskToken, sticky_queue: &str) {
         next_run_id: "next".into(),
         child_run_ids: vec![],
         eager_activity_request_ids: vec![],
+        continue_as_new_min_interval: 0,
         token: Some(token.clone()),
         request: Some(ws::RespondWorkflowTaskCompletedRequest {
             identity: "worker".into(),

@@ -195,6 +195,7 @@ fn seed() -> Seed {
                 next_run_id: "next".into(),
                 child_run_ids: vec!["c1".into(), "c2".into()],
                 eager_activity_request_ids: vec![],
+                continue_as_new_min_interval: 1_000_000_000,
             })),
         });
     }

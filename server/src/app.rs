@@ -82,6 +82,16 @@ impl Keel {
         self.dynamic.eager_activities && self.cluster_at_release_2()
     }
 
+    /// The minimal interval between runs of a continue-as-new chain (nanoseconds), once every
+    /// member can apply it (feature level `RELEASE_3`); 0 before.
+    pub fn continue_as_new_min_interval(&self) -> i64 {
+        if self.node.cluster_level() < keel_engine::feature_level::RELEASE_3 {
+            return 0;
+        }
+        i64::try_from(self.dynamic.workflow_id_reuse_minimal_interval.as_nanos())
+            .unwrap_or(i64::MAX)
+    }
+
     /// The continue-as-new thresholds a started workflow task is judged by, if the cluster
     /// can record suggestions.
     pub fn suggest_continue_as_new(&self) -> Option<SuggestContinueAsNew> {

@@ -56,7 +56,8 @@ pub struct SecurityArgs {
     /// takes it (repeatable): system.enableEagerWorkflowStart,
     /// system.enableActivityEagerExecution, limit.historyCount.suggestContinueAsNew,
     /// limit.historySize.suggestContinueAsNew, frontend.namespaceRPS,
-    /// frontend.namespaceCount. Other keys are reported and ignored.
+    /// frontend.namespaceCount, history.workflowIdReuseMinimalInterval. Other keys are
+    /// reported and ignored.
     #[arg(long = "dynamic-config-value", value_name = "KEY=VALUE")]
     pub dynamic_config_value: Vec<String>,
     /// The config file's `[dynamic_config]` table: the same keys, TOML values.

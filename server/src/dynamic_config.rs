@@ -6,6 +6,7 @@
 
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// A setting's value as given: the flag's text is read as YAML scalars are (true, 12, 1.5,
 /// "quoted" or bare text), the file's as TOML values.
@@ -75,6 +76,9 @@ pub struct DynamicConfig {
     pub namespace_rps: Option<f64>,
     /// `frontend.namespaceCount` (the `--namespace-long-poll-limit` flag wins).
     pub namespace_count: Option<usize>,
+    /// `history.workflowIdReuseMinimalInterval`: the least time between the start of a run
+    /// and the first workflow task of the run it continues as.
+    pub workflow_id_reuse_minimal_interval: Duration,
 }
 
 impl Default for DynamicConfig {
@@ -86,6 +90,7 @@ impl Default for DynamicConfig {
             history_size_suggest_continue_as_new: 4 * 1024 * 1024,
             namespace_rps: None,
             namespace_count: None,
+            workflow_id_reuse_minimal_interval: Duration::from_secs(1),
         }
     }
 }
@@ -152,6 +157,9 @@ impl DynamicConfig {
                 self.namespace_rps = Some(rps);
             }
             "frontend.namespaceCount" => self.namespace_count = Some(positive(value)? as usize),
+            "history.workflowIdReuseMinimalInterval" => {
+                self.workflow_id_reuse_minimal_interval = duration_of(value)?
+            }
             _ if ALWAYS_ON.contains(&key) => {
                 if !bool_of(value)? {
                     notices.push(format!("{key}=false is ignored: Keel always has it on"));
@@ -170,6 +178,50 @@ fn bool_of(value: &Value) -> anyhow::Result<bool> {
     }
 }
 
+/// A duration as Temporal reads one: a number of seconds, or Go's notation ("1s", "500ms",
+/// "1m30s"; a bare number in the text is seconds too).
+fn duration_of(value: &Value) -> anyhow::Result<Duration> {
+    let bad = || anyhow::anyhow!("expected a duration such as 1s or 500ms, got {value}");
+    match value {
+        Value::Int(i) if *i >= 0 => Ok(Duration::from_secs(*i as u64)),
+        Value::Float(f) if f.is_finite() && *f >= 0.0 => Ok(Duration::from_secs_f64(*f)),
+        Value::Text(t) => {
+            if let Ok(secs) = t.trim().parse::<f64>() {
+                return duration_of(&Value::Float(secs));
+            }
+            let mut total = Duration::ZERO;
+            let mut rest = t.trim();
+            if rest.is_empty() {
+                return Err(bad());
+            }
+            while !rest.is_empty() {
+                let number_len = rest
+                    .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                    .ok_or_else(bad)?;
+                let (number, tail) = rest.split_at(number_len);
+                let number: f64 = number.parse().map_err(|_| bad())?;
+                let unit_len = tail
+                    .find(|c: char| c.is_ascii_digit() || c == '.')
+                    .unwrap_or(tail.len());
+                let (unit, tail) = tail.split_at(unit_len);
+                let unit_secs = match unit {
+                    "h" => 3600.0,
+                    "m" => 60.0,
+                    "s" => 1.0,
+                    "ms" => 1e-3,
+                    "us" | "µs" => 1e-6,
+                    "ns" => 1e-9,
+                    _ => return Err(bad()),
+                };
+                total += Duration::from_secs_f64(number * unit_secs);
+                rest = tail;
+            }
+            Ok(total)
+        }
+        _ => Err(bad()),
+    }
+}
+
 fn positive(value: &Value) -> anyhow::Result<i64> {
     match value {
         Value::Int(i) if *i > 0 => Ok(*i),
@@ -184,6 +236,24 @@ mod tests {
     fn flags(items: &[&str]) -> anyhow::Result<(DynamicConfig, Notices)> {
         let items: Vec<String> = items.iter().map(|s| s.to_string()).collect();
         DynamicConfig::from_settings(&items, &BTreeMap::new())
+    }
+
+    #[test]
+    fn durations_read_as_temporal_reads_them() {
+        let read = |flag: &str| {
+            flags(&[&format!("history.workflowIdReuseMinimalInterval={flag}")])
+                .map(|(c, _)| c.workflow_id_reuse_minimal_interval)
+        };
+        assert_eq!(read("2").unwrap(), Duration::from_secs(2));
+        assert_eq!(read("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(read("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(read("\"0s\"").unwrap(), Duration::ZERO);
+        assert!(read("soon").is_err());
+        assert!(read("5 parsecs").is_err());
+        assert_eq!(
+            DynamicConfig::default().workflow_id_reuse_minimal_interval,
+            Duration::from_secs(1)
+        );
     }
 
     #[test]

@@ -57,4 +57,15 @@ class EntityWorkflow:
         workflow.continue_as_new(args=[self.total, self.finished])
 
 
-CHAIN_WORKFLOWS = [CountToWorkflow, EntityWorkflow]
+@workflow.defn
+class TightLoopWorkflow:
+    """Continues as new on its first workflow task until `n == goal`: a tight loop."""
+
+    @workflow.run
+    async def run(self, n: int, goal: int) -> int:
+        if n < goal:
+            workflow.continue_as_new(args=[n + 1, goal])
+        return n
+
+
+CHAIN_WORKFLOWS = [CountToWorkflow, EntityWorkflow, TightLoopWorkflow]

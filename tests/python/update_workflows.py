@@ -80,3 +80,25 @@ class AbandonUpdateWorkflow:
 
 
 UPDATE_WORKFLOWS = [CounterWorkflow, AbandonUpdateWorkflow]
+
+
+@workflow.defn
+class UnfinishedHandlerWorkflow:
+    """Its first run continues as new at once, while the handlers of a signal and an update
+    delivered with its first workflow task still wait: the SDK's "unfinished handler" case
+    (it warns and lets the run close). The second run returns what it was given."""
+
+    @workflow.signal
+    async def slow_signal(self) -> None:
+        await workflow.sleep(30)
+
+    @workflow.update
+    async def slow_update(self) -> str:
+        await workflow.sleep(30)
+        return "too late"
+
+    @workflow.run
+    async def run(self, continued: bool) -> str:
+        if not continued:
+            workflow.continue_as_new(True)
+        return "second run"

@@ -40,6 +40,11 @@ pub(super) fn apply(
         return Err(invalid("A valid timeout may not be negative."));
     }
     let exec = &*c.exec;
+    let first_task_backoff = min_interval_backoff(
+        ctx.now - exec.start_time.max(exec.first_task_not_before),
+        backoff,
+        c.continue_as_new_min_interval,
+    );
     let workflow_type = match &a.workflow_type {
         Some(t) if !t.name.is_empty() => t.name.clone(),
         _ => exec.workflow_type.clone(),
@@ -58,7 +63,7 @@ pub(super) fn apply(
     };
     // The execution timeout still bounds the whole chain.
     if exec.execution_deadline > 0 {
-        let left = (exec.execution_deadline - ctx.now - backoff).max(1);
+        let left = (exec.execution_deadline - ctx.now - first_task_backoff).max(1);
         if run_timeout == 0 || run_timeout > left {
             run_timeout = left;
         }
@@ -114,8 +119,43 @@ pub(super) fn apply(
             task_queue,
             run_timeout,
             task_timeout,
-            backoff,
+            backoff: first_task_backoff,
             attributes: a,
         },
     )
+}
+
+/// The next run's first-task backoff: the command's, or longer so that the run that ends
+/// now (alive `lifetime` since its first task could start) and the wait together last
+/// `min_interval`, as Temporal's ContinueAsNewMinBackoff. (The ContinuedAsNew event keeps
+/// the command's backoff.)
+fn min_interval_backoff(lifetime: i64, backoff: i64, min_interval: i64) -> i64 {
+    if lifetime + backoff < min_interval {
+        min_interval - lifetime
+    } else {
+        backoff
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::min_interval_backoff;
+
+    #[test]
+    fn a_run_that_ends_too_soon_holds_the_next_back_to_the_minimal_interval() {
+        const SEC: i64 = 1_000_000_000;
+        assert_eq!(min_interval_backoff(SEC / 4, 0, SEC), 3 * SEC / 4);
+        assert_eq!(min_interval_backoff(SEC / 4, SEC / 2, SEC), 3 * SEC / 4);
+        assert_eq!(
+            min_interval_backoff(SEC / 4, SEC, SEC),
+            SEC,
+            "a longer backoff stands"
+        );
+        assert_eq!(min_interval_backoff(2 * SEC, 0, SEC), 0);
+        assert_eq!(
+            min_interval_backoff(0, 0, 0),
+            0,
+            "no minimum from older leaders"
+        );
+    }
 }

@@ -48,6 +48,8 @@ pub(crate) struct CommandCtx<'e> {
     pub identity: &'e str,
     /// The run id a retry of this workflow gets (stamped by the leader).
     pub next_run_id: &'e str,
+    /// See `CompleteWorkflowTask::continue_as_new_min_interval`.
+    pub continue_as_new_min_interval: i64,
     /// A command wrote an event the workflow must see (an activity canceled at once).
     pub new_events_for_workflow: bool,
     /// The run ids the leader stamped for this completion's child workflows, in order.
@@ -94,6 +96,7 @@ pub(crate) struct Completion<'e> {
     pub completed_event_id: i64,
     pub identity: &'e str,
     pub next_run_id: &'e str,
+    pub continue_as_new_min_interval: i64,
     pub child_run_ids: std::vec::IntoIter<String>,
     pub initiated_children: Vec<InitiatedChild>,
     pub initiated_external: Vec<InitiatedExternal>,
@@ -146,6 +149,7 @@ pub(crate) fn apply(
         completed_event_id: completion.completed_event_id,
         identity: completion.identity,
         next_run_id: completion.next_run_id,
+        continue_as_new_min_interval: completion.continue_as_new_min_interval,
         new_events_for_workflow: false,
         child_run_ids: &mut completion.child_run_ids,
         initiated_children: &mut completion.initiated_children,

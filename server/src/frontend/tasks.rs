@@ -321,6 +321,17 @@ pub(super) async fn workflow_task_completed(
     } else {
         Vec::new()
     };
+    let continues_as_new = req.commands.iter().any(|c| {
+        matches!(
+            c.attributes,
+            Some(command::Attributes::ContinueAsNewWorkflowExecutionCommandAttributes(_))
+        )
+    });
+    let continue_as_new_min_interval = if continues_as_new {
+        f.keel.continue_as_new_min_interval()
+    } else {
+        0
+    };
     let outcome = f
         .keel
         .propose(Kind::CompleteWorkflowTask(CompleteWorkflowTask {
@@ -329,6 +340,7 @@ pub(super) async fn workflow_task_completed(
             next_run_id: crate::ids::new_run_id(),
             child_run_ids,
             eager_activity_request_ids,
+            continue_as_new_min_interval,
         }))
         .await?;
     let waiting = f
