@@ -223,6 +223,9 @@ async def test_refusals_name_what_is_missing_or_gone(keel):
         RPCStatusCode.NOT_FOUND,
         "workflow not found for ID: nope",
     )
+    elsewhere = PauseActivityRequest(namespace="nowhere", execution=WorkflowExecution(workflow_id="w"), id="op")
+    status, message = await refused(svc.pause_activity, elsewhere)
+    assert (status, message) == (RPCStatusCode.NOT_FOUND, "Namespace nowhere is not found.")
     # The newer spelling the CLI calls names the activity by id alone.
     no_id = PauseActivityExecutionRequest(namespace="default", workflow_id="w")
     assert await refused(svc.pause_activity_execution, no_id) == (

@@ -12,6 +12,7 @@ use tonic::{Request, Response};
 
 /// The checks Temporal's frontend makes before any of the four reaches the workflow.
 fn target(
+    f: &Frontend,
     namespace: &str,
     execution: &Option<WorkflowExecution>,
     names_an_activity: bool,
@@ -28,6 +29,7 @@ fn target(
             "Either Activity.Id or Activity.Type should be set on request.",
         ));
     }
+    f.keel.namespace(namespace)?;
     Ok(())
 }
 
@@ -36,7 +38,7 @@ pub(super) async fn pause(
     req: Request<PauseActivityRequest>,
 ) -> Res<PauseActivityResponse> {
     let req = req.into_inner();
-    target(&req.namespace, &req.execution, req.activity.is_some())?;
+    target(f, &req.namespace, &req.execution, req.activity.is_some())?;
     f.keel.propose(Kind::PauseActivity(req)).await?;
     Ok(Response::new(PauseActivityResponse::default()))
 }
@@ -46,7 +48,7 @@ pub(super) async fn unpause(
     req: Request<UnpauseActivityRequest>,
 ) -> Res<UnpauseActivityResponse> {
     let req = req.into_inner();
-    target(&req.namespace, &req.execution, req.activity.is_some())?;
+    target(f, &req.namespace, &req.execution, req.activity.is_some())?;
     let kind = Kind::UnpauseActivity(UnpauseActivity {
         request: Some(req),
         jitter_seed: crate::ids::new_seed(),
@@ -60,7 +62,7 @@ pub(super) async fn reset(
     req: Request<ResetActivityRequest>,
 ) -> Res<ResetActivityResponse> {
     let req = req.into_inner();
-    target(&req.namespace, &req.execution, req.activity.is_some())?;
+    target(f, &req.namespace, &req.execution, req.activity.is_some())?;
     let kind = Kind::ResetActivity(ResetActivity {
         request: Some(req),
         jitter_seed: crate::ids::new_seed(),
@@ -74,7 +76,7 @@ pub(super) async fn update_options(
     req: Request<UpdateActivityOptionsRequest>,
 ) -> Res<UpdateActivityOptionsResponse> {
     let req = req.into_inner();
-    target(&req.namespace, &req.execution, req.activity.is_some())?;
+    target(f, &req.namespace, &req.execution, req.activity.is_some())?;
     match f.keel.propose(Kind::UpdateActivityOptions(req)).await? {
         Outcome::ActivityOptions(options) => Ok(Response::new(UpdateActivityOptionsResponse {
             activity_options: Some(*options),
