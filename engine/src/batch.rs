@@ -304,7 +304,6 @@ fn act(ctx: &mut ApplyCtx, job: &BatchJobRecord, target: WorkflowExecution) -> A
                     activity_options: op.activity_options,
                     update_mask: op.update_mask,
                     restore_original: op.restore_original,
-                    ..Default::default()
                 },
             )?;
         }
