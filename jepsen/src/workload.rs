@@ -644,9 +644,19 @@ impl Workload {
                             }
                             Sweep::Unpause => work.unpause(&mut rng, &process, id, true).await,
                         };
+                        // An unpause is refused with FAILED_PRECONDITION while the leader
+                        // has not yet seen every member back at this build's feature level
+                        // (it surveys them every few seconds): that passes, so it is retried.
+                        let not_yet = matches!(
+                            (&what, &outcome),
+                            (Sweep::Unpause, Outcome::Fail(why)) if why.starts_with("FailedPrecondition")
+                        );
                         match outcome {
+                            _ if Instant::now() > deadline => break,
+                            Outcome::Fail(_) if not_yet => {
+                                tokio::time::sleep(Duration::from_millis(500)).await
+                            }
                             Outcome::Ok | Outcome::Fail(_) => break,
-                            Outcome::Unknown(_) if Instant::now() > deadline => break,
                             Outcome::Unknown(_) => {
                                 tokio::time::sleep(Duration::from_millis(200)).await
                             }
