@@ -167,13 +167,17 @@ fn activity_state(a: &ActivityInfo) -> PendingActivityState {
     }
 }
 
-/// The options Describe shows: UpdateActivityOptions' answer, with the queue's normal name.
+/// The options Describe shows: UpdateActivityOptions' answer, its queue named as Temporal's
+/// Describe names it (name and normal name, no kind).
 fn described_options(a: &ActivityInfo) -> ActivityOptions {
-    let mut options = options_of(a);
-    if let Some(queue) = &mut options.task_queue {
-        queue.normal_name = queue.name.clone();
+    ActivityOptions {
+        task_queue: Some(TaskQueue {
+            name: a.task_queue.clone(),
+            normal_name: a.task_queue.clone(),
+            ..Default::default()
+        }),
+        ..options_of(a)
     }
-    options
 }
 
 fn pause_info(p: &ActivityPauseInfo) -> pending_activity_info::PauseInfo {
