@@ -702,9 +702,11 @@ fn workflows_complete(ops: &[Op], end: &FinalState, found: &mut Vec<Anomaly>) {
     }
 }
 
-/// Pausing and unpausing an activity is refused only for a reason the workload can cause
-/// (no pending activity any more, or paused by another client's request); an activity whose
-/// workflow's unpause-all was acknowledged after healing is not paused at the end.
+/// Pausing and unpausing an activity is never refused as malformed or unknown to the server
+/// (INVALID_ARGUMENT, UNIMPLEMENTED: the request the workload sends is always valid; the
+/// activity being gone or paused by another request, faults and unreachable members give
+/// other answers); an activity whose workflow's unpause-all was acknowledged after healing is
+/// not paused at the end.
 fn activity_operations_take(ops: &[Op], end: &FinalState, found: &mut Vec<Anomaly>) {
     let mut swept = BTreeMap::new();
     for (i, op) in ops.iter().enumerate() {
@@ -714,7 +716,7 @@ fn activity_operations_take(ops: &[Op], end: &FinalState, found: &mut Vec<Anomal
             _ => continue,
         };
         if let Outcome::Fail(why) = &op.outcome {
-            if !why.starts_with("NotFound") && !why.starts_with("FailedPrecondition") {
+            if why.starts_with("InvalidArgument") || why.starts_with("Unimplemented") {
                 found.push(anomaly(
                     "activity-op-refused",
                     wf,
@@ -1170,6 +1172,7 @@ mod tests {
             start("w", "r"),
             pause(Outcome::Fail("NotFound: no pending activity".into())),
             pause(Outcome::Fail("FailedPrecondition: already paused".into())),
+            pause(Outcome::Fail("ResourceExhausted: h2 protocol error".into())),
             unpause_all.clone(),
         ];
         assert_eq!(check(&expected_refusals, &healthy(&[])), vec![]);
