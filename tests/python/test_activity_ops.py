@@ -82,6 +82,12 @@ async def pending(client, handle):
     return list(described.pending_activities)
 
 
+async def attempt_is(client, handle, attempt) -> bool:
+    """Whether the run's pending activity is at `attempt`."""
+    infos = await pending(client, handle)
+    return bool(infos) and infos[0].attempt == attempt
+
+
 async def wait_for(what, check, timeout=20.0):
     deadline = time.monotonic() + timeout
     while True:
@@ -185,12 +191,7 @@ async def test_reset_runs_an_activity_waiting_out_its_backoff_from_attempt_one(k
     operated = Operated("fail_first")
     worker, handle = await start(client, operated, backoff=60)
     async with worker:
-
-        async def waiting_for_attempt_2():
-            infos = await pending(client, handle)
-            return infos and infos[0].attempt == 2
-
-        await wait_for("the first attempt to fail", waiting_for_attempt_2)
+        await wait_for("the first attempt to fail", lambda: attempt_is(client, handle, 2))
         await client.workflow_service.reset_activity(
             ResetActivityRequest(namespace="default", execution=this(handle), id="op", reset_heartbeat=True)
         )
@@ -236,7 +237,7 @@ async def test_refusals_name_what_is_missing_or_gone(keel):
     operated = Operated("fail_first")
     worker, handle = await start(client, operated, backoff=60)
     async with worker:
-        await wait_for("the first attempt to fail", lambda: _attempt_is(client, handle, 2))
+        await wait_for("the first attempt to fail", lambda: attempt_is(client, handle, 2))
         status, message = await refused(svc.pause_activity, pause_request(handle, "p", type="no-such-type"))
         assert status == RPCStatusCode.NOT_FOUND
         assert message.startswith("Can't find pending activity")
@@ -256,11 +257,6 @@ async def test_refusals_name_what_is_missing_or_gone(keel):
         await handle.terminate("done")
     status, message = await refused(svc.pause_activity, pause_request(handle, "p"))
     assert (status, message) == (RPCStatusCode.NOT_FOUND, "workflow execution already completed")
-
-
-async def _attempt_is(client, handle, attempt):
-    infos = await pending(client, handle)
-    return bool(infos) and infos[0].attempt == attempt
 
 
 def cli(keel, *args, check=True) -> subprocess.CompletedProcess:
@@ -286,7 +282,7 @@ async def test_the_temporal_cli_pauses_updates_unpauses_and_resets(keel):
         await asyncio.to_thread(cli, keel, "pause", *target, "--reason", "from the cli")
         [info] = await pending(client, handle)
         assert info.paused and info.pause_info.manual.reason == "from the cli"
-        await wait_for("the paused attempt to end", lambda: _attempt_is(client, handle, 2))
+        await wait_for("the paused attempt to end", lambda: attempt_is(client, handle, 2))
         await asyncio.to_thread(cli, keel, "update-options", *target, "--schedule-to-close-timeout", "5m")
         [info] = await pending(client, handle)
         assert info.activity_options.schedule_to_close_timeout.seconds == 300
@@ -320,7 +316,7 @@ async def test_the_cli_unpauses_by_query_as_a_batch_job(keel):
             for i in range(3)
         ]
         for handle in handles:
-            await wait_for("the first attempt to fail", lambda h=handle: _attempt_is(client, h, 2))
+            await wait_for("the first attempt to fail", lambda h=handle: attempt_is(client, h, 2))
             await client.workflow_service.pause_activity(pause_request(handle, "pause"))
         query = f'WorkflowId STARTS_WITH "batch-{marker}-" AND TemporalPauseInfo IS NOT NULL'
 
