@@ -13,11 +13,19 @@ pub enum Outcome {
     Unknown(String),
 }
 
+/// How tonic's messages for an HTTP/2 transport error begin.
+const H2_ERROR: &str = "h2 protocol error";
+
 impl Outcome {
     /// Classifies a gRPC error.
     pub fn from_status(status: &tonic::Status) -> Outcome {
         use tonic::Code::*;
         let what = format!("{:?}: {}", status.code(), status.message());
+        // tonic gives a broken HTTP/2 stream a gRPC code too (a GOAWAY with ENHANCE_YOUR_CALM
+        // reads as RESOURCE_EXHAUSTED): the request may have reached the server all the same.
+        if status.message().starts_with(H2_ERROR) {
+            return Outcome::Unknown(what);
+        }
         match status.code() {
             Unavailable | DeadlineExceeded | Unknown | Cancelled | Internal | Aborted => {
                 Outcome::Unknown(what)
@@ -140,4 +148,22 @@ pub struct FaultRecord {
     pub nodes: Vec<u64>,
     pub start_ms: u64,
     pub end_ms: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_stream_is_unknown_whatever_code_tonic_gives_it_and_a_refusal_fails() {
+        let broken = tonic::Status::resource_exhausted("h2 protocol error: error reading a body");
+        assert!(matches!(Outcome::from_status(&broken), Outcome::Unknown(_)));
+        let limited = tonic::Status::resource_exhausted("namespace rate limit exceeded");
+        assert!(matches!(Outcome::from_status(&limited), Outcome::Fail(_)));
+        let timeout = tonic::Status::deadline_exceeded("timeout");
+        assert!(matches!(
+            Outcome::from_status(&timeout),
+            Outcome::Unknown(_)
+        ));
+    }
 }
