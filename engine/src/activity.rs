@@ -61,6 +61,7 @@ pub(crate) fn dispatch(ctx: &mut ApplyCtx, exec: &ExecutionRecord, a: &ActivityI
         target: a.scheduled_event_id,
         attempt: a.attempt,
         stamp: a.stamp,
+        priority: crate::priority::merge(exec.priority.as_ref(), a.priority.as_ref()),
     };
     ctx.enqueue_task(&exec.namespace, &a.task_queue, TaskKind::Activity, &record);
 }
@@ -209,6 +210,7 @@ pub(crate) fn start_attempt(
         start_to_close_timeout: explicit_duration(a.start_to_close_timeout),
         heartbeat_timeout: explicit_duration(a.heartbeat_timeout),
         retry_policy: a.retry_policy.clone(),
+        priority: crate::priority::merge(exec.priority.as_ref(), a.priority.as_ref()),
         ..Default::default()
     }
 }

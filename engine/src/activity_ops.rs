@@ -233,7 +233,7 @@ pub(crate) fn reset(ctx: &mut ApplyCtx, m: ResetActivity) -> ApplyResult<Outcome
     for i in matching(&exec, &target)? {
         if req.restore_original_options {
             let original = original_options(ctx, &exec, &exec.activities[i])?;
-            set_options(&mut exec.activities[i], &original);
+            set_options(ctx, &mut exec.activities[i], &original);
         }
         let a = &mut exec.activities[i];
         if a.paused && !req.keep_paused {
@@ -317,7 +317,7 @@ fn change_options(
     options: &ActivityOptions,
 ) -> ActivityOptions {
     let a = &mut exec.activities[i];
-    set_options(a, options);
+    set_options(ctx, a, options);
     a.stamp += 1;
     if !a.paused {
         activity::resume(ctx, exec, i, None);
@@ -342,11 +342,16 @@ pub fn options_of(a: &ActivityInfo) -> ActivityOptions {
         start_to_close_timeout: explicit_duration(a.start_to_close_timeout),
         heartbeat_timeout: explicit_duration(a.heartbeat_timeout),
         retry_policy: a.retry_policy.clone(),
+        priority: a.priority.clone(),
         ..Default::default()
     }
 }
 
-fn set_options(a: &mut ActivityInfo, o: &ActivityOptions) {
+fn set_options(ctx: &ApplyCtx, a: &mut ActivityInfo, o: &ActivityOptions) {
+    // Priorities are kept once the cluster's level has them (see `priority`).
+    if ctx.cluster_level() >= crate::feature_level::RELEASE_4 {
+        a.priority = o.priority.clone();
+    }
     if let Some(q) = &o.task_queue {
         a.task_queue = q.name.clone();
     }
@@ -484,6 +489,26 @@ fn merge(
         }
         crate::validate::retry_policy(p).map_err(Rejection::InvalidArgument)?;
     }
+    if has("priority") {
+        into.priority = from.priority.clone();
+    }
+    for path in [
+        "priority.priorityKey",
+        "priority.fairnessKey",
+        "priority.fairnessWeight",
+    ] {
+        if !has(path) {
+            continue;
+        }
+        let given = from.priority.as_ref().ok_or_else(|| missing("Priority"))?;
+        let p = into.priority.get_or_insert_with(Default::default);
+        match path {
+            "priority.priorityKey" => p.priority_key = given.priority_key,
+            "priority.fairnessKey" => p.fairness_key = given.fairness_key.clone(),
+            _ => p.fairness_weight = given.fairness_weight,
+        }
+    }
+    crate::priority::validate(into.priority.as_ref()).map_err(Rejection::InvalidArgument)?;
     Ok(into)
 }
 

@@ -8,6 +8,7 @@ use crate::cancel_terminate;
 use crate::ctx::ApplyCtx;
 use crate::delete;
 use crate::error::{ApplyResult, Rejection};
+use crate::feature_level;
 use crate::keys;
 use crate::mutation::{Kind, Mutation, StartTask};
 use crate::namespace;
@@ -35,6 +36,18 @@ pub struct Applied {
 }
 
 pub fn apply(view: &dyn StateView, mutation: &Mutation) -> Applied {
+    if let Some(too_new) = mutation
+        .kind
+        .as_ref()
+        .and_then(feature_level::beyond_this_build)
+    {
+        // Stops this member (see `None` in `dispatch`).
+        return Applied {
+            writes: Writes::new(),
+            outcome: Err(Rejection::Internal(too_new.to_string())),
+            notifications: Vec::new(),
+        };
+    }
     let mut ctx = match ApplyCtx::new(view, mutation.now) {
         Ok(ctx) => ctx,
         Err(e) => {
@@ -137,7 +150,15 @@ fn dispatch(ctx: &mut ApplyCtx, kind: Option<Kind>) -> ApplyResult<Outcome> {
         Some(Kind::UnpauseActivity(m)) => activity_ops::unpause(ctx, m),
         Some(Kind::ResetActivity(m)) => activity_ops::reset(ctx, m),
         Some(Kind::UpdateActivityOptions(m)) => activity_ops::update_options(ctx, m),
-        None => Err(Rejection::InvalidArgument("empty mutation".into())),
+        Some(Kind::RecordClusterLevel(m)) => feature_level::record(ctx, m),
+        // What this build decodes from a kind it does not know. Only a build of a later
+        // level writes one, and only once this member reported that level, so this is a
+        // member downgraded under a cluster that moved on: it stops rather than diverge.
+        None => Err(Rejection::Internal(format!(
+            "an entry of a kind this build (feature level {}) does not know: run a build of \
+             the cluster's level",
+            feature_level::LEVEL
+        ))),
     }
 }
 

@@ -67,6 +67,7 @@ pub(crate) fn start_request(
         memo: a.memo.clone(),
         search_attributes: a.search_attributes.clone(),
         header: a.header.clone(),
+        priority: crate::priority::merge(parent.priority.as_ref(), a.priority.as_ref()),
         ..Default::default()
     }
 }

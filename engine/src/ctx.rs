@@ -6,6 +6,7 @@ use crate::error::{ApplyResult, Rejection};
 use crate::history::Attributes;
 use crate::keys;
 use crate::outcome::Notification;
+use crate::priority::TaskPriority;
 use crate::records::{EngineMeta, NamespaceRecord, TaskKind, TaskRecord, TimerRecord};
 use crate::view::{Overlay, ReadError, StateView, Writes};
 use prost::Message;
@@ -63,6 +64,16 @@ impl<'a> ApplyCtx<'a> {
         let meta = self.meta.encode_to_vec();
         self.state.put(keys::meta(), meta);
         (self.state.into_writes(), self.notifications)
+    }
+
+    /// The cluster's feature level as recorded in the log (0 before one is).
+    pub(crate) fn cluster_level(&self) -> u32 {
+        self.meta.cluster_level
+    }
+
+    /// Raises the cluster's recorded feature level (`feature_level::record`); never lowers it.
+    pub(crate) fn raise_cluster_level(&mut self, level: u32) {
+        self.meta.cluster_level = self.meta.cluster_level.max(level);
     }
 
     /// Next value of the replicated id sequence (task ids, timer sequence, event task ids).
@@ -172,6 +183,7 @@ impl<'a> ApplyCtx<'a> {
             queue: queue.to_string(),
             kind,
             task_key: key,
+            priority: TaskPriority::of(record.priority.as_ref()),
         });
     }
 

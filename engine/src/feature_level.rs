@@ -7,11 +7,23 @@
 //! Level 1 is every kind up to and including the first release that had levels. A new kind
 //! gets `LEVEL + 1` here and `LEVEL` moves up with it; the match below has no catch-all, so a
 //! new kind cannot be added without choosing its level.
+//!
+//! Once the leader sees every member at a level it records it in the log
+//! (`RecordClusterLevel`, applied by `record`), as etcd records its cluster version: from then
+//! on the cluster stays at that level while a member is down, a node below it cannot join, a
+//! member restarted on an older build refuses to start, and a member that gets an entry it
+//! cannot apply stops instead of diverging.
 
-use crate::mutation::Kind;
+use crate::ctx::ApplyCtx;
+use crate::error::{ApplyResult, Rejection};
+use crate::mutation::{Kind, RecordClusterLevel};
+use crate::outcome::Outcome;
+use crate::records::EngineMeta;
+use crate::view::{ReadError, StateView};
+use prost::Message;
 
 /// The level of this build: every kind with `required(kind) <= LEVEL` is known to it.
-pub const LEVEL: u32 = 3;
+pub const LEVEL: u32 = 4;
 
 /// What the second release with levels added to existing kinds: eager workflow start and
 /// eager activity dispatch (`StartWorkflow.eager`, `CompleteWorkflowTask.
@@ -26,6 +38,11 @@ pub const RELEASE_2: u32 = 2;
 /// (`CompleteWorkflowTask.continue_as_new_min_interval`).
 pub const RELEASE_3: u32 = 3;
 
+/// The fourth release: the cluster's level recorded in the log (`RecordClusterLevel`), and
+/// what apply keeps once that recorded level is at least this one (task priorities, see
+/// `priority`): that depends on replicated state, so every replica decides alike.
+pub const RELEASE_4: u32 = 4;
+
 /// The level a member reports when it predates levels (its Hello has no level): it knows the
 /// kinds of level 1.
 pub const BEFORE_LEVELS: u32 = 1;
@@ -33,6 +50,7 @@ pub const BEFORE_LEVELS: u32 = 1;
 /// The first level whose builds can apply `kind`.
 pub fn required(kind: &Kind) -> u32 {
     match kind {
+        Kind::RecordClusterLevel(m) => m.level.max(RELEASE_4),
         Kind::StartWorkflow(m) if m.eager || m.suggest.is_some() || m.record_user_metadata => {
             RELEASE_2
         }
@@ -93,6 +111,34 @@ pub fn required(kind: &Kind) -> u32 {
 pub struct TooNew {
     pub needed: u32,
     pub cluster: u32,
+}
+
+/// An entry this build cannot apply: a kind (or a recorded level) of a later level.
+pub fn beyond_this_build(kind: &Kind) -> Option<TooNew> {
+    let needed = required(kind);
+    (needed > LEVEL).then_some(TooNew {
+        needed,
+        cluster: LEVEL,
+    })
+}
+
+/// The cluster's level as recorded in `view` (0 when none is).
+pub fn recorded(view: &dyn StateView) -> Result<u32, ReadError> {
+    let meta = match view.get(&crate::keys::meta())? {
+        Some(bytes) => EngineMeta::decode(bytes.as_slice())
+            .map_err(|e| ReadError(format!("engine meta: {e}")))?,
+        None => EngineMeta::default(),
+    };
+    Ok(meta.cluster_level)
+}
+
+/// Applies `RecordClusterLevel`: the recorded level only ever goes up.
+pub(crate) fn record(ctx: &mut ApplyCtx, m: RecordClusterLevel) -> ApplyResult<Outcome> {
+    if m.level == 0 {
+        return Err(Rejection::InvalidArgument("a cluster level of 0".into()));
+    }
+    ctx.raise_cluster_level(m.level);
+    Ok(Outcome::Done)
 }
 
 /// Whether a cluster whose lowest member level is `cluster` may be sent `kind`.
@@ -193,5 +239,49 @@ mod tests {
         let signal_batch = batch(Operation::SignalOperation(Default::default()));
         assert_eq!(required(&signal_batch), 1);
         const { assert!(RELEASE_3 <= LEVEL) };
+    }
+
+    #[test]
+    fn the_recorded_level_only_rises_and_an_entry_beyond_this_build_stops_it() {
+        use crate::mutation::Mutation;
+        use crate::view::MemState;
+        let mut state = MemState::default();
+        fn apply(state: &mut MemState, kind: Option<Kind>) -> ApplyResult<Outcome> {
+            let applied = crate::apply(state, &Mutation { now: 1, kind });
+            if !matches!(applied.outcome, Err(Rejection::Internal(_))) {
+                state.apply_writes(applied.writes); // as the state machine, which stops on Internal
+            }
+            applied.outcome
+        }
+        let record = |level| Some(Kind::RecordClusterLevel(RecordClusterLevel { level }));
+        assert_eq!(recorded(&MemState::default()), Ok(0));
+        apply(&mut state, record(RELEASE_4)).unwrap();
+        apply(&mut state, record(RELEASE_3)).unwrap();
+        assert!(matches!(
+            apply(&mut state, record(0)),
+            Err(Rejection::InvalidArgument(_))
+        ));
+        // A level above this build's, or a kind it decodes to nothing: the member stops
+        // (Internal), the recorded level unchanged.
+        assert!(matches!(
+            apply(&mut state, record(LEVEL + 1)),
+            Err(Rejection::Internal(_))
+        ));
+        assert!(matches!(
+            apply(&mut state, None),
+            Err(Rejection::Internal(_))
+        ));
+        assert_eq!(recorded(&state), Ok(RELEASE_4));
+        // Recording a level needs every member at it, and at least the release that has it.
+        assert_eq!(required(&record(2).unwrap()), RELEASE_4);
+        assert_eq!(required(&record(LEVEL + 2).unwrap()), LEVEL + 2);
+        assert_eq!(
+            beyond_this_build(&record(LEVEL + 1).unwrap()),
+            Some(TooNew {
+                needed: LEVEL + 1,
+                cluster: LEVEL
+            })
+        );
+        assert_eq!(beyond_this_build(&record(LEVEL).unwrap()), None);
     }
 }

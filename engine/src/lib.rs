@@ -41,6 +41,7 @@ pub mod keys;
 pub mod mutation;
 mod namespace;
 pub mod outcome;
+pub mod priority;
 pub mod query;
 pub mod records;
 mod reset;

@@ -14,7 +14,7 @@ pub struct Mutation {
     pub now: i64,
     #[prost(
         oneof = "Kind",
-        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36"
+        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37"
     )]
     pub kind: Option<Kind>,
 }
@@ -96,6 +96,9 @@ pub enum Kind {
     ResetActivity(ResetActivity),
     #[prost(message, tag = "36")]
     UpdateActivityOptions(ws::UpdateActivityOptionsRequest),
+    /// The leader saw every member at `level` (see `feature_level`).
+    #[prost(message, tag = "37")]
+    RecordClusterLevel(RecordClusterLevel),
 }
 
 /// UnpauseActivity, with the leader's random seed for the request's jitter: each activity's
@@ -310,6 +313,14 @@ pub struct FireTimers {
 /// Changes nothing; a new leader proposes one to learn that its log is applied.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Noop {}
+
+/// Every member ran a build of at least `level` when the leader proposed this: from now on
+/// the cluster is at that level, whoever is absent (it never goes down again).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RecordClusterLevel {
+    #[prost(uint32, tag = "1")]
+    pub level: u32,
+}
 
 /// A worker shut down (ShutdownWorker): its sticky queue takes no more tasks, and the
 /// workflow tasks waiting on it (keys the leader found) move to their normal queues.

@@ -1,6 +1,7 @@
 //! What `apply` hands back: the outcome for the proposer, and notifications for the leader's
 //! in-memory services (matching, timers, watchers).
 
+use crate::priority::TaskPriority;
 use crate::records::{NamespaceRecord, TaskKind};
 use temporalio_protos::temporal::api::{history::v1 as history, workflowservice::v1 as ws};
 
@@ -66,6 +67,7 @@ pub enum Notification {
         queue: String,
         kind: TaskKind,
         task_key: Vec<u8>,
+        priority: TaskPriority,
     },
     TimerAdded {
         fire_at: i64,

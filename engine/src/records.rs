@@ -17,6 +17,9 @@ pub struct EngineMeta {
     pub clock: i64,
     #[prost(uint64, tag = "2")]
     pub next_id: u64,
+    /// The cluster's recorded feature level (`feature_level::record`); 0 until one is.
+    #[prost(uint32, tag = "3")]
+    pub cluster_level: u32,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -118,6 +121,9 @@ pub struct TaskRecord {
     /// Activities: the activity's `stamp` when queued; a task of an older stamp is dropped.
     #[prost(int32, tag = "5")]
     pub stamp: i32,
+    /// The task's priority, inherited fields merged in (what matching orders by).
+    #[prost(message, optional, tag = "6")]
+    pub priority: Option<common::Priority>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
@@ -295,6 +301,10 @@ pub struct ExecutionRecord {
     /// The schedule that started this run's chain, told when the chain ends (see `schedules`).
     #[prost(string, tag = "41")]
     pub schedule_id: String,
+    /// The run's priority (see `priority`): its workflow tasks', and what its activities and
+    /// children inherit.
+    #[prost(message, optional, tag = "42")]
+    pub priority: Option<common::Priority>,
 }
 
 /// An accepted update: where its events are.
@@ -450,6 +460,10 @@ pub struct ActivityInfo {
     /// With `reset_requested`: the heartbeat details are dropped when the attempt ends.
     #[prost(bool, tag = "29")]
     pub reset_heartbeats: bool,
+    /// The priority the activity was scheduled with (or given by UpdateActivityOptions);
+    /// its tasks take the run's where this leaves fields unset.
+    #[prost(message, optional, tag = "30")]
+    pub priority: Option<common::Priority>,
 }
 
 /// Who paused an activity, when and why (PauseActivity's request).

@@ -145,6 +145,7 @@ pub(crate) fn signal_with_start(ctx: &mut ApplyCtx, m: SignalWithStart) -> Apply
         memo: req.memo,
         search_attributes: req.search_attributes,
         header: req.header,
+        priority: req.priority,
         ..Default::default()
     };
     start::start_with(ctx, start, m.run_id, None, |ctx, exec| {

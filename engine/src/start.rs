@@ -11,6 +11,7 @@ use crate::history::{self, Attributes};
 use crate::keys;
 use crate::mutation::{StartTask, StartWorkflow};
 use crate::outcome::Outcome;
+use crate::priority;
 use crate::records::{CurrentRun, ExecutionRecord, ParentInfo, TimerKind, TimerRecord};
 use crate::reset_points;
 use crate::search_attributes;
@@ -77,6 +78,8 @@ pub(crate) fn start_with(
 ) -> ApplyResult<Outcome> {
     let namespace = ctx.namespace(&req.namespace)?;
     validate::start_request(&req).map_err(Rejection::InvalidArgument)?;
+    let priority =
+        priority::checked(ctx, req.priority.take()).map_err(Rejection::InvalidArgument)?;
     if let Some(attributes) = &mut req.search_attributes {
         search_attributes::check(&namespace, attributes).map_err(Rejection::InvalidArgument)?;
     }
@@ -188,6 +191,7 @@ pub(crate) fn start_with(
         parent: parent.clone(),
         cron_schedule: req.cron_schedule.clone(),
         first_task_not_before: ctx.now + backoff,
+        priority: priority.clone(),
         ..Default::default()
     };
     let parent_namespace_id = match &parent {
@@ -251,6 +255,7 @@ pub(crate) fn start_with(
                 root_workflow_execution: parent
                     .as_ref()
                     .map(|p| execution(&p.root_workflow_id, &p.root_run_id)),
+                priority,
                 ..Default::default()
             },
         ),
@@ -417,6 +422,7 @@ fn next_run_record(
         parent: old.parent.clone(),
         cron_schedule: old.cron_schedule.clone(),
         schedule_id: old.schedule_id.clone(),
+        priority: old.priority.clone(),
         ..Default::default()
     })
 }

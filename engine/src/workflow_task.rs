@@ -97,6 +97,7 @@ fn schedule_task(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, attempt: i32, s
         target: exec.workflow_task_seq as i64,
         attempt,
         stamp: 0,
+        priority: exec.priority.clone(),
     };
     let queue = if sticky {
         exec.sticky_queue.clone()

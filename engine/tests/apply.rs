@@ -3407,3 +3407,72 @@ fn operations_on_a_closed_or_unknown_workflow_are_refused() {
         Err(Rejection::InvalidArgument(_))
     ));
 }
+
+#[test]
+fn priorities_are_kept_and_inherited_once_the_cluster_level_is_recorded() {
+    use temporalio_protos::temporal::api::common::v1::Priority;
+    let run_priority = Priority {
+        priority_key: 2,
+        fairness_key: "tenant".into(),
+        fairness_weight: 2.0,
+    };
+    for recorded in [false, true] {
+        let mut h = Harness::new();
+        if recorded {
+            h.apply(Kind::RecordClusterLevel(RecordClusterLevel {
+                level: keel_engine::feature_level::LEVEL,
+            }))
+            .unwrap();
+        }
+        let mut req = greet_start("wf-p", "r");
+        req.priority = Some(run_priority.clone());
+        let run = Harness::run_id(h.start_with(req).unwrap());
+        let (wt, _) = h.poll_workflow();
+        let keyed = schedule_activity_with("a", |a| {
+            a.priority = Some(Priority {
+                priority_key: 4,
+                ..Default::default()
+            })
+        });
+        h.complete_workflow_task(&wt, vec![keyed]).unwrap();
+        let (_, task) = h.poll_activity();
+        let started = match &h.history("wf-p", &run)[0].attributes {
+            Some(EA::WorkflowExecutionStartedEventAttributes(a)) => a.priority.clone(),
+            other => panic!("{other:?}"),
+        };
+        if recorded {
+            assert_eq!(started, Some(run_priority.clone()));
+            assert_eq!(
+                h.execution("wf-p", &run).priority,
+                Some(run_priority.clone())
+            );
+            assert_eq!(
+                task.priority,
+                Some(Priority {
+                    priority_key: 4,
+                    ..run_priority.clone()
+                }),
+                "the activity's key, the run's fairness"
+            );
+        } else {
+            // As the builds before priorities: nothing kept, every replica alike.
+            assert_eq!(started, None);
+            assert_eq!(task.priority, None);
+        }
+    }
+    // A bad priority is refused once priorities are kept, with Temporal's message.
+    let mut h = Harness::new();
+    h.apply(Kind::RecordClusterLevel(RecordClusterLevel {
+        level: keel_engine::feature_level::LEVEL,
+    }))
+    .unwrap();
+    let mut req = greet_start("wf-bad", "r");
+    req.priority = Some(Priority {
+        priority_key: -1,
+        ..Default::default()
+    });
+    match h.start_with(req) {
+        Err(Rejection::InvalidArgument(m)) => assert_eq!(m, "priority key can't be negative"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -10,7 +10,7 @@ use crate::proposer::Proposer;
 use crate::state_machine::{NotificationSender, StateMachine};
 use crate::types::{KeelNode, NodeId, Raft, StorageError};
 use keel_engine::feature_level;
-use keel_engine::mutation::Kind;
+use keel_engine::mutation::{Kind, RecordClusterLevel};
 use keel_engine::{ApplyResult, Mutation, Outcome};
 use keel_storage::Store;
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
@@ -81,8 +81,11 @@ pub struct RaftNode {
     /// Refuses proposals while the data directory's filesystem is below its reserve.
     pub disk: crate::disk::DiskGuard,
     /// The lowest feature level among the members, as this node last surveyed them while
-    /// leading (`survey_members`); what `propose` lets through.
-    cluster_level: Arc<AtomicU32>,
+    /// leading (`survey_members`).
+    surveyed_level: Arc<AtomicU32>,
+    /// The cluster's level as recorded in the log (0 before one is): a floor the survey
+    /// cannot lower, so an absent member does not take features away.
+    recorded_level: Arc<AtomicU32>,
     /// Set by `hand_off_leadership`: proposals are refused from then on.
     handing_off: Arc<AtomicBool>,
     /// Peer channels to leaders, for follower reads' read-index questions.
@@ -154,7 +157,18 @@ impl RaftNode {
         let cluster_id = ClusterId::load(store.clone())
             .map_err(|e| StartError::Raft(format!("reading the cluster id: {e}")))?;
         let log_store = LogStore::new(store.clone());
-        let state_machine = StateMachine::open(store.clone(), notifications)?;
+        let recorded_level = Arc::new(AtomicU32::new(0));
+        let state_machine =
+            StateMachine::open(store.clone(), notifications, recorded_level.clone())?;
+        let recorded = recorded_level.load(Ordering::SeqCst);
+        if recorded > feature_level::LEVEL {
+            return Err(StartError::Config(format!(
+                "this data directory belongs to a cluster at feature level {recorded}, and this \
+                 build is level {}: a cluster cannot be downgraded; run a build of level \
+                 {recorded} or later",
+                feature_level::LEVEL
+            )));
+        }
         let raft = Raft::new(
             options.node_id,
             Arc::new(config),
@@ -176,7 +190,8 @@ impl RaftNode {
             transport: options.transport,
             cluster_id,
             disk: Default::default(),
-            cluster_level: Arc::new(AtomicU32::new(feature_level::BEFORE_LEVELS)),
+            surveyed_level: Arc::new(AtomicU32::new(feature_level::BEFORE_LEVELS)),
+            recorded_level,
             handing_off: Arc::default(),
             leader_channels: Arc::default(),
         })
@@ -359,7 +374,34 @@ impl RaftNode {
     }
 
     /// Adds a node: first as a learner (returns once it has caught up), then as a voter.
+    /// A node whose build is below the cluster's recorded level is refused: it could not
+    /// apply the log.
     pub async fn add_node(&self, id: NodeId, addrs: KeelNode) -> Result<(), ProposeError> {
+        let recorded = self.recorded_level.load(Ordering::SeqCst);
+        if recorded > 0 {
+            let reply = peer::hello(&addrs.peer_addr, &self.transport, Duration::from_secs(5))
+                .await
+                .map_err(|s| {
+                    ProposeError::Membership(format!(
+                        "node {id} does not answer on {}: {}",
+                        addrs.peer_addr,
+                        s.message()
+                    ))
+                })?;
+            if reply.node_id != id {
+                return Err(ProposeError::Membership(format!(
+                    "peer address {} is answered by node {}, not {id}",
+                    addrs.peer_addr, reply.node_id
+                )));
+            }
+            if reply.feature_level < recorded {
+                return Err(ProposeError::Membership(format!(
+                    "node {id} runs feature level {}, below the cluster's level {recorded}: \
+                     start it with a build of level {recorded} or later",
+                    reply.feature_level
+                )));
+            }
+        }
         self.raft
             .add_learner(id, addrs, true)
             .await
@@ -371,16 +413,25 @@ impl RaftNode {
         Ok(())
     }
 
-    /// The lowest feature level among the members, as last surveyed.
+    /// The level the cluster is at: the one recorded in the log, or the lowest among the
+    /// members as last surveyed if that is higher (it is recorded by the next survey).
     pub fn cluster_level(&self) -> u32 {
-        self.cluster_level.load(Ordering::SeqCst)
+        self.surveyed_level
+            .load(Ordering::SeqCst)
+            .max(self.recorded_level.load(Ordering::SeqCst))
     }
 
-    /// Asks every other member who it is (leader only): records the lowest feature level
-    /// among them (a member that does not answer counts as `BEFORE_LEVELS`, the safe guess),
-    /// and corrects addresses in the membership: this node's own, if it now listens
-    /// elsewhere, and every blank client address (a restore from backup knows only peer
-    /// addresses). `Ok(true)` once no address is missing.
+    /// The cluster's level as recorded in the log (0 before one is).
+    pub fn recorded_level(&self) -> u32 {
+        self.recorded_level.load(Ordering::SeqCst)
+    }
+
+    /// Asks every other member who it is (leader only): notes the lowest feature level
+    /// among them (a member that does not answer counts as `BEFORE_LEVELS`, the safe guess)
+    /// and records it in the log once it is above the recorded one; corrects addresses in
+    /// the membership: this node's own, if it now listens elsewhere, and every blank client
+    /// address (a restore from backup knows only peer addresses). `Ok(true)` once no address
+    /// is missing.
     pub async fn survey_members(&self) -> Result<bool, ProposeError> {
         let membership = self.metrics().membership_config.membership().clone();
         let mut corrected = BTreeMap::new();
@@ -400,6 +451,15 @@ impl RaftNode {
                         level => level,
                     };
                     lowest = lowest.min(level);
+                    if level < self.recorded_level() {
+                        tracing::warn!(
+                            node = id,
+                            level,
+                            cluster_level = self.recorded_level(),
+                            "a member runs a build below the cluster's level: it stops at \
+                             the first entry it cannot apply; upgrade it"
+                        );
+                    }
                     if node.client_addr.is_empty() && !reply.client_addr.is_empty() {
                         corrected.insert(
                             *id,
@@ -416,13 +476,29 @@ impl RaftNode {
                 }
             }
         }
-        self.cluster_level.store(lowest, Ordering::SeqCst);
+        self.surveyed_level.store(lowest, Ordering::SeqCst);
         if !corrected.is_empty() {
             tracing::info!(?corrected, "recording members' current addresses");
             self.raft
                 .change_membership(ChangeMembers::SetNodes(corrected), true)
                 .await
                 .map_err(write_error)?;
+        }
+        if lowest > self.recorded_level() && lowest >= feature_level::RELEASE_4 {
+            tracing::info!(
+                level = lowest,
+                "every member runs this feature level: recording it as the cluster's"
+            );
+            let record = Kind::RecordClusterLevel(RecordClusterLevel { level: lowest });
+            if let Err(rejection) = self
+                .propose(Mutation {
+                    now: 0,
+                    kind: Some(record),
+                })
+                .await?
+            {
+                tracing::warn!(%rejection, "recording the cluster's feature level was refused");
+            }
         }
         Ok(!missing)
     }
@@ -521,5 +597,46 @@ impl RaftNode {
 
     pub async fn shutdown(&self) {
         let _ = self.raft.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keel_engine::records::EngineMeta;
+    use keel_engine::view::Writes;
+    use prost::Message;
+
+    fn options() -> NodeOptions {
+        NodeOptions {
+            node_id: 1,
+            addrs: KeelNode {
+                client_addr: "127.0.0.1:1".into(),
+                peer_addr: "127.0.0.1:2".into(),
+            },
+            snapshot_every: 1_000,
+            transport: PeerTransport::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_data_directory_of_a_cluster_at_a_later_level_refuses_this_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let meta = EngineMeta {
+            cluster_level: feature_level::LEVEL + 1,
+            ..Default::default()
+        };
+        let mut writes = Writes::new();
+        writes.insert(keel_engine::keys::meta(), Some(meta.encode_to_vec()));
+        store.commit_state(writes).unwrap();
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        match RaftNode::start(store, options(), tx).await {
+            Err(StartError::Config(message)) => {
+                assert!(message.contains("cannot be downgraded"), "{message}")
+            }
+            Err(other) => panic!("refused for another reason: {other}"),
+            Ok(_) => panic!("a build below the recorded level started"),
+        }
     }
 }

@@ -6,13 +6,17 @@ use crate::codec;
 use crate::snapshot::{SnapshotError, SnapshotFiles};
 use crate::types::SnapshotMeta;
 use crate::types::{Entry, LogId, Response, StorageError, StoredMembership, TypeConfig};
+use keel_engine::feature_level;
 use keel_engine::keys::apply_meta;
+use keel_engine::mutation::Kind;
 use keel_engine::view::{ReadError, StateView, Writes};
 use keel_engine::{Notification, Outcome, Rejection};
 use keel_storage::Store;
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{EntryPayload, ErrorSubject, ErrorVerb, RaftSnapshotBuilder, StorageIOError};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use tokio::fs::File;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
@@ -40,6 +44,9 @@ pub struct StateMachine {
     files: SnapshotFiles,
     /// The file an incoming snapshot is being written to.
     receiving: Option<PathBuf>,
+    /// The cluster's feature level as recorded in `state` (`RecordClusterLevel`), shared
+    /// with the node, which lets through what it admits.
+    recorded_level: Arc<AtomicU32>,
 }
 
 fn sm_err(verb: ErrorVerb, e: impl std::error::Error + 'static) -> StorageError {
@@ -65,18 +72,33 @@ fn snap_err(verb: ErrorVerb, e: impl std::error::Error + 'static) -> StorageErro
 struct Msg(String);
 
 impl StateMachine {
-    pub fn open(store: Store, notifications: NotificationSender) -> Result<Self, StorageError> {
+    /// Opens the state machine on `store`; `recorded_level` is kept at the cluster's level
+    /// as recorded in `state`.
+    pub fn open(
+        store: Store,
+        notifications: NotificationSender,
+        recorded_level: Arc<AtomicU32>,
+    ) -> Result<Self, StorageError> {
         // Opening finishes an interrupted install, so `state` is read after it.
         let files = SnapshotFiles::open(store.clone()).map_err(|e| snap_err(ErrorVerb::Read, e))?;
         let (last_applied, membership) = read_applied(&store)?;
-        Ok(StateMachine {
+        let machine = StateMachine {
             store,
             last_applied,
             membership,
             notifications,
             files,
             receiving: None,
-        })
+            recorded_level,
+        };
+        machine.reread_recorded_level()?;
+        Ok(machine)
+    }
+
+    fn reread_recorded_level(&self) -> Result<(), StorageError> {
+        let level = feature_level::recorded(&self.store).map_err(|e| sm_err(ErrorVerb::Read, e))?;
+        self.recorded_level.store(level, Ordering::SeqCst);
+        Ok(())
     }
 }
 
@@ -135,6 +157,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         );
         let _guard = span.enter();
         let began = std::time::Instant::now();
+        let mut records_level = false;
         for entry in entries {
             self.last_applied = Some(entry.log_id);
             match entry.payload {
@@ -142,6 +165,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 EntryPayload::Normal(proposal) => {
                     let mut outcomes = Vec::with_capacity(proposal.mutations.len());
                     for mutation in &proposal.mutations {
+                        records_level |= matches!(mutation.kind, Some(Kind::RecordClusterLevel(_)));
                         let applied = keel_engine::apply(
                             &BatchView {
                                 store: &self.store,
@@ -177,6 +201,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.store
             .commit_state(pending)
             .map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        if records_level {
+            self.reread_recorded_level()?;
+        }
         let metrics = crate::metrics::get();
         metrics.apply_entries.observe(responses.len() as f64);
         metrics
@@ -253,6 +280,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let (last_applied, membership) = read_applied(&self.store)?;
         self.last_applied = last_applied.or(meta.last_log_id);
         self.membership = membership;
+        self.reread_recorded_level()?;
         span.in_scope(|| {
             tracing::info!(
                 ms = began.elapsed().as_millis() as u64,

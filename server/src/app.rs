@@ -180,7 +180,10 @@ impl Keel {
                     queue,
                     kind,
                     task_key,
-                } if leading => self.matching.add(&namespace, &queue, kind, task_key),
+                    priority,
+                } if leading => self
+                    .matching
+                    .add(&namespace, &queue, kind, task_key, &priority),
                 Notification::TimerAdded { fire_at, key } if leading => {
                     self.timers.add(fire_at, key)
                 }
@@ -424,7 +427,7 @@ pub async fn run(
     let keel = Arc::new(Keel {
         node: node.clone(),
         store: store.clone(),
-        matching: Matching::default(),
+        matching: Matching::new(setup.security.dynamic.dispatch_policy()),
         timers: Timers::default(),
         watchers: Watchers::default(),
         updates: Updates::default(),

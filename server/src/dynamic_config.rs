@@ -79,6 +79,10 @@ pub struct DynamicConfig {
     /// `history.workflowIdReuseMinimalInterval`: the least time between the start of a run
     /// and the first workflow task of the run it continues as.
     pub workflow_id_reuse_minimal_interval: Duration,
+    /// `matching.priorityLevels`
+    pub priority_levels: u32,
+    /// `matching.enableFairness`
+    pub fairness: bool,
 }
 
 impl Default for DynamicConfig {
@@ -91,6 +95,8 @@ impl Default for DynamicConfig {
             namespace_rps: None,
             namespace_count: None,
             workflow_id_reuse_minimal_interval: Duration::from_secs(1),
+            priority_levels: 5,
+            fairness: false,
         }
     }
 }
@@ -104,12 +110,24 @@ const ALWAYS_ON: &[&str] = &[
     "frontend.enableSchedules",
     "system.forceSearchAttributesCacheRefreshOnRead",
     "system.enableActivityRetryStampIncrement",
+    "matching.useNewMatcher",
 ];
+
+/// Temporal's bound on `matching.priorityLevels`.
+const MAX_PRIORITY_LEVELS: i64 = 60;
 
 /// What the settings leave for the operator to hear about (one line each).
 pub type Notices = Vec<String>;
 
 impl DynamicConfig {
+    /// How matching orders a queue's tasks.
+    pub fn dispatch_policy(&self) -> crate::matching::DispatchPolicy {
+        crate::matching::DispatchPolicy {
+            priority_levels: self.priority_levels,
+            fairness: self.fairness,
+        }
+    }
+
     /// The configuration from `--dynamic-config-value` flags (later ones win) over the
     /// file's table.
     pub fn from_settings(
@@ -160,6 +178,11 @@ impl DynamicConfig {
             "history.workflowIdReuseMinimalInterval" => {
                 self.workflow_id_reuse_minimal_interval = duration_of(value)?
             }
+            "matching.priorityLevels" => match positive(value)? {
+                levels @ 1..=MAX_PRIORITY_LEVELS => self.priority_levels = levels as u32,
+                _ => bail!("expected at most {MAX_PRIORITY_LEVELS} levels, got {value}"),
+            },
+            "matching.enableFairness" => self.fairness = bool_of(value)?,
             _ if ALWAYS_ON.contains(&key) => {
                 if !bool_of(value)? {
                     notices.push(format!("{key}=false is ignored: Keel always has it on"));
@@ -272,6 +295,22 @@ mod tests {
         assert!(config.eager_workflow_start, "default kept");
         assert_eq!(config.namespace_rps, Some(2.5));
         assert_eq!(
+            config.dispatch_policy(),
+            crate::matching::DispatchPolicy {
+                priority_levels: 5,
+                fairness: false
+            }
+        );
+        let (matching, _) =
+            flags(&["matching.priorityLevels=3", "matching.enableFairness=true"]).unwrap();
+        assert_eq!(
+            matching.dispatch_policy(),
+            crate::matching::DispatchPolicy {
+                priority_levels: 3,
+                fairness: true
+            }
+        );
+        assert_eq!(
             notices,
             vec![
                 "frontend.enableExecuteMultiOperation=false is ignored: Keel always has it on",
@@ -287,6 +326,9 @@ mod tests {
             "limit.historyCount.suggestContinueAsNew=0",
             "system.enableEagerWorkflowStart=yes please",
             "frontend.namespaceRPS=-1",
+            "matching.priorityLevels=61",
+            "matching.priorityLevels=0",
+            "matching.enableFairness=1",
             "no-equals-sign",
         ] {
             assert!(flags(&[bad]).is_err(), "{bad}");

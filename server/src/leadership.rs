@@ -92,6 +92,22 @@ async fn take_over(
         .await?;
     }
     let batches = keel.batches.load(keel).map_err(crate::errors::internal)?;
+    let alone = keel
+        .node
+        .metrics()
+        .membership_config
+        .membership()
+        .nodes()
+        .count()
+        == 1;
+    if alone {
+        // Nobody to ask: the cluster's level is this build's, recorded before the first
+        // request is served (what it records, such as priorities, is kept from the start).
+        keel.node
+            .survey_members()
+            .await
+            .map_err(crate::errors::propose)?;
+    }
     tokio::spawn(survey_members(keel.clone()));
     let timer_keel = keel.clone();
     let task = tokio::spawn(async move {

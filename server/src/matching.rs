@@ -1,13 +1,20 @@
 //! Matching: per (namespace, queue, kind) the ready tasks (loaded from RocksDB when this node
 //! starts leading, then fed by apply's notifications) and the pollers waiting for them. A poll
 //! takes a task by proposing `StartTask`; apply decides whether it is still valid.
+//!
+//! Tasks are handed out in priority order, as Temporal's matching does: by priority key
+//! (1 first; unset is the middle level), first in first out within a key, and, with
+//! `matching.enableFairness`, fairness keys within a key taking turns in proportion to their
+//! weights (see `Ready`).
 
 use crate::errors;
 use crate::queries::QueryTask;
 use keel_engine::mutation::{Kind, StartTask, SuggestContinueAsNew};
-use keel_engine::records::TaskKind;
+use keel_engine::priority::TaskPriority;
+use keel_engine::records::{TaskKind, TaskRecord};
 use keel_engine::{keys, Mutation, Outcome};
 use keel_raft::RaftNode;
+use prost::Message;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,11 +36,126 @@ pub struct Poller {
     pub suggest: Option<SuggestContinueAsNew>,
 }
 
+/// How queues order their ready tasks: Temporal's matching settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DispatchPolicy {
+    /// `matching.priorityLevels`: keys run from 1 to this; an unset key is the middle one,
+    /// a key above it counts as the last.
+    pub priority_levels: u32,
+    /// `matching.enableFairness`: fairness keys share their priority level by weight.
+    pub fairness: bool,
+}
+
+impl Default for DispatchPolicy {
+    fn default() -> Self {
+        DispatchPolicy {
+            priority_levels: 5,
+            fairness: false,
+        }
+    }
+}
+
+impl DispatchPolicy {
+    fn level(&self, priority_key: u32) -> u32 {
+        let levels = self.priority_levels.max(1);
+        match priority_key {
+            0 => levels.div_ceil(2),
+            key => key.min(levels),
+        }
+    }
+}
+
+/// Where a task stands in its queue: priority level, then its fairness pass, then task id
+/// (the key's order).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Slot {
+    level: u32,
+    pass: u64,
+    task_key: Vec<u8>,
+}
+
+/// The pass a fairness key of weight 1 moves on by per task.
+const STRIDE_AT_WEIGHT_ONE: u64 = 1_000_000;
+
+/// A queue's ready tasks in dispatch order, free of duplicates, each with when this node
+/// learned of it. Fairness is stride scheduling: each fairness key's tasks get passes spaced
+/// `STRIDE_AT_WEIGHT_ONE / weight` apart, starting no earlier than the pass last handed out
+/// in their level, so over a backlog every key gets turns in proportion to its weight and a
+/// key that was idle cannot claim the turns it missed.
+#[derive(Default)]
+struct Ready {
+    order: BTreeMap<Slot, Instant>,
+    slots: HashMap<Vec<u8>, Slot>,
+    /// Per (level, fairness key): the pass its next task gets.
+    next_pass: HashMap<(u32, String), u64>,
+    /// Per level: the pass of the task last handed out.
+    floor: HashMap<u32, u64>,
+}
+
+impl Ready {
+    fn add(&mut self, policy: &DispatchPolicy, task_key: Vec<u8>, priority: &TaskPriority) {
+        if self.slots.contains_key(&task_key) {
+            return;
+        }
+        let level = policy.level(priority.priority_key);
+        let pass = if policy.fairness {
+            let floor = self.floor.get(&level).copied().unwrap_or(0);
+            let weight_milli = match priority.fairness_weight_milli {
+                0 => 1000,
+                w => w.clamp(1, 1_000_000),
+            } as u64;
+            let next = self
+                .next_pass
+                .entry((level, priority.fairness_key.clone()))
+                .or_insert(0);
+            let pass = (*next).max(floor);
+            *next = pass + STRIDE_AT_WEIGHT_ONE * 1000 / weight_milli;
+            pass
+        } else {
+            0
+        };
+        self.put_back(
+            Slot {
+                level,
+                pass,
+                task_key,
+            },
+            Instant::now(),
+        );
+    }
+
+    /// Puts a task back where it stood (a start that was not applied).
+    fn put_back(&mut self, slot: Slot, added_at: Instant) {
+        self.slots.insert(slot.task_key.clone(), slot.clone());
+        self.order.insert(slot, added_at);
+    }
+
+    fn pop_first(&mut self) -> Option<(Slot, Instant)> {
+        let (slot, added_at) = self.order.pop_first()?;
+        self.slots.remove(&slot.task_key);
+        let floor = self.floor.entry(slot.level).or_insert(0);
+        *floor = (*floor).max(slot.pass);
+        if self.next_pass.len() > 2 * self.order.len() + 64 {
+            // Keys whose next pass the floor has reached are as good as new.
+            let floors = &self.floor;
+            self.next_pass
+                .retain(|(level, _), next| *next > floors.get(level).copied().unwrap_or(0));
+        }
+        Some((slot, added_at))
+    }
+
+    fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    fn oldest(&self) -> Option<Instant> {
+        self.order.values().min().copied()
+    }
+}
+
 #[derive(Default)]
 struct Queue {
-    /// Task keys, with when this node learned of each; key order is task-id order, so this is
-    /// FIFO and free of duplicates.
-    ready: Mutex<BTreeMap<Vec<u8>, Instant>>,
+    ready: Mutex<Ready>,
     /// Who polled lately: identity -> last poll (unix nanos of the leader's clock).
     pollers: Mutex<BTreeMap<String, i64>>,
     /// When tasks were added and handed out in the last `RATE_WINDOW`.
@@ -107,6 +229,7 @@ pub enum Polled {
 
 #[derive(Default)]
 pub struct Matching {
+    policy: DispatchPolicy,
     queues: Mutex<HashMap<QueueKey, Arc<Queue>>>,
     /// Bumped when this node stops leading: polls begun before end (UNAVAILABLE, so the
     /// caller retries against the new leader).
@@ -114,6 +237,13 @@ pub struct Matching {
 }
 
 impl Matching {
+    pub fn new(policy: DispatchPolicy) -> Matching {
+        Matching {
+            policy,
+            ..Default::default()
+        }
+    }
+
     fn queue(&self, namespace: &str, queue: &str, kind: TaskKind) -> Arc<Queue> {
         let mut queues = self.queues.lock().expect("matching lock");
         queues
@@ -122,13 +252,19 @@ impl Matching {
             .clone()
     }
 
-    pub fn add(&self, namespace: &str, queue: &str, kind: TaskKind, task_key: Vec<u8>) {
+    pub fn add(
+        &self,
+        namespace: &str,
+        queue: &str,
+        kind: TaskKind,
+        task_key: Vec<u8>,
+        priority: &TaskPriority,
+    ) {
         let q = self.queue(namespace, queue, kind);
         q.ready
             .lock()
             .expect("queue lock")
-            .entry(task_key)
-            .or_insert_with(Instant::now);
+            .add(&self.policy, task_key, priority);
         note(&q.added_at);
         q.added.notify_one();
     }
@@ -153,7 +289,7 @@ impl Matching {
         QueueDescription {
             pollers,
             backlog: ready.len(),
-            oldest: ready.values().min().map(|t| t.elapsed()),
+            oldest: ready.oldest().map(|t| t.elapsed()),
             add_rate: rate(&q.added_at),
             dispatch_rate: rate(&q.dispatched_at),
         }
@@ -210,9 +346,13 @@ impl Matching {
             let Some((last, _)) = page.last() else { break };
             let mut next = last.clone();
             next.push(0);
-            for (key, _) in &page {
+            for (key, value) in &page {
                 if let Some((ns, queue, kind, _)) = keys::decode_task(key) {
-                    self.add(&ns, &queue, kind, key.clone());
+                    // A record that does not decode is dropped by StartTask; its place is moot.
+                    let priority = TaskRecord::decode(value.as_slice())
+                        .map(|t| TaskPriority::of(t.priority.as_ref()))
+                        .unwrap_or_default();
+                    self.add(&ns, &queue, kind, key.clone(), &priority);
                     count += 1;
                 }
             }
@@ -243,11 +383,11 @@ impl Matching {
                 return Ok(Some(Polled::Query(query)));
             }
             let next = q.ready.lock().expect("queue lock").pop_first();
-            if let Some((task_key, added_at)) = next {
+            if let Some((slot, added_at)) = next {
                 let mutation = Mutation {
                     now: 0,
                     kind: Some(Kind::StartTask(StartTask {
-                        task_key: task_key.clone(),
+                        task_key: slot.task_key.clone(),
                         identity: poller.identity.clone(),
                         request_id: uuid::Uuid::new_v4().to_string(),
                         worker_version: poller.worker_version.clone(),
@@ -258,10 +398,7 @@ impl Matching {
                     Ok(applied) => applied,
                     Err(e) => {
                         // Not applied (no leader, shutting down): the task stays ready.
-                        q.ready
-                            .lock()
-                            .expect("queue lock")
-                            .insert(task_key, added_at);
+                        q.ready.lock().expect("queue lock").put_back(slot, added_at);
                         return Err(errors::propose(e));
                     }
                 };
@@ -282,5 +419,112 @@ impl Matching {
                 _ = tokio::time::sleep_until(deadline) => return Ok(None),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn priority(key: u32, fairness: &str, weight_milli: u32) -> TaskPriority {
+        TaskPriority {
+            priority_key: key,
+            fairness_key: fairness.into(),
+            fairness_weight_milli: weight_milli,
+        }
+    }
+
+    fn task(id: u64) -> Vec<u8> {
+        keys::task("ns", "q", TaskKind::Activity, id)
+    }
+
+    fn drain(ready: &mut Ready) -> Vec<u64> {
+        std::iter::from_fn(|| ready.pop_first())
+            .map(|(slot, _)| keys::decode_task(&slot.task_key).unwrap().3)
+            .collect()
+    }
+
+    #[test]
+    fn lower_keys_first_unset_in_the_middle_and_fifo_within_a_key() {
+        let policy = DispatchPolicy::default();
+        let mut ready = Ready::default();
+        for (id, key) in [(1, 0), (2, 5), (3, 1), (4, 3), (5, 9), (6, 1), (7, 0)] {
+            ready.add(&policy, task(id), &priority(key, "", 0));
+        }
+        ready.add(&policy, task(3), &priority(1, "", 0)); // a duplicate is ignored
+                                                          // Levels: 1 → [3, 6]; 3 (unset and 3) → [1, 4, 7]; 5 (5 and 9, capped) → [2, 5].
+        assert_eq!(drain(&mut ready), vec![3, 6, 1, 4, 7, 2, 5]);
+        assert_eq!(ready.len(), 0);
+    }
+
+    #[test]
+    fn a_start_that_failed_puts_the_task_back_in_its_place() {
+        let policy = DispatchPolicy::default();
+        let mut ready = Ready::default();
+        for id in 1..=3 {
+            ready.add(&policy, task(id), &priority(2, "", 0));
+        }
+        let (slot, at) = ready.pop_first().unwrap();
+        ready.put_back(slot, at);
+        assert_eq!(drain(&mut ready), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn with_fairness_keys_take_turns_in_proportion_to_their_weights() {
+        let policy = DispatchPolicy {
+            fairness: true,
+            ..Default::default()
+        };
+        let mut ready = Ready::default();
+        // A backlog of 30 tasks of "big" (weight 2) queued before 30 of "small" (weight 1).
+        for id in 1..=30 {
+            ready.add(&policy, task(id), &priority(0, "big", 2000));
+        }
+        for id in 31..=60 {
+            ready.add(&policy, task(id), &priority(0, "small", 0));
+        }
+        let first: Vec<u64> = drain(&mut ready).into_iter().take(30).collect();
+        let big = first.iter().filter(|id| **id <= 30).count();
+        assert_eq!(big, 20, "2:1 over the first 30 handed out: {first:?}");
+        // Without fairness the same backlog is first in, first out.
+        let mut fifo = Ready::default();
+        for id in 1..=30 {
+            fifo.add(
+                &DispatchPolicy::default(),
+                task(id),
+                &priority(0, "big", 2000),
+            );
+        }
+        for id in 31..=60 {
+            fifo.add(
+                &DispatchPolicy::default(),
+                task(id),
+                &priority(0, "small", 0),
+            );
+        }
+        assert_eq!(drain(&mut fifo), (1..=60).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn an_idle_fairness_key_does_not_claim_the_turns_it_missed() {
+        let policy = DispatchPolicy {
+            fairness: true,
+            ..Default::default()
+        };
+        let mut ready = Ready::default();
+        for id in 1..=10 {
+            ready.add(&policy, task(id), &priority(0, "busy", 0));
+        }
+        let handed: Vec<u64> = (0..8)
+            .map(|_| ready.pop_first().unwrap())
+            .map(|(s, _)| keys::decode_task(&s.task_key).unwrap().3)
+            .collect();
+        assert_eq!(handed, (1..=8).collect::<Vec<_>>());
+        for id in 11..=14 {
+            ready.add(&policy, task(id), &priority(0, "late", 0));
+        }
+        // "late" starts at the pass last handed out: it alternates with "busy" rather than
+        // taking the eight turns it missed ahead of the two tasks "busy" still has.
+        assert_eq!(drain(&mut ready), vec![11, 9, 12, 10, 13, 14]);
     }
 }

@@ -25,7 +25,7 @@ from temporalio.api.workflowservice.v1 import (
     RespondWorkflowTaskCompletedRequest,
     UnpauseActivityRequest,
 )
-from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import Priority, RetryPolicy, SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
@@ -42,6 +42,7 @@ from external_workflows import (
 from child_workflows import CHILD_WORKFLOWS, AbandoningParentWorkflow, ParentWorkflow, TakenChildIdWorkflow
 from update_workflows import UPDATE_WORKFLOWS, AbandonUpdateWorkflow, CounterWorkflow, UnfinishedHandlerWorkflow
 from marker_workflows import MARKER_ACTIVITIES, MARKER_WORKFLOWS, LongLocalActivityWorkflow, PatchedWorkflow
+from priority_workflows import PRIORITY_ACTIVITIES, PRIORITY_WORKFLOWS, InheritingParent
 from search_attribute_workflows import (
     KEYWORD,
     SEARCH_ATTRIBUTE_WORKFLOWS,
@@ -231,7 +232,7 @@ def scenario_worker(client, queue) -> Worker:
     not have sticky queues yet, and the fixtures compare the mode both servers serve. (With
     stickiness Temporal names the worker's sticky queue in later WorkflowTaskScheduled events.)"""
     return Worker(
-        client, task_queue=queue, workflows=WORKFLOWS + FAILURE_WORKFLOWS + CHAIN_WORKFLOWS + CHILD_WORKFLOWS + EXTERNAL_WORKFLOWS + CRON_WORKFLOWS + SEARCH_ATTRIBUTE_WORKFLOWS + MARKER_WORKFLOWS + UPDATE_WORKFLOWS + ACTIVITY_OPS_WORKFLOWS, activities=ACTIVITIES + FAILURE_ACTIVITIES + MARKER_ACTIVITIES + ACTIVITY_OPS_ACTIVITIES, max_cached_workflows=0
+        client, task_queue=queue, workflows=WORKFLOWS + FAILURE_WORKFLOWS + CHAIN_WORKFLOWS + CHILD_WORKFLOWS + EXTERNAL_WORKFLOWS + CRON_WORKFLOWS + SEARCH_ATTRIBUTE_WORKFLOWS + MARKER_WORKFLOWS + UPDATE_WORKFLOWS + ACTIVITY_OPS_WORKFLOWS + PRIORITY_WORKFLOWS, activities=ACTIVITIES + FAILURE_ACTIVITIES + MARKER_ACTIVITIES + ACTIVITY_OPS_ACTIVITIES + PRIORITY_ACTIVITIES, max_cached_workflows=0
     )
 
 
@@ -552,6 +553,10 @@ SCENARIOS = {
     "unfinished_signal_handler_second_run": lambda c, q, w: _unfinished_handler(c, q, w, "signal", "second"),
     "unfinished_update_handler_first_run": lambda c, q, w: _unfinished_handler(c, q, w, "update", "first"),
     "unfinished_update_handler_second_run": lambda c, q, w: _unfinished_handler(c, q, w, "update", "second"),
+    "priority_inherited": lambda c, q, w: _run(
+        c, q, w, InheritingParent.run, None,
+        priority=Priority(priority_key=2, fairness_key="tenant-a", fairness_weight=2.5),
+    ),
 }
 
 # Differ between runs of the same scenario on the same server, or are server-internal.

@@ -131,3 +131,44 @@ async def test_sigterm_of_the_leader_hands_leadership_over_and_loses_nothing(tmp
     finally:
         for n in cluster.nodes:
             n.kill9()
+
+
+async def test_the_cluster_keeps_its_feature_level_while_a_member_is_down(cluster):
+    """Once the leader has seen every member at this build's level it records that level in
+    the log: a member killed afterwards does not take eager start away."""
+    import time
+
+    from test_backup import feature_levels, keel_cli
+
+    leader = cluster.node(cluster.wait_leader())
+
+    def level_line() -> tuple:
+        return feature_levels(keel_cli("cluster", "status", "--address", leader.target).stdout)
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        members, level = level_line()
+        if len(members) == 1 and members == {level}:
+            break
+        await asyncio.sleep(0.5)
+    assert len(members) == 1 and members == {level}, (members, level)
+    down = next(n for n in cluster.nodes if n is not leader)
+    down.kill9()
+    # The leader surveys the members every 5 s; across three surveys with one member not
+    # answering (counted at the lowest level), the cluster's level stays where it was.
+    began = time.monotonic()
+    while time.monotonic() - began < 16:
+        _, now = level_line()
+        assert now == level, f"the cluster level fell from {level} to {now} with node {down.node_id} down"
+        await asyncio.sleep(1)
+    client = await Client.connect(leader.target)
+    async with Worker(client, task_queue="py-level", workflows=[ShoutThenSleep], activities=[shout]):
+        handle = await client.start_workflow(ShoutThenSleep.run, "down", id=f"py-level-{uuid.uuid4()}",
+                                             task_queue="py-level", request_eager_start=True)
+        assert getattr(handle, "__temporal_eagerly_started"), "eager start with a member down"
+        assert await handle.result() == "DOWN"
+    down.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and down.node_id not in cluster.status(leader.target):
+        await asyncio.sleep(0.5)
+    assert level_line() == (members, level)

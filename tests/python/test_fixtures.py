@@ -15,6 +15,8 @@ async def keel_histories(keel):
     return await run_all(keel.target, list(SCENARIOS))
 
 
+# Every scenario runs in turn (some wait out timeouts of seconds): more than the default bound.
+@pytest.mark.timeout(300)
 async def test_histories_match_temporal_dev_server(keel_histories):
     report = []
     for name in SCENARIOS:

@@ -3,7 +3,8 @@ by scripts/test.sh from a pinned commit) runs workflows; its nodes are replaced 
 by this build on the same data directories (SIGTERM, restart), with the workers and clients
 working throughout. Every workflow completes, the cluster ends with every member on this
 build, and nothing acknowledged is lost. While a member runs the previous build the cluster
-stays at its feature level (no eager start); once all are upgraded it moves to this one's."""
+stays at its feature level (no eager start); once all are upgraded it moves to this one's and
+records it, after which a node of the previous build cannot join."""
 
 import asyncio
 import os
@@ -88,6 +89,27 @@ async def test_a_cluster_of_the_previous_build_is_upgraded_node_by_node_with_wor
         assert sorted(rows) == [1, 2, 3]
         versions = {cols[-2] for cols in rows.values()}
         assert len(versions) == 1 and versions != {old_version}, (old_version, versions)
+
+        # The cluster's level is recorded now: a node of the previous build asking to join
+        # is refused (it could not apply the log), with the reason in its own log.
+        log_path = tmp_path / "node4.log"
+        with open(log_path, "w") as log:
+            joiner = subprocess.Popen(
+                [OLD, "server", "start", "--node-id", "4", "--listen", f"127.0.0.1:{reserve_port()}",
+                 "--peer-listen", f"127.0.0.1:{reserve_port()}", "--data-dir", str(tmp_path / "node4"),
+                 "--join-peer", f"127.0.0.1:{peers[1]}"],
+                stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, "KEEL_LOG": "warn,openraft=off"},
+            )
+        try:
+            for _ in range(60):
+                if "below the cluster's level" in log_path.read_text():
+                    break
+                await asyncio.sleep(0.5)
+            assert "below the cluster's level" in log_path.read_text(), log_path.read_text()[-2000:]
+            assert 4 not in cluster.status(), cluster.status()
+        finally:
+            joiner.kill()
+            joiner.wait()
     finally:
         for n in nodes:
             n.kill9()

@@ -7,6 +7,7 @@ use crate::activity;
 use crate::ctx::ApplyCtx;
 use crate::error::{ApplyResult, Rejection};
 use crate::history::{self, Attributes};
+use crate::priority;
 use crate::records::ActivityInfo;
 use crate::time::{duration, explicit_duration, nanos, secs};
 use crate::validate;
@@ -117,6 +118,8 @@ pub(super) fn apply(
     validate::id("ActivityId", &a.activity_id).map_err(Rejection::InvalidArgument)?;
     let activity_type = a.activity_type.clone().unwrap_or_default().name;
     validate::id("ActivityType", &activity_type).map_err(Rejection::InvalidArgument)?;
+    let priority =
+        priority::checked(ctx, a.priority.clone()).map_err(Rejection::InvalidArgument)?;
     if let Some(input) = &a.input {
         validate::payload_size("ScheduleActivityTaskCommandAttributes.Input", input)
             .map_err(Rejection::InvalidArgument)?;
@@ -202,6 +205,7 @@ pub(super) fn apply(
         scheduled_time: ctx.now,
         current_attempt_scheduled_time: ctx.now,
         use_workflow_build_id: a.use_workflow_build_id,
+        priority,
         ..Default::default()
     };
     // Eager dispatch (if the leader allowed it): no task in a queue; the activity starts for

@@ -6,6 +6,7 @@ use crate::children::{self, InitiatedChild, MAX_PENDING_CHILDREN};
 use crate::ctx::ApplyCtx;
 use crate::error::{ApplyResult, Rejection};
 use crate::history::{self, Attributes};
+use crate::priority;
 use crate::search_attributes;
 use crate::start::DEFAULT_TASK_TIMEOUT_SECS;
 use crate::time::{duration, explicit_duration, nanos, secs};
@@ -28,6 +29,7 @@ pub(super) fn apply(
         .ok_or_else(|| Rejection::Internal("no run id stamped for a child workflow".into()))?;
     let request = children::start_request(c.exec, &a, &run_id);
     validate::start_request(&request).map_err(Rejection::InvalidArgument)?;
+    priority::checked(ctx, a.priority.clone()).map_err(Rejection::InvalidArgument)?;
     search_attributes::check_command(ctx, &request.namespace, &mut a.search_attributes)?;
     let namespace_id = ctx.namespace(&request.namespace)?.id;
     let pending = c.exec.children.len() + c.initiated_children.len();

@@ -61,6 +61,11 @@ pub fn execution_info(exec: &ExecutionRecord, for_describe: bool) -> WorkflowExe
         } else {
             None
         },
+        priority: if for_describe {
+            exec.priority.clone()
+        } else {
+            None
+        },
         ..Default::default()
     }
 }

@@ -225,6 +225,7 @@ fn describe_execution(
                 a.last_worker_identity.clone()
             },
             activity_options: Some(described_options(a)),
+            priority: a.priority.clone(),
             ..Default::default()
         })
         .collect();
