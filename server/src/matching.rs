@@ -93,11 +93,12 @@ struct Ready {
 }
 
 impl Ready {
-    fn add(&mut self, policy: &DispatchPolicy, task_key: Vec<u8>, priority: &TaskPriority) {
-        if self.slots.contains_key(&task_key) {
-            return;
-        }
+    /// Queues a task (once); returns its priority level.
+    fn add(&mut self, policy: &DispatchPolicy, task_key: Vec<u8>, priority: &TaskPriority) -> u32 {
         let level = policy.level(priority.priority_key);
+        if self.slots.contains_key(&task_key) {
+            return level;
+        }
         let pass = if policy.fairness {
             let floor = self.floor.get(&level).copied().unwrap_or(0);
             let weight_milli = match priority.fairness_weight_milli {
@@ -122,6 +123,7 @@ impl Ready {
             },
             Instant::now(),
         );
+        level
     }
 
     /// Puts a task back where it stood (a start that was not applied).
@@ -148,8 +150,15 @@ impl Ready {
         self.order.len()
     }
 
-    fn oldest(&self) -> Option<Instant> {
-        self.order.values().min().copied()
+    /// Per priority level: how many tasks wait and since when the oldest has.
+    fn by_level(&self) -> BTreeMap<u32, (usize, Instant)> {
+        let mut levels: BTreeMap<u32, (usize, Instant)> = BTreeMap::new();
+        for (slot, added_at) in &self.order {
+            let entry = levels.entry(slot.level).or_insert((0, *added_at));
+            entry.0 += 1;
+            entry.1 = entry.1.min(*added_at);
+        }
+        levels
     }
 }
 
@@ -158,9 +167,9 @@ struct Queue {
     ready: Mutex<Ready>,
     /// Who polled lately: identity -> last poll (unix nanos of the leader's clock).
     pollers: Mutex<BTreeMap<String, i64>>,
-    /// When tasks were added and handed out in the last `RATE_WINDOW`.
-    added_at: Mutex<VecDeque<Instant>>,
-    dispatched_at: Mutex<VecDeque<Instant>>,
+    /// When tasks were added and handed out in the last `RATE_WINDOW`, with their levels.
+    added_at: Mutex<VecDeque<(Instant, u32)>>,
+    dispatched_at: Mutex<VecDeque<(Instant, u32)>>,
     /// Queries for runs on this (workflow) queue; served before stored tasks.
     queries: Mutex<VecDeque<QueryTask>>,
     added: Notify,
@@ -174,22 +183,27 @@ const DEFAULT_POLLER_RATE: f64 = 100_000.0;
 /// Add and dispatch rates are averaged over this window, as Temporal's.
 const RATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Notes an event now and forgets those older than the window.
-fn note(events: &Mutex<VecDeque<Instant>>) {
+/// Notes an event of a task at `level` now and forgets those older than the window.
+fn note(events: &Mutex<VecDeque<(Instant, u32)>>, level: u32) {
     let mut events = events.lock().expect("rate lock");
     let now = Instant::now();
-    while events.front().is_some_and(|t| now - *t > RATE_WINDOW) {
+    while events.front().is_some_and(|(t, _)| now - *t > RATE_WINDOW) {
         events.pop_front();
     }
-    events.push_back(now);
+    events.push_back((now, level));
 }
 
-/// Events per second over the window.
-fn rate(events: &Mutex<VecDeque<Instant>>) -> f32 {
+/// Events per second over the window: every level's, and each level's.
+fn rates(events: &Mutex<VecDeque<(Instant, u32)>>) -> (f32, BTreeMap<u32, f32>) {
     let events = events.lock().expect("rate lock");
     let now = Instant::now();
-    let recent = events.iter().filter(|t| now - **t <= RATE_WINDOW).count();
-    recent as f32 / RATE_WINDOW.as_secs_f32()
+    let window = RATE_WINDOW.as_secs_f32();
+    let (mut all, mut by_level) = (0.0, BTreeMap::new());
+    for (_, level) in events.iter().filter(|(t, _)| now - *t <= RATE_WINDOW) {
+        all += 1.0 / window;
+        *by_level.entry(*level).or_insert(0.0) += 1.0 / window;
+    }
+    (all, by_level)
 }
 
 impl Queue {
@@ -208,9 +222,17 @@ pub struct PollerSeen {
     pub rate_per_second: f64,
 }
 
-/// A queue's pollers of the last five minutes (latest first) and its backlog.
+/// A queue's pollers of the last five minutes (latest first), its backlog and rates, in all
+/// and by priority level.
 pub struct QueueDescription {
     pub pollers: Vec<PollerSeen>,
+    pub stats: QueueStats,
+    /// Every level with tasks waiting or moving in the window, and the default level.
+    pub by_priority: BTreeMap<u32, QueueStats>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct QueueStats {
     /// Ready tasks not yet handed out.
     pub backlog: usize,
     /// How long the oldest of them has waited (since this node learned of it).
@@ -261,11 +283,12 @@ impl Matching {
         priority: &TaskPriority,
     ) {
         let q = self.queue(namespace, queue, kind);
-        q.ready
+        let level = q
+            .ready
             .lock()
             .expect("queue lock")
             .add(&self.policy, task_key, priority);
-        note(&q.added_at);
+        note(&q.added_at, level);
         q.added.notify_one();
     }
 
@@ -285,13 +308,31 @@ impl Matching {
             })
             .collect();
         pollers.sort_by_key(|p| std::cmp::Reverse(p.last_access_unix_nanos));
-        let ready = q.ready.lock().expect("queue lock");
+        let waiting = q.ready.lock().expect("queue lock").by_level();
+        let (add_rate, added) = rates(&q.added_at);
+        let (dispatch_rate, dispatched) = rates(&q.dispatched_at);
+        let mut by_priority: BTreeMap<u32, QueueStats> = BTreeMap::new();
+        by_priority.insert(self.policy.level(0), QueueStats::default());
+        for (level, (backlog, since)) in &waiting {
+            let stats = by_priority.entry(*level).or_default();
+            stats.backlog = *backlog;
+            stats.oldest = Some(since.elapsed());
+        }
+        for (level, rate) in added {
+            by_priority.entry(level).or_default().add_rate = rate;
+        }
+        for (level, rate) in dispatched {
+            by_priority.entry(level).or_default().dispatch_rate = rate;
+        }
         QueueDescription {
             pollers,
-            backlog: ready.len(),
-            oldest: ready.oldest().map(|t| t.elapsed()),
-            add_rate: rate(&q.added_at),
-            dispatch_rate: rate(&q.dispatched_at),
+            stats: QueueStats {
+                backlog: waiting.values().map(|(n, _)| n).sum(),
+                oldest: waiting.values().map(|(_, since)| since.elapsed()).max(),
+                add_rate,
+                dispatch_rate,
+            },
+            by_priority,
         }
     }
 
@@ -384,6 +425,7 @@ impl Matching {
             }
             let next = q.ready.lock().expect("queue lock").pop_first();
             if let Some((slot, added_at)) = next {
+                let level = slot.level;
                 let mutation = Mutation {
                     now: 0,
                     kind: Some(Kind::StartTask(StartTask {
@@ -405,7 +447,7 @@ impl Matching {
                 match proposed {
                     Ok(Outcome::TaskStale) => continue,
                     Ok(outcome) => {
-                        note(&q.dispatched_at);
+                        note(&q.dispatched_at, level);
                         return Ok(Some(Polled::Task(outcome)));
                     }
                     Err(rejection) => {

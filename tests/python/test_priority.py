@@ -2,8 +2,8 @@
 `keel`: a backlog of activities is handed out by priority key (1 first, unset as 3, above 5
 as 5) and first in, first out within a key; with `matching.enableFairness` fairness keys
 share a key by weight; a run's priority is on its started event and Describe, and its
-children and activities inherit the fields they leave unset; a bad priority is refused as
-Temporal refuses it."""
+children and activities inherit the fields they leave unset; DescribeTaskQueue counts the
+backlog by priority key; a bad priority is refused as Temporal refuses it."""
 
 import asyncio
 import json
@@ -12,8 +12,9 @@ import uuid
 
 from temporalio import activity
 from temporalio.api.common.v1 import Priority as PriorityProto
-from temporalio.api.enums.v1 import EventType
-from temporalio.api.workflowservice.v1 import StartWorkflowExecutionRequest
+from temporalio.api.enums.v1 import EventType, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, StartWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.common import Priority
 from temporalio.service import RPCError, RPCStatusCode
@@ -34,7 +35,8 @@ async def take_turn(name: str) -> str:
 
 async def run_backlog(keel: Keel, plan: list) -> list:
     """Schedules the plan's activities at once with no activity worker, then lets one worker
-    with a single slot work through the backlog; returns the order they ran in."""
+    with a single slot work through the backlog; returns the order they ran in and the
+    backlog by priority key DescribeTaskQueue reported before."""
     client = await Client.connect(keel.target)
     workflow_queue, activity_queue = f"wq-{uuid.uuid4()}", f"aq-{uuid.uuid4()}"
     TURNS.clear()
@@ -47,6 +49,10 @@ async def run_backlog(keel: Keel, plan: list) -> list:
                 break
             await asyncio.sleep(0.05)
         assert len(described.raw_description.pending_activities) == len(plan), "the backlog was never complete"
+        queue = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
+            namespace="default", task_queue=TaskQueue(name=activity_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY, report_stats=True))
+        backlog = {key: s.approximate_backlog_count for key, s in queue.stats_by_priority_key.items()}
         async with Worker(client, task_queue=activity_queue, activities=[take_turn], max_concurrent_activities=1):
             assert await asyncio.wait_for(handle.result(), 60) == [p[0] for p in plan]
     scheduled = {
@@ -56,7 +62,7 @@ async def run_backlog(keel: Keel, plan: list) -> list:
     }
     for name, key, fairness, weight in plan:
         assert (scheduled[name].priority_key, scheduled[name].fairness_key) == (key, fairness), name
-    return list(TURNS)
+    return list(TURNS), backlog
 
 
 async def test_a_backlog_is_handed_out_by_priority_key_and_in_order_within_a_key(keel):
@@ -65,8 +71,9 @@ async def test_a_backlog_is_handed_out_by_priority_key_and_in_order_within_a_key
         ["p1-b", 1, "", 0], ["p3", 3, "", 0], ["p9", 9, "", 0], ["p4", 4, "", 0],
         ["p2-b", 2, "tenant", 2.0], ["unset-b", 0, "", 0],
     ]
-    turns = await run_backlog(keel, plan)
+    turns, backlog = await run_backlog(keel, plan)
     assert turns == ["p1-a", "p1-b", "p2-a", "p2-b", "unset-a", "p3", "unset-b", "p4", "p5-a", "p9"]
+    assert backlog == {1: 2, 2: 2, 3: 3, 4: 1, 5: 2}, backlog
 
 
 async def test_with_fairness_on_fairness_keys_share_a_priority_key_by_weight(tmp_path):
@@ -76,7 +83,7 @@ async def test_with_fairness_on_fairness_keys_share_a_priority_key_by_weight(tmp
     try:
         heavy = [[f"heavy-{i}", 0, "heavy", 3.0] for i in range(12)]
         light = [[f"light-{i}", 0, "light", 0] for i in range(4)]
-        turns = await run_backlog(keel, heavy + light + [["urgent", 1, "light", 0]])
+        turns, _ = await run_backlog(keel, heavy + light + [["urgent", 1, "light", 0]])
     finally:
         keel.kill9()
     assert turns[0] == "urgent", turns

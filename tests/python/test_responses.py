@@ -31,8 +31,6 @@ KNOWN = {
     "PollWorkflowTaskQueue (second task) .pollerScalingDecision": "poller autoscaling hints: not given",
     "DescribeTaskQueue (TASK_QUEUE_TYPE_WORKFLOW, stats) .effectiveRateLimit": "task queue rate limits: none in Keel",
     "DescribeTaskQueue (TASK_QUEUE_TYPE_ACTIVITY, stats) .effectiveRateLimit": "task queue rate limits: none in Keel",
-    "DescribeTaskQueue (TASK_QUEUE_TYPE_WORKFLOW, stats) .statsByPriorityKey": "priorities: not yet (issue 21)",
-    "DescribeTaskQueue (TASK_QUEUE_TYPE_ACTIVITY, stats) .statsByPriorityKey": "priorities: not yet (issue 21)",
     "DescribeTaskQueue (TASK_QUEUE_TYPE_WORKFLOW, stats) .versioningInfo": "worker versioning: not yet (issue 21)",
     "DescribeTaskQueue (TASK_QUEUE_TYPE_ACTIVITY, stats) .versioningInfo": "worker versioning: not yet (issue 21)",
     "DescribeWorkflowExecution (activity running) .workflowExecutionInfo.searchAttributes.indexedFields.BuildIds":

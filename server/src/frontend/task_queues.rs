@@ -7,9 +7,10 @@
 
 use super::{Frontend, Res};
 use crate::errors;
-use crate::matching::QueueDescription;
+use crate::matching::{QueueDescription, QueueStats};
 use keel_engine::records::TaskKind;
 use keel_engine::time::timestamp;
+use std::collections::HashMap;
 use std::time::Duration;
 use temporalio_protos::temporal::api::{
     enums::v1::{DescribeTaskQueueMode, TaskQueueType},
@@ -41,17 +42,25 @@ fn pollers(d: &QueueDescription) -> Vec<PollerInfo> {
         .collect()
 }
 
-fn stats(d: &QueueDescription) -> TaskQueueStats {
+fn stats(s: &QueueStats) -> TaskQueueStats {
     TaskQueueStats {
-        approximate_backlog_count: d.backlog as i64,
+        approximate_backlog_count: s.backlog as i64,
         approximate_backlog_age: Some(
-            prost_wkt_types::Duration::try_from(d.oldest.unwrap_or(Duration::ZERO))
+            prost_wkt_types::Duration::try_from(s.oldest.unwrap_or(Duration::ZERO))
                 .unwrap_or_default(),
         ),
-        tasks_add_rate: d.add_rate,
-        tasks_dispatch_rate: d.dispatch_rate,
+        tasks_add_rate: s.add_rate,
+        tasks_dispatch_rate: s.dispatch_rate,
         ..Default::default()
     }
+}
+
+/// The stats of each priority level, keyed by it as Temporal keys them.
+fn stats_by_priority_key(d: &QueueDescription) -> HashMap<i32, TaskQueueStats> {
+    d.by_priority
+        .iter()
+        .map(|(level, s)| (*level as i32, stats(s)))
+        .collect()
 }
 
 pub(super) async fn describe(
@@ -97,7 +106,7 @@ pub(super) async fn describe(
                     } else {
                         Vec::new()
                     },
-                    stats: report_stats.then(|| stats(&d)),
+                    stats: report_stats.then(|| stats(&d.stats)),
                 },
             );
         }
@@ -112,13 +121,14 @@ pub(super) async fn describe(
     let d = matching.describe(&namespace, &queue, kind);
     response.pollers = pollers(&d);
     if report_stats {
-        response.stats = Some(stats(&d));
+        response.stats = Some(stats(&d.stats));
+        response.stats_by_priority_key = stats_by_priority_key(&d);
     }
     if include_task_queue_status {
         #[allow(deprecated)]
         {
             response.task_queue_status = Some(TaskQueueStatus {
-                backlog_count_hint: d.backlog as i64,
+                backlog_count_hint: d.stats.backlog as i64,
                 rate_per_second: 100_000.0,
                 ..Default::default()
             });
