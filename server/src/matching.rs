@@ -517,34 +517,25 @@ mod tests {
             fairness: true,
             ..Default::default()
         };
-        let mut ready = Ready::default();
         // A backlog of 30 tasks of "big" (weight 2) queued before 30 of "small" (weight 1).
-        for id in 1..=30 {
-            ready.add(&policy, task(id), &priority(0, "big", 2000));
-        }
-        for id in 31..=60 {
-            ready.add(&policy, task(id), &priority(0, "small", 0));
-        }
-        let first: Vec<u64> = drain(&mut ready).into_iter().take(30).collect();
+        let backlog = |policy: &DispatchPolicy| {
+            let mut ready = Ready::default();
+            for id in 1..=60 {
+                let (key, weight) = if id <= 30 {
+                    ("big", 2000)
+                } else {
+                    ("small", 0)
+                };
+                ready.add(policy, task(id), &priority(0, key, weight));
+            }
+            ready
+        };
+        let first: Vec<u64> = drain(&mut backlog(&policy)).into_iter().take(30).collect();
         let big = first.iter().filter(|id| **id <= 30).count();
         assert_eq!(big, 20, "2:1 over the first 30 handed out: {first:?}");
         // Without fairness the same backlog is first in, first out.
-        let mut fifo = Ready::default();
-        for id in 1..=30 {
-            fifo.add(
-                &DispatchPolicy::default(),
-                task(id),
-                &priority(0, "big", 2000),
-            );
-        }
-        for id in 31..=60 {
-            fifo.add(
-                &DispatchPolicy::default(),
-                task(id),
-                &priority(0, "small", 0),
-            );
-        }
-        assert_eq!(drain(&mut fifo), (1..=60).collect::<Vec<_>>());
+        let fifo = drain(&mut backlog(&DispatchPolicy::default()));
+        assert_eq!(fifo, (1..=60).collect::<Vec<_>>());
     }
 
     #[test]
