@@ -304,10 +304,13 @@ impl RaftNode {
         &self,
         mut mutation: Mutation,
     ) -> Result<ApplyResult<Outcome>, ProposeError> {
-        // A new leader's first entry and its namespaces stay possible, so leadership works.
+        // A new leader's first entry, its namespaces and the cluster's level stay possible,
+        // so leadership works.
         let essential = matches!(
             mutation.kind,
-            Some(Kind::Noop(_)) | Some(Kind::RegisterNamespace(_))
+            Some(Kind::Noop(_))
+                | Some(Kind::RegisterNamespace(_))
+                | Some(Kind::RecordClusterLevel(_))
         );
         if self.handing_off.load(Ordering::SeqCst) {
             return Err(ProposeError::NotLeader { leader: None });

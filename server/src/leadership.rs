@@ -103,10 +103,9 @@ async fn take_over(
     if alone {
         // Nobody to ask: the cluster's level is this build's, recorded before the first
         // request is served (what it records, such as priorities, is kept from the start).
-        keel.node
-            .survey_members()
-            .await
-            .map_err(crate::errors::propose)?;
+        if let Err(e) = keel.node.survey_members().await {
+            tracing::warn!(error = %e, "recording the cluster's level failed; the survey retries");
+        }
     }
     tokio::spawn(survey_members(keel.clone()));
     let timer_keel = keel.clone();
