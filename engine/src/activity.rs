@@ -210,7 +210,8 @@ pub(crate) fn start_attempt(
         start_to_close_timeout: explicit_duration(a.start_to_close_timeout),
         heartbeat_timeout: explicit_duration(a.heartbeat_timeout),
         retry_policy: a.retry_policy.clone(),
-        priority: crate::priority::merge(exec.priority.as_ref(), a.priority.as_ref()),
+        // The activity's own, as the dev server hands it out (the merged one orders dispatch).
+        priority: a.priority.clone(),
         ..Default::default()
     }
 }
