@@ -348,8 +348,7 @@ pub fn options_of(a: &ActivityInfo) -> ActivityOptions {
 }
 
 fn set_options(ctx: &ApplyCtx, a: &mut ActivityInfo, o: &ActivityOptions) {
-    // Priorities are kept once the cluster's level has them (see `priority`).
-    if ctx.cluster_level() >= crate::feature_level::RELEASE_4 {
+    if crate::priority::kept(ctx) {
         a.priority = o.priority.clone();
     }
     if let Some(q) = &o.task_queue {

@@ -55,13 +55,18 @@ pub fn merge(inherited: Option<&Priority>, own: Option<&Priority>) -> Option<Pri
     }
 }
 
+/// Whether the cluster's recorded level keeps priorities.
+pub(crate) fn kept(ctx: &ApplyCtx) -> bool {
+    ctx.cluster_level() >= feature_level::RELEASE_4
+}
+
 /// `priority`, checked, if the cluster's recorded level keeps priorities; nothing (and no
 /// check, as the builds before) if it does not.
 pub(crate) fn checked(
     ctx: &ApplyCtx,
     priority: Option<Priority>,
 ) -> Result<Option<Priority>, String> {
-    if ctx.cluster_level() < feature_level::RELEASE_4 {
+    if !kept(ctx) {
         return Ok(None);
     }
     validate(priority.as_ref())?;
