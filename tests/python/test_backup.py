@@ -9,6 +9,7 @@ import asyncio
 import os
 import re
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -66,9 +67,11 @@ async def take_backup_while_running(source_target: str, path: str):
     async with Worker(client, task_queue=QUEUE, workflows=[SleepStampSleep], activities=[stamp_that_hangs]):
         for wf_id in ids[:150]:
             await client.start_workflow(SleepStampSleep.run, wf_id, id=wf_id, task_queue=QUEUE)
-        for _ in range(100):
-            if await count_started_activities(client, ids[:150:15]) >= 5:
-                break
+        # Under load the worker may take a while to pick the first activities up; the backup
+        # is only worth taking once some are running.
+        deadline = time.monotonic() + 60
+        while await count_started_activities(client, ids[:150:15]) < 5:
+            assert time.monotonic() < deadline, "5 activities started within 60 s"
             await asyncio.sleep(0.2)
         # The last 50 are still in their first timer when the backup is taken.
         for wf_id in ids[150:]:
