@@ -1,6 +1,7 @@
 //! Activity tasks after they are scheduled: a poller starting one, completion, failure with
 //! retries (no history until the final outcome, as in Temporal), cancellation, heartbeats,
-//! and the start-to-close / schedule-to-close timeouts.
+//! and the start-to-close / schedule-to-close timeouts. A standalone activity (see
+//! `standalone`) goes through the same rules; only its end is recorded differently.
 
 use crate::ctx::ApplyCtx;
 use crate::error::{ApplyResult, Rejection};
@@ -41,6 +42,23 @@ pub(crate) fn schedule(ctx: &mut ApplyCtx, exec: &ExecutionRecord, a: &ActivityI
     arm_schedule_to_close(ctx, exec, a);
 }
 
+/// A standalone activity's first attempt: dispatched `delay` from now (its start delay),
+/// its schedule-to-close timer armed from now.
+pub(crate) fn schedule_after(
+    ctx: &mut ApplyCtx,
+    exec: &ExecutionRecord,
+    a: &ActivityInfo,
+    delay: i64,
+) {
+    if delay > 0 {
+        let t = timer(exec, TimerKind::ActivityRetry, a);
+        ctx.schedule_timer(ctx.now + delay, &t);
+    } else {
+        dispatch(ctx, exec, a);
+    }
+    arm_schedule_to_close(ctx, exec, a);
+}
+
 /// The schedule-to-close timer of a newly scheduled activity, from now.
 pub(crate) fn arm_schedule_to_close(ctx: &mut ApplyCtx, exec: &ExecutionRecord, a: &ActivityInfo) {
     if a.schedule_to_close_timeout > 0 {
@@ -62,6 +80,7 @@ pub(crate) fn dispatch(ctx: &mut ApplyCtx, exec: &ExecutionRecord, a: &ActivityI
         attempt: a.attempt,
         stamp: a.stamp,
         priority: crate::priority::merge(exec.priority.as_ref(), a.priority.as_ref()),
+        standalone: exec.standalone,
     };
     ctx.enqueue_task(&exec.namespace, &a.task_queue, TaskKind::Activity, &record);
 }
@@ -124,7 +143,13 @@ pub(crate) fn start(
     task: TaskRecord,
     poll: StartTask,
 ) -> ApplyResult<Outcome> {
-    let mut exec = execution::load(ctx, namespace, &task.workflow_id, &task.run_id)?;
+    let mut exec = execution::load_for(
+        ctx,
+        namespace,
+        &task.workflow_id,
+        &task.run_id,
+        task.standalone,
+    )?;
     if !is_running(&exec) {
         return Err(not_found());
     }
@@ -174,6 +199,9 @@ pub(crate) fn start_attempt(
         None => None,
     };
     let a = a.clone();
+    if exec.standalone {
+        exec.last_started_time = now;
+    }
     if a.start_to_close_timeout > 0 {
         let t = timer(exec, TimerKind::ActivityStartToClose, &a);
         ctx.schedule_timer(now + a.start_to_close_timeout, &t);
@@ -183,16 +211,28 @@ pub(crate) fn start_attempt(
         ctx.schedule_timer(now + a.heartbeat_timeout, &t);
     }
     let token = TaskToken::for_activity(exec, &a);
+    // A standalone activity has no workflow: its run id goes in `activity_run_id`, as the
+    // dev server sends it.
+    let (workflow_type, workflow_execution, activity_run_id) = if exec.standalone {
+        (None, WorkflowExecution::default(), exec.run_id.clone())
+    } else {
+        (
+            Some(WorkflowType {
+                name: exec.workflow_type.clone(),
+            }),
+            WorkflowExecution {
+                workflow_id: exec.workflow_id.clone(),
+                run_id: exec.run_id.clone(),
+            },
+            String::new(),
+        )
+    };
     ws::PollActivityTaskQueueResponse {
         task_token: token.to_bytes(),
         workflow_namespace: exec.namespace.clone(),
-        workflow_type: Some(WorkflowType {
-            name: exec.workflow_type.clone(),
-        }),
-        workflow_execution: Some(WorkflowExecution {
-            workflow_id: exec.workflow_id.clone(),
-            run_id: exec.run_id.clone(),
-        }),
+        workflow_type,
+        workflow_execution: Some(workflow_execution),
+        activity_run_id,
         activity_type: Some(ActivityType {
             name: a.activity_type.clone(),
         }),
@@ -236,6 +276,11 @@ fn finish(
     index: usize,
     outcome: impl FnOnce(i64) -> (EventType, Attributes),
 ) {
+    if exec.standalone {
+        let (event_type, attributes) = outcome(0);
+        crate::standalone::close(ctx, exec, event_type, attributes);
+        return;
+    }
     let a = exec.activities.remove(index);
     let mut started_event_id = 0;
     if a.started_time != 0 {
@@ -313,6 +358,9 @@ fn fail_attempt(
     identity: String,
 ) {
     let now = ctx.now;
+    if exec.standalone {
+        exec.last_attempt_complete_time = now;
+    }
     let a = &mut exec.activities[i];
     if a.reset_requested {
         // A reset reached this attempt while it ran: the count starts over from it.
@@ -394,6 +442,12 @@ pub(crate) fn cancel(ctx: &mut ApplyCtx, m: CancelActivityTask) -> ApplyResult<O
     let req = m.request.unwrap_or_default();
     let mut exec = execution::load_running(ctx, &token)?;
     let i = started_index(&exec, &token)?;
+    if exec.standalone && !exec.cancel_requested {
+        return Err(Rejection::InvalidArgument(
+            "unable to mark activity as canceled without activity being request canceled first"
+                .into(),
+        ));
+    }
     let scheduled_event_id = exec.activities[i].scheduled_event_id;
     let latest_cancel_requested_event_id = exec.activities[i].cancel_requested_event_id;
     finish(ctx, &mut exec, i, |started_event_id| {
@@ -420,11 +474,15 @@ pub(crate) fn heartbeat(ctx: &mut ApplyCtx, m: RecordHeartbeat) -> ApplyResult<O
     let req = m.request.unwrap_or_default();
     let mut exec = execution::load_running(ctx, &token)?;
     let i = started_index(&exec, &token)?;
+    if exec.standalone {
+        exec.heartbeat_count += 1;
+    }
+    let standalone_cancel = exec.standalone && exec.cancel_requested;
     let a = &mut exec.activities[i];
     a.heartbeat_details = req.details;
     a.last_heartbeat_time = ctx.now;
     let outcome = Outcome::Heartbeat {
-        cancel_requested: a.cancel_requested_event_id != 0,
+        cancel_requested: a.cancel_requested_event_id != 0 || standalone_cancel,
         paused: a.paused,
         reset: a.reset_requested,
     };

@@ -18,6 +18,7 @@ use crate::reset;
 use crate::schedules;
 use crate::search_attributes;
 use crate::signal;
+use crate::standalone;
 use crate::start;
 use crate::sticky;
 use crate::timers;
@@ -151,6 +152,10 @@ fn dispatch(ctx: &mut ApplyCtx, kind: Option<Kind>) -> ApplyResult<Outcome> {
         Some(Kind::ResetActivity(m)) => activity_ops::reset(ctx, m),
         Some(Kind::UpdateActivityOptions(m)) => activity_ops::update_options(ctx, m),
         Some(Kind::RecordClusterLevel(m)) => feature_level::record(ctx, m),
+        Some(Kind::StartActivityExecution(m)) => standalone::start(ctx, m),
+        Some(Kind::RequestCancelActivityExecution(m)) => standalone::request_cancel(ctx, m),
+        Some(Kind::TerminateActivityExecution(m)) => standalone::terminate(ctx, m),
+        Some(Kind::DeleteActivityExecution(m)) => standalone::delete(ctx, m),
         // What this build decodes from a kind it does not know. Only a build of a later
         // level writes one, and only once this member reported that level, so this is a
         // member downgraded under a cluster that moved on: it stops rather than diverge.

@@ -31,6 +31,8 @@ const RECORD_FIELDS: &[(&str, &[(u32, &str)])] = &[
             (22, "temporal.api.common.v1.Memo"),
             (23, "temporal.api.common.v1.SearchAttributes"),
             (25, "temporal.api.common.v1.WorkerVersionStamp"),
+            (44, "temporal.api.activity.v1.ActivityExecutionOutcome"),
+            (48, "temporal.api.sdk.v1.UserMetadata"),
         ],
     ),
     (

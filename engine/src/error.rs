@@ -17,6 +17,13 @@ pub enum Rejection {
     },
     #[error("{0}")]
     NotFound(String),
+    /// StartActivityExecution for an activity id in use (ALREADY_EXISTS with Temporal's
+    /// ActivityExecutionAlreadyStartedFailure).
+    #[error("activity execution already started")]
+    ActivityAlreadyStarted {
+        run_id: String,
+        start_request_id: String,
+    },
     /// CreateSchedule for an id in use (ALREADY_EXISTS with Temporal's AlreadyStarted detail).
     #[error("schedule {schedule_id:?} is already registered")]
     ScheduleAlreadyRunning {

@@ -28,6 +28,22 @@ pub(crate) fn load(
         .ok_or_else(|| workflow_not_found(workflow_id, run_id))
 }
 
+/// A workflow run, or with `standalone` a standalone activity's run (its id in
+/// `workflow_id`): what a task, a timer or a token names.
+pub(crate) fn load_for(
+    ctx: &ApplyCtx,
+    namespace: &str,
+    workflow_id: &str,
+    run_id: &str,
+    standalone: bool,
+) -> ApplyResult<ExecutionRecord> {
+    if standalone {
+        crate::standalone::load(ctx, namespace, workflow_id, run_id)
+    } else {
+        load(ctx, namespace, workflow_id, run_id)
+    }
+}
+
 /// A run named by the API: an empty run id means the workflow id's current run.
 pub(crate) fn resolve(
     ctx: &ApplyCtx,
@@ -60,9 +76,19 @@ pub(crate) fn resolve_running(
 
 /// The open run a task token names; a closed run rejects like Temporal: NOT_FOUND.
 pub(crate) fn load_running(ctx: &ApplyCtx, token: &TaskToken) -> ApplyResult<ExecutionRecord> {
-    let exec = load(ctx, &token.namespace, &token.workflow_id, &token.run_id)?;
+    let exec = load_for(
+        ctx,
+        &token.namespace,
+        &token.workflow_id,
+        &token.run_id,
+        token.standalone,
+    )?;
     if !is_running(&exec) {
-        return Err(workflow_completed());
+        return Err(if exec.standalone {
+            crate::standalone::not_found(&exec.workflow_id)
+        } else {
+            workflow_completed()
+        });
     }
     Ok(exec)
 }
@@ -72,6 +98,10 @@ pub const MAX_HISTORY_EVENTS: i64 = 51_200;
 pub const MAX_HISTORY_BYTES: i64 = 50 * 1024 * 1024;
 
 pub(crate) fn save(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord) {
+    if exec.standalone {
+        crate::standalone::save(ctx, exec);
+        return;
+    }
     enforce_history_limits(ctx, exec);
     exec.state_transitions += 1;
     crate::activity_ops::sync_pause_info(exec);

@@ -23,7 +23,7 @@ use crate::view::{ReadError, StateView};
 use prost::Message;
 
 /// The level of this build: every kind with `required(kind) <= LEVEL` is known to it.
-pub const LEVEL: u32 = 4;
+pub const LEVEL: u32 = 5;
 
 /// What the second release with levels added to existing kinds: eager workflow start and
 /// eager activity dispatch (`StartWorkflow.eager`, `CompleteWorkflowTask.
@@ -42,6 +42,10 @@ pub const RELEASE_3: u32 = 3;
 /// what apply keeps once that recorded level is at least this one (task priorities, see
 /// `priority`): that depends on replicated state, so every replica decides alike.
 pub const RELEASE_4: u32 = 4;
+
+/// The fifth release: standalone activities (StartActivityExecution and its siblings, and
+/// the `standalone` marks on tasks, timers and tokens that only their runs write).
+pub const RELEASE_5: u32 = 5;
 
 /// The level a member reports when it predates levels (its Hello has no level): it knows the
 /// kinds of level 1.
@@ -99,6 +103,10 @@ pub fn required(kind: &Kind) -> u32 {
         | Kind::UnpauseActivity(_)
         | Kind::ResetActivity(_)
         | Kind::UpdateActivityOptions(_) => RELEASE_3,
+        Kind::StartActivityExecution(_)
+        | Kind::RequestCancelActivityExecution(_)
+        | Kind::TerminateActivityExecution(_)
+        | Kind::DeleteActivityExecution(_) => RELEASE_5,
     }
 }
 

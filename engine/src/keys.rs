@@ -20,6 +20,9 @@
 //! | 12  | visibility count | namespace, status (u8)                | count (u64 BE)   |
 //! | 13  | batch job    | namespace, job id                        | `BatchJobRecord` |
 //! | 14  | batch done   | namespace, job id, workflow id, run id (a listed target: "", its position) | empty |
+//! | 15  | schedule     | namespace, schedule id                   | `ScheduleRecord` |
+//! | 16  | activity execution | namespace, activity id, run id (a standalone activity) | `ExecutionRecord` |
+//! | 17  | current activity | namespace, activity id                 | `CurrentRun`     |
 //!
 //! Visibility index keys (see `visibility::index`) end in the run's *order*, so a scan of one
 //! index value lists runs in Temporal's fixed order: open runs first, then by close time
@@ -51,6 +54,8 @@ pub mod table {
     pub const BATCH_JOB: u8 = 13;
     pub const BATCH_DONE: u8 = 14;
     pub const SCHEDULE: u8 = 15;
+    pub const ACTIVITY_EXECUTION: u8 = 16;
+    pub const CURRENT_ACTIVITY: u8 = 17;
 }
 
 /// The indexes of the visibility index table (its second field).
@@ -137,6 +142,30 @@ pub fn execution(namespace: &str, workflow_id: &str, run_id: &str) -> Vec<u8> {
         .str(namespace)
         .str(workflow_id)
         .str(run_id)
+        .done()
+}
+
+/// A standalone activity's run (see `standalone`).
+pub fn activity_execution(namespace: &str, activity_id: &str, run_id: &str) -> Vec<u8> {
+    KeyBuilder::new(table::ACTIVITY_EXECUTION)
+        .str(namespace)
+        .str(activity_id)
+        .str(run_id)
+        .done()
+}
+
+/// Every standalone activity run of a namespace, by activity id then run id.
+pub fn activity_execution_prefix(namespace: &str) -> Vec<u8> {
+    KeyBuilder::new(table::ACTIVITY_EXECUTION)
+        .str(namespace)
+        .done()
+}
+
+/// An activity id's latest standalone run.
+pub fn current_activity(namespace: &str, activity_id: &str) -> Vec<u8> {
+    KeyBuilder::new(table::CURRENT_ACTIVITY)
+        .str(namespace)
+        .str(activity_id)
         .done()
 }
 

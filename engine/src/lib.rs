@@ -51,6 +51,7 @@ mod retry;
 pub mod schedules;
 pub mod search_attributes;
 mod signal;
+pub mod standalone;
 mod start;
 mod sticky;
 pub mod time;

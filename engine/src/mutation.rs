@@ -14,7 +14,7 @@ pub struct Mutation {
     pub now: i64,
     #[prost(
         oneof = "Kind",
-        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37"
+        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41"
     )]
     pub kind: Option<Kind>,
 }
@@ -99,6 +99,24 @@ pub enum Kind {
     /// The leader saw every member at `level` (see `feature_level`).
     #[prost(message, tag = "37")]
     RecordClusterLevel(RecordClusterLevel),
+    /// The standalone activity RPCs (see `standalone`), checked by apply.
+    #[prost(message, tag = "38")]
+    StartActivityExecution(StartActivityExecution),
+    #[prost(message, tag = "39")]
+    RequestCancelActivityExecution(ws::RequestCancelActivityExecutionRequest),
+    #[prost(message, tag = "40")]
+    TerminateActivityExecution(ws::TerminateActivityExecutionRequest),
+    #[prost(message, tag = "41")]
+    DeleteActivityExecution(ws::DeleteActivityExecutionRequest),
+}
+
+/// StartActivityExecution, with the run id the leader drew for a new run.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StartActivityExecution {
+    #[prost(message, optional, tag = "1")]
+    pub request: Option<ws::StartActivityExecutionRequest>,
+    #[prost(string, tag = "2")]
+    pub run_id: String,
 }
 
 /// UnpauseActivity, with the leader's random seed for the request's jitter: each activity's

@@ -15,6 +15,11 @@ pub enum Outcome {
         run_id: String,
         started: bool,
     },
+    /// StartActivityExecution: the run started, or the existing one the request got.
+    ActivityExecutionStarted {
+        run_id: String,
+        started: bool,
+    },
     /// A new run whose first workflow task was started for its starter (eager start).
     EagerWorkflowStarted {
         run_id: String,
@@ -82,6 +87,13 @@ pub enum Notification {
     BatchStarted {
         namespace: String,
         job_id: String,
+    },
+    /// A standalone activity's run changed (or went): its describe and outcome long polls
+    /// look again.
+    ActivityExecutionChanged {
+        namespace: String,
+        activity_id: String,
+        run_id: String,
     },
     /// A run closed with this `WorkflowExecutionStatus` (every node counts it: the metrics).
     RunClosed {

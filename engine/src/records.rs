@@ -4,8 +4,8 @@
 //! Times are unix nanoseconds (`i64`) and durations nanoseconds; 0 means "not set".
 
 use temporalio_protos::temporal::api::{
-    common::v1 as common, failure::v1 as failure, history::v1 as history, schedule::v1 as schedule,
-    workflow::v1 as workflow,
+    activity::v1 as activity, common::v1 as common, failure::v1 as failure, history::v1 as history,
+    schedule::v1 as schedule, sdk::v1 as sdk, workflow::v1 as workflow,
 };
 
 /// Engine-wide counters: the replicated clock and the id sequence for tasks, timers and
@@ -124,6 +124,9 @@ pub struct TaskRecord {
     /// The task's priority, inherited fields merged in (what matching orders by).
     #[prost(message, optional, tag = "6")]
     pub priority: Option<common::Priority>,
+    /// The task of a standalone activity (its record is in the activity tables).
+    #[prost(bool, tag = "7")]
+    pub standalone: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
@@ -174,6 +177,9 @@ pub struct TimerRecord {
     /// Activity timers: the activity's `stamp` when armed; an older stamp's timer is stale.
     #[prost(int32, tag = "7")]
     pub stamp: i32,
+    /// A timer of a standalone activity (its record is in the activity tables).
+    #[prost(bool, tag = "8")]
+    pub standalone: bool,
 }
 
 impl TimerRecord {
@@ -187,6 +193,7 @@ impl TimerRecord {
             target,
             attempt,
             stamp: 0,
+            standalone: exec.standalone,
         }
     }
 }
@@ -305,6 +312,37 @@ pub struct ExecutionRecord {
     /// children inherit.
     #[prost(message, optional, tag = "42")]
     pub priority: Option<common::Priority>,
+    /// A standalone activity (see `standalone`), not a workflow run: `workflow_id` is the
+    /// activity id, `activities` holds its one activity (kept after it closes), and there
+    /// is no history.
+    #[prost(bool, tag = "43")]
+    pub standalone: bool,
+    /// A closed standalone activity's result or failure.
+    #[prost(message, optional, tag = "44")]
+    pub activity_outcome: Option<activity::ActivityExecutionOutcome>,
+    /// A standalone activity's cancellation request: its request id and reason.
+    #[prost(string, tag = "45")]
+    pub cancel_request_id: String,
+    #[prost(string, tag = "46")]
+    pub cancel_reason: String,
+    /// Who asked to cancel (a canceled activity's failure names them).
+    #[prost(string, tag = "47")]
+    pub cancel_identity: String,
+    /// A standalone activity's summary and details, from its start request.
+    #[prost(message, optional, tag = "48")]
+    pub user_metadata: Option<sdk::UserMetadata>,
+    /// A standalone activity's first attempt waits this long after its start (nanos).
+    #[prost(int64, tag = "49")]
+    pub start_delay: i64,
+    /// Heartbeats a standalone activity received, over all attempts.
+    #[prost(int64, tag = "50")]
+    pub heartbeat_count: i64,
+    /// When a standalone activity's last attempt ended (failed, timed out or finished).
+    #[prost(int64, tag = "51")]
+    pub last_attempt_complete_time: i64,
+    /// When a standalone activity's latest attempt started (kept after the attempt ends).
+    #[prost(int64, tag = "52")]
+    pub last_started_time: i64,
 }
 
 /// An accepted update: where its events are.

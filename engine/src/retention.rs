@@ -26,5 +26,8 @@ pub(crate) fn expired(ctx: &mut ApplyCtx, exec: &ExecutionRecord) -> ApplyResult
     if is_running(exec) {
         return Ok(());
     }
+    if exec.standalone {
+        return crate::standalone::remove(ctx, exec);
+    }
     delete::remove(ctx, exec)
 }

@@ -40,9 +40,13 @@ pub(crate) fn fire(ctx: &mut ApplyCtx, m: FireTimers) -> ApplyResult<Outcome> {
             schedules::wake(ctx, &record, &key);
             continue;
         }
-        let Ok(mut exec) =
-            execution::load(ctx, &record.namespace, &record.workflow_id, &record.run_id)
-        else {
+        let Ok(mut exec) = execution::load_for(
+            ctx,
+            &record.namespace,
+            &record.workflow_id,
+            &record.run_id,
+            record.standalone,
+        ) else {
             continue;
         };
         if record.kind == TimerKind::Retention as i32 {

@@ -21,6 +21,9 @@ pub struct TaskToken {
     pub kind: i32,
     #[prost(string, tag = "7")]
     pub activity_id: String,
+    /// A standalone activity's task (`workflow_id` is its activity id).
+    #[prost(bool, tag = "8")]
+    pub standalone: bool,
 }
 
 /// A token prefix that marks Keel's format, so foreign bytes fail fast and clearly.
@@ -37,6 +40,7 @@ impl TaskToken {
             attempt: a.attempt,
             kind: TaskKind::Activity as i32,
             activity_id: a.activity_id.clone(),
+            standalone: exec.standalone,
         }
     }
 
@@ -68,6 +72,7 @@ mod tests {
             attempt: 2,
             kind: crate::records::TaskKind::Activity as i32,
             activity_id: "1".into(),
+            standalone: false,
         };
         assert_eq!(TaskToken::from_bytes(&t.to_bytes()), Some(t));
         assert_eq!(TaskToken::from_bytes(b""), None);

@@ -98,6 +98,7 @@ fn schedule_task(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, attempt: i32, s
         attempt,
         stamp: 0,
         priority: exec.priority.clone(),
+        standalone: false,
     };
     let queue = if sticky {
         exec.sticky_queue.clone()
@@ -272,6 +273,7 @@ pub(crate) fn start_scheduled(
         attempt: wt.attempt,
         kind: TaskKind::Workflow as i32,
         activity_id: String::new(),
+        standalone: false,
     };
     let response = ws::PollWorkflowTaskQueueResponse {
         task_token: token.to_bytes(),

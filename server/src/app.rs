@@ -49,6 +49,8 @@ pub struct Keel {
     pub matching: Matching,
     pub timers: Timers,
     pub watchers: Watchers,
+    /// Long polls on standalone activities (describe, outcome), by activity id and run id.
+    pub activity_watchers: Watchers,
     pub queries: Queries,
     pub updates: Updates,
     pub batches: Batches,
@@ -193,6 +195,13 @@ impl Keel {
                     workflow_id,
                     run_id,
                 } => self.watchers.notify(&namespace, &workflow_id, &run_id),
+                Notification::ActivityExecutionChanged {
+                    namespace,
+                    activity_id,
+                    run_id,
+                } => self
+                    .activity_watchers
+                    .notify(&namespace, &activity_id, &run_id),
                 Notification::BatchStarted { namespace, job_id } if leading => {
                     self.batches.spawn(self, &namespace, &job_id)
                 }
@@ -430,6 +439,7 @@ pub async fn run(
         matching: Matching::new(setup.security.dynamic.dispatch_policy()),
         timers: Timers::default(),
         watchers: Watchers::default(),
+        activity_watchers: Watchers::default(),
         updates: Updates::default(),
         batches: Batches::default(),
         queries: Queries::default(),

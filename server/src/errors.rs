@@ -158,6 +158,18 @@ pub fn rejection(r: Rejection) -> Status {
             },
         ),
         Rejection::NotFound(m) => not_found(m),
+        Rejection::ActivityAlreadyStarted {
+            run_id,
+            start_request_id,
+        } => with_detail(
+            Code::AlreadyExists,
+            message,
+            "temporal.api.errordetails.v1.ActivityExecutionAlreadyStartedFailure",
+            details::ActivityExecutionAlreadyStartedFailure {
+                start_request_id,
+                run_id,
+            },
+        ),
         Rejection::ScheduleAlreadyRunning { request_id, .. } => with_detail(
             Code::AlreadyExists,
             message,

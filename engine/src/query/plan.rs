@@ -34,6 +34,17 @@ pub enum System {
     ParentRunId,
     RootWorkflowId,
     RootRunId,
+    /// Standalone activities only (see `Subject::Activities`).
+    ActivityType,
+}
+
+/// What a query lists: workflow runs, or standalone activities, whose queries also name
+/// `ActivityId` (their id, kept as the workflow id column) and `ActivityType`, and have no
+/// hidden records to leave out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    Workflows,
+    Activities,
 }
 
 const SYSTEM: &[(&str, System, T)] = &[
@@ -142,6 +153,15 @@ pub struct Plan {
 
 /// Compiles a query against the namespace's custom search attributes (name -> type).
 pub fn compile(query: &str, custom: &BTreeMap<String, i32>) -> Result<Plan, QueryError> {
+    compile_for(query, custom, Subject::Workflows)
+}
+
+/// Compiles a query of `subject` (see `Subject`).
+pub fn compile_for(
+    query: &str,
+    custom: &BTreeMap<String, i32>,
+    subject: Subject,
+) -> Result<Plan, QueryError> {
     let parsed = parse(query)?;
     if parsed.order_by {
         return Err(QueryError::not_supported("'ORDER BY' clause".into()));
@@ -149,7 +169,7 @@ pub fn compile(query: &str, custom: &BTreeMap<String, i32>) -> Result<Plan, Quer
     if parsed.limit {
         return Err(QueryError::not_supported("'LIMIT' clause".into()));
     }
-    let resolver = Resolver { custom };
+    let resolver = Resolver { custom, subject };
     let group_by = match parsed.group_by.as_slice() {
         [] => None,
         [name] => {
@@ -175,7 +195,7 @@ pub fn compile(query: &str, custom: &BTreeMap<String, i32>) -> Result<Plan, Quer
         Some(e) => Some(resolver.filter(e)?),
         None => None,
     };
-    if !filter.as_ref().is_some_and(names_division) {
+    if subject == Subject::Workflows && !filter.as_ref().is_some_and(names_division) {
         let hidden = Filter::IsNull {
             field: resolver.field(NAMESPACE_DIVISION)?,
             negated: false,
@@ -215,6 +235,7 @@ pub fn type_name(ty: T) -> &'static str {
 
 struct Resolver<'a> {
     custom: &'a BTreeMap<String, i32>,
+    subject: Subject,
 }
 
 impl Resolver<'_> {
@@ -244,6 +265,23 @@ impl Resolver<'_> {
     }
 
     fn field(&self, name: &str) -> Result<Field, QueryError> {
+        if self.subject == Subject::Activities {
+            match name {
+                "ActivityId" => {
+                    return self
+                        .exact("WorkflowId")
+                        .ok_or_else(|| QueryError::unknown_attribute(name))
+                }
+                "ActivityType" => {
+                    return Ok(Field {
+                        name: name.to_string(),
+                        ty: T::Keyword,
+                        system: Some(System::ActivityType),
+                    })
+                }
+                _ => {}
+            }
+        }
         if name == "ScheduleId" || name == "TemporalScheduleId" {
             return self
                 .exact("WorkflowId")

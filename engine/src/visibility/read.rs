@@ -263,7 +263,7 @@ pub struct CountResult {
     pub groups: Vec<(Payload, i64)>,
 }
 
-fn keyword_payload(s: &str) -> Payload {
+pub(crate) fn keyword_payload(s: &str) -> Payload {
     crate::search_attributes::json_payload(serde_json::to_vec(s).unwrap_or_default(), "Keyword")
 }
 

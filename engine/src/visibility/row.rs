@@ -130,6 +130,7 @@ impl Row for WorkflowExecutionInfo {
                 .root_execution
                 .as_ref()
                 .and_then(|p| nonempty(&p.run_id)),
+            System::ActivityType => None,
         }
     }
 

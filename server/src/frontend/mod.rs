@@ -4,6 +4,7 @@
 //! event bytes); methods not listed anywhere answer UNIMPLEMENTED through the generated
 //! default stubs.
 
+mod activities;
 mod activity_ops;
 mod batch;
 mod by_id;
@@ -161,6 +162,14 @@ route! {
     unpause_activity_execution(UnpauseActivityExecutionRequest) -> UnpauseActivityExecutionResponse => activity_ops::unpause_execution;
     reset_activity_execution(ResetActivityExecutionRequest) -> ResetActivityExecutionResponse => activity_ops::reset_execution;
     update_activity_execution_options(UpdateActivityExecutionOptionsRequest) -> UpdateActivityExecutionOptionsResponse => activity_ops::update_execution_options;
+    start_activity_execution(StartActivityExecutionRequest) -> StartActivityExecutionResponse => activities::start;
+    describe_activity_execution(DescribeActivityExecutionRequest) -> DescribeActivityExecutionResponse => activities::describe;
+    poll_activity_execution(PollActivityExecutionRequest) -> PollActivityExecutionResponse => activities::poll;
+    list_activity_executions(ListActivityExecutionsRequest) -> ListActivityExecutionsResponse => activities::list;
+    count_activity_executions(CountActivityExecutionsRequest) -> CountActivityExecutionsResponse => activities::count;
+    request_cancel_activity_execution(RequestCancelActivityExecutionRequest) -> RequestCancelActivityExecutionResponse => activities::request_cancel;
+    terminate_activity_execution(TerminateActivityExecutionRequest) -> TerminateActivityExecutionResponse => activities::terminate;
+    delete_activity_execution(DeleteActivityExecutionRequest) -> DeleteActivityExecutionResponse => activities::delete;
 }
 
 #[cfg(test)]

@@ -207,6 +207,7 @@ fn query_task(
         attempt: 1,
         kind: TaskKind::Query as i32,
         activity_id: String::new(),
+        standalone: false,
     };
     let response = PollWorkflowTaskQueueResponse {
         task_token: token.to_bytes(),
