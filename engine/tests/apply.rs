@@ -90,7 +90,8 @@ impl Harness {
                 Notification::TimerAdded { fire_at, key } => self.timers.push((fire_at, key)),
                 Notification::HistoryAppended { .. }
                 | Notification::BatchStarted { .. }
-                | Notification::RunClosed { .. } => {}
+                | Notification::RunClosed { .. }
+                | Notification::ActivityExecutionChanged { .. } => {}
             }
         }
         applied.outcome
@@ -3476,4 +3477,227 @@ fn priorities_are_kept_and_inherited_once_the_cluster_level_is_recorded() {
         Err(Rejection::InvalidArgument(m)) => assert_eq!(m, "priority key can't be negative"),
         other => panic!("{other:?}"),
     }
+}
+
+// Standalone activities.
+
+fn standalone_start(activity_id: &str, request_id: &str) -> ws::StartActivityExecutionRequest {
+    ws::StartActivityExecutionRequest {
+        namespace: NS.into(),
+        identity: "client".into(),
+        request_id: request_id.into(),
+        activity_id: activity_id.into(),
+        activity_type: Some(ActivityType {
+            name: "greet".into(),
+        }),
+        task_queue: Some(TaskQueue {
+            name: "standalone-q".into(),
+            ..Default::default()
+        }),
+        start_to_close_timeout: Some(prost_wkt_types::Duration {
+            seconds: 10,
+            nanos: 0,
+        }),
+        input: Some(payloads("\"in\"")),
+        ..Default::default()
+    }
+}
+
+fn start_standalone(
+    h: &mut Harness,
+    req: ws::StartActivityExecutionRequest,
+) -> Result<(String, bool), Rejection> {
+    let run_id = format!("activity-run-{}", h.log.len());
+    match h.apply(Kind::StartActivityExecution(StartActivityExecution {
+        request: Some(req),
+        run_id,
+    }))? {
+        Outcome::ActivityExecutionStarted { run_id, started } => Ok((run_id, started)),
+        o => panic!("{o:?}"),
+    }
+}
+
+fn standalone(h: &Harness, activity_id: &str, run_id: &str) -> ExecutionRecord {
+    ExecutionRecord::decode(
+        h.state.0[&keys::activity_execution(NS, activity_id, run_id)].as_slice(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_standalone_activity_runs_once_and_keeps_its_outcome_without_a_history() {
+    let mut h = Harness::new();
+    let (run, started) = start_standalone(&mut h, standalone_start("a1", "r1")).unwrap();
+    assert!(started);
+    // A repeated request gets the same run; another is refused while it runs.
+    assert_eq!(
+        start_standalone(&mut h, standalone_start("a1", "r1")).unwrap(),
+        (run.clone(), false)
+    );
+    assert_eq!(
+        start_standalone(&mut h, standalone_start("a1", "r2")),
+        Err(Rejection::ActivityAlreadyStarted {
+            run_id: run.clone(),
+            start_request_id: "r1".into(),
+        })
+    );
+    let (token, task) = h.poll_activity();
+    assert!(token.standalone);
+    assert_eq!(task.activity_run_id, run);
+    assert_eq!(task.workflow_execution, Some(WorkflowExecution::default()));
+    assert_eq!(task.workflow_type, None);
+    h.complete_activity(&token, "\"out\"").unwrap();
+    let exec = standalone(&h, "a1", &run);
+    assert_eq!(exec.status, WorkflowExecutionStatus::Completed as i32);
+    let outcome = exec.activity_outcome.unwrap();
+    assert!(matches!(
+        outcome.value,
+        Some(temporalio_protos::temporal::api::activity::v1::activity_execution_outcome::Value::Result(_))
+    ));
+    // No workflow run, no history, and a second completion is refused.
+    assert!(h
+        .state
+        .scan(&keys::history_prefix(NS, "a1", &run))
+        .next()
+        .is_none());
+    assert!(!h.state.0.contains_key(&keys::execution(NS, "a1", &run)));
+    assert!(matches!(
+        h.complete_activity(&token, "\"again\""),
+        Err(Rejection::NotFound(_))
+    ));
+    // Closed and completed: REJECT_DUPLICATE and ALLOW_DUPLICATE_FAILED_ONLY refuse a new run.
+    for policy in [2, 3] {
+        let mut req = standalone_start("a1", &format!("p{policy}"));
+        req.id_reuse_policy = policy;
+        assert!(matches!(
+            start_standalone(&mut h, req),
+            Err(Rejection::ActivityAlreadyStarted { .. })
+        ));
+    }
+    let (second, started) = start_standalone(&mut h, standalone_start("a1", "r3")).unwrap();
+    assert!(started && second != run);
+}
+
+#[test]
+fn a_standalone_activity_retries_then_times_out_by_its_timers() {
+    let mut h = Harness::new();
+    let mut req = standalone_start("a2", "r1");
+    req.retry_policy = Some(RetryPolicy {
+        maximum_attempts: 2,
+        ..Default::default()
+    });
+    let (run, _) = start_standalone(&mut h, req).unwrap();
+    let (token, _) = h.poll_activity();
+    h.apply(Kind::FailActivityTask(FailActivityTask {
+        token: Some(token),
+        request: Some(ws::RespondActivityTaskFailedRequest {
+            failure: Some(app_failure("first", false)),
+            identity: "worker".into(),
+            ..Default::default()
+        }),
+    }))
+    .unwrap();
+    let exec = standalone(&h, "a2", &run);
+    assert_eq!(exec.status, WorkflowExecutionStatus::Running as i32);
+    assert_eq!(exec.activities[0].attempt, 2);
+    h.advance(2 * SEC);
+    h.fire_due(); // the retry backoff: the second attempt is queued
+    let (token, task) = h.poll_activity();
+    assert_eq!(task.attempt, 2);
+    h.advance(11 * SEC);
+    h.fire_due(); // start-to-close: no attempts left
+    let exec = standalone(&h, "a2", &run);
+    assert_eq!(exec.status, WorkflowExecutionStatus::TimedOut as i32);
+    let outcome = exec.activity_outcome.unwrap();
+    assert_eq!(
+        outcome.retry_state,
+        RetryState::MaximumAttemptsReached as i32
+    );
+    assert!(h.complete_activity(&token, "\"late\"").is_err());
+}
+
+#[test]
+fn cancel_terminate_and_delete_of_a_standalone_activity() {
+    let mut h = Harness::new();
+    let (run, _) = start_standalone(&mut h, standalone_start("a3", "r1")).unwrap();
+    let (token, _) = h.poll_activity();
+    let cancel = |id: &str| {
+        Kind::RequestCancelActivityExecution(ws::RequestCancelActivityExecutionRequest {
+            namespace: NS.into(),
+            activity_id: "a3".into(),
+            request_id: id.into(),
+            reason: "stop".into(),
+            identity: "operator".into(),
+            ..Default::default()
+        })
+    };
+    // The canceled report is refused until a cancellation was requested.
+    let report = Kind::CancelActivityTask(CancelActivityTask {
+        token: Some(token.clone()),
+        request: Some(ws::RespondActivityTaskCanceledRequest::default()),
+    });
+    assert!(matches!(
+        h.apply(report.clone()),
+        Err(Rejection::InvalidArgument(_))
+    ));
+    h.apply(cancel("c1")).unwrap();
+    h.apply(cancel("c1")).unwrap(); // the same request again
+    assert!(matches!(
+        h.apply(cancel("c2")),
+        Err(Rejection::FailedPrecondition(_))
+    ));
+    let beat = h
+        .apply(Kind::RecordHeartbeat(RecordHeartbeat {
+            token: Some(token.clone()),
+            request: Some(ws::RecordActivityTaskHeartbeatRequest::default()),
+        }))
+        .unwrap();
+    assert!(matches!(
+        beat,
+        Outcome::Heartbeat {
+            cancel_requested: true,
+            ..
+        }
+    ));
+    h.apply(report).unwrap();
+    let exec = standalone(&h, "a3", &run);
+    assert_eq!(exec.status, WorkflowExecutionStatus::Canceled as i32);
+    assert_eq!(exec.cancel_reason, "stop");
+
+    let (second, _) = start_standalone(&mut h, standalone_start("a3", "r2")).unwrap();
+    let terminate = Kind::TerminateActivityExecution(ws::TerminateActivityExecutionRequest {
+        namespace: NS.into(),
+        activity_id: "a3".into(),
+        reason: "enough".into(),
+        ..Default::default()
+    });
+    h.apply(terminate.clone()).unwrap();
+    assert_eq!(
+        standalone(&h, "a3", &second).status,
+        WorkflowExecutionStatus::Terminated as i32
+    );
+    assert_eq!(
+        h.apply(terminate),
+        Err(Rejection::FailedPrecondition(
+            "invalid transition from Terminated".into()
+        ))
+    );
+    h.apply(Kind::DeleteActivityExecution(
+        ws::DeleteActivityExecutionRequest {
+            namespace: NS.into(),
+            activity_id: "a3".into(),
+            ..Default::default()
+        },
+    ))
+    .unwrap();
+    assert!(!h
+        .state
+        .0
+        .contains_key(&keys::activity_execution(NS, "a3", &second)));
+    assert!(!h.state.0.contains_key(&keys::current_activity(NS, "a3")));
+    // The first run stays until its retention is over.
+    assert!(h
+        .state
+        .0
+        .contains_key(&keys::activity_execution(NS, "a3", &run)));
 }

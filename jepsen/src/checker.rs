@@ -60,6 +60,20 @@ pub struct FinalState {
     pub batches: BTreeMap<String, FinalBatch>,
     /// The workload's schedule once paused after healing; `None` if the cluster lost it.
     pub schedule: Option<FinalSchedule>,
+    /// Every standalone activity a client tried to start, as the cluster describes it after
+    /// healing (absent: the cluster does not have it).
+    pub standalone: BTreeMap<String, FinalStandalone>,
+    /// What ListActivityExecutions returned after healing (every page), in order.
+    pub standalone_listed: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FinalStandalone {
+    pub run_id: String,
+    /// `ActivityExecutionStatus`.
+    pub status: i32,
+    /// A completed one's result.
+    pub result: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -104,7 +118,122 @@ pub fn check(ops: &[Op], end: &FinalState) -> Vec<Anomaly> {
     batch_jobs_exactly_once(ops, end, &mut found);
     schedule_actions_exactly_once(ops, end, &mut found);
     activity_operations_take(ops, end, &mut found);
+    standalone_activities_exactly_once(ops, end, &mut found);
     found
+}
+
+/// Standalone activities: an acknowledged start exists at the end as the run it was
+/// answered with, and (its workers ran until every one closed) completed with its own id as
+/// the result; no run was acknowledged completed twice, an acknowledged completion is never
+/// lost, nothing exists that no client started, and the list shows each exactly once.
+fn standalone_activities_exactly_once(ops: &[Op], end: &FinalState, found: &mut Vec<Anomaly>) {
+    use temporalio_protos::temporal::api::enums::v1::ActivityExecutionStatus as S;
+    let completed = S::Completed as i32;
+    let mut started = std::collections::BTreeSet::new();
+    for (i, op) in ops.iter().enumerate() {
+        let OpKind::StartActivity {
+            activity_id,
+            run_id,
+        } = &op.kind
+        else {
+            continue;
+        };
+        started.insert(activity_id.as_str());
+        if op.outcome != Outcome::Ok {
+            continue;
+        }
+        match end.standalone.get(activity_id) {
+            None => found.push(anomaly(
+                "lost-standalone-start",
+                activity_id,
+                "acknowledged start, no such activity at the end".into(),
+                vec![i],
+            )),
+            Some(a) if Some(&a.run_id) != run_id.as_ref() => found.push(anomaly(
+                "lost-standalone-start",
+                activity_id,
+                format!(
+                    "acknowledged run {run_id:?}, the activity's run {}",
+                    a.run_id
+                ),
+                vec![i],
+            )),
+            Some(a) if a.status != completed => found.push(anomaly(
+                "standalone-not-completed",
+                activity_id,
+                format!("status {} after healing", a.status),
+                vec![i],
+            )),
+            Some(a) if a.result.as_deref() != Some(activity_id.as_str()) => found.push(anomaly(
+                "standalone-wrong-result",
+                activity_id,
+                format!("result {:?}", a.result),
+                vec![i],
+            )),
+            Some(_) => {}
+        }
+    }
+    let mut completions: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
+    for (i, op) in ok_ops(ops) {
+        if let OpKind::CompleteStandalone {
+            activity_id,
+            run_id,
+            ..
+        } = &op.kind
+        {
+            completions
+                .entry((activity_id, run_id))
+                .or_default()
+                .push(i);
+        }
+    }
+    for ((id, run), acked) in completions {
+        if acked.len() > 1 {
+            found.push(anomaly(
+                "standalone-completed-twice",
+                id,
+                format!("{} acknowledged completions of run {run}", acked.len()),
+                acked.clone(),
+            ));
+        }
+        match end.standalone.get(id) {
+            Some(a) if a.run_id == run && a.status == completed => {}
+            other => found.push(anomaly(
+                "lost-standalone-completion",
+                id,
+                format!("acknowledged completion of run {run}, at the end {other:?}"),
+                acked,
+            )),
+        }
+    }
+    for id in end.standalone.keys() {
+        let times = end.standalone_listed.iter().filter(|l| *l == id).count();
+        if times != 1 {
+            found.push(anomaly(
+                "standalone-visibility",
+                id,
+                format!("listed {times} times"),
+                vec![],
+            ));
+        }
+    }
+    for id in &end.standalone_listed {
+        if !started.contains(id.as_str()) {
+            found.push(anomaly(
+                "phantom-standalone",
+                id,
+                "listed, but no client started it".into(),
+                vec![],
+            ));
+        } else if !end.standalone.contains_key(id) {
+            found.push(anomaly(
+                "standalone-visibility",
+                id,
+                "listed, but describe does not find it".into(),
+                vec![],
+            ));
+        }
+    }
 }
 
 /// The run of the schedule's action for nominal time `secs`.
@@ -1195,5 +1324,70 @@ mod tests {
                 "paused-after-unpause"
             ]
         );
+    }
+
+    #[test]
+    fn standalone_activities_lost_twice_completed_or_phantom_are_found() {
+        use temporalio_protos::temporal::api::enums::v1::ActivityExecutionStatus as S;
+        let start = |id: &str, outcome| {
+            op(
+                OpKind::StartActivity {
+                    activity_id: id.into(),
+                    run_id: (outcome == Outcome::Ok).then(|| format!("run-{id}")),
+                },
+                outcome,
+            )
+        };
+        let complete = |id: &str| {
+            op(
+                OpKind::CompleteStandalone {
+                    activity_id: id.into(),
+                    run_id: format!("run-{id}"),
+                    attempt: 1,
+                },
+                Outcome::Ok,
+            )
+        };
+        let done = |id: &str| FinalStandalone {
+            run_id: format!("run-{id}"),
+            status: S::Completed as i32,
+            result: Some(id.to_string()),
+        };
+        let ops = vec![
+            start("fine", Outcome::Ok),
+            complete("fine"),
+            start("lost", Outcome::Ok),
+            start("twice", Outcome::Ok),
+            complete("twice"),
+            complete("twice"),
+            start("maybe", Outcome::Unknown("timeout".into())),
+        ];
+        let mut end = FinalState::default();
+        for id in ["fine", "twice"] {
+            end.standalone.insert(id.into(), done(id));
+        }
+        end.standalone_listed = vec!["fine".into(), "twice".into(), "ghost".into()];
+        let kinds: Vec<_> = check(&ops, &end)
+            .into_iter()
+            .filter(|a| a.kind.contains("standalone"))
+            .map(|a| (a.kind, a.workflow_id))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("lost-standalone-start", "lost".to_string()),
+                ("standalone-completed-twice", "twice".to_string()),
+                ("phantom-standalone", "ghost".to_string()),
+            ]
+        );
+        // Nothing to report once the lost one is there and the ghost is gone.
+        end.standalone.insert("lost".into(), done("lost"));
+        end.standalone_listed = vec!["fine".into(), "twice".into(), "lost".into()];
+        // (the first five operations: one acknowledged completion of "twice")
+        let left: Vec<_> = check(&ops[..5], &end)
+            .into_iter()
+            .filter(|a| a.kind.contains("standalone"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 }

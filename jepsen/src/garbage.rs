@@ -104,6 +104,8 @@ fn forged_token(rng: &mut Rng, workflow_ids: &[String]) -> Vec<u8> {
         attempt: rng.range(0, 5) as i32,
         kind: rng.range(0, 3) as i32,
         activity_id: rng.range(0, 10).to_string(),
+        // Now and then one naming a standalone activity of the same id.
+        standalone: rng.range(0, 4) == 0,
     }
     .to_bytes()
 }

@@ -213,6 +213,13 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
             args.seed,
             stop_workers.clone(),
         )));
+        if i < 2 {
+            workers.push(tokio::spawn(work.clone().standalone_worker(
+                i,
+                args.seed,
+                stop_workers.clone(),
+            )));
+        }
     }
 
     let mut faults = Vec::new();
@@ -260,6 +267,8 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
     work.unpause_all(Duration::from_secs(60)).await;
     work.finish_all(Duration::from_secs(60)).await;
     work.wait_closed(Duration::from_secs(60)).await;
+    work.wait_standalone_closed(cluster.node(leader).client_reach, Duration::from_secs(60))
+        .await;
     let settle_ms = work.now_ms() - settle_began;
     stop_workers.store(true, Ordering::Relaxed);
     for w in workers {

@@ -90,6 +90,19 @@ pub enum OpKind {
     /// UnpauseActivity of the workflow's activity (`all`: of every activity it has, as the
     /// sweep after healing does).
     UnpauseActivity { workflow_id: String, all: bool },
+    /// StartActivityExecution of a standalone activity, with an id used by no other start.
+    StartActivity {
+        activity_id: String,
+        /// The run id the server answered with (ok only).
+        run_id: Option<String>,
+    },
+    /// RespondActivityTaskCompleted for one attempt of a standalone activity (the result is
+    /// its id).
+    CompleteStandalone {
+        activity_id: String,
+        run_id: String,
+        attempt: i32,
+    },
     /// GetWorkflowExecutionHistory of the current run, every page.
     Read {
         workflow_id: String,
@@ -123,6 +136,8 @@ impl OpKind {
             OpKind::TriggerSchedule { .. } => "trigger-schedule",
             OpKind::PauseActivity { .. } => "pause-activity",
             OpKind::UnpauseActivity { .. } => "unpause-activity",
+            OpKind::StartActivity { .. } => "start-activity",
+            OpKind::CompleteStandalone { .. } => "complete-standalone",
             OpKind::Read { .. } => "read",
             OpKind::CompleteWorkflowTask { .. } => "complete-workflow-task",
             OpKind::CompleteActivity { .. } => "complete-activity",

@@ -46,6 +46,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Request};
 
 mod schedules;
+mod standalone;
 
 type Client = WorkflowServiceClient<Channel>;
 
@@ -247,6 +248,10 @@ impl Workload {
                         let request_id = format!("p-{index}-{n}");
                         self.pause_then_unpause(&mut rng, &process, &id, request_id)
                             .await
+                    }
+                    74..=77 => {
+                        let activity_id = format!("ja-{index}-{n}");
+                        self.start_standalone(&mut rng, &process, activity_id).await
                     }
                     _ => self.read(&mut rng, &process, &id).await,
                 }
@@ -817,6 +822,9 @@ impl Workload {
             }
         }
         end.schedule = schedules::final_schedule(via).await?;
+        let mut standalone_client = client.clone();
+        (end.standalone, end.standalone_listed) =
+            standalone::final_standalone(&mut standalone_client, &self.standalone_ids()).await?;
         let mut tries = 0;
         loop {
             match list_all(&client).await {
