@@ -343,6 +343,9 @@ pub struct ExecutionRecord {
     /// When a standalone activity's latest attempt started (kept after the attempt ends).
     #[prost(int64, tag = "52")]
     pub last_started_time: i64,
+    /// The request id of the TerminateActivityExecution that ended a standalone activity.
+    #[prost(string, tag = "53")]
+    pub terminate_request_id: String,
 }
 
 /// An accepted update: where its events are.

@@ -3665,21 +3665,33 @@ fn cancel_terminate_and_delete_of_a_standalone_activity() {
     assert_eq!(exec.cancel_reason, "stop");
 
     let (second, _) = start_standalone(&mut h, standalone_start("a3", "r2")).unwrap();
-    let terminate = Kind::TerminateActivityExecution(ws::TerminateActivityExecutionRequest {
-        namespace: NS.into(),
-        activity_id: "a3".into(),
-        reason: "enough".into(),
-        ..Default::default()
-    });
-    h.apply(terminate.clone()).unwrap();
+    let terminate = |request_id: &str, run_id: &str| {
+        Kind::TerminateActivityExecution(ws::TerminateActivityExecutionRequest {
+            namespace: NS.into(),
+            activity_id: "a3".into(),
+            run_id: run_id.into(),
+            reason: "enough".into(),
+            request_id: request_id.into(),
+            ..Default::default()
+        })
+    };
+    h.apply(terminate("t1", "")).unwrap();
     assert_eq!(
         standalone(&h, "a3", &second).status,
         WorkflowExecutionStatus::Terminated as i32
     );
+    h.apply(terminate("t1", "")).unwrap(); // the same request again
     assert_eq!(
-        h.apply(terminate),
+        h.apply(terminate("t2", "")),
         Err(Rejection::FailedPrecondition(
-            "invalid transition from Terminated".into()
+            "already terminated with request ID t1".into()
+        ))
+    );
+    // A run that ended otherwise cannot be terminated.
+    assert_eq!(
+        h.apply(terminate("t3", &run)),
+        Err(Rejection::FailedPrecondition(
+            "invalid transition from Canceled".into()
         ))
     );
     h.apply(Kind::DeleteActivityExecution(

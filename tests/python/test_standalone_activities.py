@@ -262,11 +262,18 @@ async def test_terminate_delete_and_describe_long_poll(keel: Keel):
     first = await service.describe_activity_execution(DescribeActivityExecutionRequest(
         namespace="default", activity_id="term-1"))
 
-    async def long_poll():
+    async def long_poll(run_id: str):
         return await service.describe_activity_execution(DescribeActivityExecutionRequest(
-            namespace="default", activity_id="term-1", long_poll_token=first.long_poll_token, include_outcome=True))
+            namespace="default", activity_id="term-1", run_id=run_id, long_poll_token=first.long_poll_token,
+            include_outcome=True))
 
-    waiting = asyncio.create_task(long_poll())
+    # A token names a run: without the run id it is refused, as the dev server refuses it.
+    with pytest.raises(RPCError) as no_run:
+        await long_poll("")
+    assert status_error(no_run) == (RPCStatusCode.INVALID_ARGUMENT,
+                                     "run id is required when long poll token is provided")
+
+    waiting = asyncio.create_task(long_poll(first.run_id))
     await asyncio.sleep(0.5)
     assert not waiting.done(), "the long poll waits for a change"
     await handle.terminate(reason="enough")
@@ -275,7 +282,8 @@ async def test_terminate_delete_and_describe_long_poll(keel: Keel):
     assert changed.outcome.failure.message == "enough"
     with pytest.raises(RPCError) as again:
         await handle.terminate()
-    assert status_error(again) == (RPCStatusCode.FAILED_PRECONDITION, "invalid transition from Terminated")
+    assert again.value.status == RPCStatusCode.FAILED_PRECONDITION
+    assert again.value.message.startswith("already terminated with request ID ")
 
     # Delete removes a running activity (terminated first) and a closed one.
     await client.start_activity(greet, "x", id="del-1", task_queue=queue,

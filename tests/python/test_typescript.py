@@ -1,7 +1,8 @@
 """The official TypeScript SDK (npm @temporalio/*, installed by scripts/deps.sh) against a
 real Keel: tests/typescript/scenarios.mjs runs a worker and a client on one address and
 checks activities with only a start-to-close timeout, timers, signals, queries, updates,
-children, failures and cancellation, an activity paused and unpaused, and that the SDK
+children, failures and cancellation, an activity paused and unpaused, a standalone activity
+(started, described, listed, counted, refused a second time, cancelled), and that the SDK
 logged no warning about the server.
 Once on a single node, once through a follower of a three-node cluster."""
 

@@ -6,7 +6,14 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { Client, Connection, WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
+import {
+  ActivityExecutionAlreadyStartedError,
+  ActivityExecutionFailedError,
+  Client,
+  Connection,
+  WorkflowFailedError,
+  WorkflowUpdateFailedError,
+} from '@temporalio/client';
 import { NativeConnection, Runtime, Worker, DefaultLogger } from '@temporalio/worker';
 import { Context } from '@temporalio/activity';
 import { ActivityFailure, ApplicationFailure, CancelledFailure } from '@temporalio/common';
@@ -68,6 +75,33 @@ const taskQueue = `ts-${randomUUID()}`;
 const id = (name) => `ts-${name}-${randomUUID()}`;
 
 const scenarios = {
+  async 'standalone activities: start, result, describe, list, count, conflict, cancel'(client) {
+    const activityId = id('standalone');
+    const options = { id: activityId, taskQueue, args: ['standalone'], startToCloseTimeout: '10s' };
+    const handle = await client.activity.start('greet', options);
+    assert.equal(await handle.result(), 'Hello, standalone!');
+    const described = await handle.describe();
+    assert.equal(described.status, 'COMPLETED');
+    assert.equal(described.activityType, 'greet');
+    assert.equal(described.rawInfo.attempt, 1);
+    await assert.rejects(client.activity.start('greet', { ...options, idReusePolicy: 'REJECT_DUPLICATE' }), (err) => {
+      assert.ok(err instanceof ActivityExecutionAlreadyStartedError, `got ${err}`);
+      return true;
+    });
+    const idle = await client.activity.start('greet', { ...options, id: id('idle'), taskQueue: `nobody-${randomUUID()}` });
+    const listed = [];
+    for await (const a of client.activity.list(`ActivityId = '${activityId}'`)) listed.push([a.activityId, a.status]);
+    assert.deepEqual(listed, [[activityId, 'COMPLETED']]);
+    const running = await client.activity.count(`ActivityId = '${idle.activityId}' AND ExecutionStatus = 'Running'`);
+    assert.equal(running.count, 1);
+    await idle.cancel('not needed');
+    await assert.rejects(idle.result(), (err) => {
+      assert.ok(err instanceof ActivityExecutionFailedError, `got ${err}`);
+      assert.ok(err.cause instanceof CancelledFailure, `the cause is ${err.cause}`);
+      return true;
+    });
+  },
+
   async 'activity with only a start-to-close timeout, after a timer'(client) {
     const handle = await client.workflow.start('greeting', { args: ['Keel'], taskQueue, workflowId: id('greeting') });
     assert.equal(await handle.result(), 'Hello, Keel!');

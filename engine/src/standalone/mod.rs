@@ -368,7 +368,17 @@ pub(crate) fn terminate(
     req: ws::TerminateActivityExecutionRequest,
 ) -> ApplyResult<Outcome> {
     let mut exec = resolve(ctx, &req.namespace, &req.activity_id, &req.run_id)?;
+    if exec.status == Status::Terminated as i32 {
+        if exec.terminate_request_id == req.request_id {
+            return Ok(Outcome::Done); // the same request again
+        }
+        return Err(Rejection::FailedPrecondition(format!(
+            "already terminated with request ID {}",
+            exec.terminate_request_id
+        )));
+    }
     terminate_run(ctx, &mut exec, &req.reason, &req.identity)?;
+    exec.terminate_request_id = req.request_id;
     save(ctx, &mut exec);
     Ok(Outcome::Done)
 }

@@ -139,6 +139,11 @@ pub(super) async fn describe(
 ) -> Res<DescribeActivityExecutionResponse> {
     let deadline = long_poll_deadline(&request);
     let req = request.into_inner();
+    if !req.long_poll_token.is_empty() && req.run_id.is_empty() {
+        return Err(errors::invalid_argument(
+            "run id is required when long poll token is provided",
+        ));
+    }
     f.keel.linearizable().await?;
     let mut exec = read_run(f, &req.namespace, &req.activity_id, &req.run_id)?;
     if !req.long_poll_token.is_empty() {
@@ -291,8 +296,11 @@ pub(super) async fn terminate(
     f: &Frontend,
     req: Request<TerminateActivityExecutionRequest>,
 ) -> Res<TerminateActivityExecutionResponse> {
-    let req = req.into_inner();
+    let mut req = req.into_inner();
     validate::id("Namespace", &req.namespace).map_err(errors::invalid_argument)?;
+    if req.request_id.is_empty() {
+        req.request_id = uuid::Uuid::new_v4().to_string();
+    }
     f.keel
         .propose(Kind::TerminateActivityExecution(req))
         .await?;
