@@ -11,9 +11,11 @@ import os
 import signal
 import subprocess
 import uuid
+from datetime import timedelta
 
 import pytest
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from conftest import Cluster, ClusterNode
@@ -66,6 +68,17 @@ async def test_a_cluster_of_the_previous_build_is_upgraded_node_by_node_with_wor
                         request_eager_start=True)
                     assert not getattr(mixed, "__temporal_eagerly_started")
                     handles.append(mixed)
+                    # Nor a kind of a later level: a standalone activity is refused (by a
+                    # leader of this build with the reason, by one of the previous build as
+                    # a method it does not have), and nothing is written.
+                    with pytest.raises(RPCError) as too_new:
+                        await client.start_activity(
+                            "shout", "mixed", id="mixed-activity", task_queue="upgrade",
+                            start_to_close_timeout=timedelta(seconds=10))
+                    assert too_new.value.status in (RPCStatusCode.FAILED_PRECONDITION,
+                                                    RPCStatusCode.UNIMPLEMENTED), too_new.value
+                    if too_new.value.status == RPCStatusCode.FAILED_PRECONDITION:
+                        assert "finish upgrading the cluster first" in too_new.value.message
             # Once the leader has surveyed the members, the cluster is at this build's level
             # (what every member, all of this build now, reports as `version/fN/lLEVEL`).
             for _ in range(60):
@@ -81,6 +94,13 @@ async def test_a_cluster_of_the_previous_build_is_upgraded_node_by_node_with_wor
                 request_eager_start=True)
             assert getattr(upgraded, "__temporal_eagerly_started"), "eager start once every member can apply it"
             handles.append(upgraded)
+            standalone = await client.start_activity(
+                "shout", "standalone", id="upgraded-activity", task_queue="upgrade",
+                start_to_close_timeout=timedelta(seconds=10))
+            assert await asyncio.wait_for(standalone.result(), 30) == "STANDALONE"
+            with pytest.raises(RPCError) as never_written:
+                await client.get_activity_handle("mixed-activity").describe()
+            assert never_written.value.status == RPCStatusCode.NOT_FOUND
             results = await asyncio.wait_for(asyncio.gather(*[h.result() for h in handles]), timeout=120)
         expected = [f"U{i}" for i in range(20)] + [f"N1-{i}" for i in range(5)] + [f"N2-{i}" for i in range(5)]
         expected += ["MIXED"] + [f"N3-{i}" for i in range(5)] + ["UPGRADED"]
