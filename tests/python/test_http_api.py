@@ -31,7 +31,10 @@ KNOWN = {
     "DescribeNamespace .body.namespaceInfo.capabilities.pollerAutoscaling": "poller autoscaling hints: not given",
     "DescribeNamespace .body.namespaceInfo.capabilities.reportedProblemsSearchAttribute":
         "TemporalReportedProblems: not maintained",
-    "DescribeNamespace .body.namespaceInfo.capabilities.standaloneActivit": "standalone activities: not yet (issue 21)",
+    "DescribeNamespace .body.namespaceInfo.capabilities.standaloneActivityBatchOperations":
+        "batch operations on standalone activities: not yet",
+    "DescribeNamespace .body.namespaceInfo.capabilities.standaloneActivityOperatorCommands":
+        "pause, reset and new options on standalone activities: not yet",
     "DescribeNamespace .body.namespaceInfo.capabilities.workerHeartbeats": "worker heartbeats: not recorded",
     "DescribeTaskQueue .body.effectiveRateLimit": "task queue rate limits: none in Keel",
     "DescribeTaskQueue .body.versioningInfo": "worker versioning: not yet (issue 21)",

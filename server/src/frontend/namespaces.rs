@@ -32,6 +32,8 @@ pub(crate) fn describe_record(r: &NamespaceRecord) -> DescribeNamespaceResponse 
             capabilities: Some(Capabilities {
                 sync_update: true,
                 async_update: true,
+                standalone_activities: true,
+                standalone_activity_start_delay: true,
                 ..Default::default()
             }),
             // The one limit Keel enforces (validate::MAX_PAYLOAD_BYTES); the memo and
