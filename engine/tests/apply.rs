@@ -3713,3 +3713,36 @@ fn cancel_terminate_and_delete_of_a_standalone_activity() {
         .0
         .contains_key(&keys::activity_execution(NS, "a3", &run)));
 }
+
+#[test]
+fn a_closed_standalone_activity_is_deleted_when_its_retention_is_over() {
+    let mut h = Harness::new();
+    let retention = h.apply(Kind::UpdateNamespace(ws::UpdateNamespaceRequest {
+        namespace: NS.into(),
+        config: Some(temporalio_protos::temporal::api::namespace::v1::NamespaceConfig {
+            workflow_execution_retention_ttl: Some(prost_wkt_types::Duration {
+                seconds: 24 * 3600,
+                nanos: 0,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }));
+    assert!(retention.is_ok(), "{retention:?}");
+    let (run, _) = start_standalone(&mut h, standalone_start("kept", "r1")).unwrap();
+    let (token, _) = h.poll_activity();
+    h.complete_activity(&token, "\"done\"").unwrap();
+    h.advance(23 * 3600 * SEC);
+    h.fire_due();
+    assert!(h
+        .state
+        .0
+        .contains_key(&keys::activity_execution(NS, "kept", &run)));
+    h.advance(2 * 3600 * SEC);
+    h.fire_due();
+    assert!(!h
+        .state
+        .0
+        .contains_key(&keys::activity_execution(NS, "kept", &run)));
+    assert!(!h.state.0.contains_key(&keys::current_activity(NS, "kept")));
+}
