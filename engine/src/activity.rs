@@ -256,16 +256,29 @@ pub(crate) fn start_attempt(
     }
 }
 
-/// The running attempt a token names.
-fn started_index(exec: &ExecutionRecord, token: &TaskToken) -> ApplyResult<usize> {
+/// The running attempt a token names. A standalone activity's by-id token (attempt 0) names
+/// its current attempt; with `or_unstarted` (a completion) also one not started yet, as
+/// Temporal lets a scheduled standalone activity complete but not fail or heartbeat.
+fn started_index(
+    exec: &ExecutionRecord,
+    token: &TaskToken,
+    or_unstarted: bool,
+) -> ApplyResult<usize> {
+    let by_id = exec.standalone && token.attempt == 0;
     exec.activities
         .iter()
         .position(|a| {
             a.scheduled_event_id == token.target
-                && a.attempt == token.attempt
-                && a.started_time != 0
+                && (by_id || a.attempt == token.attempt)
+                && (a.started_time != 0 || (by_id && or_unstarted))
         })
-        .ok_or_else(not_found)
+        .ok_or_else(|| {
+            if exec.standalone {
+                crate::standalone::not_found(&exec.workflow_id)
+            } else {
+                not_found()
+            }
+        })
 }
 
 /// Ends the activity: its ActivityTaskStarted event (if an attempt started) and its outcome
@@ -314,7 +327,7 @@ pub(crate) fn complete(ctx: &mut ApplyCtx, m: CompleteActivityTask) -> ApplyResu
     let token = m.token.unwrap_or_default();
     let req = m.request.unwrap_or_default();
     let mut exec = execution::load_running(ctx, &token)?;
-    let i = started_index(&exec, &token)?;
+    let i = started_index(&exec, &token, true)?;
     let scheduled_event_id = exec.activities[i].scheduled_event_id;
     finish(ctx, &mut exec, i, |started_event_id| {
         (
@@ -338,7 +351,7 @@ pub(crate) fn fail(ctx: &mut ApplyCtx, m: FailActivityTask) -> ApplyResult<Outco
     let token = m.token.unwrap_or_default();
     let req = m.request.unwrap_or_default();
     let mut exec = execution::load_running(ctx, &token)?;
-    let i = started_index(&exec, &token)?;
+    let i = started_index(&exec, &token, false)?;
     if req.last_heartbeat_details.is_some() {
         exec.activities[i].heartbeat_details = req.last_heartbeat_details.clone();
     }
@@ -441,7 +454,7 @@ pub(crate) fn cancel(ctx: &mut ApplyCtx, m: CancelActivityTask) -> ApplyResult<O
     let token = m.token.unwrap_or_default();
     let req = m.request.unwrap_or_default();
     let mut exec = execution::load_running(ctx, &token)?;
-    let i = started_index(&exec, &token)?;
+    let i = started_index(&exec, &token, false)?;
     if exec.standalone && !exec.cancel_requested {
         return Err(Rejection::InvalidArgument(
             "unable to mark activity as canceled without activity being request canceled first"
@@ -473,7 +486,7 @@ pub(crate) fn heartbeat(ctx: &mut ApplyCtx, m: RecordHeartbeat) -> ApplyResult<O
     let token = m.token.unwrap_or_default();
     let req = m.request.unwrap_or_default();
     let mut exec = execution::load_running(ctx, &token)?;
-    let i = started_index(&exec, &token)?;
+    let i = started_index(&exec, &token, false)?;
     if exec.standalone {
         exec.heartbeat_count += 1;
     }

@@ -3719,13 +3719,15 @@ fn a_closed_standalone_activity_is_deleted_when_its_retention_is_over() {
     let mut h = Harness::new();
     let retention = h.apply(Kind::UpdateNamespace(ws::UpdateNamespaceRequest {
         namespace: NS.into(),
-        config: Some(temporalio_protos::temporal::api::namespace::v1::NamespaceConfig {
-            workflow_execution_retention_ttl: Some(prost_wkt_types::Duration {
-                seconds: 24 * 3600,
-                nanos: 0,
-            }),
-            ..Default::default()
-        }),
+        config: Some(
+            temporalio_protos::temporal::api::namespace::v1::NamespaceConfig {
+                workflow_execution_retention_ttl: Some(prost_wkt_types::Duration {
+                    seconds: 24 * 3600,
+                    nanos: 0,
+                }),
+                ..Default::default()
+            },
+        ),
         ..Default::default()
     }));
     assert!(retention.is_ok(), "{retention:?}");

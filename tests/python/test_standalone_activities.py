@@ -355,3 +355,22 @@ async def test_the_temporal_cli_starts_describes_lists_and_ends_standalone_activ
         namespace="default", activity_id="cli-2"))
     assert d.info.status == ActivityExecutionStatus.ACTIVITY_EXECUTION_STATUS_CANCELED
     assert d.info.canceled_reason == "from the CLI"
+
+
+async def test_by_id_completion_reaches_a_standalone_activity_even_before_it_started(keel: Keel):
+    """`temporal activity complete|fail --activity-id` without a workflow id: a scheduled
+    activity may be completed by id but not failed (it has no running attempt), as on the dev
+    server."""
+    queue = f"nobody-{uuid.uuid4()}"
+    started = cli(keel, "start", "--activity-id", "by-id", "--type", "greet", "--task-queue", queue,
+                  "--start-to-close-timeout", "30s")
+    assert started.returncode == 0, started.stderr
+    failed = cli(keel, "fail", "--activity-id", "by-id", "--reason", "nope")
+    assert failed.returncode == 1 and "activity not found for ID: by-id" in failed.stderr, failed.stderr
+    completed = cli(keel, "complete", "--activity-id", "by-id", "--result", '"by hand"')
+    assert completed.returncode == 0, completed.stderr
+    client = await Client.connect(keel.target)
+    d = await client.workflow_service.describe_activity_execution(DescribeActivityExecutionRequest(
+        namespace="default", activity_id="by-id", include_outcome=True))
+    assert d.info.status == ActivityExecutionStatus.ACTIVITY_EXECUTION_STATUS_COMPLETED
+    assert json.loads(d.outcome.result.payloads[0].data) == "by hand"

@@ -19,7 +19,7 @@ use temporalio_protos::temporal::api::{
 use tokio::time::Instant;
 use tonic::{Request, Response, Status};
 
-fn not_found(activity_id: &str) -> Status {
+pub(super) fn not_found(activity_id: &str) -> Status {
     errors::not_found(format!("activity not found for ID: {activity_id}"))
 }
 
@@ -32,7 +32,7 @@ fn list_status(e: ActivityListError) -> Status {
 }
 
 /// The run a request names (an empty run id: the id's latest), as this node has it.
-fn read_run(
+pub(super) fn read_run(
     f: &Frontend,
     namespace: &str,
     activity_id: &str,

@@ -1,6 +1,7 @@
 //! The …ById activity calls (heartbeat, completed, failed, canceled): the activity is named
-//! by workflow id, run id and activity id instead of a task token. They build the token of
-//! the activity's current attempt and take the same path as the token calls.
+//! by workflow id, run id and activity id instead of a task token (no workflow id: a
+//! standalone activity, by its id and run id). They build the token of the activity's
+//! current attempt and take the same path as the token calls.
 
 use super::{tasks, Frontend, Res};
 use crate::errors;
@@ -19,6 +20,19 @@ fn token(
 ) -> Result<Vec<u8>, Status> {
     f.keel.namespace(namespace)?;
     validate::id("ActivityId", activity_id).map_err(errors::invalid_argument)?;
+    if workflow_id.is_empty() {
+        let exec = super::activities::read_run(f, namespace, activity_id, run_id)?;
+        return match exec.activities.first() {
+            // Attempt 0: whichever attempt is current, started or not (as Temporal's by-id
+            // token of a standalone activity).
+            Some(a) if exec.status == WorkflowExecutionStatus::Running as i32 => Ok(TaskToken {
+                attempt: 0,
+                ..TaskToken::for_activity(&exec, a)
+            }
+            .to_bytes()),
+            _ => Err(super::activities::not_found(activity_id)),
+        };
+    }
     let exec = f.keel.execution(namespace, workflow_id, run_id)?;
     if exec.status != WorkflowExecutionStatus::Running as i32 {
         return Err(errors::not_found("workflow execution already completed"));
