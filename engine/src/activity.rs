@@ -374,6 +374,9 @@ fn fail_attempt(
     if exec.standalone {
         exec.last_attempt_complete_time = now;
     }
+    // A standalone activity asked to cancel gets no further attempt (Temporal's retry state
+    // CANCEL_REQUESTED); a workflow's activity learns of it from the workflow's command.
+    let cancel_requested = exec.standalone && exec.cancel_requested;
     let a = &mut exec.activities[i];
     if a.reset_requested {
         // A reset reached this attempt while it ran: the count starts over from it.
@@ -385,6 +388,7 @@ fn fail_attempt(
         }
     }
     let retry = match retry_delay(a, &failure, now) {
+        Ok(_) if cancel_requested => Err(RetryState::CancelRequested),
         // A paused activity keeps its next attempt until it is unpaused, however many
         // attempts it has had and however long it waits (as Temporal's).
         Err(state) if a.paused && state != RetryState::NonRetryableFailure => Ok(None),

@@ -3748,3 +3748,33 @@ fn a_closed_standalone_activity_is_deleted_when_its_retention_is_over() {
         .contains_key(&keys::activity_execution(NS, "kept", &run)));
     assert!(!h.state.0.contains_key(&keys::current_activity(NS, "kept")));
 }
+
+#[test]
+fn a_standalone_activity_asked_to_cancel_is_not_retried_when_its_attempt_fails() {
+    let mut h = Harness::new();
+    let (run, _) = start_standalone(&mut h, standalone_start("a5", "r1")).unwrap();
+    let (token, _) = h.poll_activity();
+    h.apply(Kind::RequestCancelActivityExecution(
+        ws::RequestCancelActivityExecutionRequest {
+            namespace: NS.into(),
+            activity_id: "a5".into(),
+            request_id: "c1".into(),
+            ..Default::default()
+        },
+    ))
+    .unwrap();
+    h.apply(Kind::FailActivityTask(FailActivityTask {
+        token: Some(token),
+        request: Some(ws::RespondActivityTaskFailedRequest {
+            failure: Some(app_failure("retryable", false)),
+            ..Default::default()
+        }),
+    }))
+    .unwrap();
+    let exec = standalone(&h, "a5", &run);
+    assert_eq!(exec.status, WorkflowExecutionStatus::Failed as i32);
+    assert_eq!(
+        exec.activity_outcome.unwrap().retry_state,
+        RetryState::CancelRequested as i32
+    );
+}

@@ -212,12 +212,15 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
             i,
             args.seed,
             stop_workers.clone(),
+            false,
         )));
         if i < 2 {
-            workers.push(tokio::spawn(work.clone().standalone_worker(
+            // Two workers of the standalone activities.
+            workers.push(tokio::spawn(work.clone().activity_worker(
                 i,
                 args.seed,
                 stop_workers.clone(),
+                true,
             )));
         }
     }

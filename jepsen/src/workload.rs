@@ -538,14 +538,30 @@ impl Workload {
         commands
     }
 
-    /// One activity worker: poll, (sometimes outlive the timeout), complete, until `stop`.
-    pub async fn activity_worker(self: Arc<Self>, index: usize, seed: u64, stop: Arc<AtomicBool>) {
-        let process = format!("activity-worker-{index}");
-        let mut rng = Rng::new(seed ^ 0xAC71 ^ index as u64);
+    /// One activity worker: poll, (sometimes outlive the timeout), complete, until `stop`;
+    /// of the workflows' activities, or with `standalone` of the standalone activities' queue.
+    pub async fn activity_worker(
+        self: Arc<Self>,
+        index: usize,
+        seed: u64,
+        stop: Arc<AtomicBool>,
+        standalone: bool,
+    ) {
+        let (process, queue, salt) = if standalone {
+            let queue = standalone::queue();
+            (format!("standalone-worker-{index}"), queue, 0x57A1)
+        } else {
+            (
+                format!("activity-worker-{index}"),
+                self.task_queue(),
+                0xAC71,
+            )
+        };
+        let mut rng = Rng::new(seed ^ salt ^ index as u64);
         while !stop.load(Ordering::Relaxed) {
             let poll = PollActivityTaskQueueRequest {
                 namespace: NAMESPACE.into(),
-                task_queue: self.task_queue(),
+                task_queue: queue.clone(),
                 identity: process.clone(),
                 ..Default::default()
             };
@@ -568,7 +584,11 @@ impl Workload {
                 if late {
                     tokio::time::sleep(ACTIVITY_TIMEOUT + Duration::from_millis(800)).await;
                 }
-                work.complete_activity(&process, client, task).await;
+                if standalone {
+                    work.complete_standalone(&process, client, task).await;
+                } else {
+                    work.complete_activity(&process, client, task).await;
+                }
             };
             if late {
                 tokio::spawn(complete);

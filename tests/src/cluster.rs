@@ -195,7 +195,9 @@ impl Cluster {
             .with_timeout(Duration::from_secs(5))
     }
 
-    /// Waits until every running node agrees on one leader that is running; returns it.
+    /// Waits until every running node agrees on one leader that is running and serves the
+    /// `default` namespace (a new cluster's leader registers it with its first entries);
+    /// returns it.
     pub async fn wait_leader(&self, within: Duration) -> anyhow::Result<u64> {
         let deadline = Instant::now() + within;
         loop {
@@ -205,8 +207,11 @@ impl Cluster {
             }
             if let Some(Some(id)) = leaders.first() {
                 let agreed = leaders.iter().all(|l| *l == Some(*id));
-                if agreed && self.nodes.iter().any(|n| n.id == *id && n.is_running()) {
-                    return Ok(*id);
+                let leader = self.nodes.iter().find(|n| n.id == *id && n.is_running());
+                if let (true, Some(leader)) = (agreed, leader) {
+                    if serves_default(&leader.url()).await {
+                        return Ok(*id);
+                    }
                 }
             }
             if Instant::now() > deadline {
@@ -248,4 +253,16 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+}
+
+/// Whether the node at `url` answers DescribeNamespace for `default`.
+async fn serves_default(url: &str) -> bool {
+    let Ok(mut raw) = crate::raw_client(url).await else {
+        return false;
+    };
+    let request = temporalio_protos::temporal::api::workflowservice::v1::DescribeNamespaceRequest {
+        namespace: "default".into(),
+        ..Default::default()
+    };
+    raw.describe_namespace(request).await.is_ok()
 }

@@ -1,18 +1,16 @@
 //! The standalone activity part of the workload: clients start standalone activities (each
-//! id used once, start-to-close 2 s, retried), workers of their own queue complete them with
-//! the activity's id as the result, one attempt in eight after its timeout (that completion
-//! must be refused). After healing every acknowledged one must complete; then each is
+//! id used once, start-to-close 2 s, retried), activity workers of their own queue
+//! (`activity_worker` with `standalone`) complete them with the activity's id as the result,
+//! one attempt in eight after its timeout (that completion must be refused). After healing every acknowledged one must complete; then each is
 //! described and the namespace's activities listed.
 
+use super::Client;
 use super::{payload_text, payloads, request, Workload, ACTIVITY_TIMEOUT, CALL_TIMEOUT, NAMESPACE};
-use super::{Client, POLL_TIMEOUT};
 use crate::checker::FinalStandalone;
 use crate::nemesis::Rng;
 use crate::op::{OpKind, Outcome};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use temporalio_protos::temporal::api::{
     activity::v1::activity_execution_outcome::Value, common::v1::ActivityType,
@@ -23,7 +21,7 @@ use tonic::Code;
 /// The standalone activities' own task queue.
 pub const STANDALONE_QUEUE: &str = "jepsen-standalone";
 
-fn queue() -> Option<TaskQueue> {
+pub(super) fn queue() -> Option<TaskQueue> {
     Some(TaskQueue {
         name: STANDALONE_QUEUE.into(),
         ..Default::default()
@@ -78,52 +76,7 @@ impl Workload {
         self.record(process, kind, invoke, outcome)
     }
 
-    /// A worker of the standalone queue until `stop`.
-    pub async fn standalone_worker(
-        self: Arc<Self>,
-        index: usize,
-        seed: u64,
-        stop: Arc<AtomicBool>,
-    ) {
-        let process = format!("standalone-worker-{index}");
-        let mut rng = Rng::new(seed ^ 0x57A1 ^ index as u64);
-        while !stop.load(Ordering::Relaxed) {
-            let poll = PollActivityTaskQueueRequest {
-                namespace: NAMESPACE.into(),
-                task_queue: queue(),
-                identity: process.clone(),
-                ..Default::default()
-            };
-            let Ok(task) = self
-                .client(&mut rng)
-                .poll_activity_task_queue(request(poll, POLL_TIMEOUT))
-                .await
-                .map(|r| r.into_inner())
-            else {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            };
-            if task.task_token.is_empty() {
-                continue;
-            }
-            let late = rng.range(0, 8) == 0;
-            let work = self.clone();
-            let (process, client) = (process.clone(), self.client(&mut rng));
-            let complete = async move {
-                if late {
-                    tokio::time::sleep(ACTIVITY_TIMEOUT + Duration::from_millis(800)).await;
-                }
-                work.complete_standalone(&process, client, task).await;
-            };
-            if late {
-                tokio::spawn(complete);
-            } else {
-                complete.await;
-            }
-        }
-    }
-
-    async fn complete_standalone(
+    pub(super) async fn complete_standalone(
         &self,
         process: &str,
         mut client: Client,
