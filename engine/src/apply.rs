@@ -25,6 +25,7 @@ use crate::timers;
 use crate::updates;
 use crate::view::{StateView, Writes};
 use crate::visibility;
+use crate::workflow_options;
 use crate::workflow_task;
 
 /// The result of applying one mutation. A rejection carries no writes, except the clock
@@ -156,6 +157,7 @@ fn dispatch(ctx: &mut ApplyCtx, kind: Option<Kind>) -> ApplyResult<Outcome> {
         Some(Kind::RequestCancelActivityExecution(m)) => standalone::request_cancel(ctx, m),
         Some(Kind::TerminateActivityExecution(m)) => standalone::terminate(ctx, m),
         Some(Kind::DeleteActivityExecution(m)) => standalone::delete(ctx, m),
+        Some(Kind::UpdateWorkflowOptions(m)) => workflow_options::update(ctx, m),
         // What this build decodes from a kind it does not know. Only a build of a later
         // level writes one, and only once this member reported that level, so this is a
         // member downgraded under a cluster that moved on: it stops rather than diverge.

@@ -73,7 +73,17 @@ pub fn supported(request: &ws::StartBatchOperationRequest) -> bool {
                 | Operation::UnpauseActivitiesOperation(_)
                 | Operation::ResetActivitiesOperation(_)
                 | Operation::UpdateActivityOptionsOperation(_)
+                | Operation::UpdateWorkflowOptionsOperation(_)
         )
+    )
+}
+
+/// Whether the operation changes the runs' options (feature level 5: older builds refuse
+/// such a job).
+pub fn updates_workflow_options(request: &ws::StartBatchOperationRequest) -> bool {
+    matches!(
+        request.operation,
+        Some(Operation::UpdateWorkflowOptionsOperation(_))
     )
 }
 
@@ -304,6 +314,18 @@ fn act(ctx: &mut ApplyCtx, job: &BatchJobRecord, target: WorkflowExecution) -> A
                     activity_options: op.activity_options,
                     update_mask: op.update_mask,
                     restore_original: op.restore_original,
+                },
+            )?;
+        }
+        Some(Operation::UpdateWorkflowOptionsOperation(op)) => {
+            crate::workflow_options::update(
+                ctx,
+                ws::UpdateWorkflowExecutionOptionsRequest {
+                    namespace,
+                    workflow_execution: Some(target),
+                    workflow_execution_options: op.workflow_execution_options,
+                    update_mask: op.update_mask,
+                    identity: op.identity,
                 },
             )?;
         }

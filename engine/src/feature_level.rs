@@ -44,7 +44,8 @@ pub const RELEASE_3: u32 = 3;
 pub const RELEASE_4: u32 = 4;
 
 /// The fifth release: standalone activities (StartActivityExecution and its siblings, and
-/// the `standalone` marks on tasks, timers and tokens that only their runs write).
+/// the `standalone` marks on tasks, timers and tokens that only their runs write), and
+/// UpdateWorkflowExecutionOptions (and the batch jobs that run it).
 pub const RELEASE_5: u32 = 5;
 
 /// The level a member reports when it predates levels (its Hello has no level): it knows the
@@ -61,6 +62,13 @@ pub fn required(kind: &Kind) -> u32 {
         Kind::StartTask(m) if m.suggest.is_some() => RELEASE_2,
         Kind::CompleteWorkflowTask(m) if m.continue_as_new_min_interval > 0 => RELEASE_3,
         Kind::CompleteWorkflowTask(m) if !m.eager_activity_request_ids.is_empty() => RELEASE_2,
+        Kind::StartBatch(m)
+            if m.request
+                .as_ref()
+                .is_some_and(crate::batch::updates_workflow_options) =>
+        {
+            RELEASE_5
+        }
         Kind::StartBatch(m)
             if m.request
                 .as_ref()
@@ -106,7 +114,8 @@ pub fn required(kind: &Kind) -> u32 {
         Kind::StartActivityExecution(_)
         | Kind::RequestCancelActivityExecution(_)
         | Kind::TerminateActivityExecution(_)
-        | Kind::DeleteActivityExecution(_) => RELEASE_5,
+        | Kind::DeleteActivityExecution(_)
+        | Kind::UpdateWorkflowOptions(_) => RELEASE_5,
     }
 }
 

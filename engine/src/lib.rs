@@ -61,6 +61,7 @@ mod updates;
 pub mod validate;
 pub mod view;
 pub mod visibility;
+mod workflow_options;
 mod workflow_task;
 
 pub use apply::{apply, Applied};

@@ -14,7 +14,7 @@ pub struct Mutation {
     pub now: i64,
     #[prost(
         oneof = "Kind",
-        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41"
+        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42"
     )]
     pub kind: Option<Kind>,
 }
@@ -108,6 +108,9 @@ pub enum Kind {
     TerminateActivityExecution(ws::TerminateActivityExecutionRequest),
     #[prost(message, tag = "41")]
     DeleteActivityExecution(ws::DeleteActivityExecutionRequest),
+    /// UpdateWorkflowExecutionOptions (see `workflow_options`), checked by the frontend.
+    #[prost(message, tag = "42")]
+    UpdateWorkflowOptions(ws::UpdateWorkflowExecutionOptionsRequest),
 }
 
 /// StartActivityExecution, with the run id the leader drew for a new run.

@@ -42,6 +42,8 @@ pub enum Outcome {
         paused: bool,
         reset: bool,
     },
+    /// UpdateWorkflowExecutionOptions: the run's options now.
+    WorkflowOptions(Box<temporalio_protos::temporal::api::workflow::v1::WorkflowExecutionOptions>),
     /// UpdateActivityOptions: the options the (last) matching activity has now.
     ActivityOptions(Box<temporalio_protos::temporal::api::activity::v1::ActivityOptions>),
     /// A speculative workflow task answered with rejections only left history unchanged: the

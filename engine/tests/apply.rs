@@ -3778,3 +3778,50 @@ fn a_standalone_activity_asked_to_cancel_is_not_retried_when_its_attempt_fails()
         RetryState::CancelRequested as i32
     );
 }
+
+#[test]
+fn a_runs_new_priority_orders_its_next_workflow_task_and_is_recorded_once() {
+    let mut h = Harness::new();
+    h.apply(Kind::RecordClusterLevel(RecordClusterLevel {
+        level: keel_engine::feature_level::LEVEL,
+    }))
+    .unwrap();
+    let run = Harness::run_id(h.start("prio", "r1").unwrap());
+    let (token, _) = h.poll_workflow();
+    h.complete_workflow_task(&token, vec![]).unwrap();
+    let update = |key: i32| {
+        Kind::UpdateWorkflowOptions(ws::UpdateWorkflowExecutionOptionsRequest {
+            namespace: NS.into(),
+            workflow_execution: Some(WorkflowExecution {
+                workflow_id: "prio".into(),
+                run_id: String::new(),
+            }),
+            workflow_execution_options: Some(
+                temporalio_protos::temporal::api::workflow::v1::WorkflowExecutionOptions {
+                    priority: Some(temporalio_protos::temporal::api::common::v1::Priority {
+                        priority_key: key,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            ),
+            update_mask: Some(prost_wkt_types::FieldMask {
+                paths: vec!["priority".into()],
+            }),
+            identity: "operator".into(),
+        })
+    };
+    let before = h.types("prio", &run).len();
+    h.apply(update(1)).unwrap();
+    h.apply(update(1)).unwrap(); // the same value: nothing written
+    let types = h.types("prio", &run);
+    assert_eq!(
+        types[before..].to_vec(),
+        vec![EventType::WorkflowExecutionOptionsUpdated]
+    );
+    assert_eq!(h.execution("prio", &run).priority.unwrap().priority_key, 1);
+    signal(&mut h, "prio", "s1").unwrap();
+    let key = h.take_task(TaskKind::Workflow);
+    let task = keel_engine::records::TaskRecord::decode(h.state.0[&key].as_slice()).unwrap();
+    assert_eq!(task.priority.map(|p| p.priority_key), Some(1));
+}

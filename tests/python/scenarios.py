@@ -13,9 +13,11 @@ import sys
 import uuid
 from datetime import timedelta
 
+from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.json_format import MessageToDict
 from temporalio.api.command.v1 import Command, ScheduleActivityTaskCommandAttributes
-from temporalio.api.common.v1 import ActivityType, WorkflowExecution
+from temporalio.api.common.v1 import ActivityType, Priority as PriorityProto, WorkflowExecution
+from temporalio.api.workflow.v1 import WorkflowExecutionOptions
 from temporalio.api.enums.v1 import CommandType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
@@ -24,6 +26,7 @@ from temporalio.api.workflowservice.v1 import (
     ResetWorkflowExecutionRequest,
     RespondWorkflowTaskCompletedRequest,
     UnpauseActivityRequest,
+    UpdateWorkflowExecutionOptionsRequest,
 )
 from temporalio.common import Priority, RetryPolicy, SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
@@ -225,6 +228,25 @@ async def _unfinished_handler(client, queue, wf_id, which, run):
             except Exception:
                 pass  # the run it was accepted in continued as new
     return client.get_workflow_handle(wf_id, run_id=handle.first_execution_run_id if run == "first" else None)
+
+
+async def _priority_updated(client, queue, wf_id):
+    """A run's priority changed by UpdateWorkflowExecutionOptions (one field by mask, then
+    the same value again, which changes nothing) between its signals."""
+    handle = await client.start_workflow(
+        WaitForSignalWorkflow.run, 2, id=wf_id, task_queue=queue,
+        priority=Priority(priority_key=2, fairness_key="tenant-a", fairness_weight=2.5))
+    await _await_tasks(handle, 1)
+    for _ in range(2):
+        await client.workflow_service.update_workflow_execution_options(UpdateWorkflowExecutionOptionsRequest(
+            namespace="default", workflow_execution=WorkflowExecution(workflow_id=wf_id),
+            workflow_execution_options=WorkflowExecutionOptions(priority=PriorityProto(priority_key=1)),
+            update_mask=FieldMask(paths=["priority.priority_key"]), identity="scenario"))
+    await handle.signal(WaitForSignalWorkflow.push, "a")
+    await _await_tasks(handle, 2)
+    await handle.signal(WaitForSignalWorkflow.push, "b")
+    await handle.result()
+    return handle
 
 
 def scenario_worker(client, queue) -> Worker:
@@ -553,6 +575,7 @@ SCENARIOS = {
     "unfinished_signal_handler_second_run": lambda c, q, w: _unfinished_handler(c, q, w, "signal", "second"),
     "unfinished_update_handler_first_run": lambda c, q, w: _unfinished_handler(c, q, w, "update", "first"),
     "unfinished_update_handler_second_run": lambda c, q, w: _unfinished_handler(c, q, w, "update", "second"),
+    "priority_updated": _priority_updated,
     "priority_inherited": lambda c, q, w: _run(
         c, q, w, InheritingParent.run, None,
         priority=Priority(priority_key=2, fairness_key="tenant-a", fairness_weight=2.5),

@@ -17,7 +17,9 @@ from temporalio.api.batch.v1 import (
     BatchOperationTermination,
     BatchOperationUpdateWorkflowExecutionOptions,
 )
-from temporalio.api.workflow.v1 import PostResetOperation
+from google.protobuf.field_mask_pb2 import FieldMask
+from temporalio.api.common.v1 import Priority as PriorityProto
+from temporalio.api.workflow.v1 import PostResetOperation, VersioningOverride, WorkflowExecutionOptions
 from temporalio.api.common.v1 import Execution
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.api.workflowservice.v1 import (
@@ -101,6 +103,32 @@ async def test_signal_batch_over_listed_executions_delivers_each_once(keel):
         assert len(signals) == 1 and signals[0].workflow_execution_signaled_event_attributes.signal_name == "ping"
 
 
+async def test_an_options_batch_gives_each_run_of_a_query_the_new_priority_key(keel):
+    client = await Client.connect(keel.target)
+    prefix = f"opt-{uuid.uuid4().hex[:8]}"
+    await start_idle(client, prefix, 4)
+    job_id = f"job-{uuid.uuid4()}"
+    await client.workflow_service.start_batch_operation(StartBatchOperationRequest(
+        namespace="default", job_id=job_id, reason="reprioritise",
+        visibility_query=f"WorkflowId STARTS_WITH '{prefix}'",
+        update_workflow_options_operation=BatchOperationUpdateWorkflowExecutionOptions(
+            identity="batch-test", workflow_execution_options=WorkflowExecutionOptions(
+                priority=PriorityProto(priority_key=1)),
+            update_mask=FieldMask(paths=["priority.priority_key"])),
+    ))
+    done = wait_job(keel.target, job_id)
+    assert done["state"] == "BATCH_OPERATION_STATE_COMPLETED", done
+    assert done["operationType"] == "BATCH_OPERATION_TYPE_UPDATE_WORKFLOW_EXECUTION_OPTIONS", done
+    assert done["completeOperationCount"] == "4", done
+    for i in range(4):
+        handle = client.get_workflow_handle(f"{prefix}-{i:03}")
+        assert (await handle.describe()).raw_description.workflow_execution_info.priority.priority_key == 1
+        history = await handle.fetch_history()
+        updated = [e for e in history.events
+                   if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_OPTIONS_UPDATED]
+        assert len(updated) == 1 and updated[0].worker_may_ignore
+
+
 async def test_bad_batch_requests_are_refused_with_temporals_messages(keel):
     client = await Client.connect(keel.target)
     terminate = BatchOperationTermination(identity="t")
@@ -125,13 +153,17 @@ async def test_bad_batch_requests_are_refused_with_temporals_messages(keel):
             await client.workflow_service.start_batch_operation(request)
         assert err.value.status == RPCStatusCode.INVALID_ARGUMENT, request
         assert err.value.message == message
-    # An operation Keel does not run yet is refused, never half-run.
+    # An option Keel cannot honour (a versioning override: no worker deployments) is
+    # refused, never half-run.
     with pytest.raises(RPCError) as err:
         await client.workflow_service.start_batch_operation(StartBatchOperationRequest(
             namespace="default", job_id="j", reason="r", visibility_query="WorkflowId = 'x'",
-            update_workflow_options_operation=BatchOperationUpdateWorkflowExecutionOptions(identity="t"),
+            update_workflow_options_operation=BatchOperationUpdateWorkflowExecutionOptions(
+                identity="t", workflow_execution_options=WorkflowExecutionOptions(
+                    versioning_override=VersioningOverride(auto_upgrade=True)),
+                update_mask=FieldMask(paths=["versioning_override"])),
         ))
-    assert err.value.status == RPCStatusCode.INVALID_ARGUMENT
+    assert err.value.status == RPCStatusCode.UNIMPLEMENTED
     with pytest.raises(RPCError) as err:
         await client.workflow_service.start_batch_operation(StartBatchOperationRequest(
             namespace="default", job_id="j", reason="r", visibility_query="WorkflowId = 'x'",

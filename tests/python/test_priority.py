@@ -4,18 +4,24 @@ as 5) and first in, first out within a key; with `matching.enableFairness` fairn
 share a key by weight; a run's priority is on its started event and Describe, and its
 children inherit the fields they leave unset (activities are queued by the merged priority,
 their tasks carry their own); DescribeTaskQueue counts the
-backlog by priority key; a bad priority is refused as Temporal refuses it."""
+backlog by priority key; a bad priority is refused as Temporal refuses it;
+UpdateWorkflowExecutionOptions changes a run's priority by field mask."""
 
 import asyncio
 import json
 import subprocess
 import uuid
 
+import pytest
+from google.protobuf.field_mask_pb2 import FieldMask
 from temporalio import activity
-from temporalio.api.common.v1 import Priority as PriorityProto
+from temporalio.api.common.v1 import Priority as PriorityProto, WorkflowExecution
 from temporalio.api.enums.v1 import EventType, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, StartWorkflowExecutionRequest
+from temporalio.api.workflow.v1 import VersioningOverride, WorkflowExecutionOptions
+from temporalio.api.workflowservice.v1 import (
+    DescribeTaskQueueRequest, StartWorkflowExecutionRequest, UpdateWorkflowExecutionOptionsRequest,
+)
 from temporalio.client import Client
 from temporalio.common import Priority
 from temporalio.service import RPCError, RPCStatusCode
@@ -142,6 +148,58 @@ async def test_a_bad_priority_is_refused_as_temporal_refuses_it(keel):
             raise AssertionError(f"{bad} was accepted")
         # Nothing was started.
         assert [w async for w in client.list_workflows(f"WorkflowId = '{request.workflow_id}'")] == []
+
+
+async def test_update_workflow_execution_options_changes_a_runs_priority_as_temporal_does(keel):
+    """One field by mask (the rest kept), the whole priority, nothing (an empty mask, or the
+    same value: no event), and Temporal's refusals; each change is one
+    WorkflowExecutionOptionsUpdated event that workers may ignore."""
+    client = await Client.connect(keel.target)
+    service = client.workflow_service
+    wf_id = f"options-{uuid.uuid4()}"
+    handle = await client.start_workflow("PriorityEcho", id=wf_id, task_queue=f"nobody-{uuid.uuid4()}",
+                                         priority=Priority(priority_key=3, fairness_key="a", fairness_weight=2.0))
+
+    async def update(paths, priority=None, **options):
+        r = await service.update_workflow_execution_options(UpdateWorkflowExecutionOptionsRequest(
+            namespace="default", workflow_execution=WorkflowExecution(workflow_id=wf_id),
+            workflow_execution_options=WorkflowExecutionOptions(priority=priority, **options),
+            update_mask=FieldMask(paths=paths), identity="tester"))
+        p = r.workflow_execution_options.priority
+        return (p.priority_key, p.fairness_key, p.fairness_weight)
+
+    assert await update(["priority.priority_key"], PriorityProto(priority_key=1)) == (1, "a", 2.0)
+    assert await update(["priority.priority_key"], PriorityProto(priority_key=1)) == (1, "a", 2.0)
+    assert await update([], PriorityProto(priority_key=4)) == (1, "a", 2.0)
+    assert await update(["priority"], PriorityProto(priority_key=4)) == (4, "", 0.0)
+    p = (await handle.describe()).raw_description.workflow_execution_info.priority
+    assert (p.priority_key, p.fairness_key) == (4, "")
+    events = [e async for e in handle.fetch_history_events()]
+    updated = [e for e in events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_OPTIONS_UPDATED]
+    assert [(e.workflow_execution_options_updated_event_attributes.priority.priority_key, e.worker_may_ignore,
+             e.workflow_execution_options_updated_event_attributes.identity) for e in updated] == [
+        (1, True, "tester"), (4, True, "tester")]
+    for paths, priority, options, status, text in [
+        (["priorityKey"], PriorityProto(priority_key=1), {}, RPCStatusCode.INVALID_ARGUMENT,
+         'error parsing UpdateMask: proto: invalid path "priorityKey" for message '
+         '"temporal.api.workflow.v1.WorkflowExecutionOptions"'),
+        (["priority"], PriorityProto(priority_key=-1), {}, RPCStatusCode.INVALID_ARGUMENT,
+         "priority key can't be negative"),
+        (["versioning_override"], None, {"versioning_override": VersioningOverride(auto_upgrade=True)},
+         RPCStatusCode.UNIMPLEMENTED, None),
+    ]:
+        with pytest.raises(RPCError) as refused:
+            await update(paths, priority, **options)
+        assert refused.value.status == status, refused.value
+        assert text is None or refused.value.message == text
+    await handle.terminate()
+    with pytest.raises(RPCError) as closed:
+        await update(["priority"], PriorityProto(priority_key=1))
+    assert (closed.value.status, closed.value.message) == (RPCStatusCode.NOT_FOUND, "workflow execution already completed")
+    wf_id = "no-such-workflow"
+    with pytest.raises(RPCError) as missing:
+        await update(["priority"], PriorityProto(priority_key=1))
+    assert (missing.value.status, missing.value.message) == (RPCStatusCode.NOT_FOUND, "workflow not found for ID: no-such-workflow")
 
 
 def test_the_cli_starts_a_workflow_with_a_priority_and_describe_shows_it(keel):

@@ -62,9 +62,12 @@ pub(super) async fn start(
     }
     if !batch::supported(&req) {
         return Err(errors::invalid_argument(format!(
-            "batch operation {:?} is not supported by Keel yet (terminate, cancel, signal, delete, reset, and unpause, reset or update options of activities are)",
+            "batch operation {:?} is not supported by Keel yet (terminate, cancel, signal, delete, reset, update workflow options, and unpause, reset or update options of activities are)",
             batch::operation_type(&req)
         )));
+    }
+    if let Some(Operation::UpdateWorkflowOptionsOperation(o)) = &req.operation {
+        super::workflow_options::check(o.workflow_execution_options.as_ref())?;
     }
     if let Some(Operation::ResetOperation(r)) = &req.operation {
         if !r.post_reset_operations.is_empty() {

@@ -21,6 +21,7 @@ mod task_queues;
 mod tasks;
 mod updates;
 mod visibility;
+mod workflow_options;
 mod workflows;
 
 use crate::app::Keel;
@@ -162,6 +163,7 @@ route! {
     unpause_activity_execution(UnpauseActivityExecutionRequest) -> UnpauseActivityExecutionResponse => activity_ops::unpause_execution;
     reset_activity_execution(ResetActivityExecutionRequest) -> ResetActivityExecutionResponse => activity_ops::reset_execution;
     update_activity_execution_options(UpdateActivityExecutionOptionsRequest) -> UpdateActivityExecutionOptionsResponse => activity_ops::update_execution_options;
+    update_workflow_execution_options(UpdateWorkflowExecutionOptionsRequest) -> UpdateWorkflowExecutionOptionsResponse => workflow_options::update;
     start_activity_execution(StartActivityExecutionRequest) -> StartActivityExecutionResponse => activities::start;
     describe_activity_execution(DescribeActivityExecutionRequest) -> DescribeActivityExecutionResponse => activities::describe;
     poll_activity_execution(PollActivityExecutionRequest) -> PollActivityExecutionResponse => activities::poll;
