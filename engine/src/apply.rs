@@ -12,6 +12,8 @@ use crate::feature_level;
 use crate::keys;
 use crate::mutation::{Kind, Mutation, StartTask};
 use crate::namespace;
+use crate::nexus;
+use crate::nexus_endpoints;
 use crate::outcome::{Notification, Outcome};
 use crate::records::{TaskKind, TaskRecord};
 use crate::reset;
@@ -158,6 +160,11 @@ fn dispatch(ctx: &mut ApplyCtx, kind: Option<Kind>) -> ApplyResult<Outcome> {
         Some(Kind::TerminateActivityExecution(m)) => standalone::terminate(ctx, m),
         Some(Kind::DeleteActivityExecution(m)) => standalone::delete(ctx, m),
         Some(Kind::UpdateWorkflowOptions(m)) => workflow_options::update(ctx, m),
+        Some(Kind::CreateNexusEndpoint(m)) => nexus_endpoints::create(ctx, m),
+        Some(Kind::UpdateNexusEndpoint(m)) => nexus_endpoints::update(ctx, m),
+        Some(Kind::DeleteNexusEndpoint(m)) => nexus_endpoints::delete(ctx, m),
+        Some(Kind::CompleteNexusTask(m)) => nexus::complete(ctx, m),
+        Some(Kind::FailNexusTask(m)) => nexus::fail(ctx, m),
         // What this build decodes from a kind it does not know. Only a build of a later
         // level writes one, and only once this member reported that level, so this is a
         // member downgraded under a cluster that moved on: it stops rather than diverge.
@@ -179,6 +186,7 @@ fn start_task(ctx: &mut ApplyCtx, m: StartTask) -> ApplyResult<Outcome> {
     let started = match kind {
         TaskKind::Workflow => workflow_task::start(ctx, &namespace, task, m),
         TaskKind::Activity => activity::start(ctx, &namespace, task, m),
+        TaskKind::Nexus => nexus::start(ctx, task, m),
         TaskKind::Unspecified | TaskKind::Query => Err(gone()),
     };
     match started {

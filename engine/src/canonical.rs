@@ -33,6 +33,14 @@ const RECORD_FIELDS: &[(&str, &[(u32, &str)])] = &[
             (25, "temporal.api.common.v1.WorkerVersionStamp"),
             (44, "temporal.api.activity.v1.ActivityExecutionOutcome"),
             (48, "temporal.api.sdk.v1.UserMetadata"),
+            (54, "keel.NexusOperationInfo"),
+        ],
+    ),
+    (
+        "keel.NexusOperationInfo",
+        &[
+            (7, "temporal.api.common.v1.Payload"),
+            (16, "temporal.api.failure.v1.Failure"),
         ],
     ),
     (
@@ -65,6 +73,7 @@ const RECORD_FIELDS: &[(&str, &[(u32, &str)])] = &[
 pub(crate) const EXECUTION_RECORD: &str = "keel.ExecutionRecord";
 pub(crate) const SCHEDULE_RECORD: &str = "keel.ScheduleRecord";
 pub(crate) const BATCH_JOB_RECORD: &str = "keel.BatchJobRecord";
+pub(crate) const NEXUS_ENDPOINT: &str = "temporal.api.nexus.v1.Endpoint";
 pub(crate) const HISTORY_EVENT: &str = "temporal.api.history.v1.HistoryEvent";
 
 #[derive(Clone, Copy, PartialEq, Eq)]

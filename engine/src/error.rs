@@ -30,6 +30,10 @@ pub enum Rejection {
         schedule_id: String,
         request_id: String,
     },
+    /// A name or id in use (ALREADY_EXISTS without details, as Temporal's plain
+    /// AlreadyExists).
+    #[error("{0}")]
+    AlreadyExists(String),
     /// The request does not fit the record's state (a stale conflict token).
     #[error("{0}")]
     FailedPrecondition(String),

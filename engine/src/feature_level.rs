@@ -45,7 +45,9 @@ pub const RELEASE_4: u32 = 4;
 
 /// The fifth release: standalone activities (StartActivityExecution and its siblings, and
 /// the `standalone` marks on tasks, timers and tokens that only their runs write), and
-/// UpdateWorkflowExecutionOptions (and the batch jobs that run it).
+/// UpdateWorkflowExecutionOptions (and the batch jobs that run it), Nexus endpoints and
+/// operations (the ScheduleNexusOperation and RequestCancelNexusOperation commands, the
+/// handler's answers).
 pub const RELEASE_5: u32 = 5;
 
 /// The level a member reports when it predates levels (its Hello has no level): it knows the
@@ -60,6 +62,7 @@ pub fn required(kind: &Kind) -> u32 {
             RELEASE_2
         }
         Kind::StartTask(m) if m.suggest.is_some() => RELEASE_2,
+        Kind::CompleteWorkflowTask(m) if crate::commands::schedules_nexus(m) => RELEASE_5,
         Kind::CompleteWorkflowTask(m) if m.continue_as_new_min_interval > 0 => RELEASE_3,
         Kind::CompleteWorkflowTask(m) if !m.eager_activity_request_ids.is_empty() => RELEASE_2,
         Kind::StartBatch(m)
@@ -115,7 +118,12 @@ pub fn required(kind: &Kind) -> u32 {
         | Kind::RequestCancelActivityExecution(_)
         | Kind::TerminateActivityExecution(_)
         | Kind::DeleteActivityExecution(_)
-        | Kind::UpdateWorkflowOptions(_) => RELEASE_5,
+        | Kind::UpdateWorkflowOptions(_)
+        | Kind::CreateNexusEndpoint(_)
+        | Kind::UpdateNexusEndpoint(_)
+        | Kind::DeleteNexusEndpoint(_)
+        | Kind::CompleteNexusTask(_)
+        | Kind::FailNexusTask(_) => RELEASE_5,
     }
 }
 

@@ -23,6 +23,8 @@
 //! | 15  | schedule     | namespace, schedule id                   | `ScheduleRecord` |
 //! | 16  | activity execution | namespace, activity id, run id (a standalone activity) | `ExecutionRecord` |
 //! | 17  | current activity | namespace, activity id                 | `CurrentRun`     |
+//! | 18  | nexus endpoint | endpoint id                              | the API's `Endpoint` |
+//! | 19  | nexus endpoint name | name (whose endpoint it is)         | `NexusEndpointClaim` |
 //!
 //! Visibility index keys (see `visibility::index`) end in the run's *order*, so a scan of one
 //! index value lists runs in Temporal's fixed order: open runs first, then by close time
@@ -56,6 +58,8 @@ pub mod table {
     pub const SCHEDULE: u8 = 15;
     pub const ACTIVITY_EXECUTION: u8 = 16;
     pub const CURRENT_ACTIVITY: u8 = 17;
+    pub const NEXUS_ENDPOINT: u8 = 18;
+    pub const NEXUS_ENDPOINT_NAME: u8 = 19;
 }
 
 /// The indexes of the visibility index table (its second field).
@@ -167,6 +171,19 @@ pub fn current_activity(namespace: &str, activity_id: &str) -> Vec<u8> {
         .str(namespace)
         .str(activity_id)
         .done()
+}
+
+pub fn nexus_endpoint(id: &str) -> Vec<u8> {
+    KeyBuilder::new(table::NEXUS_ENDPOINT).str(id).done()
+}
+
+/// Every endpoint, in id order.
+pub fn nexus_endpoint_prefix() -> Vec<u8> {
+    KeyBuilder::new(table::NEXUS_ENDPOINT).done()
+}
+
+pub fn nexus_endpoint_name(name: &str) -> Vec<u8> {
+    KeyBuilder::new(table::NEXUS_ENDPOINT_NAME).str(name).done()
 }
 
 pub fn current_run(namespace: &str, workflow_id: &str) -> Vec<u8> {

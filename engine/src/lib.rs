@@ -40,6 +40,8 @@ mod history;
 pub mod keys;
 pub mod mutation;
 mod namespace;
+pub mod nexus;
+pub mod nexus_endpoints;
 pub mod outcome;
 pub mod priority;
 pub mod query;

@@ -14,7 +14,7 @@ pub struct Mutation {
     pub now: i64,
     #[prost(
         oneof = "Kind",
-        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42"
+        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47"
     )]
     pub kind: Option<Kind>,
 }
@@ -111,6 +111,43 @@ pub enum Kind {
     /// UpdateWorkflowExecutionOptions (see `workflow_options`), checked by the frontend.
     #[prost(message, tag = "42")]
     UpdateWorkflowOptions(ws::UpdateWorkflowExecutionOptionsRequest),
+    /// The Nexus endpoint RPCs (see `nexus_endpoints`), checked by the frontend.
+    #[prost(message, tag = "43")]
+    CreateNexusEndpoint(CreateNexusEndpoint),
+    #[prost(message, tag = "44")]
+    UpdateNexusEndpoint(ops::UpdateNexusEndpointRequest),
+    #[prost(message, tag = "45")]
+    DeleteNexusEndpoint(ops::DeleteNexusEndpointRequest),
+    /// A handler's answer to a Nexus operation's attempt (see `nexus`).
+    #[prost(message, tag = "46")]
+    CompleteNexusTask(CompleteNexusTask),
+    #[prost(message, tag = "47")]
+    FailNexusTask(FailNexusTask),
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CompleteNexusTask {
+    #[prost(message, optional, tag = "1")]
+    pub token: Option<TaskToken>,
+    #[prost(message, optional, tag = "2")]
+    pub request: Option<ws::RespondNexusTaskCompletedRequest>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct FailNexusTask {
+    #[prost(message, optional, tag = "1")]
+    pub token: Option<TaskToken>,
+    #[prost(message, optional, tag = "2")]
+    pub request: Option<ws::RespondNexusTaskFailedRequest>,
+}
+
+/// CreateNexusEndpoint, with the id the leader drew for it.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CreateNexusEndpoint {
+    #[prost(message, optional, tag = "1")]
+    pub spec: Option<temporalio_protos::temporal::api::nexus::v1::EndpointSpec>,
+    #[prost(string, tag = "2")]
+    pub id: String,
 }
 
 /// StartActivityExecution, with the run id the leader drew for a new run.

@@ -35,6 +35,8 @@ pub enum Outcome {
     },
     WorkflowTaskStarted(Box<WorkflowTaskStarted>),
     ActivityTaskStarted(Box<ws::PollActivityTaskQueueResponse>),
+    /// A handler worker took a Nexus operation's attempt.
+    NexusTaskStarted(Box<ws::PollNexusTaskQueueResponse>),
     /// What a heartbeat tells the running attempt: the workflow asked to cancel it, an
     /// operator paused or reset it.
     Heartbeat {
@@ -44,6 +46,8 @@ pub enum Outcome {
     },
     /// UpdateWorkflowExecutionOptions: the run's options now.
     WorkflowOptions(Box<temporalio_protos::temporal::api::workflow::v1::WorkflowExecutionOptions>),
+    /// A Nexus endpoint created or updated: the endpoint now.
+    NexusEndpoint(Box<temporalio_protos::temporal::api::nexus::v1::Endpoint>),
     /// UpdateActivityOptions: the options the (last) matching activity has now.
     ActivityOptions(Box<temporalio_protos::temporal::api::activity::v1::ActivityOptions>),
     /// A speculative workflow task answered with rejections only left history unchanged: the

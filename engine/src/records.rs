@@ -85,6 +85,13 @@ pub struct BatchJobRecord {
 }
 
 /// The run a workflow id currently points at (open, or the last closed one).
+/// A Nexus endpoint name's owner (see `nexus_endpoints`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct NexusEndpointClaim {
+    #[prost(string, tag = "1")]
+    pub id: String,
+}
+
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct CurrentRun {
     #[prost(string, tag = "1")]
@@ -104,6 +111,8 @@ pub enum TaskKind {
     Activity = 2,
     /// Only in task tokens: a query, which is dispatched in memory and never stored.
     Query = 3,
+    /// A Nexus operation's start request, in the queue its endpoint targets.
+    Nexus = 4,
 }
 
 /// A ready task in a task queue, waiting for a poller.
@@ -127,6 +136,10 @@ pub struct TaskRecord {
     /// The task of a standalone activity (its record is in the activity tables).
     #[prost(bool, tag = "7")]
     pub standalone: bool,
+    /// A Nexus task: the namespace of the run that scheduled the operation (its queue is in
+    /// the endpoint's target namespace).
+    #[prost(string, tag = "8")]
+    pub caller_namespace: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
@@ -156,6 +169,12 @@ pub enum TimerKind {
     /// A schedule's next action is due (or it has buffered work left); workflow_id = the
     /// schedule id (see `schedules`).
     ScheduleWake = 12,
+    /// A Nexus operation's schedule-to-close timeout; target = its scheduled event id.
+    NexusScheduleToClose = 13,
+    /// A Nexus operation's attempt got no answer in time; attempt = the attempt it guards.
+    NexusAttempt = 14,
+    /// The backoff before a Nexus operation's next attempt is dispatched.
+    NexusRetry = 15,
 }
 
 /// A due-time entry. A timer whose target has moved on (timer cancelled, activity completed,
@@ -346,6 +365,62 @@ pub struct ExecutionRecord {
     /// The request id of the TerminateActivityExecution that ended a standalone activity.
     #[prost(string, tag = "53")]
     pub terminate_request_id: String,
+    /// The run's Nexus operations without an outcome yet (see `nexus`).
+    #[prost(message, repeated, tag = "54")]
+    pub nexus_operations: Vec<NexusOperationInfo>,
+}
+
+/// A Nexus operation a run scheduled, until its outcome is recorded.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct NexusOperationInfo {
+    #[prost(int64, tag = "1")]
+    pub scheduled_event_id: i64,
+    #[prost(string, tag = "2")]
+    pub endpoint: String,
+    #[prost(string, tag = "3")]
+    pub endpoint_id: String,
+    #[prost(string, tag = "4")]
+    pub service: String,
+    #[prost(string, tag = "5")]
+    pub operation: String,
+    #[prost(string, tag = "6")]
+    pub request_id: String,
+    #[prost(message, optional, tag = "7")]
+    pub input: Option<common::Payload>,
+    /// The caller's Nexus headers, keys lower-cased.
+    #[prost(btree_map = "string, string", tag = "8")]
+    pub header: std::collections::BTreeMap<String, String>,
+    /// Nanoseconds, 0 = none.
+    #[prost(int64, tag = "9")]
+    pub schedule_to_close_timeout: i64,
+    #[prost(int64, tag = "10")]
+    pub scheduled_time: i64,
+    /// The current attempt (1 first).
+    #[prost(int32, tag = "11")]
+    pub attempt: i32,
+    /// When a handler took the current attempt; 0 while it waits in its queue or backs off.
+    #[prost(int64, tag = "12")]
+    pub started_time: i64,
+    /// Where its tasks go: the endpoint's target when it was scheduled.
+    #[prost(string, tag = "13")]
+    pub target_namespace: String,
+    #[prost(string, tag = "14")]
+    pub target_queue: String,
+    #[prost(int64, tag = "15")]
+    pub last_attempt_complete_time: i64,
+    #[prost(message, optional, tag = "16")]
+    pub last_attempt_failure: Option<failure::Failure>,
+    /// When the next attempt is dispatched, while it backs off (0 otherwise).
+    #[prost(int64, tag = "17")]
+    pub next_attempt_schedule_time: i64,
+    /// When the current attempt was put in its queue.
+    #[prost(int64, tag = "18")]
+    pub current_attempt_scheduled_time: i64,
+    /// The NexusOperationCancelRequested event, once the workflow asked to cancel it.
+    #[prost(int64, tag = "19")]
+    pub cancel_requested_event_id: i64,
+    #[prost(int64, tag = "20")]
+    pub cancel_requested_time: i64,
 }
 
 /// An accepted update: where its events are.

@@ -310,6 +310,7 @@ impl Rebuilt {
         use Attributes as A;
         let mut s = Rebuilt::default();
         let mut open_children: Vec<i64> = Vec::new();
+        let mut open_nexus: Vec<i64> = Vec::new();
         for e in events {
             let time = e.event_time.as_ref().map_or(0, |t| {
                 t.seconds.saturating_mul(1_000_000_000) + i64::from(t.nanos)
@@ -388,9 +389,13 @@ impl Rebuilt {
                 Some(A::StartChildWorkflowExecutionInitiatedEventAttributes(_)) => {
                     open_children.push(e.event_id)
                 }
+                Some(A::NexusOperationScheduledEventAttributes(_)) => open_nexus.push(e.event_id),
                 Some(other) => {
                     if let Some(initiated) = child_closed(other) {
                         open_children.retain(|id| *id != initiated);
+                    }
+                    if let Some(scheduled) = crate::nexus::ended_operation(other) {
+                        open_nexus.retain(|id| *id != scheduled);
                     }
                 }
                 None => {}
@@ -399,6 +404,11 @@ impl Rebuilt {
         if let Some(id) = open_children.first() {
             return Err(Rejection::InvalidArgument(format!(
                 "Keel cannot yet reset to a point where a child workflow is open (initiated in event {id}); choose an earlier or later workflow task."
+            )));
+        }
+        if let Some(id) = open_nexus.first() {
+            return Err(Rejection::InvalidArgument(format!(
+                "Keel cannot yet reset to a point where a Nexus operation is pending (scheduled in event {id}); choose an earlier or later workflow task."
             )));
         }
         Ok(s)

@@ -26,6 +26,22 @@ pub struct TaskToken {
     pub standalone: bool,
 }
 
+impl TaskToken {
+    /// The token of a Nexus operation's current attempt (`target` its scheduled event id).
+    pub fn for_nexus(exec: &ExecutionRecord, op: &crate::records::NexusOperationInfo) -> Self {
+        TaskToken {
+            namespace: exec.namespace.clone(),
+            workflow_id: exec.workflow_id.clone(),
+            run_id: exec.run_id.clone(),
+            target: op.scheduled_event_id,
+            attempt: op.attempt,
+            kind: TaskKind::Nexus as i32,
+            activity_id: String::new(),
+            standalone: false,
+        }
+    }
+}
+
 /// A token prefix that marks Keel's format, so foreign bytes fail fast and clearly.
 const MAGIC: &[u8] = b"kt1";
 

@@ -103,12 +103,12 @@ pub fn start_request(req: &ws::StartWorkflowExecutionRequest) -> Result<(), Stri
     Ok(())
 }
 
-/// Every command Keel carries out, by its attributes: its command type, and the cause a
-/// workflow task fails with when the attributes are bad. `None` for the ones it does not yet.
-pub(crate) fn supported(attributes: &C) -> Option<(CommandType, WorkflowTaskFailedCause)> {
+/// Every command, by its attributes: its command type, and the cause a workflow task fails
+/// with when the attributes are bad.
+pub(crate) fn kind_of(attributes: &C) -> (CommandType, WorkflowTaskFailedCause) {
     use CommandType as T;
     use WorkflowTaskFailedCause as F;
-    Some(match attributes {
+    match attributes {
         C::ScheduleActivityTaskCommandAttributes(_) => {
             (T::ScheduleActivityTask, F::BadScheduleActivityAttributes)
         }
@@ -154,11 +154,18 @@ pub(crate) fn supported(attributes: &C) -> Option<(CommandType, WorkflowTaskFail
             T::ModifyWorkflowProperties,
             F::BadModifyWorkflowPropertiesAttributes,
         ),
+        C::ScheduleNexusOperationCommandAttributes(_) => (
+            T::ScheduleNexusOperation,
+            F::BadScheduleNexusOperationAttributes,
+        ),
+        C::RequestCancelNexusOperationCommandAttributes(_) => (
+            T::RequestCancelNexusOperation,
+            F::BadRequestCancelNexusOperationAttributes,
+        ),
         C::ProtocolMessageCommandAttributes(_) => {
             (T::ProtocolMessage, F::BadUpdateWorkflowExecutionMessage)
         }
-        _ => return None,
-    })
+    }
 }
 
 /// A command whose type Keel knows and whose attributes match its type.
@@ -167,12 +174,8 @@ pub fn command(c: &Command) -> Result<(), String> {
     if ty == CommandType::Unspecified {
         return Err(format!("Unknown command type: {}.", c.command_type));
     }
-    match c.attributes.as_ref().map(supported) {
-        Some(Some((expected, _))) if expected == ty => Ok(()),
-        Some(None) => Err(format!(
-            "Command {} is not supported by Keel yet.",
-            ty.as_str_name()
-        )),
+    match c.attributes.as_ref().map(kind_of) {
+        Some((expected, _)) if expected == ty => Ok(()),
         _ => Err(format!(
             "Command {} has missing or mismatched attributes.",
             ty.as_str_name()

@@ -99,6 +99,7 @@ fn schedule_task(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, attempt: i32, s
         stamp: 0,
         priority: exec.priority.clone(),
         standalone: false,
+        caller_namespace: String::new(),
     };
     let queue = if sticky {
         exec.sticky_queue.clone()

@@ -3825,3 +3825,257 @@ fn a_runs_new_priority_orders_its_next_workflow_task_and_is_recorded_once() {
     let task = keel_engine::records::TaskRecord::decode(h.state.0[&key].as_slice()).unwrap();
     assert_eq!(task.priority.map(|p| p.priority_key), Some(1));
 }
+
+fn create_endpoint(h: &mut Harness, name: &str, queue: &str) {
+    use temporalio_protos::temporal::api::nexus::v1::{
+        endpoint_target, EndpointSpec, EndpointTarget,
+    };
+    h.apply(Kind::CreateNexusEndpoint(CreateNexusEndpoint {
+        spec: Some(EndpointSpec {
+            name: name.into(),
+            description: None,
+            target: Some(EndpointTarget {
+                variant: Some(endpoint_target::Variant::Worker(endpoint_target::Worker {
+                    namespace: NS.into(),
+                    task_queue: queue.into(),
+                })),
+            }),
+        }),
+        id: format!("00000000-0000-4000-8000-{:012}", h.log.len()),
+    }))
+    .unwrap();
+}
+
+fn schedule_nexus(endpoint: &str, schedule_to_close_secs: i64) -> Command {
+    Command {
+        command_type: CommandType::ScheduleNexusOperation as i32,
+        attributes: Some(A::ScheduleNexusOperationCommandAttributes(
+            ScheduleNexusOperationCommandAttributes {
+                endpoint: endpoint.into(),
+                service: "svc".into(),
+                operation: "op".into(),
+                input: payloads("in").payloads.pop(),
+                schedule_to_close_timeout: (schedule_to_close_secs > 0)
+                    .then(|| keel_engine::time::duration(schedule_to_close_secs * SEC))
+                    .flatten(),
+                nexus_header: [("My-Header".to_string(), "v".to_string())].into(),
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    }
+}
+
+impl Harness {
+    fn poll_nexus(&mut self) -> (TaskToken, ws::PollNexusTaskQueueResponse) {
+        match self.poll(TaskKind::Nexus) {
+            Outcome::NexusTaskStarted(r) => (TaskToken::from_bytes(&r.task_token).unwrap(), *r),
+            o => panic!("{o:?}"),
+        }
+    }
+
+    fn answer_nexus(&mut self, token: &TaskToken, result: &str) -> Result<Outcome, Rejection> {
+        self.answer_nexus_in(NS, token, result)
+    }
+
+    fn answer_nexus_in(
+        &mut self,
+        namespace: &str,
+        token: &TaskToken,
+        result: &str,
+    ) -> Result<Outcome, Rejection> {
+        use temporalio_protos::temporal::api::nexus::v1::{
+            response, start_operation_response, Response, StartOperationResponse,
+        };
+        self.apply(Kind::CompleteNexusTask(CompleteNexusTask {
+            token: Some(token.clone()),
+            request: Some(ws::RespondNexusTaskCompletedRequest {
+                namespace: namespace.into(),
+                response: Some(Response {
+                    variant: Some(response::Variant::StartOperation(StartOperationResponse {
+                        variant: Some(start_operation_response::Variant::SyncSuccess(
+                            start_operation_response::Sync {
+                                payload: payloads(result).payloads.pop(),
+                                links: vec![],
+                            },
+                        )),
+                    })),
+                }),
+                ..Default::default()
+            }),
+        }))
+    }
+
+    fn fail_nexus(&mut self, token: &TaskToken, error_type: &str) -> Result<Outcome, Rejection> {
+        use temporalio_protos::temporal::api::failure::v1::NexusHandlerFailureInfo;
+        self.apply(Kind::FailNexusTask(FailNexusTask {
+            token: Some(token.clone()),
+            request: Some(ws::RespondNexusTaskFailedRequest {
+                namespace: NS.into(),
+                failure: Some(Failure {
+                    message: format!("{error_type} from the handler"),
+                    failure_info: Some(FailureInfo::NexusHandlerFailureInfo(
+                        NexusHandlerFailureInfo {
+                            r#type: error_type.into(),
+                            retry_behavior: 0,
+                        },
+                    )),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+        }))
+    }
+}
+
+#[test]
+fn a_sync_nexus_operation_is_handed_to_its_endpoints_queue_and_its_result_recorded_once() {
+    use temporalio_protos::temporal::api::nexus::v1::request::Variant as RV;
+    let mut h = Harness::new();
+    create_endpoint(&mut h, "ep", "handlers");
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt, vec![schedule_nexus("ep", 30)])
+        .unwrap();
+    let (token, task) = h.poll_nexus();
+    let request = task.request.unwrap();
+    assert_eq!(request.endpoint, "ep");
+    assert_eq!(
+        request.header["my-header"], "v",
+        "caller headers lower-cased"
+    );
+    assert_eq!(request.header["request-timeout"], "10s");
+    assert_eq!(request.header["operation-timeout"], "29999ms");
+    let Some(RV::StartOperation(start)) = request.variant else {
+        panic!("a start request")
+    };
+    assert_eq!(
+        (start.service.as_str(), start.operation.as_str()),
+        ("svc", "op")
+    );
+    assert_eq!(start.request_id, request.header["nexus-request-id"]);
+    assert!(start.links[0]
+        .url
+        .ends_with("eventID=5&eventType=NexusOperationScheduled&referenceType=EventReference"));
+
+    assert!(
+        matches!(
+            h.answer_nexus_in("elsewhere", &token, "forged"),
+            Err(Rejection::NotFound(_))
+        ),
+        "only the namespace the attempt went to may answer it"
+    );
+    h.answer_nexus(&token, "out").unwrap();
+    assert!(
+        matches!(h.answer_nexus(&token, "again"), Err(Rejection::NotFound(_))),
+        "an attempt is answered once"
+    );
+    let (wt2, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt2, vec![complete_workflow("ok")])
+        .unwrap();
+    assert_eq!(
+        h.types("wf", &run),
+        vec![
+            WorkflowExecutionStarted,
+            WorkflowTaskScheduled,
+            WorkflowTaskStarted,
+            WorkflowTaskCompleted,
+            NexusOperationScheduled,
+            NexusOperationCompleted,
+            WorkflowTaskScheduled,
+            WorkflowTaskStarted,
+            WorkflowTaskCompleted,
+            WorkflowExecutionCompleted,
+        ]
+    );
+    match &h.history("wf", &run)[4].attributes {
+        Some(EA::NexusOperationScheduledEventAttributes(a)) => {
+            assert_eq!(a.request_id, start.request_id);
+            assert_eq!(a.workflow_task_completed_event_id, 4);
+            assert_eq!(a.nexus_header["my-header"], "v");
+            assert!(!a.endpoint_id.is_empty());
+        }
+        o => panic!("{o:?}"),
+    }
+}
+
+#[test]
+fn nexus_handler_errors_are_retried_or_fail_and_the_deadlines_end_attempts_and_operations() {
+    let mut h = Harness::new();
+    create_endpoint(&mut h, "ep", "handlers");
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt, vec![schedule_nexus("ep", 60), schedule_nexus("ep", 0)])
+        .unwrap();
+    // The first operation: a retryable error, then an attempt nobody answers; the second: a
+    // handler error that is not retried.
+    let (first, _) = h.poll_nexus();
+    assert_eq!(first.target, 5);
+    h.fail_nexus(&first, "INTERNAL").unwrap();
+    let (other, _) = h.poll_nexus();
+    assert_eq!(other.target, 6);
+    h.fail_nexus(&other, "BAD_REQUEST").unwrap();
+    let op = h.execution("wf", &run).nexus_operations[0].clone();
+    assert_eq!(op.attempt, 2);
+    assert_eq!(
+        op.next_attempt_schedule_time - op.last_attempt_complete_time,
+        SEC
+    );
+    assert!(
+        h.tasks.iter().all(|(k, _)| *k != TaskKind::Nexus),
+        "no attempt is queued while it backs off"
+    );
+    h.advance(SEC);
+    h.fire_due();
+    let (second, _) = h.poll_nexus();
+    assert_eq!((second.target, second.attempt), (5, 2));
+    h.advance(10 * SEC);
+    h.fire_due();
+    let op = h.execution("wf", &run).nexus_operations[0].clone();
+    assert_eq!(op.attempt, 3, "the unanswered attempt was given up");
+    assert_eq!(op.last_attempt_failure.unwrap().message, "upstream timeout");
+    assert!(matches!(
+        h.answer_nexus(&second, "late"),
+        Err(Rejection::NotFound(_))
+    ));
+    // The first times out before its third attempt is answered.
+    h.advance(60 * SEC);
+    h.fire_due();
+    h.fire_due();
+    let history = h.history("wf", &run);
+    let failed = history.iter().find_map(|e| match &e.attributes {
+        Some(EA::NexusOperationFailedEventAttributes(a)) => Some(a.clone()),
+        _ => None,
+    });
+    let failure = failed.unwrap().failure.unwrap();
+    assert_eq!(failure.message, "nexus operation completed unsuccessfully");
+    assert_eq!(
+        failure.cause.unwrap().message,
+        "BAD_REQUEST from the handler"
+    );
+    let timed_out = history.iter().find_map(|e| match &e.attributes {
+        Some(EA::NexusOperationTimedOutEventAttributes(a)) => Some(a.clone()),
+        _ => None,
+    });
+    let timed_out = timed_out.unwrap();
+    assert_eq!(timed_out.scheduled_event_id, 5);
+    assert_eq!(
+        timed_out.failure.unwrap().cause.unwrap().message,
+        "operation timed out"
+    );
+    assert!(h.execution("wf", &run).nexus_operations.is_empty());
+}
+
+#[test]
+fn a_nexus_operation_on_an_unknown_endpoint_fails_the_workflow_task() {
+    let mut h = Harness::new();
+    h.start("wf", "r").unwrap();
+    let (wt, _) = h.poll_workflow();
+    assert_eq!(
+        h.complete_workflow_task(&wt, vec![schedule_nexus("nope", 0)]),
+        Err(Rejection::BadCommand {
+            cause: WorkflowTaskFailedCause::BadScheduleNexusOperationAttributes,
+            message: "endpoint \"nope\" not found".into(),
+        })
+    );
+}

@@ -19,6 +19,8 @@ pub struct FinalWorkflow {
     pub updates_completed: Vec<String>,
     pub timers: Vec<TimerCheck>,
     pub activities: Vec<ActivityCheck>,
+    /// Nexus operations by scheduled event id: scheduled, and their outcome events.
+    pub nexus: Vec<NexusCheck>,
     /// Closed by the end of the run (the liveness bound).
     pub closed: bool,
     /// Pending activities Describe shows paused at the end (open runs only).
@@ -42,6 +44,15 @@ pub struct ActivityCheck {
     pub started_attempt: Option<i32>,
     pub completed: bool,
     pub timed_out: bool,
+}
+
+/// A Nexus operation in history: whether its NexusOperationScheduled event is there, and its
+/// outcome events (a completion's result; `<failed>` and the like for the others).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NexusCheck {
+    pub scheduled_event_id: i64,
+    pub scheduled: bool,
+    pub outcomes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -119,7 +130,76 @@ pub fn check(ops: &[Op], end: &FinalState) -> Vec<Anomaly> {
     schedule_actions_exactly_once(ops, end, &mut found);
     activity_operations_take(ops, end, &mut found);
     standalone_activities_exactly_once(ops, end, &mut found);
+    nexus_outcomes_exactly_once(ops, end, &mut found);
     found
+}
+
+/// Nexus operations: an outcome is recorded at most once, never for an operation that was not
+/// scheduled, and an answer the server acknowledged is the outcome the caller's history has.
+fn nexus_outcomes_exactly_once(ops: &[Op], end: &FinalState, found: &mut Vec<Anomaly>) {
+    for (id, w) in &end.workflows {
+        for n in &w.nexus {
+            if !n.scheduled {
+                found.push(anomaly(
+                    "nexus-outcome-not-scheduled",
+                    id,
+                    format!(
+                        "an outcome for event {}, which scheduled no operation",
+                        n.scheduled_event_id
+                    ),
+                    vec![],
+                ));
+            }
+            if n.outcomes.len() > 1 {
+                found.push(anomaly(
+                    "nexus-outcome-twice",
+                    id,
+                    format!(
+                        "operation {}: outcomes {:?}",
+                        n.scheduled_event_id, n.outcomes
+                    ),
+                    vec![],
+                ));
+            }
+        }
+    }
+    for (i, op) in ops.iter().enumerate() {
+        let OpKind::AnswerNexus {
+            workflow_id,
+            run_id,
+            scheduled_event_id,
+            result,
+        } = &op.kind
+        else {
+            continue;
+        };
+        if op.outcome != Outcome::Ok {
+            continue;
+        }
+        let Some(w) = end
+            .workflows
+            .get(workflow_id)
+            .filter(|w| &w.run_id == run_id)
+        else {
+            continue; // a later run took the id: the answered run is not the one read
+        };
+        let recorded = w
+            .nexus
+            .iter()
+            .find(|n| n.scheduled_event_id == *scheduled_event_id)
+            .map(|n| n.outcomes.clone())
+            .unwrap_or_default();
+        if recorded != [result.clone()] {
+            found.push(anomaly(
+                "lost-nexus-answer",
+                workflow_id,
+                format!(
+                    "acknowledged answer {result:?} to operation {scheduled_event_id}, history has {recorded:?}"
+                ),
+                vec![i],
+            ));
+        }
+    }
 }
 
 /// Standalone activities: an acknowledged start exists at the end as the run it was
@@ -1389,5 +1469,48 @@ mod tests {
             .filter(|a| a.kind.contains("standalone"))
             .collect();
         assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn nexus_outcomes_twice_unscheduled_or_lost_are_found() {
+        let answer = |id: i64, result: &str, outcome: Outcome| {
+            op(
+                OpKind::AnswerNexus {
+                    workflow_id: "w".into(),
+                    run_id: "r".into(),
+                    scheduled_event_id: id,
+                    result: result.into(),
+                },
+                outcome,
+            )
+        };
+        let ops = vec![
+            start("w", "r"),
+            answer(5, "req/1", Outcome::Ok),
+            answer(6, "req6/2", Outcome::Unknown("DeadlineExceeded".into())),
+            answer(7, "req7/1", Outcome::Ok),
+            answer(8, "req8/1", Outcome::Fail("NotFound".into())),
+        ];
+        let mut end = healthy(&[]);
+        let check_of = |id: i64, scheduled: bool, outcomes: &[&str]| NexusCheck {
+            scheduled_event_id: id,
+            scheduled,
+            outcomes: outcomes.iter().map(|o| o.to_string()).collect(),
+        };
+        end.workflows.get_mut("w").unwrap().nexus = vec![
+            check_of(5, true, &["req/1"]),
+            check_of(6, true, &["req6/1", "req6/2"]),
+            check_of(7, true, &["req7/2"]),
+            check_of(8, true, &["req8/2"]),
+            check_of(9, false, &["<failed>"]),
+        ];
+        assert_eq!(
+            kinds(&check(&ops, &end)),
+            vec![
+                "nexus-outcome-twice",
+                "nexus-outcome-not-scheduled",
+                "lost-nexus-answer"
+            ]
+        );
     }
 }

@@ -189,6 +189,7 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
     let client_addrs: Vec<_> = cluster.nodes.iter().map(|n| n.client_reach).collect();
     let work = Workload::new(&client_addrs, args.seed)?;
     work.create_schedule().await?;
+    work.create_nexus_endpoint(&client_addrs).await?;
     let (stop_clients, stop_workers) = (
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicBool::new(false)),
@@ -215,6 +216,11 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
             false,
         )));
         if i < 2 {
+            workers.push(tokio::spawn(work.clone().nexus_worker(
+                i,
+                args.seed,
+                stop_workers.clone(),
+            )));
             // Two workers of the standalone activities.
             workers.push(tokio::spawn(work.clone().activity_worker(
                 i,

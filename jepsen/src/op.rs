@@ -103,6 +103,14 @@ pub enum OpKind {
         run_id: String,
         attempt: i32,
     },
+    /// RespondNexusTaskCompleted for one attempt of the Nexus operation scheduled at
+    /// `scheduled_event_id`, with `result` (the operation's request id).
+    AnswerNexus {
+        workflow_id: String,
+        run_id: String,
+        scheduled_event_id: i64,
+        result: String,
+    },
     /// GetWorkflowExecutionHistory of the current run, every page.
     Read {
         workflow_id: String,
@@ -138,6 +146,7 @@ impl OpKind {
             OpKind::UnpauseActivity { .. } => "unpause-activity",
             OpKind::StartActivity { .. } => "start-activity",
             OpKind::CompleteStandalone { .. } => "complete-standalone",
+            OpKind::AnswerNexus { .. } => "answer-nexus",
             OpKind::Read { .. } => "read",
             OpKind::CompleteWorkflowTask { .. } => "complete-workflow-task",
             OpKind::CompleteActivity { .. } => "complete-activity",

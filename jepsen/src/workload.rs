@@ -5,13 +5,16 @@
 //! activity, accept and complete every update they are given, and record every task
 //! completion.
 //!
-//! The workflow: schedule one activity (start-to-close 2 s, retried) and a 1 s timer; complete
-//! once the activity completed, the timer fired and a "finish" signal arrived. Finish signals
+//! The workflow: schedule one activity (start-to-close 2 s, retried), a 1 s timer and a Nexus
+//! operation (see `nexus`); complete once the activity completed, the timer fired, the
+//! operation completed and a "finish" signal arrived. Finish signals
 //! are sent after the faults are healed, so no run closes while faults are injected. One
 //! activity attempt in eight sleeps past its timeout before completing: that completion must
 //! be refused.
 
-use crate::checker::{ActivityCheck, FinalBatch, FinalState, FinalWorkflow, TimerCheck};
+use crate::checker::{
+    ActivityCheck, FinalBatch, FinalState, FinalWorkflow, NexusCheck, TimerCheck,
+};
 use crate::nemesis::Rng;
 use crate::op::{EventSummary, Op, OpKind, Outcome};
 use keel_server::proto::workflowservice::workflow_service_client::WorkflowServiceClient;
@@ -45,6 +48,7 @@ use temporalio_protos::temporal::api::{
 use tonic::transport::Channel;
 use tonic::{Code, Request};
 
+mod nexus;
 mod schedules;
 mod standalone;
 
@@ -524,8 +528,13 @@ impl Workload {
                 CommandType::StartTimer,
                 Attributes::StartTimerCommandAttributes(timer),
             ));
+            commands.push(self.schedule_nexus_operation());
         }
-        if has(EventType::ActivityTaskCompleted) && has(EventType::TimerFired) && finish {
+        if has(EventType::ActivityTaskCompleted)
+            && has(EventType::TimerFired)
+            && has(EventType::NexusOperationCompleted)
+            && finish
+        {
             commands.push(command(
                 CommandType::CompleteWorkflowExecution,
                 Attributes::CompleteWorkflowExecutionCommandAttributes(
@@ -1128,6 +1137,33 @@ fn final_workflow(events: &[HistoryEvent]) -> FinalWorkflow {
             Some(Ev::ActivityTaskTimedOutEventAttributes(a)) => {
                 activity(&mut w, a.scheduled_event_id).timed_out = true;
             }
+            Some(Ev::NexusOperationScheduledEventAttributes(_)) => {
+                nexus_operation(&mut w, e.event_id).scheduled = true;
+            }
+            Some(Ev::NexusOperationCompletedEventAttributes(a)) => {
+                let result = a
+                    .result
+                    .as_ref()
+                    .map(|p| String::from_utf8_lossy(&p.data).into_owned());
+                nexus_operation(&mut w, a.scheduled_event_id)
+                    .outcomes
+                    .push(result.unwrap_or_default());
+            }
+            Some(Ev::NexusOperationFailedEventAttributes(a)) => {
+                nexus_operation(&mut w, a.scheduled_event_id)
+                    .outcomes
+                    .push("<failed>".into());
+            }
+            Some(Ev::NexusOperationCanceledEventAttributes(a)) => {
+                nexus_operation(&mut w, a.scheduled_event_id)
+                    .outcomes
+                    .push("<canceled>".into());
+            }
+            Some(Ev::NexusOperationTimedOutEventAttributes(a)) => {
+                nexus_operation(&mut w, a.scheduled_event_id)
+                    .outcomes
+                    .push("<timed out>".into());
+            }
             _ => {}
         }
     }
@@ -1144,6 +1180,21 @@ fn final_workflow(events: &[HistoryEvent]) -> FinalWorkflow {
         .any(|t| e.event_type == *t as i32)
     });
     w
+}
+
+fn nexus_operation(w: &mut FinalWorkflow, scheduled_event_id: i64) -> &mut NexusCheck {
+    if let Some(i) = w
+        .nexus
+        .iter()
+        .position(|n| n.scheduled_event_id == scheduled_event_id)
+    {
+        return &mut w.nexus[i];
+    }
+    w.nexus.push(NexusCheck {
+        scheduled_event_id,
+        ..Default::default()
+    });
+    w.nexus.last_mut().expect("pushed")
 }
 
 fn activity(w: &mut FinalWorkflow, scheduled_event_id: i64) -> &mut ActivityCheck {

@@ -179,6 +179,7 @@ pub fn rejection(r: Rejection) -> Status {
                 ..Default::default()
             },
         ),
+        Rejection::AlreadyExists(m) => Status::already_exists(m),
         Rejection::FailedPrecondition(m) => Status::failed_precondition(m),
         Rejection::InvalidArgument(m) | Rejection::BadCommand { message: m, .. } => {
             Status::invalid_argument(m)

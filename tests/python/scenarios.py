@@ -45,6 +45,7 @@ from external_workflows import (
 from child_workflows import CHILD_WORKFLOWS, AbandoningParentWorkflow, ParentWorkflow, TakenChildIdWorkflow
 from update_workflows import UPDATE_WORKFLOWS, AbandonUpdateWorkflow, CounterWorkflow, UnfinishedHandlerWorkflow
 from marker_workflows import MARKER_ACTIVITIES, MARKER_WORKFLOWS, LongLocalActivityWorkflow, PatchedWorkflow
+from nexus_workflows import NEXUS_WORKFLOWS, GreeterHandler, NexusCaller
 from priority_workflows import PRIORITY_ACTIVITIES, PRIORITY_WORKFLOWS, InheritingParent
 from search_attribute_workflows import (
     KEYWORD,
@@ -249,12 +250,43 @@ async def _priority_updated(client, queue, wf_id):
     return handle
 
 
+# The Nexus scenarios' endpoint and the queue its handlers poll (created once per server).
+NEXUS_ENDPOINT = "scenario-endpoint"
+NEXUS_HANDLER_QUEUE = "scenario-nexus-handlers"
+
+
+async def ensure_endpoint(client, name: str, queue: str, namespace: str = "default") -> None:
+    from temporalio.api.nexus.v1 import EndpointSpec, EndpointTarget
+    from temporalio.api.operatorservice.v1 import CreateNexusEndpointRequest
+    try:
+        await client.operator_service.create_nexus_endpoint(CreateNexusEndpointRequest(spec=EndpointSpec(
+            name=name, target=EndpointTarget(worker=EndpointTarget.Worker(namespace=namespace, task_queue=queue)))))
+    except RPCError as e:
+        if e.status != RPCStatusCode.ALREADY_EXISTS:
+            raise
+
+
+async def _nexus(client, queue, wf_id, operation, timeout_seconds=20.0, handlers=True):
+    """A workflow calls a Nexus operation of a worker's Greeter service (through an endpoint
+    targeting the handlers' queue) and returns its outcome."""
+    await ensure_endpoint(client, NEXUS_ENDPOINT, NEXUS_HANDLER_QUEUE)
+    handler_worker = Worker(client, task_queue=NEXUS_HANDLER_QUEUE, nexus_service_handlers=[GreeterHandler()])
+    handle = await client.start_workflow(
+        NexusCaller.run, args=[NEXUS_ENDPOINT, operation, "keel", timeout_seconds], id=wf_id, task_queue=queue)
+    if handlers:
+        async with handler_worker:
+            await handle.result()
+    else:
+        await handle.result()
+    return handle
+
+
 def scenario_worker(client, queue) -> Worker:
     """A worker for every scenario workflow. No workflow cache, so no sticky queue: Keel does
     not have sticky queues yet, and the fixtures compare the mode both servers serve. (With
     stickiness Temporal names the worker's sticky queue in later WorkflowTaskScheduled events.)"""
     return Worker(
-        client, task_queue=queue, workflows=WORKFLOWS + FAILURE_WORKFLOWS + CHAIN_WORKFLOWS + CHILD_WORKFLOWS + EXTERNAL_WORKFLOWS + CRON_WORKFLOWS + SEARCH_ATTRIBUTE_WORKFLOWS + MARKER_WORKFLOWS + UPDATE_WORKFLOWS + ACTIVITY_OPS_WORKFLOWS + PRIORITY_WORKFLOWS, activities=ACTIVITIES + FAILURE_ACTIVITIES + MARKER_ACTIVITIES + ACTIVITY_OPS_ACTIVITIES + PRIORITY_ACTIVITIES, max_cached_workflows=0
+        client, task_queue=queue, workflows=WORKFLOWS + FAILURE_WORKFLOWS + CHAIN_WORKFLOWS + CHILD_WORKFLOWS + EXTERNAL_WORKFLOWS + CRON_WORKFLOWS + SEARCH_ATTRIBUTE_WORKFLOWS + MARKER_WORKFLOWS + UPDATE_WORKFLOWS + ACTIVITY_OPS_WORKFLOWS + PRIORITY_WORKFLOWS + NEXUS_WORKFLOWS, activities=ACTIVITIES + FAILURE_ACTIVITIES + MARKER_ACTIVITIES + ACTIVITY_OPS_ACTIVITIES + PRIORITY_ACTIVITIES, max_cached_workflows=0
     )
 
 
@@ -576,6 +608,10 @@ SCENARIOS = {
     "unfinished_update_handler_first_run": lambda c, q, w: _unfinished_handler(c, q, w, "update", "first"),
     "unfinished_update_handler_second_run": lambda c, q, w: _unfinished_handler(c, q, w, "update", "second"),
     "priority_updated": _priority_updated,
+    "nexus_sync": lambda c, q, w: _nexus(c, q, w, "greet"),
+    "nexus_handler_error": lambda c, q, w: _nexus(c, q, w, "refuse"),
+    "nexus_retried": lambda c, q, w: _nexus(c, q, w, "flaky"),
+    "nexus_timeout": lambda c, q, w: _nexus(c, q, w, "greet", timeout_seconds=3.0, handlers=False),
     "priority_inherited": lambda c, q, w: _run(
         c, q, w, InheritingParent.run, None,
         priority=Priority(priority_key=2, fairness_key="tenant-a", fairness_weight=2.5),

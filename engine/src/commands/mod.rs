@@ -10,7 +10,9 @@ mod modify_workflow_properties;
 mod record_marker;
 mod request_cancel_activity;
 mod request_cancel_external;
+mod request_cancel_nexus_operation;
 pub(crate) mod schedule_activity;
+mod schedule_nexus_operation;
 mod signal_external;
 mod start_child;
 mod start_timer;
@@ -28,6 +30,20 @@ use temporalio_protos::temporal::api::{
     command::v1::{command::Attributes as A, Command},
     history::v1 as h,
 };
+
+/// Whether a completion carries Nexus commands (which only builds of feature level
+/// `RELEASE_5` know).
+pub fn schedules_nexus(m: &crate::mutation::CompleteWorkflowTask) -> bool {
+    m.request.as_ref().is_some_and(|r| {
+        r.commands.iter().any(|c| {
+            matches!(
+                c.attributes,
+                Some(A::ScheduleNexusOperationCommandAttributes(_))
+                    | Some(A::RequestCancelNexusOperationCommandAttributes(_))
+            )
+        })
+    })
+}
 
 /// Does this command close the workflow?
 pub(crate) fn closes_workflow(c: &Command) -> bool {
@@ -114,10 +130,12 @@ pub(crate) fn apply(
     completion: &mut Completion,
     command: Command,
 ) -> ApplyResult<bool> {
-    // Commands Keel does not carry out yet are refused without failing the task.
-    let Some((_, bad_attributes)) = command.attributes.as_ref().and_then(validate::supported)
-    else {
-        return Err(Rejection::InvalidArgument("unsupported command".into()));
+    // A command without attributes is refused without failing the task (the frontend's
+    // check refuses it first).
+    let Some((_, bad_attributes)) = command.attributes.as_ref().map(validate::kind_of) else {
+        return Err(Rejection::InvalidArgument(
+            "a command without attributes".into(),
+        ));
     };
     let as_bad_command = |r: Rejection| match r {
         Rejection::InvalidArgument(message) => Rejection::BadCommand {
@@ -191,6 +209,12 @@ pub(crate) fn apply(
         }
         Some(A::ModifyWorkflowPropertiesCommandAttributes(a)) => {
             modify_workflow_properties::apply(ctx, &mut c, a)
+        }
+        Some(A::ScheduleNexusOperationCommandAttributes(a)) => {
+            schedule_nexus_operation::apply(ctx, &mut c, a)
+        }
+        Some(A::RequestCancelNexusOperationCommandAttributes(a)) => {
+            request_cancel_nexus_operation::apply(ctx, &mut c, a)
         }
         _ => Err(Rejection::InvalidArgument("unsupported command".into())),
     };

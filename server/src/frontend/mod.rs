@@ -11,6 +11,7 @@ mod by_id;
 mod history;
 mod multi_operation;
 mod namespaces;
+mod nexus_tasks;
 mod query;
 mod schedules;
 mod signals;
@@ -112,6 +113,9 @@ route! {
     start_workflow_execution(StartWorkflowExecutionRequest) -> StartWorkflowExecutionResponse => workflows::start;
     describe_workflow_execution(DescribeWorkflowExecutionRequest) -> DescribeWorkflowExecutionResponse => workflows::describe;
     poll_activity_task_queue(PollActivityTaskQueueRequest) -> PollActivityTaskQueueResponse => tasks::poll_activity_task;
+    poll_nexus_task_queue(PollNexusTaskQueueRequest) -> PollNexusTaskQueueResponse => nexus_tasks::poll;
+    respond_nexus_task_completed(RespondNexusTaskCompletedRequest) -> RespondNexusTaskCompletedResponse => nexus_tasks::completed;
+    respond_nexus_task_failed(RespondNexusTaskFailedRequest) -> RespondNexusTaskFailedResponse => nexus_tasks::failed;
     respond_workflow_task_completed(RespondWorkflowTaskCompletedRequest) -> RespondWorkflowTaskCompletedResponse => tasks::workflow_task_completed;
     respond_workflow_task_failed(RespondWorkflowTaskFailedRequest) -> RespondWorkflowTaskFailedResponse => tasks::workflow_task_failed;
     respond_activity_task_completed(RespondActivityTaskCompletedRequest) -> RespondActivityTaskCompletedResponse => tasks::activity_task_completed;

@@ -22,11 +22,11 @@ use temporalio_protos::temporal::api::{
 };
 use tonic::{Request, Response};
 
-fn kind_of(t: TaskQueueType) -> Option<TaskKind> {
+fn kind_of(t: TaskQueueType) -> TaskKind {
     match t {
-        TaskQueueType::Workflow | TaskQueueType::Unspecified => Some(TaskKind::Workflow),
-        TaskQueueType::Activity => Some(TaskKind::Activity),
-        TaskQueueType::Nexus => None,
+        TaskQueueType::Workflow | TaskQueueType::Unspecified => TaskKind::Workflow,
+        TaskQueueType::Activity => TaskKind::Activity,
+        TaskQueueType::Nexus => TaskKind::Nexus,
     }
 }
 
@@ -96,7 +96,7 @@ pub(super) async fn describe(
         }
         let mut info = TaskQueueVersionInfo::default();
         for t in types {
-            let Some(kind) = kind_of(t) else { continue };
+            let kind = kind_of(t);
             let d = matching.describe(&namespace, &queue, kind);
             info.types_info.insert(
                 t as i32,
@@ -115,9 +115,7 @@ pub(super) async fn describe(
         return Ok(Response::new(response));
     }
     let t = TaskQueueType::try_from(task_queue_type).unwrap_or(TaskQueueType::Unspecified);
-    let kind = kind_of(t).ok_or_else(|| {
-        errors::invalid_argument("Nexus task queues are not supported by Keel yet.")
-    })?;
+    let kind = kind_of(t);
     let d = matching.describe(&namespace, &queue, kind);
     response.pollers = pollers(&d);
     if report_stats {

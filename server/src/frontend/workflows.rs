@@ -266,6 +266,11 @@ fn describe_execution(
                 parent_close_policy: c.parent_close_policy,
             })
             .collect(),
+        pending_nexus_operations: exec
+            .nexus_operations
+            .iter()
+            .map(keel_engine::nexus::pending_info)
+            .collect(),
         ..Default::default()
     }
 }

@@ -1,5 +1,8 @@
 //! OperatorService: the namespace's custom search attributes (Add, Remove, List), decided by
-//! the engine's `search_attributes`. Every other operator call answers UNIMPLEMENTED.
+//! the engine's `search_attributes`, and Nexus endpoints (`nexus_endpoints`). Every other
+//! operator call answers UNIMPLEMENTED.
+
+mod nexus_endpoints;
 
 use crate::app::Keel;
 use crate::errors;
@@ -62,5 +65,55 @@ impl OperatorService for Operator {
                 .collect(),
             storage_schema: Default::default(),
         }))
+    }
+
+    #[tracing::instrument(name = "create_nexus_endpoint", skip_all)]
+    async fn create_nexus_endpoint(
+        &self,
+        req: Request<CreateNexusEndpointRequest>,
+    ) -> Result<Response<CreateNexusEndpointResponse>, Status> {
+        nexus_endpoints::create(&self.keel, req.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    #[tracing::instrument(name = "update_nexus_endpoint", skip_all)]
+    async fn update_nexus_endpoint(
+        &self,
+        req: Request<UpdateNexusEndpointRequest>,
+    ) -> Result<Response<UpdateNexusEndpointResponse>, Status> {
+        nexus_endpoints::update(&self.keel, req.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    #[tracing::instrument(name = "delete_nexus_endpoint", skip_all)]
+    async fn delete_nexus_endpoint(
+        &self,
+        req: Request<DeleteNexusEndpointRequest>,
+    ) -> Result<Response<DeleteNexusEndpointResponse>, Status> {
+        nexus_endpoints::delete(&self.keel, req.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    #[tracing::instrument(name = "get_nexus_endpoint", skip_all)]
+    async fn get_nexus_endpoint(
+        &self,
+        req: Request<GetNexusEndpointRequest>,
+    ) -> Result<Response<GetNexusEndpointResponse>, Status> {
+        nexus_endpoints::get(&self.keel, req.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    #[tracing::instrument(name = "list_nexus_endpoints", skip_all)]
+    async fn list_nexus_endpoints(
+        &self,
+        req: Request<ListNexusEndpointsRequest>,
+    ) -> Result<Response<ListNexusEndpointsResponse>, Status> {
+        nexus_endpoints::list(&self.keel, req.into_inner())
+            .await
+            .map(Response::new)
     }
 }
