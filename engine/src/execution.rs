@@ -182,6 +182,7 @@ pub(crate) fn close(
         set_current(ctx, exec);
     }
     children::on_close(ctx, exec, &attributes);
+    crate::nexus::on_close(ctx, exec, &attributes);
     if !exec.schedule_id.is_empty() {
         schedules::on_run_closed(ctx, exec, &attributes);
     }

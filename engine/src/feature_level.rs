@@ -58,6 +58,13 @@ pub const BEFORE_LEVELS: u32 = 1;
 pub fn required(kind: &Kind) -> u32 {
     match kind {
         Kind::RecordClusterLevel(m) => m.level.max(RELEASE_4),
+        Kind::StartWorkflow(m)
+            if m.request
+                .as_ref()
+                .is_some_and(|r| !r.completion_callbacks.is_empty()) =>
+        {
+            RELEASE_5
+        }
         Kind::StartWorkflow(m) if m.eager || m.suggest.is_some() || m.record_user_metadata => {
             RELEASE_2
         }

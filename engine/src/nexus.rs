@@ -8,28 +8,36 @@
 //! in the events Temporal writes (NexusOperationCompleted / Failed / Canceled / TimedOut),
 //! failures wrapped as Temporal wraps them.
 //!
-//! Asynchronous operations (a handler answering with an operation token) are not carried
-//! out yet: such an answer fails the operation, saying so.
+//! Asynchronous operations: a handler answering with an operation token makes the operation
+//! started (NexusOperationStarted); a workflow the handler started with Keel's completion
+//! callback (`temporal://system` and a token naming the operation, as Temporal's) completes
+//! it when that workflow's last run closes, in the same apply: no HTTP round trip, and so
+//! exactly once whatever leader applies it.
 
 use crate::ctx::ApplyCtx;
 use crate::error::{ApplyResult, Rejection};
 use crate::execution::{self, is_running};
 use crate::history::{self, Attributes};
+use crate::keys;
 use crate::mutation::{CompleteNexusTask, FailNexusTask, StartTask};
 use crate::outcome::Outcome;
 use crate::records::{
-    ExecutionRecord, NexusOperationInfo, TaskKind, TaskRecord, TimerKind, TimerRecord,
+    ExecutionRecord, NexusCallbackTarget, NexusOperationInfo, TaskKind, TaskRecord, TimerKind,
+    TimerRecord,
 };
 use crate::time::{explicit_duration, timestamp};
 use crate::token::TaskToken;
 use crate::workflow_task;
+use prost::Message;
 use temporalio_protos::temporal::api::{
+    common::v1::{callback, link, Callback, Link},
     enums::v1::{
         EventType, NexusHandlerErrorRetryBehavior, PendingNexusOperationState, TimeoutType,
     },
     failure::v1::{
         failure::FailureInfo, ApplicationFailureInfo, CanceledFailureInfo, Failure,
-        NexusHandlerFailureInfo, NexusOperationFailureInfo, TimeoutFailureInfo,
+        NexusHandlerFailureInfo, NexusOperationFailureInfo, TerminatedFailureInfo,
+        TimeoutFailureInfo,
     },
     history::v1 as h,
     nexus::v1 as nexus,
@@ -47,6 +55,142 @@ const RETRY_MAX: i64 = 3600 * 1_000_000_000;
 
 /// The link from an operation's request back to the event that scheduled it.
 const WORKFLOW_EVENT_LINK_TYPE: &str = "temporal.api.common.v1.Link.WorkflowEvent";
+
+/// The completion callback a handler gets, as Temporal's: a URL meaning "this cluster",
+/// and a header whose token names the operation.
+pub const SYSTEM_CALLBACK_URL: &str = "temporal://system";
+pub const CALLBACK_TOKEN_HEADER: &str = "temporal-callback-token";
+/// Marks Keel's tokens (hex of a `NexusCallbackTarget`), so a foreign one is ignored.
+const CALLBACK_TOKEN_PREFIX: &str = "keel-nexus-1:";
+
+fn callback_token(exec: &ExecutionRecord, op: &NexusOperationInfo) -> String {
+    let target = NexusCallbackTarget {
+        namespace: exec.namespace.clone(),
+        workflow_id: exec.workflow_id.clone(),
+        run_id: exec.run_id.clone(),
+        scheduled_event_id: op.scheduled_event_id,
+        request_id: op.request_id.clone(),
+    };
+    let hex: String = target
+        .encode_to_vec()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{CALLBACK_TOKEN_PREFIX}{hex}")
+}
+
+fn decode_callback_token(token: &str) -> Option<NexusCallbackTarget> {
+    let hex = token.strip_prefix(CALLBACK_TOKEN_PREFIX)?;
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    NexusCallbackTarget::decode(bytes.as_slice()).ok()
+}
+
+/// The operations a new run's completion callbacks name: Keel's own (its URL and a token it
+/// made); any other callback is not called (Keel makes no outbound requests).
+pub(crate) fn callback_targets(callbacks: &[Callback]) -> Vec<NexusCallbackTarget> {
+    callbacks
+        .iter()
+        .filter_map(|c| match &c.variant {
+            Some(callback::Variant::Nexus(n)) if n.url == SYSTEM_CALLBACK_URL => n
+                .header
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(CALLBACK_TOKEN_HEADER))
+                .and_then(|(_, v)| decode_callback_token(v)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A `temporal:///namespaces/{ns}/workflows/{id}/{run}/history?eventID=..&eventType=..`
+/// link, as the SDKs write a workflow event into a Nexus link, read back as the API's link
+/// (what Temporal puts on the caller's NexusOperationStarted event).
+fn workflow_event_link(l: &nexus::Link) -> Option<Link> {
+    if l.r#type != WORKFLOW_EVENT_LINK_TYPE {
+        return None;
+    }
+    let rest = l.url.strip_prefix("temporal:///namespaces/")?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let parts: Vec<String> = path.split('/').map(percent_decoded).collect();
+    let [namespace, kind, workflow_id, run_id, history] = parts.as_slice() else {
+        return None;
+    };
+    if kind != "workflows" || history != "history" {
+        return None;
+    }
+    let param = |name: &str| {
+        query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| percent_decoded(v))
+    };
+    let event_type = param("eventType")
+        .and_then(|t| {
+            EventType::from_str_name(&t).or_else(|| EventType::from_str_name(&constant_case(&t)))
+        })
+        .unwrap_or(EventType::Unspecified) as i32;
+    let reference = match param("referenceType").as_deref() {
+        Some("RequestIdReference") => link::workflow_event::Reference::RequestIdRef(
+            link::workflow_event::RequestIdReference {
+                request_id: param("requestID").unwrap_or_default(),
+                event_type,
+            },
+        ),
+        _ => link::workflow_event::Reference::EventRef(link::workflow_event::EventReference {
+            event_id: param("eventID").and_then(|i| i.parse().ok()).unwrap_or(0),
+            event_type,
+        }),
+    };
+    Some(Link {
+        variant: Some(link::Variant::WorkflowEvent(link::WorkflowEvent {
+            namespace: namespace.clone(),
+            workflow_id: workflow_id.clone(),
+            run_id: run_id.clone(),
+            reference: Some(reference),
+        })),
+    })
+}
+
+/// `WorkflowExecutionStarted` as `EVENT_TYPE_WORKFLOW_EXECUTION_STARTED`.
+fn constant_case(pascal: &str) -> String {
+    let mut out = String::from("EVENT_TYPE");
+    for c in pascal.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
+fn percent_decoded(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = (bytes[i] == b'%')
+            .then(|| s.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match hex {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
 
 fn not_found() -> Rejection {
     Rejection::NotFound("Nexus task not found or already completed.".into())
@@ -174,11 +318,13 @@ pub(crate) fn start(
                     service: op.service.clone(),
                     operation: op.operation.clone(),
                     request_id: op.request_id.clone(),
-                    // No completion callback: Keel does not carry out asynchronous
-                    // operations yet.
-                    callback: String::new(),
+                    callback: SYSTEM_CALLBACK_URL.into(),
                     payload: op.input.clone(),
-                    callback_header: Default::default(),
+                    callback_header: [(
+                        CALLBACK_TOKEN_HEADER.to_string(),
+                        callback_token(&exec, &op),
+                    )]
+                    .into(),
                     links: vec![scheduled_event_link(&exec, &op)],
                 },
             )),
@@ -299,6 +445,7 @@ fn finish(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, i: usize, outcome: End
 }
 
 /// How an operation ends.
+#[derive(Clone)]
 enum Ending {
     Completed(Option<temporalio_protos::temporal::api::common::v1::Payload>),
     Failed(Failure),
@@ -350,18 +497,11 @@ pub(crate) fn complete(ctx: &mut ApplyCtx, m: CompleteNexusTask) -> ApplyResult<
     };
     let outcome = match start {
         Some(V::SyncSuccess(sync)) => Ending::Completed(sync.payload),
-        Some(V::AsyncSuccess(_)) => Ending::Failed(Failure {
-            message: "asynchronous Nexus operations are not supported by Keel yet: the handler \
-                      answered with an operation token"
-                .into(),
-            failure_info: Some(FailureInfo::ApplicationFailureInfo(
-                ApplicationFailureInfo {
-                    non_retryable: true,
-                    ..Default::default()
-                },
-            )),
-            ..Default::default()
-        }),
+        Some(V::AsyncSuccess(started)) => {
+            started_async(ctx, &mut exec, i, started);
+            execution::save(ctx, &mut exec);
+            return Ok(Outcome::Done);
+        }
         Some(V::Failure(f)) if is_canceled(&f) => Ending::Canceled(f),
         Some(V::Failure(f)) => Ending::Failed(f),
         #[allow(deprecated)]
@@ -390,6 +530,122 @@ pub(crate) fn complete(ctx: &mut ApplyCtx, m: CompleteNexusTask) -> ApplyResult<
     finish(ctx, &mut exec, i, outcome);
     execution::save(ctx, &mut exec);
     Ok(Outcome::Done)
+}
+
+/// The handler answered that the operation goes on: NexusOperationStarted, with its token and
+/// the handler's links; no further attempts (its completion callback ends it).
+fn started_async(
+    ctx: &mut ApplyCtx,
+    exec: &mut ExecutionRecord,
+    i: usize,
+    started: nexus::start_operation_response::Async,
+) {
+    #[allow(deprecated)]
+    let token = if started.operation_token.is_empty() {
+        started.operation_id.clone()
+    } else {
+        started.operation_token.clone()
+    };
+    let op = &mut exec.nexus_operations[i];
+    op.operation_token = token.clone();
+    let (scheduled_event_id, request_id) = (op.scheduled_event_id, op.request_id.clone());
+    #[allow(deprecated)]
+    let attributes =
+        Attributes::NexusOperationStartedEventAttributes(h::NexusOperationStartedEventAttributes {
+            scheduled_event_id,
+            operation_id: token.clone(),
+            request_id,
+            operation_token: token,
+        });
+    let mut e = history::event(ctx, EventType::NexusOperationStarted, attributes);
+    e.links = started
+        .links
+        .iter()
+        .filter_map(workflow_event_link)
+        .collect();
+    history::append_or_buffer(ctx, exec, e);
+    workflow_task::ensure_scheduled(ctx, exec);
+}
+
+/// A run whose outcome completes Nexus operations closed: each operation (if still waiting)
+/// gets the outcome, in its caller's history. A run that continues in another carries the
+/// callbacks on (see `start`), so only a last run's close counts.
+pub(crate) fn on_close(ctx: &mut ApplyCtx, exec: &ExecutionRecord, attributes: &Attributes) {
+    if exec.nexus_callbacks.is_empty() {
+        return;
+    }
+    let Some(ending) = ending_of_close(attributes) else {
+        return;
+    };
+    for target in &exec.nexus_callbacks {
+        let key = keys::execution(&target.namespace, &target.workflow_id, &target.run_id);
+        // A caller closing or being changed in this same apply is not written behind its
+        // back (a run's own operations never complete it, so it is another run).
+        if ctx.is_closing(&key) || ctx.is_in_hand(&key) {
+            continue;
+        }
+        let Ok(mut caller) =
+            execution::load(ctx, &target.namespace, &target.workflow_id, &target.run_id)
+        else {
+            continue;
+        };
+        if !is_running(&caller) {
+            continue;
+        }
+        let Some(i) = caller.nexus_operations.iter().position(|op| {
+            op.scheduled_event_id == target.scheduled_event_id && op.request_id == target.request_id
+        }) else {
+            continue; // it ended already (timed out, say)
+        };
+        finish(ctx, &mut caller, i, ending.clone());
+        execution::save(ctx, &mut caller);
+    }
+}
+
+/// What a run's close event means for the operation it completes; `None` when another run
+/// follows.
+fn ending_of_close(attributes: &Attributes) -> Option<Ending> {
+    use Attributes as A;
+    Some(match attributes {
+        A::WorkflowExecutionCompletedEventAttributes(a) if a.new_execution_run_id.is_empty() => {
+            Ending::Completed(a.result.as_ref().and_then(|r| r.payloads.first().cloned()))
+        }
+        A::WorkflowExecutionFailedEventAttributes(a) if a.new_execution_run_id.is_empty() => {
+            Ending::Failed(a.failure.clone().unwrap_or_default())
+        }
+        A::WorkflowExecutionTimedOutEventAttributes(a) if a.new_execution_run_id.is_empty() => {
+            Ending::Failed(Failure {
+                message: "operation timed out".into(),
+                failure_info: Some(FailureInfo::TimeoutFailureInfo(TimeoutFailureInfo {
+                    timeout_type: TimeoutType::StartToClose as i32,
+                    last_heartbeat_details: None,
+                })),
+                ..Default::default()
+            })
+        }
+        A::WorkflowExecutionCanceledEventAttributes(a) => Ending::Canceled(Failure {
+            message: "operation canceled".into(),
+            failure_info: Some(FailureInfo::CanceledFailureInfo(CanceledFailureInfo {
+                details: a.details.clone(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }),
+        A::WorkflowExecutionTerminatedEventAttributes(a) => Ending::Failed(Failure {
+            message: "operation terminated".into(),
+            failure_info: Some(FailureInfo::TerminatedFailureInfo(TerminatedFailureInfo {
+                identity: a.identity.clone(),
+            })),
+            cause: (!a.reason.is_empty()).then(|| {
+                Box::new(Failure {
+                    message: a.reason.clone(),
+                    ..Default::default()
+                })
+            }),
+            ..Default::default()
+        }),
+        _ => return None,
+    })
 }
 
 /// Whether Temporal retries a handler error of this type (the Nexus protocol's rule; an
@@ -473,7 +729,11 @@ pub(crate) fn timer_fired(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, record
     let kind = TimerKind::try_from(record.kind).unwrap_or(TimerKind::Unspecified);
     match kind {
         TimerKind::NexusScheduleToClose => finish(ctx, exec, i, Ending::TimedOut),
-        TimerKind::NexusAttempt if op.attempt == record.attempt && op.started_time != 0 => {
+        TimerKind::NexusAttempt
+            if op.attempt == record.attempt
+                && op.started_time != 0
+                && op.operation_token.is_empty() =>
+        {
             let failure = Failure {
                 message: "upstream timeout".into(),
                 failure_info: Some(FailureInfo::NexusHandlerFailureInfo(
@@ -500,7 +760,9 @@ pub(crate) fn timer_fired(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, record
 
 /// A pending operation as DescribeWorkflowExecution reports it.
 pub fn pending_info(op: &NexusOperationInfo) -> PendingNexusOperationInfo {
-    let state = if op.next_attempt_schedule_time != 0 {
+    let state = if !op.operation_token.is_empty() {
+        PendingNexusOperationState::Started
+    } else if op.next_attempt_schedule_time != 0 {
         PendingNexusOperationState::BackingOff
     } else {
         PendingNexusOperationState::Scheduled
@@ -528,6 +790,7 @@ pub fn pending_info(op: &NexusOperationInfo) -> PendingNexusOperationInfo {
             }
         }),
         scheduled_event_id: op.scheduled_event_id,
+        operation_token: op.operation_token.clone(),
         ..Default::default()
     }
 }

@@ -368,6 +368,26 @@ pub struct ExecutionRecord {
     /// The run's Nexus operations without an outcome yet (see `nexus`).
     #[prost(message, repeated, tag = "54")]
     pub nexus_operations: Vec<NexusOperationInfo>,
+    /// The Nexus operations this run's outcome completes (a handler started it with Keel's
+    /// completion callbacks), carried to the runs that continue it.
+    #[prost(message, repeated, tag = "55")]
+    pub nexus_callbacks: Vec<NexusCallbackTarget>,
+}
+
+/// A Nexus operation waiting for another run's outcome: what Keel's completion callback
+/// token names.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct NexusCallbackTarget {
+    #[prost(string, tag = "1")]
+    pub namespace: String,
+    #[prost(string, tag = "2")]
+    pub workflow_id: String,
+    #[prost(string, tag = "3")]
+    pub run_id: String,
+    #[prost(int64, tag = "4")]
+    pub scheduled_event_id: i64,
+    #[prost(string, tag = "5")]
+    pub request_id: String,
 }
 
 /// A Nexus operation a run scheduled, until its outcome is recorded.
@@ -421,6 +441,9 @@ pub struct NexusOperationInfo {
     pub cancel_requested_event_id: i64,
     #[prost(int64, tag = "20")]
     pub cancel_requested_time: i64,
+    /// The handler's token once it answered that the operation goes on asynchronously.
+    #[prost(string, tag = "21")]
+    pub operation_token: String,
 }
 
 /// An accepted update: where its events are.

@@ -192,6 +192,7 @@ pub(crate) fn start_with(
         cron_schedule: req.cron_schedule.clone(),
         first_task_not_before: ctx.now + backoff,
         priority: priority.clone(),
+        nexus_callbacks: crate::nexus::callback_targets(&req.completion_callbacks),
         ..Default::default()
     };
     let parent_namespace_id = match &parent {
@@ -256,6 +257,7 @@ pub(crate) fn start_with(
                     .as_ref()
                     .map(|p| execution(&p.root_workflow_id, &p.root_run_id)),
                 priority,
+                completion_callbacks: req.completion_callbacks,
                 ..Default::default()
             },
         ),
@@ -423,6 +425,7 @@ fn next_run_record(
         cron_schedule: old.cron_schedule.clone(),
         schedule_id: old.schedule_id.clone(),
         priority: old.priority.clone(),
+        nexus_callbacks: old.nexus_callbacks.clone(),
         ..Default::default()
     })
 }

@@ -4079,3 +4079,115 @@ fn a_nexus_operation_on_an_unknown_endpoint_fails_the_workflow_task() {
         })
     );
 }
+
+#[test]
+fn a_workflow_backed_nexus_operation_starts_and_its_workflows_close_completes_it_once() {
+    use temporalio_protos::temporal::api::common::v1::{callback, Callback};
+    use temporalio_protos::temporal::api::nexus::v1::{
+        request::Variant as RV, response, start_operation_response, Link as NexusLink, Response,
+        StartOperationResponse,
+    };
+    let mut h = Harness::new();
+    create_endpoint(&mut h, "ep", "handlers");
+    let run = Harness::run_id(h.start("wf", "r").unwrap());
+    let (wt, _) = h.poll_workflow();
+    h.complete_workflow_task(&wt, vec![schedule_nexus("ep", 0)])
+        .unwrap();
+    let (token, task) = h.poll_nexus();
+    let Some(RV::StartOperation(start)) = task.request.unwrap().variant else {
+        panic!("a start request")
+    };
+    assert_eq!(start.callback, "temporal://system");
+    // The handler starts a workflow with the callback it was given.
+    let mut handler_start = greet_start("handler-wf", &start.request_id);
+    handler_start.completion_callbacks = vec![Callback {
+        variant: Some(callback::Variant::Nexus(callback::Nexus {
+            url: start.callback.clone(),
+            header: start.callback_header.clone(),
+        })),
+        links: vec![],
+    }];
+    let handler_run = Harness::run_id(h.start_with(handler_start).unwrap());
+    let link_url = format!(
+        "temporal:///namespaces/{NS}/workflows/handler-wf/{handler_run}/history?eventID=1&eventType=WorkflowExecutionStarted&referenceType=EventReference"
+    );
+    h.apply(Kind::CompleteNexusTask(CompleteNexusTask {
+        token: Some(token.clone()),
+        request: Some(ws::RespondNexusTaskCompletedRequest {
+            namespace: NS.into(),
+            response: Some(Response {
+                variant: Some(response::Variant::StartOperation(StartOperationResponse {
+                    variant: Some(start_operation_response::Variant::AsyncSuccess(
+                        start_operation_response::Async {
+                            operation_token: "op-token".into(),
+                            links: vec![NexusLink {
+                                url: link_url,
+                                r#type: "temporal.api.common.v1.Link.WorkflowEvent".into(),
+                            }],
+                            ..Default::default()
+                        },
+                    )),
+                })),
+            }),
+            ..Default::default()
+        }),
+    }))
+    .unwrap();
+    let op = h.execution("wf", &run).nexus_operations[0].clone();
+    assert_eq!(op.operation_token, "op-token");
+    // No more attempts once started: its request timeout passes harmlessly.
+    h.advance(30 * SEC);
+    h.fire_due();
+    assert!(h.tasks.iter().all(|(k, _)| *k != TaskKind::Nexus));
+
+    // The handler's workflow completes: the operation completes in the caller's history.
+    let (handler_wt, _) = h.poll_workflow();
+    assert_eq!(handler_wt.workflow_id, "handler-wf");
+    h.complete_workflow_task(&handler_wt, vec![complete_workflow("echoed")])
+        .unwrap();
+    assert!(h.execution("wf", &run).nexus_operations.is_empty());
+    let history = h.history("wf", &run);
+    let started = &history[5];
+    match &started.attributes {
+        Some(EA::NexusOperationStartedEventAttributes(a)) => {
+            assert_eq!(
+                (a.scheduled_event_id, a.operation_token.as_str()),
+                (5, "op-token")
+            );
+        }
+        o => panic!("{o:?}"),
+    }
+    use temporalio_protos::temporal::api::common::v1::link;
+    match started.links[0].variant.as_ref() {
+        Some(link::Variant::WorkflowEvent(w)) => {
+            assert_eq!(
+                (w.workflow_id.as_str(), w.run_id.as_str()),
+                ("handler-wf", handler_run.as_str())
+            );
+            assert!(matches!(
+                w.reference,
+                Some(link::workflow_event::Reference::EventRef(
+                    link::workflow_event::EventReference {
+                        event_id: 1,
+                        event_type: 1
+                    }
+                ))
+            ));
+        }
+        o => panic!("{o:?}"),
+    }
+    let completed: Vec<_> = history
+        .iter()
+        .filter_map(|e| match &e.attributes {
+            Some(EA::NexusOperationCompletedEventAttributes(a)) => Some(a.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(completed.len(), 1);
+    assert_eq!(completed[0].result, payloads("echoed").payloads.pop());
+    // A late answer to the finished operation is refused.
+    assert!(matches!(
+        h.answer_nexus(&token, "late"),
+        Err(Rejection::NotFound(_))
+    ));
+}

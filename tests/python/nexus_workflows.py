@@ -21,12 +21,30 @@ class EchoWorkflow:
         return f"echo {name}"
 
 
+@workflow.defn
+class EchoWhenToldWorkflow:
+    """Echoes its input once signalled "go"."""
+
+    def __init__(self) -> None:
+        self.told = False
+
+    @workflow.run
+    async def run(self, name: str) -> str:
+        await workflow.wait_condition(lambda: self.told)
+        return f"echo {name}"
+
+    @workflow.signal
+    def go(self) -> None:
+        self.told = True
+
+
 @nexusrpc.service
 class Greeter:
     greet: nexusrpc.Operation[str, str]
     refuse: nexusrpc.Operation[str, str]
     flaky: nexusrpc.Operation[str, str]
     echo_later: nexusrpc.Operation[str, str]
+    echo_when_told: nexusrpc.Operation[str, str]
 
 
 @nexusrpc.handler.service_handler(service=Greeter)
@@ -50,6 +68,10 @@ class GreeterHandler:
     async def echo_later(self, ctx: nexus.WorkflowRunOperationContext, name: str) -> nexus.WorkflowHandle[str]:
         return await ctx.start_workflow(EchoWorkflow.run, name, id=f"echo-{name}")
 
+    @nexus.workflow_run_operation
+    async def echo_when_told(self, ctx: nexus.WorkflowRunOperationContext, name: str) -> nexus.WorkflowHandle[str]:
+        return await ctx.start_workflow(EchoWhenToldWorkflow.run, name, id=f"told-{name}")
+
 
 @workflow.defn
 class NexusCaller:
@@ -66,4 +88,4 @@ class NexusCaller:
             return f"{type(e).__name__}: {e} / {type(e.__cause__).__name__}: {e.__cause__}"
 
 
-NEXUS_WORKFLOWS = [NexusCaller, EchoWorkflow]
+NEXUS_WORKFLOWS = [NexusCaller, EchoWorkflow, EchoWhenToldWorkflow]

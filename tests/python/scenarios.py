@@ -270,11 +270,11 @@ async def _nexus(client, queue, wf_id, operation, timeout_seconds=20.0, handlers
     """A workflow calls a Nexus operation of a worker's Greeter service (through an endpoint
     targeting the handlers' queue) and returns its outcome."""
     await ensure_endpoint(client, NEXUS_ENDPOINT, NEXUS_HANDLER_QUEUE)
-    handler_worker = Worker(client, task_queue=NEXUS_HANDLER_QUEUE, nexus_service_handlers=[GreeterHandler()])
     handle = await client.start_workflow(
         NexusCaller.run, args=[NEXUS_ENDPOINT, operation, "keel", timeout_seconds], id=wf_id, task_queue=queue)
     if handlers:
-        async with handler_worker:
+        async with Worker(client, task_queue=NEXUS_HANDLER_QUEUE, workflows=NEXUS_WORKFLOWS,
+                          nexus_service_handlers=[GreeterHandler()], max_cached_workflows=0):
             await handle.result()
     else:
         await handle.result()
@@ -612,6 +612,7 @@ SCENARIOS = {
     "nexus_handler_error": lambda c, q, w: _nexus(c, q, w, "refuse"),
     "nexus_retried": lambda c, q, w: _nexus(c, q, w, "flaky"),
     "nexus_timeout": lambda c, q, w: _nexus(c, q, w, "greet", timeout_seconds=3.0, handlers=False),
+    "nexus_async": lambda c, q, w: _nexus(c, q, w, "echo_later"),
     "priority_inherited": lambda c, q, w: _run(
         c, q, w, InheritingParent.run, None,
         priority=Priority(priority_key=2, fairness_key="tenant-a", fairness_weight=2.5),

@@ -20,7 +20,6 @@ KNOWN = {
     "malformed JSON .body.message": "the JSON parser's own wording (Go's encoding/json there, serde_json here)",
     "unknown field .body.message": "the position Go's parser adds (line 1:2)",
     "GetSystemInfo .body.capabilities.": "capabilities: compared by test_responses.test_capabilities_match_temporal",
-    "StartWorkflowExecution .body.link": "links to the started event: not yet (Nexus, issue 22)",
     "SignalWorkflowExecution .body.link": "links to the signalled event: not yet (Nexus, issue 22)",
     "DescribeNamespace .body.config.customSearchAttributeAliases": "the dev server's pre-registered custom attributes",
     "ListSearchAttributes .body.customAttributes": "the dev server's pre-registered custom attributes",

@@ -2,8 +2,8 @@
 operation answered by a handler worker in another namespace, a retryable handler error
 retried (Describe shows the backoff and the failure, as the dev server's), a second answer to
 the same attempt refused, an unknown endpoint failing the workflow task with Temporal's
-cause, an asynchronous operation refused clearly, and an operation queued across a kill -9
-completed exactly once. (Histories of sync, failed, retried and timed-out operations are
+cause, a workflow-backed (asynchronous) operation started and completed by its workflow's
+close across a kill -9, and an operation queued across a kill -9 completed exactly once. (Histories of sync, failed, retried and timed-out operations are
 compared with the dev server's in test_fixtures: scenarios nexus_*.)"""
 
 import asyncio
@@ -132,18 +132,40 @@ async def test_an_unknown_endpoint_fails_the_workflow_task_with_temporals_cause(
     assert attrs.failure.message == 'BadScheduleNexusOperationAttributes: endpoint "no-such-endpoint" not found'
 
 
-async def test_an_asynchronous_operation_is_refused_clearly(keel: Keel):
-    # Keel's own answer (the dev server carries the operation out): not supported yet.
+async def test_a_workflow_backed_operation_starts_and_completes_when_its_workflow_does(keel: Keel):
     client = await Client.connect(keel.target)
     endpoint, caller_queue, handler_queue = names()
     await ensure_endpoint(client, endpoint, handler_queue)
+    name = f"n-{caller_queue}"
+    wf_id = f"wf-{caller_queue}"
     async with Worker(client, task_queue=caller_queue, workflows=NEXUS_WORKFLOWS), \
             Worker(client, task_queue=handler_queue, workflows=NEXUS_WORKFLOWS, nexus_service_handlers=[GreeterHandler()]):
-        result = await client.execute_workflow(
-            NexusCaller.run, args=[endpoint, "echo_later", f"n-{caller_queue}", 20.0], id=f"wf-{caller_queue}",
-            task_queue=caller_queue)
-    assert result.startswith("NexusOperationError: nexus operation completed unsuccessfully / ")
-    assert "asynchronous Nexus operations are not supported by Keel yet" in result
+        handle = await client.start_workflow(
+            NexusCaller.run, args=[endpoint, "echo_when_told", name, 60.0], id=wf_id, task_queue=caller_queue)
+        started = await wait_for_event(handle, EventType.EVENT_TYPE_NEXUS_OPERATION_STARTED)
+        token = started.nexus_operation_started_event_attributes.operation_token
+        assert token
+        [link] = started.links
+        assert (link.workflow_event.workflow_id, link.workflow_event.event_ref.event_id) == (f"told-{name}", 1)
+        described = await client.workflow_service.describe_workflow_execution(DescribeWorkflowExecutionRequest(
+            namespace="default", execution={"workflow_id": wf_id}))
+        [pending] = described.pending_nexus_operations
+        assert pending.state == PendingNexusOperationState.PENDING_NEXUS_OPERATION_STATE_STARTED
+        assert pending.operation_token == token
+        handler_run = client.get_workflow_handle(f"told-{name}")
+        first = (await events_of(handler_run))[0].workflow_execution_started_event_attributes
+        assert [c.nexus.url for c in first.completion_callbacks] == ["temporal://system"]
+    # The callback survives a crash of the server: it is part of the handler's run.
+    keel.restart_after_kill9()
+    client = await Client.connect(keel.target)
+    handle = client.get_workflow_handle(wf_id)
+    async with Worker(client, task_queue=caller_queue, workflows=NEXUS_WORKFLOWS), \
+            Worker(client, task_queue=handler_queue, workflows=NEXUS_WORKFLOWS, nexus_service_handlers=[GreeterHandler()]):
+        await client.get_workflow_handle(f"told-{name}").signal("go")
+        assert await handle.result() == f"echo {name}"
+    kinds = [e.event_type for e in await events_of(handle)]
+    assert kinds.count(EventType.EVENT_TYPE_NEXUS_OPERATION_STARTED) == 1
+    assert kinds.count(EventType.EVENT_TYPE_NEXUS_OPERATION_COMPLETED) == 1
 
 
 async def test_an_operation_queued_across_a_kill_9_completes_exactly_once(keel: Keel):

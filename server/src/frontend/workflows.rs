@@ -10,6 +10,7 @@ use keel_engine::visibility::execution_info;
 use keel_engine::{validate, Outcome};
 use temporalio_protos::temporal::api::{
     activity::v1::ActivityOptions,
+    common::v1::Link,
     enums::v1::{
         EventType, PendingActivityState, PendingWorkflowTaskState, TaskQueueKind,
         WorkflowExecutionStatus,
@@ -63,11 +64,11 @@ pub(super) async fn start(
             });
             Ok(Response::new(StartWorkflowExecutionResponse {
                 first_execution_run_id: run_id.clone(),
+                link: Some(started_event_link(&namespace, &workflow_id, &run_id)),
                 run_id,
                 started: true,
                 status: WorkflowExecutionStatus::Running as i32,
                 eager_workflow_task: Some(response),
-                ..Default::default()
             }))
         }
         Outcome::WorkflowStarted { run_id, started } => {
@@ -81,6 +82,7 @@ pub(super) async fn start(
                     .first_execution_run_id
             };
             Ok(Response::new(StartWorkflowExecutionResponse {
+                link: Some(started_event_link(&namespace, &workflow_id, &run_id)),
                 run_id,
                 started,
                 first_execution_run_id,
@@ -89,6 +91,25 @@ pub(super) async fn start(
             }))
         }
         other => Err(errors::internal(format!("unexpected outcome {other:?}"))),
+    }
+}
+
+/// The link to a run's WorkflowExecutionStarted event, as Temporal's start answers with (a
+/// Nexus handler passes it back to the caller's NexusOperationStarted event).
+fn started_event_link(namespace: &str, workflow_id: &str, run_id: &str) -> Link {
+    use temporalio_protos::temporal::api::common::v1::link;
+    Link {
+        variant: Some(link::Variant::WorkflowEvent(link::WorkflowEvent {
+            namespace: namespace.into(),
+            workflow_id: workflow_id.into(),
+            run_id: run_id.into(),
+            reference: Some(link::workflow_event::Reference::EventRef(
+                link::workflow_event::EventReference {
+                    event_id: 1,
+                    event_type: EventType::WorkflowExecutionStarted as i32,
+                },
+            )),
+        })),
     }
 }
 
