@@ -46,12 +46,14 @@ pub struct ActivityCheck {
     pub timed_out: bool,
 }
 
-/// A Nexus operation in history: whether its NexusOperationScheduled event is there, and its
-/// outcome events (a completion's result; `<failed>` and the like for the others).
+/// A Nexus operation in history: whether its NexusOperationScheduled event is there, how many
+/// NexusOperationStarted events it has, and its outcome events (a completion's result;
+/// `<failed>` and the like for the others).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NexusCheck {
     pub scheduled_event_id: i64,
     pub scheduled: bool,
+    pub started: usize,
     pub outcomes: Vec<String>,
 }
 
@@ -134,8 +136,9 @@ pub fn check(ops: &[Op], end: &FinalState) -> Vec<Anomaly> {
     found
 }
 
-/// Nexus operations: an outcome is recorded at most once, never for an operation that was not
-/// scheduled, and an answer the server acknowledged is the outcome the caller's history has.
+/// Nexus operations: started and ended at most once, never for an operation that was not
+/// scheduled, and an answer the server acknowledged is the outcome the caller's history has
+/// (an async answer's: the result of the handler workflow it started).
 fn nexus_outcomes_exactly_once(ops: &[Op], end: &FinalState, found: &mut Vec<Anomaly>) {
     for (id, w) in &end.workflows {
         for n in &w.nexus {
@@ -146,6 +149,17 @@ fn nexus_outcomes_exactly_once(ops: &[Op], end: &FinalState, found: &mut Vec<Ano
                     format!(
                         "an outcome for event {}, which scheduled no operation",
                         n.scheduled_event_id
+                    ),
+                    vec![],
+                ));
+            }
+            if n.started > 1 {
+                found.push(anomaly(
+                    "nexus-started-twice",
+                    id,
+                    format!(
+                        "operation {}: started {} times",
+                        n.scheduled_event_id, n.started
                     ),
                     vec![],
                 ));
@@ -1495,6 +1509,7 @@ mod tests {
         let check_of = |id: i64, scheduled: bool, outcomes: &[&str]| NexusCheck {
             scheduled_event_id: id,
             scheduled,
+            started: 0,
             outcomes: outcomes.iter().map(|o| o.to_string()).collect(),
         };
         end.workflows.get_mut("w").unwrap().nexus = vec![
@@ -1503,12 +1518,17 @@ mod tests {
             check_of(7, true, &["req7/2"]),
             check_of(8, true, &["req8/2"]),
             check_of(9, false, &["<failed>"]),
+            NexusCheck {
+                started: 2,
+                ..check_of(10, true, &[])
+            },
         ];
         assert_eq!(
             kinds(&check(&ops, &end)),
             vec![
                 "nexus-outcome-twice",
                 "nexus-outcome-not-scheduled",
+                "nexus-started-twice",
                 "lost-nexus-answer"
             ]
         );

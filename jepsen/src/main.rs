@@ -221,6 +221,11 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
                 args.seed,
                 stop_workers.clone(),
             )));
+            workers.push(tokio::spawn(work.clone().nexus_handler_workflow_worker(
+                i,
+                args.seed,
+                stop_workers.clone(),
+            )));
             // Two workers of the standalone activities.
             workers.push(tokio::spawn(work.clone().activity_worker(
                 i,

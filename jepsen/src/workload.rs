@@ -1140,6 +1140,9 @@ fn final_workflow(events: &[HistoryEvent]) -> FinalWorkflow {
             Some(Ev::NexusOperationScheduledEventAttributes(_)) => {
                 nexus_operation(&mut w, e.event_id).scheduled = true;
             }
+            Some(Ev::NexusOperationStartedEventAttributes(a)) => {
+                nexus_operation(&mut w, a.scheduled_event_id).started += 1;
+            }
             Some(Ev::NexusOperationCompletedEventAttributes(a)) => {
                 let result = a
                     .result
@@ -1150,9 +1153,11 @@ fn final_workflow(events: &[HistoryEvent]) -> FinalWorkflow {
                     .push(result.unwrap_or_default());
             }
             Some(Ev::NexusOperationFailedEventAttributes(a)) => {
+                let cause = a.failure.as_ref().and_then(|f| f.cause.as_ref());
+                let why = cause.map(|c| c.message.clone()).unwrap_or_default();
                 nexus_operation(&mut w, a.scheduled_event_id)
                     .outcomes
-                    .push("<failed>".into());
+                    .push(format!("<failed: {why}>"));
             }
             Some(Ev::NexusOperationCanceledEventAttributes(a)) => {
                 nexus_operation(&mut w, a.scheduled_event_id)
