@@ -81,7 +81,7 @@ pub(crate) fn dispatch(ctx: &mut ApplyCtx, exec: &ExecutionRecord, a: &ActivityI
         stamp: a.stamp,
         priority: crate::priority::merge(exec.priority.as_ref(), a.priority.as_ref()),
         standalone: exec.standalone,
-        caller_namespace: String::new(),
+        ..Default::default()
     };
     ctx.enqueue_task(&exec.namespace, &a.task_queue, TaskKind::Activity, &record);
 }

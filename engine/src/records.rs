@@ -140,6 +140,9 @@ pub struct TaskRecord {
     /// the endpoint's target namespace).
     #[prost(string, tag = "8")]
     pub caller_namespace: String,
+    /// A Nexus task asking the handler to cancel a started operation (not to start it).
+    #[prost(bool, tag = "9")]
+    pub nexus_cancel: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
@@ -175,6 +178,9 @@ pub enum TimerKind {
     NexusAttempt = 14,
     /// The backoff before a Nexus operation's next attempt is dispatched.
     NexusRetry = 15,
+    /// The same two for delivering a cancellation request to the operation's handler.
+    NexusCancelAttempt = 16,
+    NexusCancelRetry = 17,
 }
 
 /// A due-time entry. A timer whose target has moved on (timer cancelled, activity completed,
@@ -444,6 +450,17 @@ pub struct NexusOperationInfo {
     /// The handler's token once it answered that the operation goes on asynchronously.
     #[prost(string, tag = "21")]
     pub operation_token: String,
+    /// Delivering the workflow's cancellation request to the handler of a started operation:
+    /// the current attempt (0: none scheduled), when a handler took it (0: queued or backing
+    /// off), when the next is dispatched (while it backs off), and whether it is over.
+    #[prost(int32, tag = "22")]
+    pub cancel_attempt: i32,
+    #[prost(int64, tag = "23")]
+    pub cancel_started_time: i64,
+    #[prost(int64, tag = "24")]
+    pub cancel_next_attempt_time: i64,
+    #[prost(bool, tag = "25")]
+    pub cancel_delivered: bool,
 }
 
 /// An accepted update: where its events are.

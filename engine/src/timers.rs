@@ -74,9 +74,11 @@ pub(crate) fn fire(ctx: &mut ApplyCtx, m: FireTimers) -> ApplyResult<Outcome> {
             | TimerKind::ActivityRetry
             | TimerKind::ActivityHeartbeat
             | TimerKind::ActivityScheduleToStart => activity::timer_fired(ctx, &mut exec, &record),
-            TimerKind::NexusScheduleToClose | TimerKind::NexusAttempt | TimerKind::NexusRetry => {
-                crate::nexus::timer_fired(ctx, &mut exec, &record)
-            }
+            TimerKind::NexusScheduleToClose
+            | TimerKind::NexusAttempt
+            | TimerKind::NexusRetry
+            | TimerKind::NexusCancelAttempt
+            | TimerKind::NexusCancelRetry => crate::nexus::timer_fired(ctx, &mut exec, &record),
             TimerKind::Unspecified | TimerKind::Retention | TimerKind::ScheduleWake => {}
         }
     }

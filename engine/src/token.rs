@@ -24,6 +24,9 @@ pub struct TaskToken {
     /// A standalone activity's task (`workflow_id` is its activity id).
     #[prost(bool, tag = "8")]
     pub standalone: bool,
+    /// A Nexus task delivering a cancellation request (`attempt` is its attempt).
+    #[prost(bool, tag = "9")]
+    pub nexus_cancel: bool,
 }
 
 impl TaskToken {
@@ -38,6 +41,7 @@ impl TaskToken {
             kind: TaskKind::Nexus as i32,
             activity_id: String::new(),
             standalone: false,
+            nexus_cancel: false,
         }
     }
 }
@@ -57,6 +61,7 @@ impl TaskToken {
             kind: TaskKind::Activity as i32,
             activity_id: a.activity_id.clone(),
             standalone: exec.standalone,
+            nexus_cancel: false,
         }
     }
 
@@ -89,6 +94,7 @@ mod tests {
             kind: crate::records::TaskKind::Activity as i32,
             activity_id: "1".into(),
             standalone: false,
+            nexus_cancel: false,
         };
         assert_eq!(TaskToken::from_bytes(&t.to_bytes()), Some(t));
         assert_eq!(TaskToken::from_bytes(b""), None);

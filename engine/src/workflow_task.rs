@@ -99,7 +99,7 @@ fn schedule_task(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, attempt: i32, s
         stamp: 0,
         priority: exec.priority.clone(),
         standalone: false,
-        caller_namespace: String::new(),
+        ..Default::default()
     };
     let queue = if sticky {
         exec.sticky_queue.clone()
@@ -273,8 +273,7 @@ pub(crate) fn start_scheduled(
         target: wt.seq as i64,
         attempt: wt.attempt,
         kind: TaskKind::Workflow as i32,
-        activity_id: String::new(),
-        standalone: false,
+        ..Default::default()
     };
     let response = ws::PollWorkflowTaskQueueResponse {
         task_token: token.to_bytes(),

@@ -4080,15 +4080,16 @@ fn a_nexus_operation_on_an_unknown_endpoint_fails_the_workflow_task() {
     );
 }
 
-#[test]
-fn a_workflow_backed_nexus_operation_starts_and_its_workflows_close_completes_it_once() {
+/// A caller run "wf" whose Nexus operation (scheduled at event 5) a handler answered
+/// asynchronously with "op-token", having started "handler-wf" with its completion callback:
+/// (the caller's run id, the handler's run id, the start attempt's token).
+fn start_async_operation(h: &mut Harness) -> (String, String, TaskToken) {
     use temporalio_protos::temporal::api::common::v1::{callback, Callback};
     use temporalio_protos::temporal::api::nexus::v1::{
         request::Variant as RV, response, start_operation_response, Link as NexusLink, Response,
         StartOperationResponse,
     };
-    let mut h = Harness::new();
-    create_endpoint(&mut h, "ep", "handlers");
+    create_endpoint(h, "ep", "handlers");
     let run = Harness::run_id(h.start("wf", "r").unwrap());
     let (wt, _) = h.poll_workflow();
     h.complete_workflow_task(&wt, vec![schedule_nexus("ep", 0)])
@@ -4133,6 +4134,13 @@ fn a_workflow_backed_nexus_operation_starts_and_its_workflows_close_completes_it
         }),
     }))
     .unwrap();
+    (run, handler_run, token)
+}
+
+#[test]
+fn a_workflow_backed_nexus_operation_starts_and_its_workflows_close_completes_it_once() {
+    let mut h = Harness::new();
+    let (run, handler_run, token) = start_async_operation(&mut h);
     let op = h.execution("wf", &run).nexus_operations[0].clone();
     assert_eq!(op.operation_token, "op-token");
     // No more attempts once started: its request timeout passes harmlessly.
@@ -4190,4 +4198,94 @@ fn a_workflow_backed_nexus_operation_starts_and_its_workflows_close_completes_it
         h.answer_nexus(&token, "late"),
         Err(Rejection::NotFound(_))
     ));
+}
+
+#[test]
+fn cancelling_a_started_nexus_operation_asks_its_handler_and_the_canceled_workflow_ends_it() {
+    use temporalio_protos::temporal::api::nexus::v1::{
+        request::Variant as RV, response, CancelOperationResponse, Response,
+    };
+    let mut h = Harness::new();
+    let (run, handler_run, _) = start_async_operation(&mut h);
+    // The caller's task after the start asks to cancel the operation.
+    let (handler_first, _) = h.poll_workflow();
+    assert_eq!(
+        handler_first.workflow_id, "handler-wf",
+        "the handler's first task comes first"
+    );
+    let (caller_wt, _) = h.poll_workflow();
+    assert_eq!(caller_wt.workflow_id, "wf");
+    let cancel = Command {
+        command_type: CommandType::RequestCancelNexusOperation as i32,
+        attributes: Some(A::RequestCancelNexusOperationCommandAttributes(
+            RequestCancelNexusOperationCommandAttributes {
+                scheduled_event_id: 5,
+            },
+        )),
+        ..Default::default()
+    };
+    h.complete_workflow_task(&caller_wt, vec![cancel.clone()])
+        .unwrap();
+    let (cancel_token, task) = h.poll_nexus();
+    assert!(cancel_token.nexus_cancel);
+    let Some(RV::CancelOperation(c)) = task.request.unwrap().variant else {
+        panic!("a cancel request")
+    };
+    assert_eq!(
+        (c.service.as_str(), c.operation_token.as_str()),
+        ("svc", "op-token")
+    );
+    h.apply(Kind::CompleteNexusTask(CompleteNexusTask {
+        token: Some(cancel_token.clone()),
+        request: Some(ws::RespondNexusTaskCompletedRequest {
+            namespace: NS.into(),
+            response: Some(Response {
+                variant: Some(response::Variant::CancelOperation(
+                    CancelOperationResponse {},
+                )),
+            }),
+            ..Default::default()
+        }),
+    }))
+    .unwrap();
+    // The handler cancels its workflow; its close ends the operation as canceled.
+    h.apply(cancel_request("handler-wf", &handler_run)).unwrap();
+    h.complete_workflow_task(&handler_first, vec![]).unwrap();
+    let (caller_wt, _) = h.poll_workflow();
+    assert_eq!(
+        caller_wt.workflow_id, "wf",
+        "told of the cancel request's delivery"
+    );
+    h.complete_workflow_task(&caller_wt, vec![]).unwrap();
+    let (handler_wt, _) = h.poll_workflow();
+    assert_eq!(handler_wt.workflow_id, "handler-wf");
+    h.complete_workflow_task(
+        &handler_wt,
+        vec![Command {
+            command_type: CommandType::CancelWorkflowExecution as i32,
+            attributes: Some(A::CancelWorkflowExecutionCommandAttributes(
+                CancelWorkflowExecutionCommandAttributes::default(),
+            )),
+            ..Default::default()
+        }],
+    )
+    .unwrap();
+    let kinds = h.types("wf", &run);
+    assert!(kinds.contains(&NexusOperationCancelRequested));
+    assert!(kinds.contains(&NexusOperationCancelRequestCompleted));
+    assert_eq!(
+        kinds[kinds.len() - 2..],
+        [NexusOperationCanceled, WorkflowTaskScheduled],
+        "the handler workflow's cancellation ends the operation"
+    );
+    assert!(h.execution("wf", &run).nexus_operations.is_empty());
+    // A second request for the ended operation fails the task with Temporal's message.
+    let (wt3, _) = h.poll_workflow();
+    assert_eq!(
+        h.complete_workflow_task(&wt3, vec![cancel]),
+        Err(Rejection::BadCommand {
+            cause: WorkflowTaskFailedCause::BadRequestCancelNexusOperationAttributes,
+            message: "requested cancelation for a non-existing or already completed operation with scheduled event ID of 5".into(),
+        })
+    );
 }

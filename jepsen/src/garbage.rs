@@ -102,10 +102,13 @@ fn forged_token(rng: &mut Rng, workflow_ids: &[String]) -> Vec<u8> {
         run_id: format!("{:032x}", rng.next_u64()),
         target: rng.range(0, 50) as i64,
         attempt: rng.range(0, 5) as i32,
-        kind: rng.range(0, 3) as i32,
+        // Workflow, activity, query and Nexus tokens.
+        kind: rng.range(0, 5) as i32,
         activity_id: rng.range(0, 10).to_string(),
-        // Now and then one naming a standalone activity of the same id.
+        // Now and then one naming a standalone activity of the same id, or a Nexus
+        // cancellation.
         standalone: rng.range(0, 4) == 0,
+        nexus_cancel: rng.range(0, 4) == 0,
     }
     .to_bytes()
 }

@@ -1,7 +1,7 @@
 //! RequestCancelNexusOperation: the NexusOperationCancelRequested event for a pending
-//! operation, once. An operation not started asynchronously has nothing to cancel at its
-//! handler (as in Temporal, the request is recorded and the attempt in flight may still
-//! finish it); Keel carries out no asynchronous operations yet, so that is every operation.
+//! operation, once; a started (asynchronous) one's handler is then asked to cancel it (see
+//! `nexus::cancel`). One not started yet has nothing to cancel at its handler: as in
+//! Temporal, the request waits for the start, and the attempt in flight may finish it first.
 
 use super::CommandCtx;
 use crate::ctx::ApplyCtx;
@@ -65,6 +65,7 @@ pub(super) fn apply(
         let op = &mut c.exec.nexus_operations[i];
         op.cancel_requested_event_id = requested;
         op.cancel_requested_time = ctx.now;
+        crate::nexus::cancel_requested(ctx, c.exec, i);
     }
     Ok(())
 }

@@ -13,14 +13,7 @@ use temporalio_protos::temporal::api::workflowservice::v1::*;
 use tonic::{Request, Response, Status};
 
 fn token(bytes: &[u8]) -> Result<TaskToken, Status> {
-    let token = TaskToken::from_bytes(bytes)
-        .ok_or_else(|| Status::invalid_argument("Error deserializing task token."))?;
-    if token.kind != TaskKind::Nexus as i32 {
-        return Err(Status::invalid_argument(
-            "Task token is for a different kind of task.",
-        ));
-    }
-    Ok(token)
+    super::tasks::token(bytes, TaskKind::Nexus)
 }
 
 pub(super) async fn poll(

@@ -25,7 +25,7 @@ use temporalio_protos::temporal::api::{
 };
 use tonic::{Request, Response, Status};
 
-fn token(bytes: &[u8], kind: TaskKind) -> Result<TaskToken, Status> {
+pub(super) fn token(bytes: &[u8], kind: TaskKind) -> Result<TaskToken, Status> {
     let token = TaskToken::from_bytes(bytes)
         .ok_or_else(|| Status::invalid_argument("Error deserializing task token."))?;
     if token.kind != kind as i32 {
@@ -206,8 +206,7 @@ fn query_task(
         target: q.id as i64,
         attempt: 1,
         kind: TaskKind::Query as i32,
-        activity_id: String::new(),
-        standalone: false,
+        ..Default::default()
     };
     let response = PollWorkflowTaskQueueResponse {
         task_token: token.to_bytes(),

@@ -14,6 +14,15 @@
 //! it when that workflow's last run closes, in the same apply: no HTTP round trip, and so
 //! exactly once whatever leader applies it.
 
+mod cancel;
+mod links;
+
+pub(crate) use links::callback_targets;
+use links::{
+    callback_token, scheduled_event_link, workflow_event_link, CALLBACK_TOKEN_HEADER,
+    SYSTEM_CALLBACK_URL,
+};
+
 use crate::ctx::ApplyCtx;
 use crate::error::{ApplyResult, Rejection};
 use crate::execution::{self, is_running};
@@ -22,15 +31,12 @@ use crate::keys;
 use crate::mutation::{CompleteNexusTask, FailNexusTask, StartTask};
 use crate::outcome::Outcome;
 use crate::records::{
-    ExecutionRecord, NexusCallbackTarget, NexusOperationInfo, TaskKind, TaskRecord, TimerKind,
-    TimerRecord,
+    ExecutionRecord, NexusOperationInfo, TaskKind, TaskRecord, TimerKind, TimerRecord,
 };
 use crate::time::{explicit_duration, timestamp};
 use crate::token::TaskToken;
 use crate::workflow_task;
-use prost::Message;
 use temporalio_protos::temporal::api::{
-    common::v1::{callback, link, Callback, Link},
     enums::v1::{
         EventType, NexusHandlerErrorRetryBehavior, PendingNexusOperationState, TimeoutType,
     },
@@ -52,145 +58,6 @@ pub const REQUEST_TIMEOUT: i64 = 10 * 1_000_000_000;
 /// Temporal's retry policy for attempts: from 1 s, doubling, at most an hour apart.
 const RETRY_INITIAL: i64 = 1_000_000_000;
 const RETRY_MAX: i64 = 3600 * 1_000_000_000;
-
-/// The link from an operation's request back to the event that scheduled it.
-const WORKFLOW_EVENT_LINK_TYPE: &str = "temporal.api.common.v1.Link.WorkflowEvent";
-
-/// The completion callback a handler gets, as Temporal's: a URL meaning "this cluster",
-/// and a header whose token names the operation.
-pub const SYSTEM_CALLBACK_URL: &str = "temporal://system";
-pub const CALLBACK_TOKEN_HEADER: &str = "temporal-callback-token";
-/// Marks Keel's tokens (hex of a `NexusCallbackTarget`), so a foreign one is ignored.
-const CALLBACK_TOKEN_PREFIX: &str = "keel-nexus-1:";
-
-fn callback_token(exec: &ExecutionRecord, op: &NexusOperationInfo) -> String {
-    let target = NexusCallbackTarget {
-        namespace: exec.namespace.clone(),
-        workflow_id: exec.workflow_id.clone(),
-        run_id: exec.run_id.clone(),
-        scheduled_event_id: op.scheduled_event_id,
-        request_id: op.request_id.clone(),
-    };
-    let hex: String = target
-        .encode_to_vec()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("{CALLBACK_TOKEN_PREFIX}{hex}")
-}
-
-fn decode_callback_token(token: &str) -> Option<NexusCallbackTarget> {
-    let hex = token.strip_prefix(CALLBACK_TOKEN_PREFIX)?;
-    if hex.len() % 2 != 0 {
-        return None;
-    }
-    let bytes = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-        .collect::<Option<Vec<u8>>>()?;
-    NexusCallbackTarget::decode(bytes.as_slice()).ok()
-}
-
-/// The operations a new run's completion callbacks name: Keel's own (its URL and a token it
-/// made); any other callback is not called (Keel makes no outbound requests).
-pub(crate) fn callback_targets(callbacks: &[Callback]) -> Vec<NexusCallbackTarget> {
-    callbacks
-        .iter()
-        .filter_map(|c| match &c.variant {
-            Some(callback::Variant::Nexus(n)) if n.url == SYSTEM_CALLBACK_URL => n
-                .header
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(CALLBACK_TOKEN_HEADER))
-                .and_then(|(_, v)| decode_callback_token(v)),
-            _ => None,
-        })
-        .collect()
-}
-
-/// A `temporal:///namespaces/{ns}/workflows/{id}/{run}/history?eventID=..&eventType=..`
-/// link, as the SDKs write a workflow event into a Nexus link, read back as the API's link
-/// (what Temporal puts on the caller's NexusOperationStarted event).
-fn workflow_event_link(l: &nexus::Link) -> Option<Link> {
-    if l.r#type != WORKFLOW_EVENT_LINK_TYPE {
-        return None;
-    }
-    let rest = l.url.strip_prefix("temporal:///namespaces/")?;
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let parts: Vec<String> = path.split('/').map(percent_decoded).collect();
-    let [namespace, kind, workflow_id, run_id, history] = parts.as_slice() else {
-        return None;
-    };
-    if kind != "workflows" || history != "history" {
-        return None;
-    }
-    let param = |name: &str| {
-        query
-            .split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| percent_decoded(v))
-    };
-    let event_type = param("eventType")
-        .and_then(|t| {
-            EventType::from_str_name(&t).or_else(|| EventType::from_str_name(&constant_case(&t)))
-        })
-        .unwrap_or(EventType::Unspecified) as i32;
-    let reference = match param("referenceType").as_deref() {
-        Some("RequestIdReference") => link::workflow_event::Reference::RequestIdRef(
-            link::workflow_event::RequestIdReference {
-                request_id: param("requestID").unwrap_or_default(),
-                event_type,
-            },
-        ),
-        _ => link::workflow_event::Reference::EventRef(link::workflow_event::EventReference {
-            event_id: param("eventID").and_then(|i| i.parse().ok()).unwrap_or(0),
-            event_type,
-        }),
-    };
-    Some(Link {
-        variant: Some(link::Variant::WorkflowEvent(link::WorkflowEvent {
-            namespace: namespace.clone(),
-            workflow_id: workflow_id.clone(),
-            run_id: run_id.clone(),
-            reference: Some(reference),
-        })),
-    })
-}
-
-/// `WorkflowExecutionStarted` as `EVENT_TYPE_WORKFLOW_EXECUTION_STARTED`.
-fn constant_case(pascal: &str) -> String {
-    let mut out = String::from("EVENT_TYPE");
-    for c in pascal.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-        }
-        out.push(c.to_ascii_uppercase());
-    }
-    out
-}
-
-fn percent_decoded(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = (bytes[i] == b'%')
-            .then(|| s.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match hex {
-            Some(b) => {
-                out.push(b);
-                i += 3;
-            }
-            None => {
-                out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
 
 fn not_found() -> Rejection {
     Rejection::NotFound("Nexus task not found or already completed.".into())
@@ -250,20 +117,8 @@ fn go_duration(nanos: i64) -> String {
     } else if ms % 1000 == 0 {
         format!("{}s", ms / 1000)
     } else {
-        format!("{}.{:03}s", ms / 1000, ms % 1000)
-            .trim_end_matches('0')
-            .to_string()
-    }
-}
-
-/// The `temporal:///` URL of the event that scheduled the operation, as Temporal links it.
-fn scheduled_event_link(exec: &ExecutionRecord, op: &NexusOperationInfo) -> nexus::Link {
-    nexus::Link {
-        url: format!(
-            "temporal:///namespaces/{}/workflows/{}/{}/history?eventID={}&eventType=NexusOperationScheduled&referenceType=EventReference",
-            exec.namespace, exec.workflow_id, exec.run_id, op.scheduled_event_id
-        ),
-        r#type: WORKFLOW_EVENT_LINK_TYPE.into(),
+        let fraction = format!("{:03}", ms % 1000);
+        format!("{}.{}s", ms / 1000, fraction.trim_end_matches('0'))
     }
 }
 
@@ -277,6 +132,17 @@ pub(crate) fn start(
     let mut exec = execution::load(ctx, &task.caller_namespace, &task.workflow_id, &task.run_id)?;
     if !is_running(&exec) {
         return Err(not_found());
+    }
+    if task.nexus_cancel {
+        let i = exec
+            .nexus_operations
+            .iter()
+            .position(|op| op.scheduled_event_id == task.target)
+            .filter(|&i| cancel::is_queued(&exec, i, task.attempt))
+            .ok_or_else(not_found)?;
+        let response = cancel::start(ctx, &mut exec, i);
+        execution::save(ctx, &mut exec);
+        return Ok(Outcome::NexusTaskStarted(Box::new(response)));
     }
     let i = exec
         .nexus_operations
@@ -352,16 +218,22 @@ fn running_attempt(
         .nexus_operations
         .iter()
         .position(|op| {
-            op.scheduled_event_id == token.target
-                && op.attempt == token.attempt
-                && op.started_time != 0
-                && op.target_namespace == handler_namespace
+            op.scheduled_event_id == token.target && op.target_namespace == handler_namespace
+        })
+        .filter(|&i| {
+            let op = &exec.nexus_operations[i];
+            if token.nexus_cancel {
+                cancel::is_running(&exec, i, token.attempt)
+            } else {
+                op.attempt == token.attempt && op.started_time != 0 && op.operation_token.is_empty()
+            }
         })
         .ok_or_else(not_found)?;
     Ok((exec, i))
 }
 
 /// Temporal's wrapper of an operation's failure in the caller's history.
+#[allow(deprecated)] // operation_id: Temporal still fills it
 fn operation_failure(op: &NexusOperationInfo, cause: Failure) -> Failure {
     Failure {
         message: "nexus operation completed unsuccessfully".into(),
@@ -372,7 +244,8 @@ fn operation_failure(op: &NexusOperationInfo, cause: Failure) -> Failure {
                 endpoint: op.endpoint.clone(),
                 service: op.service.clone(),
                 operation: op.operation.clone(),
-                ..Default::default()
+                operation_id: op.operation_token.clone(),
+                operation_token: op.operation_token.clone(),
             },
         )),
         ..Default::default()
@@ -485,6 +358,20 @@ pub(crate) fn complete(ctx: &mut ApplyCtx, m: CompleteNexusTask) -> ApplyResult<
     let token = m.token.unwrap_or_default();
     let req = m.request.unwrap_or_default();
     let (mut exec, i) = running_attempt(ctx, &token, &req.namespace)?;
+    if token.nexus_cancel {
+        if !matches!(
+            req.response.and_then(|r| r.variant),
+            Some(nexus::response::Variant::CancelOperation(_))
+        ) {
+            return Err(Rejection::InvalidArgument(
+                "the response to a cancel operation request must be a cancel operation response"
+                    .into(),
+            ));
+        }
+        cancel::completed(ctx, &mut exec, i);
+        execution::save(ctx, &mut exec);
+        return Ok(Outcome::Done);
+    }
     use nexus::start_operation_response::Variant as V;
     let start = match req.response.and_then(|r| r.variant) {
         Some(nexus::response::Variant::StartOperation(s)) => s.variant,
@@ -565,6 +452,13 @@ fn started_async(
         .collect();
     history::append_or_buffer(ctx, exec, e);
     workflow_task::ensure_scheduled(ctx, exec);
+    // A cancellation the workflow asked for before the start reaches the handler now.
+    cancel::deliver_if_due(ctx, exec, i);
+}
+
+/// The workflow asked to cancel operation `i`: delivered to its handler once it is started.
+pub(crate) fn cancel_requested(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, i: usize) {
+    cancel::deliver_if_due(ctx, exec, i);
 }
 
 /// A run whose outcome completes Nexus operations closed: each operation (if still waiting)
@@ -688,10 +582,11 @@ pub(crate) fn fail(ctx: &mut ApplyCtx, m: FailNexusTask) -> ApplyResult<Outcome>
         }
         _ => ("INTERNAL".to_string(), 0),
     };
-    if retryable(&error_type, behavior) {
-        attempt_failed(ctx, &mut exec, i, failure);
-    } else {
-        finish(ctx, &mut exec, i, Ending::Failed(failure));
+    match (token.nexus_cancel, retryable(&error_type, behavior)) {
+        (true, true) => cancel::attempt_failed(ctx, &mut exec, i),
+        (true, false) => cancel::failed(ctx, &mut exec, i, failure),
+        (false, true) => attempt_failed(ctx, &mut exec, i, failure),
+        (false, false) => finish(ctx, &mut exec, i, Ending::Failed(failure)),
     }
     execution::save(ctx, &mut exec);
     Ok(Outcome::Done)
@@ -702,10 +597,7 @@ pub(crate) fn fail(ctx: &mut ApplyCtx, m: FailNexusTask) -> ApplyResult<Outcome>
 fn attempt_failed(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, i: usize, failure: Failure) {
     let now = ctx.now;
     let op = &mut exec.nexus_operations[i];
-    let completed_attempts = op.attempt.max(1) as u32;
-    let backoff = RETRY_INITIAL
-        .saturating_mul(1i64 << (completed_attempts - 1).min(32))
-        .min(RETRY_MAX);
+    let backoff = retry_backoff(op.attempt);
     op.attempt += 1;
     op.started_time = 0;
     op.last_attempt_complete_time = now;
@@ -714,6 +606,14 @@ fn attempt_failed(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, i: usize, fail
     let op = op.clone();
     let t = timer(exec, TimerKind::NexusRetry, &op);
     ctx.schedule_timer(now + backoff, &t);
+}
+
+/// The backoff after attempt `attempt` (1 first) failed: from 1 s, doubling, at most an hour.
+fn retry_backoff(attempt: i32) -> i64 {
+    let failed_before = (attempt.max(1) - 1).min(32) as u32;
+    RETRY_INITIAL
+        .saturating_mul(1i64 << failed_before)
+        .min(RETRY_MAX)
 }
 
 /// A Nexus timer is due: the operation's deadline, an unanswered attempt, or a backoff over.
@@ -725,6 +625,10 @@ pub(crate) fn timer_fired(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, record
     else {
         return; // it ended
     };
+    if cancel::timer_fired(ctx, exec, i, record) {
+        execution::save(ctx, exec);
+        return;
+    }
     let op = &exec.nexus_operations[i];
     let kind = TimerKind::try_from(record.kind).unwrap_or(TimerKind::Unspecified);
     match kind {
@@ -792,5 +696,17 @@ pub fn pending_info(op: &NexusOperationInfo) -> PendingNexusOperationInfo {
         scheduled_event_id: op.scheduled_event_id,
         operation_token: op.operation_token.clone(),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations_as_temporal_prints_them() {
+        assert_eq!(go_duration(10_000_000_000), "10s");
+        assert_eq!(go_duration(9_500_000_000), "9.5s");
+        assert_eq!(go_duration(250_000_000), "250ms");
     }
 }
