@@ -17,7 +17,6 @@ from responses import response_differences, run_raw_workflow
 # Capabilities the dev server advertises that Keel does not honour yet; Keel must say "no".
 NOT_YET = {
     "buildIdBasedVersioning": "worker versioning (issue 21)",
-    "nexus": "Nexus (issue 22)",
     "serverScaledDeployments": "server-scaled deployments (not planned)",
     "serverScaledProviderCloudRun": "Cloud Run provider (not planned)",
 }

@@ -33,7 +33,9 @@ pub(super) async fn get_system_info(
             sdk_metadata: true,
             // CountWorkflowExecutions answers `GROUP BY ExecutionStatus`.
             count_group_by_execution_status: true,
-            nexus: false,
+            // Nexus endpoints and operations (sync, workflow-backed, cancellation) through
+            // handler workers; not the Nexus HTTP surface for callers outside the cluster.
+            nexus: true,
             ..Default::default()
         }),
     }))
