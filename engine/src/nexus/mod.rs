@@ -13,6 +13,10 @@
 //! callback (`temporal://system` and a token naming the operation, as Temporal's) completes
 //! it when that workflow's last run closes, in the same apply: no HTTP round trip, and so
 //! exactly once whatever leader applies it.
+//!
+//! A workflow's cancellation request of a started operation goes to its handler (`cancel`);
+//! the URLs, links and callback tokens that name workflow events and operations are in
+//! `links`.
 
 mod cancel;
 mod links;
