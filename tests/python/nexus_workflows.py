@@ -88,21 +88,4 @@ class NexusCaller:
             return f"{type(e).__name__}: {e} / {type(e.__cause__).__name__}: {e.__cause__}"
 
 
-@workflow.defn
-class NexusCancellingCaller:
-    """Starts the `echo_when_told` operation, cancels it once started, and returns how it
-    ended, as text."""
-
-    @workflow.run
-    async def run(self, endpoint: str, name: str) -> str:
-        client = workflow.create_nexus_client(endpoint=endpoint, service=Greeter)
-        handle = await client.start_operation(
-            Greeter.echo_when_told, name, schedule_to_close_timeout=timedelta(seconds=60))
-        handle.cancel()
-        try:
-            return await handle
-        except Exception as e:
-            return f"{type(e).__name__}: {e} / {type(e.__cause__).__name__}: {e.__cause__}"
-
-
-NEXUS_WORKFLOWS = [NexusCaller, NexusCancellingCaller, EchoWorkflow, EchoWhenToldWorkflow]
+NEXUS_WORKFLOWS = [NexusCaller, EchoWorkflow, EchoWhenToldWorkflow]

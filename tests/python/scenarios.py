@@ -45,7 +45,7 @@ from external_workflows import (
 from child_workflows import CHILD_WORKFLOWS, AbandoningParentWorkflow, ParentWorkflow, TakenChildIdWorkflow
 from update_workflows import UPDATE_WORKFLOWS, AbandonUpdateWorkflow, CounterWorkflow, UnfinishedHandlerWorkflow
 from marker_workflows import MARKER_ACTIVITIES, MARKER_WORKFLOWS, LongLocalActivityWorkflow, PatchedWorkflow
-from nexus_workflows import NEXUS_WORKFLOWS, GreeterHandler, NexusCancellingCaller, NexusCaller
+from nexus_workflows import NEXUS_WORKFLOWS, GreeterHandler, NexusCaller
 from priority_workflows import PRIORITY_ACTIVITIES, PRIORITY_WORKFLOWS, InheritingParent
 from search_attribute_workflows import (
     KEYWORD,
@@ -268,20 +268,29 @@ async def ensure_endpoint(client, name: str, queue: str, namespace: str = "defau
 
 async def _nexus(client, queue, wf_id, operation, timeout_seconds=20.0, handlers=True):
     """A workflow calls a Nexus operation of a worker's Greeter service (through an endpoint
-    targeting the handlers' queue) and returns its outcome; `cancel`: starts the
-    workflow-backed `echo_when_told` and cancels it once started."""
+    targeting the handlers' queue) and returns its outcome."""
     await ensure_endpoint(client, NEXUS_ENDPOINT, NEXUS_HANDLER_QUEUE)
-    if operation == "cancel":
-        handle = await client.start_workflow(
-            NexusCancellingCaller.run, args=[NEXUS_ENDPOINT, "keel"], id=wf_id, task_queue=queue)
-    else:
-        handle = await client.start_workflow(
-            NexusCaller.run, args=[NEXUS_ENDPOINT, operation, "keel", timeout_seconds], id=wf_id, task_queue=queue)
+    handle = await client.start_workflow(
+        NexusCaller.run, args=[NEXUS_ENDPOINT, operation, "keel", timeout_seconds], id=wf_id, task_queue=queue)
     if handlers:
         async with Worker(client, task_queue=NEXUS_HANDLER_QUEUE, workflows=NEXUS_WORKFLOWS,
                           nexus_service_handlers=[GreeterHandler()], max_cached_workflows=0):
             await handle.result()
     else:
+        await handle.result()
+    return handle
+
+
+async def _nexus_async(client, queue, wf_id):
+    """A workflow-backed operation: the handler's workflow completes only once the caller has
+    seen the operation start (its second workflow task), so both servers write the same order."""
+    await ensure_endpoint(client, NEXUS_ENDPOINT, NEXUS_HANDLER_QUEUE)
+    handle = await client.start_workflow(
+        NexusCaller.run, args=[NEXUS_ENDPOINT, "echo_when_told", "keel", 20.0], id=wf_id, task_queue=queue)
+    async with Worker(client, task_queue=NEXUS_HANDLER_QUEUE, workflows=NEXUS_WORKFLOWS,
+                      nexus_service_handlers=[GreeterHandler()], max_cached_workflows=0):
+        await _await_tasks(handle, 2)
+        await client.get_workflow_handle("told-keel").signal("go")
         await handle.result()
     return handle
 
@@ -617,8 +626,7 @@ SCENARIOS = {
     "nexus_handler_error": lambda c, q, w: _nexus(c, q, w, "refuse"),
     "nexus_retried": lambda c, q, w: _nexus(c, q, w, "flaky"),
     "nexus_timeout": lambda c, q, w: _nexus(c, q, w, "greet", timeout_seconds=3.0, handlers=False),
-    "nexus_async": lambda c, q, w: _nexus(c, q, w, "echo_later"),
-    "nexus_async_canceled": lambda c, q, w: _nexus(c, q, w, "cancel"),
+    "nexus_async": _nexus_async,
     "priority_inherited": lambda c, q, w: _run(
         c, q, w, InheritingParent.run, None,
         priority=Priority(priority_key=2, fairness_key="tenant-a", fairness_weight=2.5),
