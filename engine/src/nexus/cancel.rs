@@ -8,7 +8,7 @@
 use super::{retry_backoff, REQUEST_TIMEOUT};
 use crate::ctx::ApplyCtx;
 use crate::history::{self, Attributes};
-use crate::records::{ExecutionRecord, TaskKind, TaskRecord, TimerKind, TimerRecord};
+use crate::records::{ExecutionRecord, TimerKind, TimerRecord};
 use crate::time::timestamp;
 use crate::token::TaskToken;
 use crate::workflow_task;
@@ -37,18 +37,8 @@ fn dispatch(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, i: usize) {
     let op = &mut exec.nexus_operations[i];
     op.cancel_started_time = 0;
     op.cancel_next_attempt_time = 0;
-    let record = TaskRecord {
-        workflow_id: exec.workflow_id.clone(),
-        run_id: exec.run_id.clone(),
-        target: op.scheduled_event_id,
-        attempt: op.cancel_attempt,
-        priority: exec.priority.clone(),
-        caller_namespace: exec.namespace.clone(),
-        nexus_cancel: true,
-        ..Default::default()
-    };
-    let (namespace, queue) = (op.target_namespace.clone(), op.target_queue.clone());
-    ctx.enqueue_task(&namespace, &queue, TaskKind::Nexus, &record);
+    let op = &exec.nexus_operations[i];
+    super::enqueue(ctx, exec, op, op.cancel_attempt, true);
 }
 
 /// Whether operation `i` has the cancel attempt `attempt` queued (not taken, not backing off).

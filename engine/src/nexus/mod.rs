@@ -85,13 +85,26 @@ fn dispatch(ctx: &mut ApplyCtx, exec: &ExecutionRecord, op: &mut NexusOperationI
     op.current_attempt_scheduled_time = ctx.now;
     op.next_attempt_schedule_time = 0;
     op.started_time = 0;
+    enqueue(ctx, exec, op, op.attempt, false);
+}
+
+/// Queues a task of operation `op` in the queue its endpoint targets: its start attempt
+/// `attempt`, or with `nexus_cancel` its cancel attempt.
+fn enqueue(
+    ctx: &mut ApplyCtx,
+    exec: &ExecutionRecord,
+    op: &NexusOperationInfo,
+    attempt: i32,
+    nexus_cancel: bool,
+) {
     let record = TaskRecord {
         workflow_id: exec.workflow_id.clone(),
         run_id: exec.run_id.clone(),
         target: op.scheduled_event_id,
-        attempt: op.attempt,
+        attempt,
         priority: exec.priority.clone(),
         caller_namespace: exec.namespace.clone(),
+        nexus_cancel,
         ..Default::default()
     };
     ctx.enqueue_task(
