@@ -47,7 +47,11 @@ echo "== rust tests"
 cargo test --workspace -- --nocapture --test-threads 2
 
 echo "== python and typescript sdk, temporal cli, scripts tests"
-"$KEEL_VENV/bin/python" -m pytest -q tests/python
+# One fixed base directory for the tests' data dirs: pytest empties it when a run starts (so a
+# machine never keeps more than one run's nodes, ~10 GB) and it is removed after a green run.
+pytest_tmp="${TMPDIR:-/tmp}/keel-pytest"
+"$KEEL_VENV/bin/python" -m pytest -q --basetemp "$pytest_tmp" tests/python
+rm -rf "$pytest_tmp"
 echo "== jepsen: 3 nodes, 90 s under every nemesis (partitions, kill -9, pauses, membership, clock skew)"
 jepsen_out="$(mktemp -d)"
 "$CARGO_TARGET_DIR/debug/keel-jepsen" run --nodes 3 --time 90 --nemesis all --seed 1 \

@@ -2,8 +2,10 @@
 tests. Each page a test looks at is saved as a screenshot under $KEEL_ARTEFACTS/console
 (default: artefacts/console in the checkout), which the suite keeps."""
 
+import atexit
 import os
 import pathlib
+import shutil
 import tempfile
 import time
 
@@ -20,6 +22,7 @@ def chromium() -> webdriver.Chrome:
     options = webdriver.ChromeOptions()
     options.binary_location = os.environ.get("KEEL_CHROMIUM", "/usr/bin/chromium")
     profile = tempfile.mkdtemp(prefix="keel-chromium-")
+    atexit.register(shutil.rmtree, profile, ignore_errors=True)
     for arg in [
         "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
