@@ -81,6 +81,7 @@ pub(crate) fn dispatch(ctx: &mut ApplyCtx, exec: &ExecutionRecord, a: &ActivityI
         stamp: a.stamp,
         priority: crate::priority::merge(exec.priority.as_ref(), a.priority.as_ref()),
         standalone: exec.standalone,
+        pinned: crate::versioning::pinned(exec),
         ..Default::default()
     };
     ctx.enqueue_task(&exec.namespace, &a.task_queue, TaskKind::Activity, &record);

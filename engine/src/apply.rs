@@ -7,6 +7,7 @@ use crate::batch;
 use crate::cancel_terminate;
 use crate::ctx::ApplyCtx;
 use crate::delete;
+use crate::deployments;
 use crate::error::{ApplyResult, Rejection};
 use crate::feature_level;
 use crate::keys;
@@ -163,6 +164,12 @@ fn dispatch(ctx: &mut ApplyCtx, kind: Option<Kind>) -> ApplyResult<Outcome> {
         Some(Kind::CreateNexusEndpoint(m)) => nexus_endpoints::create(ctx, m),
         Some(Kind::UpdateNexusEndpoint(m)) => nexus_endpoints::update(ctx, m),
         Some(Kind::DeleteNexusEndpoint(m)) => nexus_endpoints::delete(ctx, m),
+        Some(Kind::RegisterDeploymentVersion(m)) => deployments::register(ctx, m),
+        Some(Kind::SetCurrentVersion(m)) => deployments::set_current(ctx, m),
+        Some(Kind::SetRampingVersion(m)) => deployments::set_ramping(ctx, m),
+        Some(Kind::DeleteDeploymentVersion(m)) => deployments::delete_version(ctx, m),
+        Some(Kind::DeleteDeployment(m)) => deployments::delete(ctx, m),
+        Some(Kind::UpdateVersionMetadata(m)) => deployments::update_metadata(ctx, m),
         Some(Kind::CompleteNexusTask(m)) => nexus::complete(ctx, m),
         Some(Kind::FailNexusTask(m)) => nexus::fail(ctx, m),
         // What this build decodes from a kind it does not know. Only a build of a later

@@ -184,6 +184,7 @@ impl<'a> ApplyCtx<'a> {
             kind,
             task_key: key,
             priority: TaskPriority::of(record.priority.as_ref()),
+            routing: crate::deployments::TaskRouting::of(record),
         });
     }
 

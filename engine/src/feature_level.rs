@@ -23,7 +23,7 @@ use crate::view::{ReadError, StateView};
 use prost::Message;
 
 /// The level of this build: every kind with `required(kind) <= LEVEL` is known to it.
-pub const LEVEL: u32 = 5;
+pub const LEVEL: u32 = 6;
 
 /// What the second release with levels added to existing kinds: eager workflow start and
 /// eager activity dispatch (`StartWorkflow.eager`, `CompleteWorkflowTask.
@@ -50,6 +50,10 @@ pub const RELEASE_4: u32 = 4;
 /// handler's answers).
 pub const RELEASE_5: u32 = 5;
 
+/// The sixth release: worker deployments (the deployment kinds, and workflow task
+/// completions of versioned workers, which record the run's versioning).
+pub const RELEASE_6: u32 = 6;
+
 /// The level a member reports when it predates levels (its Hello has no level): it knows the
 /// kinds of level 1.
 pub const BEFORE_LEVELS: u32 = 1;
@@ -69,6 +73,14 @@ pub fn required(kind: &Kind) -> u32 {
             RELEASE_2
         }
         Kind::StartTask(m) if m.suggest.is_some() => RELEASE_2,
+        Kind::CompleteWorkflowTask(m) if crate::versioning::completed_versioned(m) => RELEASE_6,
+        Kind::UpdateWorkflowOptions(m)
+            if m.workflow_execution_options
+                .as_ref()
+                .is_some_and(|o| o.versioning_override.is_some()) =>
+        {
+            RELEASE_6
+        }
         Kind::CompleteWorkflowTask(m) if crate::commands::schedules_nexus(m) => RELEASE_5,
         Kind::CompleteWorkflowTask(m) if m.continue_as_new_min_interval > 0 => RELEASE_3,
         Kind::CompleteWorkflowTask(m) if !m.eager_activity_request_ids.is_empty() => RELEASE_2,
@@ -131,6 +143,12 @@ pub fn required(kind: &Kind) -> u32 {
         | Kind::DeleteNexusEndpoint(_)
         | Kind::CompleteNexusTask(_)
         | Kind::FailNexusTask(_) => RELEASE_5,
+        Kind::RegisterDeploymentVersion(_)
+        | Kind::SetCurrentVersion(_)
+        | Kind::SetRampingVersion(_)
+        | Kind::DeleteDeploymentVersion(_)
+        | Kind::DeleteDeployment(_)
+        | Kind::UpdateVersionMetadata(_) => RELEASE_6,
     }
 }
 

@@ -25,6 +25,8 @@
 //! | 17  | current activity | namespace, activity id                 | `CurrentRun`     |
 //! | 18  | nexus endpoint | endpoint id                              | the API's `Endpoint` |
 //! | 19  | nexus endpoint name | name (whose endpoint it is)         | `NexusEndpointClaim` |
+//! | 20  | worker deployment | namespace, deployment name          | `WorkerDeploymentRecord` |
+//! | 21  | deployment queue | namespace, task queue (the deployment its versions' pollers registered it in) | `DeploymentQueueClaim` |
 //!
 //! Visibility index keys (see `visibility::index`) end in the run's *order*, so a scan of one
 //! index value lists runs in Temporal's fixed order: open runs first, then by close time
@@ -60,6 +62,8 @@ pub mod table {
     pub const CURRENT_ACTIVITY: u8 = 17;
     pub const NEXUS_ENDPOINT: u8 = 18;
     pub const NEXUS_ENDPOINT_NAME: u8 = 19;
+    pub const WORKER_DEPLOYMENT: u8 = 20;
+    pub const DEPLOYMENT_QUEUE: u8 = 21;
 }
 
 /// The indexes of the visibility index table (its second field).
@@ -184,6 +188,27 @@ pub fn nexus_endpoint_prefix() -> Vec<u8> {
 
 pub fn nexus_endpoint_name(name: &str) -> Vec<u8> {
     KeyBuilder::new(table::NEXUS_ENDPOINT_NAME).str(name).done()
+}
+
+pub fn worker_deployment(namespace: &str, name: &str) -> Vec<u8> {
+    KeyBuilder::new(table::WORKER_DEPLOYMENT)
+        .str(namespace)
+        .str(name)
+        .done()
+}
+
+/// A namespace's worker deployments, in name order.
+pub fn worker_deployment_prefix(namespace: &str) -> Vec<u8> {
+    KeyBuilder::new(table::WORKER_DEPLOYMENT)
+        .str(namespace)
+        .done()
+}
+
+pub fn deployment_queue(namespace: &str, queue: &str) -> Vec<u8> {
+    KeyBuilder::new(table::DEPLOYMENT_QUEUE)
+        .str(namespace)
+        .str(queue)
+        .done()
 }
 
 pub fn current_run(namespace: &str, workflow_id: &str) -> Vec<u8> {

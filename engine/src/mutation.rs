@@ -14,7 +14,7 @@ pub struct Mutation {
     pub now: i64,
     #[prost(
         oneof = "Kind",
-        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47"
+        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53"
     )]
     pub kind: Option<Kind>,
 }
@@ -123,6 +123,46 @@ pub enum Kind {
     CompleteNexusTask(CompleteNexusTask),
     #[prost(message, tag = "47")]
     FailNexusTask(FailNexusTask),
+    /// Worker deployments (see `deployments`): a versioned worker's first poll of a queue,
+    /// and the deployment RPCs, checked by the frontend.
+    #[prost(message, tag = "48")]
+    RegisterDeploymentVersion(RegisterDeploymentVersion),
+    #[prost(message, tag = "49")]
+    SetCurrentVersion(ws::SetWorkerDeploymentCurrentVersionRequest),
+    #[prost(message, tag = "50")]
+    SetRampingVersion(SetRampingVersion),
+    #[prost(message, tag = "51")]
+    DeleteDeploymentVersion(ws::DeleteWorkerDeploymentVersionRequest),
+    #[prost(message, tag = "52")]
+    DeleteDeployment(ws::DeleteWorkerDeploymentRequest),
+    #[prost(message, tag = "53")]
+    UpdateVersionMetadata(ws::UpdateWorkerDeploymentVersionMetadataRequest),
+}
+
+/// A versioned worker polled a task queue: its deployment version serves that queue.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RegisterDeploymentVersion {
+    #[prost(string, tag = "1")]
+    pub namespace: String,
+    #[prost(string, tag = "2")]
+    pub deployment_name: String,
+    #[prost(string, tag = "3")]
+    pub build_id: String,
+    #[prost(string, tag = "4")]
+    pub task_queue: String,
+    /// `TaskQueueType`.
+    #[prost(int32, tag = "5")]
+    pub task_queue_type: i32,
+}
+
+/// SetWorkerDeploymentRampingVersion as the frontend read it: `ramping` false unsets the
+/// ramp; true ramps `request.build_id` ("" = unversioned workers).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SetRampingVersion {
+    #[prost(message, optional, tag = "1")]
+    pub request: Option<ws::SetWorkerDeploymentRampingVersionRequest>,
+    #[prost(bool, tag = "2")]
+    pub ramping: bool,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

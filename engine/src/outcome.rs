@@ -48,6 +48,9 @@ pub enum Outcome {
     WorkflowOptions(Box<temporalio_protos::temporal::api::workflow::v1::WorkflowExecutionOptions>),
     /// A Nexus endpoint created or updated: the endpoint now.
     NexusEndpoint(Box<temporalio_protos::temporal::api::nexus::v1::Endpoint>),
+    SetCurrentVersion(temporalio_protos::temporal::api::workflowservice::v1::SetWorkerDeploymentCurrentVersionResponse),
+    SetRampingVersion(temporalio_protos::temporal::api::workflowservice::v1::SetWorkerDeploymentRampingVersionResponse),
+    VersionMetadata(temporalio_protos::temporal::api::deployment::v1::VersionMetadata),
     /// UpdateActivityOptions: the options the (last) matching activity has now.
     ActivityOptions(Box<temporalio_protos::temporal::api::activity::v1::ActivityOptions>),
     /// A speculative workflow task answered with rejections only left history unchanged: the
@@ -79,6 +82,7 @@ pub enum Notification {
         kind: TaskKind,
         task_key: Vec<u8>,
         priority: TaskPriority,
+        routing: crate::deployments::TaskRouting,
     },
     TimerAdded {
         fire_at: i64,
@@ -100,6 +104,12 @@ pub enum Notification {
         namespace: String,
         activity_id: String,
         run_id: String,
+    },
+    /// A worker deployment's versions or routing changed: waiting pollers of its queues look
+    /// again at what they may take.
+    DeploymentChanged {
+        namespace: String,
+        deployment_name: String,
     },
     /// A run closed with this `WorkflowExecutionStatus` (every node counts it: the metrics).
     RunClosed {

@@ -4,8 +4,9 @@
 //! Times are unix nanoseconds (`i64`) and durations nanoseconds; 0 means "not set".
 
 use temporalio_protos::temporal::api::{
-    activity::v1 as activity, common::v1 as common, failure::v1 as failure, history::v1 as history,
-    schedule::v1 as schedule, sdk::v1 as sdk, workflow::v1 as workflow,
+    activity::v1 as activity, common::v1 as common, deployment::v1 as deployment,
+    failure::v1 as failure, history::v1 as history, schedule::v1 as schedule, sdk::v1 as sdk,
+    workflow::v1 as workflow,
 };
 
 /// Engine-wide counters: the replicated clock and the id sequence for tasks, timers and
@@ -143,6 +144,10 @@ pub struct TaskRecord {
     /// A Nexus task asking the handler to cancel a started operation (not to start it).
     #[prost(bool, tag = "9")]
     pub nexus_cancel: bool,
+    /// The deployment version a pinned run's task goes to (see `versioning`); unset: the
+    /// queue's routing decides when the task is handed out.
+    #[prost(message, optional, tag = "10")]
+    pub pinned: Option<deployment::WorkerDeploymentVersion>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
@@ -378,6 +383,106 @@ pub struct ExecutionRecord {
     /// completion callbacks), carried to the runs that continue it.
     #[prost(message, repeated, tag = "55")]
     pub nexus_callbacks: Vec<NexusCallbackTarget>,
+    /// Worker versioning: the behaviour and deployment version of the worker that completed
+    /// the run's last workflow task, and an operator's override (see `versioning`).
+    #[prost(message, optional, tag = "56")]
+    pub versioning: Option<RunVersioning>,
+}
+
+/// A run's worker versioning (Temporal's `WorkflowExecutionVersioningInfo`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RunVersioning {
+    /// `VersioningBehavior` the last completing worker declared (0 when it was unversioned).
+    #[prost(int32, tag = "1")]
+    pub behavior: i32,
+    /// That worker's deployment version (empty when it was unversioned).
+    #[prost(message, optional, tag = "2")]
+    pub version: Option<deployment::WorkerDeploymentVersion>,
+    /// The routing revision of the deployment when that task completed.
+    #[prost(int64, tag = "3")]
+    pub revision_number: i64,
+    /// An override set at start or by UpdateWorkflowExecutionOptions.
+    #[prost(message, optional, tag = "4")]
+    pub versioning_override: Option<workflow::VersioningOverride>,
+}
+
+/// A worker deployment: its versions (each created by the first poll of a versioned worker
+/// of that build) and its routing (current and ramping version), as Temporal's deployment
+/// workflow keeps them.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WorkerDeploymentRecord {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    #[prost(int64, tag = "2")]
+    pub create_time: i64,
+    /// Bumped by every change of routing: the conflict token and `revision_number`.
+    #[prost(int64, tag = "3")]
+    pub revision: i64,
+    /// The current version's build id; empty: unversioned workers get the new work.
+    #[prost(string, tag = "4")]
+    pub current_build_id: String,
+    #[prost(int64, tag = "5")]
+    pub current_changed_time: i64,
+    /// Whether a version ramps; `ramping_build_id` empty means unversioned workers ramp.
+    #[prost(bool, tag = "6")]
+    pub ramping: bool,
+    #[prost(string, tag = "7")]
+    pub ramping_build_id: String,
+    #[prost(float, tag = "8")]
+    pub ramping_percentage: f32,
+    #[prost(int64, tag = "9")]
+    pub ramping_changed_time: i64,
+    #[prost(int64, tag = "10")]
+    pub ramping_percentage_changed_time: i64,
+    #[prost(string, tag = "11")]
+    pub last_modifier_identity: String,
+    /// In creation order.
+    #[prost(message, repeated, tag = "12")]
+    pub versions: Vec<DeploymentVersionRecord>,
+    /// When the conflict token last changed (routing or a version added).
+    #[prost(int64, tag = "13")]
+    pub conflict_seq: i64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct DeploymentVersionRecord {
+    #[prost(string, tag = "1")]
+    pub build_id: String,
+    #[prost(int64, tag = "2")]
+    pub create_time: i64,
+    #[prost(int64, tag = "3")]
+    pub routing_changed_time: i64,
+    #[prost(int64, tag = "4")]
+    pub current_since_time: i64,
+    #[prost(int64, tag = "5")]
+    pub ramping_since_time: i64,
+    #[prost(int64, tag = "6")]
+    pub first_activation_time: i64,
+    #[prost(int64, tag = "7")]
+    pub last_current_time: i64,
+    #[prost(int64, tag = "8")]
+    pub last_deactivation_time: i64,
+    /// The task queues its pollers polled, in the order they first did.
+    #[prost(message, repeated, tag = "9")]
+    pub task_queues: Vec<VersionTaskQueue>,
+    #[prost(btree_map = "string, message", tag = "10")]
+    pub metadata: std::collections::BTreeMap<String, common::Payload>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct VersionTaskQueue {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    /// `TaskQueueType`.
+    #[prost(int32, tag = "2")]
+    pub task_queue_type: i32,
+}
+
+/// The deployment whose versions' pollers registered a task queue (the last one to).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct DeploymentQueueClaim {
+    #[prost(string, tag = "1")]
+    pub deployment_name: String,
 }
 
 /// A Nexus operation waiting for another run's outcome: what Keel's completion callback

@@ -83,6 +83,8 @@ pub(crate) fn start_with(
     if let Some(attributes) = &mut req.search_attributes {
         search_attributes::check(&namespace, attributes).map_err(Rejection::InvalidArgument)?;
     }
+    let versioning_override =
+        crate::versioning::start_override(ctx, req.versioning_override.take())?;
 
     let current: Option<CurrentRun> =
         ctx.get(&keys::current_run(&req.namespace, &req.workflow_id))?;
@@ -193,6 +195,12 @@ pub(crate) fn start_with(
         first_task_not_before: ctx.now + backoff,
         priority: priority.clone(),
         nexus_callbacks: crate::nexus::callback_targets(&req.completion_callbacks),
+        versioning: versioning_override
+            .clone()
+            .map(|o| crate::records::RunVersioning {
+                versioning_override: Some(o),
+                ..Default::default()
+            }),
         ..Default::default()
     };
     let parent_namespace_id = match &parent {
@@ -257,6 +265,7 @@ pub(crate) fn start_with(
                     .as_ref()
                     .map(|p| execution(&p.root_workflow_id, &p.root_run_id)),
                 priority,
+                versioning_override,
                 completion_callbacks: req.completion_callbacks,
                 ..Default::default()
             },

@@ -3,8 +3,8 @@
 //! field of it). A change is recorded as WorkflowExecutionOptionsUpdated (which workers may
 //! ignore; no workflow task is scheduled for it); an update that changes nothing writes
 //! nothing. The new priority orders the run's tasks from then on and is what its later
-//! activities and children inherit. Keel has no worker versioning, so the only override is
-//! none (the frontend refuses one).
+//! activities and children inherit. `versioning_override` sets or (absent) removes the run's
+//! worker versioning override (see `versioning`), which routes its tasks queued from then on.
 
 use crate::ctx::ApplyCtx;
 use crate::error::{ApplyResult, Rejection};
@@ -12,6 +12,7 @@ use crate::execution;
 use crate::history::{self, Attributes};
 use crate::outcome::Outcome;
 use crate::priority;
+use crate::versioning;
 use temporalio_protos::temporal::api::{
     common::v1::Priority, enums::v1::EventType,
     history::v1::WorkflowExecutionOptionsUpdatedEventAttributes,
@@ -94,14 +95,34 @@ pub(crate) fn update(
     let merged = merged_priority(exec.priority.clone(), wanted, &paths)
         .map_err(Rejection::InvalidArgument)?;
     let merged = priority::checked(ctx, merged).map_err(Rejection::InvalidArgument)?;
-    if merged != exec.priority {
+    let current_override = exec
+        .versioning
+        .as_ref()
+        .and_then(|v| v.versioning_override.clone());
+    let new_override = if paths
+        .iter()
+        .any(|p| matches!(path(p), Ok(Path::VersioningOverride)))
+    {
+        let wanted = req
+            .workflow_execution_options
+            .as_ref()
+            .and_then(|o| o.versioning_override.clone());
+        wanted
+            .map(|o| versioning::completed_override(&exec, o))
+            .transpose()?
+    } else {
+        current_override.clone()
+    };
+    if merged != exec.priority || new_override != current_override {
         exec.priority = merged.clone();
+        versioning::set_override(&mut exec, new_override.clone());
         let e = history::event(
             ctx,
             EventType::WorkflowExecutionOptionsUpdated,
             Attributes::WorkflowExecutionOptionsUpdatedEventAttributes(
                 WorkflowExecutionOptionsUpdatedEventAttributes {
-                    unset_versioning_override: true,
+                    unset_versioning_override: new_override.is_none(),
+                    versioning_override: new_override.clone(),
                     identity: req.identity,
                     priority: merged.clone(),
                     ..Default::default()
@@ -121,6 +142,7 @@ pub(crate) fn update(
     Ok(Outcome::WorkflowOptions(Box::new(
         WorkflowExecutionOptions {
             priority: merged,
+            versioning_override: new_override,
             ..Default::default()
         },
     )))

@@ -22,6 +22,7 @@ use crate::time::{duration, timestamp};
 use crate::token::TaskToken;
 use crate::updates;
 use crate::validate;
+use crate::versioning;
 use temporalio_protos::temporal::api::{
     common::v1::{WorkerVersionStamp, WorkflowExecution, WorkflowType},
     enums::v1::{
@@ -72,7 +73,10 @@ fn schedule_task(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, attempt: i32, s
     // A task for a worker that shut down is still scheduled in its sticky queue's name, as on
     // Temporal, but dispatched to the normal queue with the whole history.
     let named_sticky = attempt == 1 && !exec.sticky_queue.is_empty();
-    let sticky = named_sticky && !sticky::is_gone(ctx, exec);
+    // Also when the routing moved an unpinned run on to another version than its worker's.
+    let sticky = named_sticky
+        && !sticky::is_gone(ctx, exec)
+        && !versioning::leaves_sticky(ctx, exec).unwrap_or(false);
     let scheduled_event_id = if attempt == 1 && !speculative {
         let e = scheduled_event(ctx, exec, attempt, named_sticky);
         history::append(ctx, exec, e)
@@ -99,6 +103,7 @@ fn schedule_task(ctx: &mut ApplyCtx, exec: &mut ExecutionRecord, attempt: i32, s
         stamp: 0,
         priority: exec.priority.clone(),
         standalone: false,
+        pinned: versioning::pinned(exec),
         ..Default::default()
     };
     let queue = if sticky {
@@ -402,6 +407,7 @@ pub(crate) fn complete(ctx: &mut ApplyCtx, m: CompleteWorkflowTask) -> ApplyResu
     let mut exec = execution::load_running(ctx, &token)?;
     let wt = started_task(&exec, &token)?;
     validate::completion_request(&req).map_err(Rejection::InvalidArgument)?;
+    let versioning = versioning::record_completion(ctx, &mut exec, &req)?;
     let close_at = req.commands.iter().position(commands::closes_workflow);
     if let Some(i) = close_at {
         if i + 1 != req.commands.len() {
@@ -449,6 +455,9 @@ pub(crate) fn complete(ctx: &mut ApplyCtx, m: CompleteWorkflowTask) -> ApplyResu
             sdk_metadata: req.sdk_metadata.clone(),
             worker_version: req.worker_version_stamp.clone(),
             metering_metadata: req.metering_metadata,
+            versioning_behavior: versioning.behavior,
+            worker_deployment_name: versioning.deployment_name,
+            deployment_version: versioning.version,
             ..Default::default()
         }),
     );

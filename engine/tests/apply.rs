@@ -91,6 +91,7 @@ impl Harness {
                 Notification::HistoryAppended { .. }
                 | Notification::BatchStarted { .. }
                 | Notification::RunClosed { .. }
+                | Notification::DeploymentChanged { .. }
                 | Notification::ActivityExecutionChanged { .. } => {}
             }
         }
@@ -4288,4 +4289,446 @@ fn cancelling_a_started_nexus_operation_asks_its_handler_and_the_canceled_workfl
             message: "requested cancelation for a non-existing or already completed operation with scheduled event ID of 5".into(),
         })
     );
+}
+
+// --- Worker versioning (deployments, pinned and auto-upgrade runs) ---
+
+use keel_engine::deployments::{eligible, TaskRouting};
+use keel_engine::records::{TaskRecord, WorkerDeploymentRecord};
+use temporalio_protos::temporal::api::{
+    deployment::v1::{WorkerDeploymentOptions, WorkerDeploymentVersion},
+    enums::v1::{TaskQueueType, VersioningBehavior, WorkerVersioningMode},
+};
+
+fn register_version(h: &mut Harness, build: &str) {
+    for queue_type in [TaskQueueType::Workflow, TaskQueueType::Activity] {
+        h.apply(Kind::RegisterDeploymentVersion(RegisterDeploymentVersion {
+            namespace: NS.into(),
+            deployment_name: "dep".into(),
+            build_id: build.into(),
+            task_queue: "q".into(),
+            task_queue_type: queue_type as i32,
+        }))
+        .unwrap();
+    }
+}
+
+fn set_current(h: &mut Harness, build: &str) -> Result<Outcome, Rejection> {
+    h.apply(Kind::SetCurrentVersion(
+        ws::SetWorkerDeploymentCurrentVersionRequest {
+            namespace: NS.into(),
+            deployment_name: "dep".into(),
+            build_id: build.into(),
+            identity: format!("operator-{}", h.log.len()),
+            ..Default::default()
+        },
+    ))
+}
+
+fn deployment(h: &Harness) -> WorkerDeploymentRecord {
+    let bytes = h
+        .state
+        .0
+        .get(&keys::worker_deployment(NS, "dep"))
+        .unwrap()
+        .clone();
+    WorkerDeploymentRecord::decode(bytes.as_slice()).unwrap()
+}
+
+/// The routing of the last queued task of `kind`, and who may take it now.
+fn last_routing(h: &Harness, kind: TaskKind) -> (String, TaskRouting) {
+    let (_, key) = h.tasks.iter().rev().find(|(k, _)| *k == kind).unwrap();
+    let record = TaskRecord::decode(h.state.0.get(key).unwrap().as_slice()).unwrap();
+    (keys::decode_task(key).unwrap().1, TaskRouting::of(&record))
+}
+
+fn takes(h: &Harness, kind: TaskKind, poller: Option<&str>) -> bool {
+    let (queue, routing) = last_routing(h, kind);
+    let queue_type = match kind {
+        TaskKind::Activity => TaskQueueType::Activity,
+        _ => TaskQueueType::Workflow,
+    } as i32;
+    eligible(
+        Some(&deployment(h)),
+        &queue,
+        queue_type,
+        &routing,
+        poller.map(|b| ("dep", b)),
+    )
+}
+
+fn complete_versioned(
+    h: &mut Harness,
+    token: &TaskToken,
+    build: &str,
+    behavior: VersioningBehavior,
+    commands: Vec<Command>,
+    sticky_queue: Option<&str>,
+) -> Result<Outcome, Rejection> {
+    h.apply(Kind::CompleteWorkflowTask(CompleteWorkflowTask {
+        next_run_id: "next".into(),
+        token: Some(token.clone()),
+        request: Some(ws::RespondWorkflowTaskCompletedRequest {
+            identity: "worker".into(),
+            commands,
+            worker_version_stamp: Some(WorkerVersionStamp {
+                build_id: build.into(),
+                use_versioning: false,
+            }),
+            deployment_options: Some(WorkerDeploymentOptions {
+                deployment_name: "dep".into(),
+                build_id: build.into(),
+                worker_versioning_mode: WorkerVersioningMode::Versioned as i32,
+            }),
+            versioning_behavior: behavior as i32,
+            sticky_attributes: sticky_queue.map(|name| StickyExecutionAttributes {
+                worker_task_queue: Some(TaskQueue {
+                    name: name.into(),
+                    kind: TaskQueueKind::Sticky as i32,
+                    normal_name: "q".into(),
+                }),
+                schedule_to_start_timeout: Some(prost_wkt_types::Duration {
+                    seconds: 5,
+                    nanos: 0,
+                }),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }))
+}
+
+fn keyword_list(exec: &ExecutionRecord, name: &str) -> Vec<String> {
+    let p = &exec.search_attributes.as_ref().unwrap().indexed_fields[name];
+    serde_json::from_slice::<serde_json::Value>(&p.data)
+        .map(|v| match v {
+            serde_json::Value::Array(a) => {
+                a.iter().map(|x| x.as_str().unwrap().to_string()).collect()
+            }
+            serde_json::Value::String(s) => vec![s],
+            _ => vec![],
+        })
+        .unwrap()
+}
+
+#[test]
+fn new_work_goes_to_the_current_version_and_a_pinned_run_stays_on_its_own() {
+    let mut h = Harness::new();
+    register_version(&mut h, "1.0");
+    register_version(&mut h, "2.0");
+    let run = Harness::run_id(h.start("wf", "r1").unwrap());
+    // No current version yet: unversioned workers get the new workflow.
+    assert!(takes(&h, TaskKind::Workflow, None));
+    assert!(!takes(&h, TaskKind::Workflow, Some("1.0")));
+    set_current(&mut h, "1.0").unwrap();
+    assert!(takes(&h, TaskKind::Workflow, Some("1.0")));
+    assert!(!takes(&h, TaskKind::Workflow, None));
+
+    let (token, _) = h.poll_workflow();
+    complete_versioned(
+        &mut h,
+        &token,
+        "1.0",
+        VersioningBehavior::Pinned,
+        vec![schedule_activity("a1", None)],
+        None,
+    )
+    .unwrap();
+    let completed = h
+        .history("wf", &run)
+        .into_iter()
+        .find_map(|e| match e.attributes {
+            Some(EA::WorkflowTaskCompletedEventAttributes(a)) => Some(a),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        completed.versioning_behavior,
+        VersioningBehavior::Pinned as i32
+    );
+    assert_eq!(completed.worker_deployment_name, "dep");
+    assert_eq!(
+        completed.deployment_version,
+        Some(WorkerDeploymentVersion {
+            deployment_name: "dep".into(),
+            build_id: "1.0".into()
+        })
+    );
+    // Its activity is pinned to 1.0 too, and stays there once 2.0 is current.
+    set_current(&mut h, "2.0").unwrap();
+    assert!(takes(&h, TaskKind::Activity, Some("1.0")));
+    assert!(!takes(&h, TaskKind::Activity, Some("2.0")));
+    let exec = h.execution("wf", &run);
+    assert_eq!(
+        keyword_list(&exec, "BuildIds"),
+        vec!["pinned:dep:1.0", "unversioned:1.0"]
+    );
+    assert_eq!(
+        keyword_list(&exec, "TemporalWorkerDeploymentVersion"),
+        vec!["dep:1.0"]
+    );
+    assert_eq!(
+        keyword_list(&exec, "TemporalWorkflowVersioningBehavior"),
+        vec!["Pinned"]
+    );
+    let info = keel_engine::versioning::info(&exec).unwrap();
+    assert_eq!(info.behavior, VersioningBehavior::Pinned as i32);
+    assert_eq!(info.revision_number, 1);
+}
+
+#[test]
+fn an_auto_upgrade_run_leaves_its_sticky_worker_when_the_current_version_changes() {
+    let mut h = Harness::new();
+    register_version(&mut h, "1.0");
+    register_version(&mut h, "2.0");
+    set_current(&mut h, "1.0").unwrap();
+    let run = Harness::run_id(h.start("wf", "r1").unwrap());
+    let (token, _) = h.poll_workflow();
+    complete_versioned(
+        &mut h,
+        &token,
+        "1.0",
+        VersioningBehavior::AutoUpgrade,
+        vec![],
+        Some("sticky-1"),
+    )
+    .unwrap();
+    signal(&mut h, "wf", "s1").unwrap();
+    assert_eq!(
+        last_task_queue(&h),
+        "sticky-1",
+        "same version: the sticky worker"
+    );
+    let (token, _) = h.poll_workflow();
+    complete_versioned(
+        &mut h,
+        &token,
+        "1.0",
+        VersioningBehavior::AutoUpgrade,
+        vec![],
+        Some("sticky-1"),
+    )
+    .unwrap();
+    set_current(&mut h, "2.0").unwrap();
+    signal(&mut h, "wf", "s2").unwrap();
+    // Scheduled in the sticky queue's name, as Temporal's, but dispatched to the normal queue
+    // where only version 2.0 may take it.
+    assert_eq!(last_task_queue(&h), "q");
+    assert!(takes(&h, TaskKind::Workflow, Some("2.0")));
+    assert!(!takes(&h, TaskKind::Workflow, Some("1.0")));
+    let (token, _) = h.poll_workflow();
+    complete_versioned(
+        &mut h,
+        &token,
+        "2.0",
+        VersioningBehavior::AutoUpgrade,
+        vec![],
+        None,
+    )
+    .unwrap();
+    let exec = h.execution("wf", &run);
+    assert_eq!(
+        keyword_list(&exec, "TemporalUsedWorkerDeploymentVersions"),
+        vec!["dep:1.0", "dep:2.0"]
+    );
+    assert_eq!(
+        keyword_list(&exec, "TemporalWorkerDeploymentVersion"),
+        vec!["dep:2.0"]
+    );
+}
+
+#[test]
+fn routing_changes_are_checked_against_the_deployment() {
+    let mut h = Harness::new();
+    let missing = set_current(&mut h, "1.0").unwrap_err();
+    assert!(
+        matches!(missing, Rejection::NotFound(ref m) if m.contains("no Worker Deployment found with name 'dep'")),
+        "{missing:?}"
+    );
+    register_version(&mut h, "1.0");
+    register_version(&mut h, "2.0");
+    let unknown = set_current(&mut h, "9").unwrap_err();
+    assert_eq!(
+        unknown,
+        Rejection::NotFound("build ID '9' not found in Worker Deployment 'dep'".into())
+    );
+    let token = match set_current(&mut h, "1.0").unwrap() {
+        Outcome::SetCurrentVersion(r) => {
+            assert_eq!(r.previous_version, "__unversioned__");
+            r.conflict_token
+        }
+        o => panic!("{o:?}"),
+    };
+    // A stale token is refused; the current one is taken.
+    let ramp = |h: &mut Harness, build: &str, pct: f32, token: Vec<u8>| {
+        h.apply(Kind::SetRampingVersion(SetRampingVersion {
+            request: Some(ws::SetWorkerDeploymentRampingVersionRequest {
+                namespace: NS.into(),
+                deployment_name: "dep".into(),
+                build_id: build.into(),
+                percentage: pct,
+                conflict_token: token,
+                identity: "op".into(),
+                ..Default::default()
+            }),
+            ramping: true,
+        }))
+    };
+    assert_eq!(
+        ramp(&mut h, "1.0", 10.0, token.clone()).unwrap_err(),
+        Rejection::FailedPrecondition(
+            "requested ramping version dep.1.0 is already current".into()
+        )
+    );
+    let Outcome::SetRampingVersion(r) = ramp(&mut h, "2.0", 30.0, token.clone()).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        ramp(&mut h, "2.0", 50.0, token).unwrap_err(),
+        Rejection::FailedPrecondition("conflict token mismatch".into())
+    );
+    // The same change again by the same identity changes nothing.
+    let Outcome::SetRampingVersion(again) = ramp(&mut h, "2.0", 30.0, vec![]).unwrap() else {
+        panic!()
+    };
+    assert_eq!(again.conflict_token, r.conflict_token);
+    let d = deployment(&h);
+    assert!(d.ramping && d.ramping_build_id == "2.0" && d.ramping_percentage == 30.0);
+    let delete_version = |h: &mut Harness, build: &str| {
+        h.apply(Kind::DeleteDeploymentVersion(
+            ws::DeleteWorkerDeploymentVersionRequest {
+                namespace: NS.into(),
+                deployment_version: Some(WorkerDeploymentVersion {
+                    deployment_name: "dep".into(),
+                    build_id: build.into(),
+                }),
+                ..Default::default()
+            },
+        ))
+    };
+    for build in ["1.0", "2.0"] {
+        assert_eq!(
+            delete_version(&mut h, build).unwrap_err(),
+            Rejection::FailedPrecondition(format!(
+                "version 'dep:{build}' cannot be deleted since it is current or ramping"
+            ))
+        );
+    }
+    let delete = |h: &mut Harness| {
+        h.apply(Kind::DeleteDeployment(ws::DeleteWorkerDeploymentRequest {
+            namespace: NS.into(),
+            deployment_name: "dep".into(),
+            identity: "op".into(),
+        }))
+    };
+    assert_eq!(
+        delete(&mut h).unwrap_err(),
+        Rejection::FailedPrecondition("deployment has versions, can't be deleted".into())
+    );
+    set_current(&mut h, "").unwrap();
+    h.apply(Kind::SetRampingVersion(SetRampingVersion {
+        request: Some(ws::SetWorkerDeploymentRampingVersionRequest {
+            namespace: NS.into(),
+            deployment_name: "dep".into(),
+            identity: "op".into(),
+            ..Default::default()
+        }),
+        ramping: false,
+    }))
+    .unwrap();
+    delete_version(&mut h, "1.0").unwrap();
+    delete_version(&mut h, "2.0").unwrap();
+    delete(&mut h).unwrap();
+    assert!(!h.state.0.contains_key(&keys::worker_deployment(NS, "dep")));
+}
+
+#[test]
+fn a_pinned_override_routes_the_runs_next_tasks_and_is_recorded() {
+    use temporalio_protos::temporal::api::workflow::v1::{
+        versioning_override, VersioningOverride, WorkflowExecutionOptions,
+    };
+    let mut h = Harness::new();
+    h.apply(Kind::RecordClusterLevel(RecordClusterLevel {
+        level: keel_engine::feature_level::LEVEL,
+    }))
+    .unwrap();
+    register_version(&mut h, "1.0");
+    register_version(&mut h, "2.0");
+    set_current(&mut h, "2.0").unwrap();
+    let run = Harness::run_id(h.start("wf", "r1").unwrap());
+    let (token, _) = h.poll_workflow();
+    complete_versioned(
+        &mut h,
+        &token,
+        "2.0",
+        VersioningBehavior::AutoUpgrade,
+        vec![],
+        None,
+    )
+    .unwrap();
+    let pin_to_1 = VersioningOverride {
+        r#override: Some(versioning_override::Override::Pinned(
+            versioning_override::PinnedOverride {
+                behavior: versioning_override::PinnedOverrideBehavior::Pinned as i32,
+                version: Some(WorkerDeploymentVersion {
+                    deployment_name: "dep".into(),
+                    build_id: "1.0".into(),
+                }),
+            },
+        )),
+        ..Default::default()
+    };
+    h.apply(Kind::UpdateWorkflowOptions(
+        ws::UpdateWorkflowExecutionOptionsRequest {
+            namespace: NS.into(),
+            workflow_execution: Some(WorkflowExecution {
+                workflow_id: "wf".into(),
+                run_id: String::new(),
+            }),
+            workflow_execution_options: Some(WorkflowExecutionOptions {
+                versioning_override: Some(pin_to_1.clone()),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_wkt_types::FieldMask {
+                paths: vec!["versioning_override".into()],
+            }),
+            identity: "op".into(),
+        },
+    ))
+    .unwrap();
+    let updated = h
+        .history("wf", &run)
+        .into_iter()
+        .find_map(|e| match e.attributes {
+            Some(EA::WorkflowExecutionOptionsUpdatedEventAttributes(a)) => Some(a),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(updated.versioning_override, Some(pin_to_1));
+    assert!(!updated.unset_versioning_override);
+    signal(&mut h, "wf", "s1").unwrap();
+    assert!(takes(&h, TaskKind::Workflow, Some("1.0")));
+    assert!(!takes(&h, TaskKind::Workflow, Some("2.0")));
+}
+
+#[test]
+fn versioned_completions_and_deployment_kinds_need_release_6() {
+    use keel_engine::feature_level::{required, RELEASE_6};
+    let versioned = Kind::CompleteWorkflowTask(CompleteWorkflowTask {
+        request: Some(ws::RespondWorkflowTaskCompletedRequest {
+            deployment_options: Some(WorkerDeploymentOptions {
+                deployment_name: "dep".into(),
+                build_id: "1".into(),
+                worker_versioning_mode: WorkerVersioningMode::Versioned as i32,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    assert_eq!(required(&versioned), RELEASE_6);
+    assert_eq!(
+        required(&Kind::SetCurrentVersion(Default::default())),
+        RELEASE_6
+    );
+    assert!(required(&Kind::CompleteWorkflowTask(Default::default())) < RELEASE_6);
 }

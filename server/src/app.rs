@@ -183,9 +183,14 @@ impl Keel {
                     kind,
                     task_key,
                     priority,
+                    routing,
                 } if leading => self
                     .matching
-                    .add(&namespace, &queue, kind, task_key, &priority),
+                    .add(&namespace, &queue, kind, task_key, &priority, routing),
+                Notification::DeploymentChanged { namespace, .. } if leading => {
+                    self.matching.deployment_changed(&namespace)
+                }
+                Notification::DeploymentChanged { .. } => {}
                 Notification::TimerAdded { fire_at, key } if leading => {
                     self.timers.add(fire_at, key)
                 }
@@ -436,7 +441,7 @@ pub async fn run(
     let keel = Arc::new(Keel {
         node: node.clone(),
         store: store.clone(),
-        matching: Matching::new(setup.security.dynamic.dispatch_policy()),
+        matching: Matching::new(setup.security.dynamic.dispatch_policy(), store.clone()),
         timers: Timers::default(),
         watchers: Watchers::default(),
         activity_watchers: Watchers::default(),

@@ -6,12 +6,19 @@
 //! (1 first; unset is the middle level), first in first out within a key, and, with
 //! `matching.enableFairness`, fairness keys within a key taking turns in proportion to their
 //! weights (see `Ready`).
+//!
+//! With worker versioning, a normal queue's task goes only to a poller of the version its
+//! routing names (`keel_engine::deployments::eligible`, read against the queue's deployment
+//! in replicated state at each hand-out): a pinned run's tasks to its version, the others to
+//! the deployment's current or ramping version, or to unversioned pollers. Sticky queues
+//! (one worker's) and Nexus queues are not routed.
 
 use crate::errors;
 use crate::queries::QueryTask;
+use keel_engine::deployments::{self, TaskRouting};
 use keel_engine::mutation::{Kind, StartTask, SuggestContinueAsNew};
 use keel_engine::priority::TaskPriority;
-use keel_engine::records::{TaskKind, TaskRecord};
+use keel_engine::records::{DeploymentQueueClaim, TaskKind, TaskRecord, WorkerDeploymentRecord};
 use keel_engine::{keys, Mutation, Outcome};
 use keel_raft::RaftNode;
 use prost::Message;
@@ -19,6 +26,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use temporalio_protos::temporal::api::common::v1::WorkerVersionStamp;
+use temporalio_protos::temporal::api::enums::v1::TaskQueueType;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tonic::Status;
@@ -34,6 +42,11 @@ pub struct Poller {
     pub worker_version: Option<WorkerVersionStamp>,
     /// For a workflow task: the continue-as-new thresholds it is started with.
     pub suggest: Option<SuggestContinueAsNew>,
+    /// A versioned worker's deployment version: (deployment, build id).
+    pub version: Option<(String, String)>,
+    /// Whether the queue is routed by versioning (a normal workflow or activity queue; not
+    /// a sticky one).
+    pub routed: bool,
 }
 
 /// How queues order their ready tasks: Temporal's matching settings.
@@ -72,6 +85,8 @@ struct Slot {
     level: u32,
     pass: u64,
     task_key: Vec<u8>,
+    /// Who may take it (after the unique key: it plays no part in the order).
+    routing: TaskRouting,
 }
 
 /// The pass a fairness key of weight 1 moves on by per task.
@@ -94,7 +109,13 @@ struct Ready {
 
 impl Ready {
     /// Queues a task (once); returns its priority level.
-    fn add(&mut self, policy: &DispatchPolicy, task_key: Vec<u8>, priority: &TaskPriority) -> u32 {
+    fn add(
+        &mut self,
+        policy: &DispatchPolicy,
+        task_key: Vec<u8>,
+        priority: &TaskPriority,
+        routing: TaskRouting,
+    ) -> u32 {
         let level = policy.level(priority.priority_key);
         if self.slots.contains_key(&task_key) {
             return level;
@@ -120,6 +141,7 @@ impl Ready {
                 level,
                 pass,
                 task_key,
+                routing,
             },
             Instant::now(),
         );
@@ -133,7 +155,20 @@ impl Ready {
     }
 
     fn pop_first(&mut self) -> Option<(Slot, Instant)> {
-        let (slot, added_at) = self.order.pop_first()?;
+        self.pop_first_where(|_| true)
+    }
+
+    /// Takes the first task in dispatch order whose routing `may_take` accepts.
+    fn pop_first_where(
+        &mut self,
+        may_take: impl Fn(&TaskRouting) -> bool,
+    ) -> Option<(Slot, Instant)> {
+        let slot = self
+            .order
+            .keys()
+            .find(|slot| may_take(&slot.routing))?
+            .clone();
+        let added_at = self.order.remove(&slot)?;
         self.slots.remove(&slot.task_key);
         let floor = self.floor.entry(slot.level).or_insert(0);
         *floor = (*floor).max(slot.pass);
@@ -167,6 +202,8 @@ struct Queue {
     ready: Mutex<Ready>,
     /// Who polled lately: identity -> last poll (unix nanos of the leader's clock).
     pollers: Mutex<BTreeMap<String, i64>>,
+    /// The deployment versions (deployment, build id) of the versioned pollers among them.
+    versions: Mutex<BTreeMap<(String, String), i64>>,
     /// When tasks were added and handed out in the last `RATE_WINDOW`, with their levels.
     added_at: Mutex<VecDeque<(Instant, u32)>>,
     dispatched_at: Mutex<VecDeque<(Instant, u32)>>,
@@ -207,11 +244,16 @@ fn rates(events: &Mutex<VecDeque<(Instant, u32)>>) -> (f32, BTreeMap<u32, f32>) 
 }
 
 impl Queue {
-    fn saw_poller(&self, identity: &str) {
+    fn saw_poller(&self, identity: &str, version: &Option<(String, String)>) {
         let now = keel_raft::leader_now();
         let mut pollers = self.pollers.lock().expect("pollers lock");
         pollers.retain(|_, last| now - *last < POLLER_TTL_NANOS);
         pollers.insert(identity.to_string(), now);
+        if let Some(version) = version {
+            let mut versions = self.versions.lock().expect("pollers lock");
+            versions.retain(|_, last| now - *last < POLLER_TTL_NANOS);
+            versions.insert(version.clone(), now);
+        }
     }
 }
 
@@ -252,6 +294,8 @@ pub enum Polled {
 #[derive(Default)]
 pub struct Matching {
     policy: DispatchPolicy,
+    /// Where the queues' deployments are read (absent in unit tests: nothing is routed).
+    store: Option<keel_storage::Store>,
     queues: Mutex<HashMap<QueueKey, Arc<Queue>>>,
     /// Bumped when this node stops leading: polls begun before end (UNAVAILABLE, so the
     /// caller retries against the new leader).
@@ -259,11 +303,58 @@ pub struct Matching {
 }
 
 impl Matching {
-    pub fn new(policy: DispatchPolicy) -> Matching {
+    pub fn new(policy: DispatchPolicy, store: keel_storage::Store) -> Matching {
         Matching {
             policy,
+            store: Some(store),
             ..Default::default()
         }
+    }
+
+    /// The deployment whose routing governs a queue, as replicated state has it now.
+    fn deployment_of(&self, namespace: &str, queue: &str) -> Option<WorkerDeploymentRecord> {
+        let store = self.store.as_ref()?;
+        let read = |key: Vec<u8>| store.state_get(&key).ok().flatten();
+        let claim = DeploymentQueueClaim::decode(
+            read(keys::deployment_queue(namespace, queue))?.as_slice(),
+        )
+        .ok()?;
+        WorkerDeploymentRecord::decode(
+            read(keys::worker_deployment(namespace, &claim.deployment_name))?.as_slice(),
+        )
+        .ok()
+    }
+
+    /// A deployment's routing or versions changed: the namespace's waiting pollers look
+    /// again at what they may take.
+    pub fn deployment_changed(&self, namespace: &str) {
+        let queues = self.queues.lock().expect("matching lock");
+        for ((ns, _, _), q) in queues.iter() {
+            if ns == namespace {
+                q.added.notify_waiters();
+            }
+        }
+    }
+
+    /// Whether a deployment version had a poller on any queue in the last five minutes.
+    pub fn version_has_pollers(&self, namespace: &str, deployment: &str, build_id: &str) -> bool {
+        let now = keel_raft::leader_now();
+        let queues: Vec<Arc<Queue>> = {
+            let queues = self.queues.lock().expect("matching lock");
+            queues
+                .iter()
+                .filter(|((ns, _, _), _)| ns == namespace)
+                .map(|(_, q)| q.clone())
+                .collect()
+        };
+        let version = (deployment.to_string(), build_id.to_string());
+        queues.iter().any(|q| {
+            q.versions
+                .lock()
+                .expect("pollers lock")
+                .get(&version)
+                .is_some_and(|last| now - *last < POLLER_TTL_NANOS)
+        })
     }
 
     fn queue(&self, namespace: &str, queue: &str, kind: TaskKind) -> Arc<Queue> {
@@ -281,13 +372,14 @@ impl Matching {
         kind: TaskKind,
         task_key: Vec<u8>,
         priority: &TaskPriority,
+        routing: TaskRouting,
     ) {
         let q = self.queue(namespace, queue, kind);
-        let level = q
-            .ready
-            .lock()
-            .expect("queue lock")
-            .add(&self.policy, task_key, priority);
+        let level =
+            q.ready
+                .lock()
+                .expect("queue lock")
+                .add(&self.policy, task_key, priority, routing);
         note(&q.added_at, level);
         q.added.notify_one();
     }
@@ -390,10 +482,10 @@ impl Matching {
             for (key, value) in &page {
                 if let Some((ns, queue, kind, _)) = keys::decode_task(key) {
                     // A record that does not decode is dropped by StartTask; its place is moot.
-                    let priority = TaskRecord::decode(value.as_slice())
-                        .map(|t| TaskPriority::of(t.priority.as_ref()))
+                    let (priority, routing) = TaskRecord::decode(value.as_slice())
+                        .map(|t| (TaskPriority::of(t.priority.as_ref()), TaskRouting::of(&t)))
                         .unwrap_or_default();
-                    self.add(&ns, &queue, kind, key.clone(), &priority);
+                    self.add(&ns, &queue, kind, key.clone(), &priority, routing);
                     count += 1;
                 }
             }
@@ -412,7 +504,17 @@ impl Matching {
     ) -> Result<Option<Polled>, Status> {
         let generation = self.generation.load(Ordering::SeqCst);
         let q = self.queue(&poller.namespace, &poller.queue, poller.kind);
-        q.saw_poller(&poller.identity);
+        q.saw_poller(&poller.identity, &poller.version);
+        let queue_type = match poller.kind {
+            TaskKind::Activity => TaskQueueType::Activity as i32,
+            _ => TaskQueueType::Workflow as i32,
+        };
+        let routed =
+            poller.routed && matches!(poller.kind, TaskKind::Workflow | TaskKind::Activity);
+        let version = poller
+            .version
+            .as_ref()
+            .map(|(d, b)| (d.as_str(), b.as_str()));
         loop {
             let added = q.added.notified();
             tokio::pin!(added);
@@ -423,7 +525,23 @@ impl Matching {
             if let Some(query) = q.queries.lock().expect("queue lock").pop_front() {
                 return Ok(Some(Polled::Query(query)));
             }
-            let next = q.ready.lock().expect("queue lock").pop_first();
+            let next = if routed {
+                let deployment = self.deployment_of(&poller.namespace, &poller.queue);
+                q.ready
+                    .lock()
+                    .expect("queue lock")
+                    .pop_first_where(|routing| {
+                        deployments::eligible(
+                            deployment.as_ref(),
+                            &poller.queue,
+                            queue_type,
+                            routing,
+                            version,
+                        )
+                    })
+            } else {
+                q.ready.lock().expect("queue lock").pop_first()
+            };
             if let Some((slot, added_at)) = next {
                 let level = slot.level;
                 let mutation = Mutation {
@@ -491,10 +609,20 @@ mod tests {
         let policy = DispatchPolicy::default();
         let mut ready = Ready::default();
         for (id, key) in [(1, 0), (2, 5), (3, 1), (4, 3), (5, 9), (6, 1), (7, 0)] {
-            ready.add(&policy, task(id), &priority(key, "", 0));
+            ready.add(
+                &policy,
+                task(id),
+                &priority(key, "", 0),
+                TaskRouting::default(),
+            );
         }
-        ready.add(&policy, task(3), &priority(1, "", 0)); // a duplicate is ignored
-                                                          // Levels: 1 → [3, 6]; 3 (unset and 3) → [1, 4, 7]; 5 (5 and 9, capped) → [2, 5].
+        ready.add(
+            &policy,
+            task(3),
+            &priority(1, "", 0),
+            TaskRouting::default(),
+        ); // a duplicate is ignored
+           // Levels: 1 → [3, 6]; 3 (unset and 3) → [1, 4, 7]; 5 (5 and 9, capped) → [2, 5].
         assert_eq!(drain(&mut ready), vec![3, 6, 1, 4, 7, 2, 5]);
         assert_eq!(ready.len(), 0);
     }
@@ -504,7 +632,12 @@ mod tests {
         let policy = DispatchPolicy::default();
         let mut ready = Ready::default();
         for id in 1..=3 {
-            ready.add(&policy, task(id), &priority(2, "", 0));
+            ready.add(
+                &policy,
+                task(id),
+                &priority(2, "", 0),
+                TaskRouting::default(),
+            );
         }
         let (slot, at) = ready.pop_first().unwrap();
         ready.put_back(slot, at);
@@ -526,7 +659,12 @@ mod tests {
                 } else {
                     ("small", 0)
                 };
-                ready.add(policy, task(id), &priority(0, key, weight));
+                ready.add(
+                    policy,
+                    task(id),
+                    &priority(0, key, weight),
+                    TaskRouting::default(),
+                );
             }
             ready
         };
@@ -546,7 +684,12 @@ mod tests {
         };
         let mut ready = Ready::default();
         for id in 1..=10 {
-            ready.add(&policy, task(id), &priority(0, "busy", 0));
+            ready.add(
+                &policy,
+                task(id),
+                &priority(0, "busy", 0),
+                TaskRouting::default(),
+            );
         }
         let handed: Vec<u64> = (0..8)
             .map(|_| ready.pop_first().unwrap())
@@ -554,7 +697,12 @@ mod tests {
             .collect();
         assert_eq!(handed, (1..=8).collect::<Vec<_>>());
         for id in 11..=14 {
-            ready.add(&policy, task(id), &priority(0, "late", 0));
+            ready.add(
+                &policy,
+                task(id),
+                &priority(0, "late", 0),
+                TaskRouting::default(),
+            );
         }
         // "late" starts at the pass last handed out: it alternates with "busy" rather than
         // taking the eight turns it missed ahead of the two tasks "busy" still has.

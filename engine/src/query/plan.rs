@@ -79,6 +79,10 @@ const PREDEFINED: &[(&str, T)] = &[
     ("TemporalNamespaceDivision", T::Keyword),
     ("TemporalScheduledStartTime", T::Datetime),
     ("TemporalSchedulePaused", T::Bool),
+    ("TemporalWorkerDeploymentVersion", T::Keyword),
+    ("TemporalWorkflowVersioningBehavior", T::Keyword),
+    ("TemporalWorkerDeployment", T::Keyword),
+    ("TemporalUsedWorkerDeploymentVersions", T::KeywordList),
 ];
 
 pub const NAMESPACE_DIVISION: &str = "TemporalNamespaceDivision";

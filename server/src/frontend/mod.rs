@@ -8,6 +8,7 @@ mod activities;
 mod activity_ops;
 mod batch;
 mod by_id;
+mod deployments;
 mod history;
 mod multi_operation;
 mod namespaces;
@@ -176,6 +177,14 @@ route! {
     request_cancel_activity_execution(RequestCancelActivityExecutionRequest) -> RequestCancelActivityExecutionResponse => activities::request_cancel;
     terminate_activity_execution(TerminateActivityExecutionRequest) -> TerminateActivityExecutionResponse => activities::terminate;
     delete_activity_execution(DeleteActivityExecutionRequest) -> DeleteActivityExecutionResponse => activities::delete;
+    describe_worker_deployment(DescribeWorkerDeploymentRequest) -> DescribeWorkerDeploymentResponse => deployments::describe;
+    list_worker_deployments(ListWorkerDeploymentsRequest) -> ListWorkerDeploymentsResponse => deployments::list;
+    set_worker_deployment_current_version(SetWorkerDeploymentCurrentVersionRequest) -> SetWorkerDeploymentCurrentVersionResponse => deployments::set_current;
+    set_worker_deployment_ramping_version(SetWorkerDeploymentRampingVersionRequest) -> SetWorkerDeploymentRampingVersionResponse => deployments::set_ramping;
+    describe_worker_deployment_version(DescribeWorkerDeploymentVersionRequest) -> DescribeWorkerDeploymentVersionResponse => deployments::describe_version;
+    delete_worker_deployment_version(DeleteWorkerDeploymentVersionRequest) -> DeleteWorkerDeploymentVersionResponse => deployments::delete_version;
+    delete_worker_deployment(DeleteWorkerDeploymentRequest) -> DeleteWorkerDeploymentResponse => deployments::delete;
+    update_worker_deployment_version_metadata(UpdateWorkerDeploymentVersionMetadataRequest) -> UpdateWorkerDeploymentVersionMetadataResponse => deployments::update_version_metadata;
 }
 
 #[cfg(test)]

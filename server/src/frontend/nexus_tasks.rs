@@ -41,6 +41,8 @@ pub(super) async fn poll(
                 identity: req.identity.clone(),
                 worker_version: None,
                 suggest: None,
+                version: None,
+                routed: false,
             },
             deadline,
         )

@@ -42,7 +42,7 @@ fn pollers(d: &QueueDescription) -> Vec<PollerInfo> {
         .collect()
 }
 
-fn stats(s: &QueueStats) -> TaskQueueStats {
+pub(super) fn stats(s: &QueueStats) -> TaskQueueStats {
     TaskQueueStats {
         approximate_backlog_count: s.backlog as i64,
         approximate_backlog_age: Some(

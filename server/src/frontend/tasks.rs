@@ -21,6 +21,7 @@ use temporalio_protos::temporal::api::{
     command::v1::command,
     common::v1::{WorkerVersionCapabilities, WorkerVersionStamp},
     deployment::v1::WorkerDeploymentOptions,
+    enums::v1::{TaskQueueKind, TaskQueueType},
     workflowservice::v1::*,
 };
 use tonic::{Request, Response, Status};
@@ -91,6 +92,8 @@ fn poller(
         identity: identity.to_string(),
         worker_version,
         suggest: None,
+        version: None,
+        routed: true,
     }
 }
 
@@ -102,6 +105,23 @@ pub(super) async fn poll_workflow_task(
     let req = req.into_inner();
     f.keel.namespace(&req.namespace)?;
     let queue = queue_name(&req.task_queue)?;
+    let sticky = req
+        .task_queue
+        .as_ref()
+        .is_some_and(|q| q.kind == TaskQueueKind::Sticky as i32);
+    let version = if sticky {
+        keel_engine::versioning::versioned_worker(&req.deployment_options)
+            .map(|v| (v.deployment_name, v.build_id))
+    } else {
+        super::deployments::register_poller(
+            f,
+            &req.namespace,
+            &queue,
+            TaskQueueType::Workflow,
+            &req.deployment_options,
+        )
+        .await?
+    };
     let outcome = f
         .keel
         .matching
@@ -109,6 +129,8 @@ pub(super) async fn poll_workflow_task(
             &f.keel.node,
             Poller {
                 suggest: f.keel.suggest_continue_as_new(),
+                version,
+                routed: !sticky,
                 ..poller(
                     &req.namespace,
                     queue,
@@ -226,22 +248,33 @@ pub(super) async fn poll_activity_task(
     let req = req.into_inner();
     f.keel.namespace(&req.namespace)?;
     let queue = queue_name(&req.task_queue)?;
+    let version = super::deployments::register_poller(
+        f,
+        &req.namespace,
+        &queue,
+        TaskQueueType::Activity,
+        &req.deployment_options,
+    )
+    .await?;
     let outcome = f
         .keel
         .matching
         .poll(
             &f.keel.node,
-            poller(
-                &req.namespace,
-                queue,
-                TaskKind::Activity,
-                &req.identity,
-                worker_version(
-                    &req.worker_version_capabilities,
-                    &req.deployment_options,
-                    "",
-                ),
-            ),
+            Poller {
+                version,
+                ..poller(
+                    &req.namespace,
+                    queue,
+                    TaskKind::Activity,
+                    &req.identity,
+                    worker_version(
+                        &req.worker_version_capabilities,
+                        &req.deployment_options,
+                        "",
+                    ),
+                )
+            },
             deadline,
         )
         .await?;

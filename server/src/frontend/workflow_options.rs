@@ -1,6 +1,5 @@
-//! UpdateWorkflowExecutionOptions: checked here (Keel has no worker versioning, so an
-//! override or a time-skipping config is refused as not implemented), decided by apply
-//! (`keel_engine::workflow_options`).
+//! UpdateWorkflowExecutionOptions: checked here (a time-skipping config is refused as not
+//! implemented), decided by apply (`keel_engine::workflow_options`).
 
 use super::{Frontend, Res};
 use crate::errors;
@@ -11,16 +10,14 @@ use temporalio_protos::temporal::api::{
 };
 use tonic::{Request, Response, Status};
 
-/// What of a WorkflowExecutionOptions Keel cannot honour: a versioning override (there are
-/// no worker deployments) or a time-skipping config.
+/// What of a WorkflowExecutionOptions Keel refuses: a malformed versioning override, or a
+/// time-skipping config (not implemented).
 pub(super) fn check(options: Option<&WorkflowExecutionOptions>) -> Result<(), Status> {
     let Some(o) = options else {
         return Ok(());
     };
-    if o.versioning_override.is_some() {
-        return Err(Status::unimplemented(
-            "versioning overrides need worker deployments, which Keel does not have yet",
-        ));
+    if let Some(v) = &o.versioning_override {
+        keel_engine::versioning::check_override(v).map_err(Status::invalid_argument)?;
     }
     if o.time_skipping_config.is_some() {
         return Err(Status::unimplemented(

@@ -21,7 +21,7 @@ use temporalio_protos::temporal::api::{
     workflow::v1::{
         pending_activity_info, PendingActivityInfo, PendingChildExecutionInfo,
         PendingWorkflowTaskInfo, RequestIdInfo, WorkflowExecutionConfig,
-        WorkflowExecutionExtendedInfo,
+        WorkflowExecutionExtendedInfo, WorkflowExecutionInfo,
     },
     workflowservice::v1::*,
 };
@@ -272,7 +272,10 @@ fn describe_execution(
             default_workflow_task_timeout: duration(exec.task_timeout),
             user_metadata,
         }),
-        workflow_execution_info: Some(execution_info(exec, true)),
+        workflow_execution_info: Some(WorkflowExecutionInfo {
+            versioning_info: keel_engine::versioning::info(exec),
+            ..execution_info(exec, true)
+        }),
         workflow_extended_info: Some(extended_info(exec)),
         pending_activities,
         pending_workflow_task,
