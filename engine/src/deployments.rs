@@ -366,11 +366,12 @@ pub(crate) fn set_ramping(
     let now = ctx.now;
     let req = m.request.unwrap_or_default();
     let mut d = must_load(ctx, &req.namespace, &req.deployment_name)?;
-    let (previous, previous_percentage) = (d.ramping_build_id.clone(), d.ramping_percentage);
+    let (was_ramping, previous, previous_percentage) =
+        (d.ramping, d.ramping_build_id.clone(), d.ramping_percentage);
     let answer = |d: &WorkerDeploymentRecord| {
         Outcome::SetRampingVersion(ws::SetWorkerDeploymentRampingVersionResponse {
             conflict_token: conflict_token(d),
-            previous_version: if d.ramping || !previous.is_empty() {
+            previous_version: if was_ramping {
                 version_string(&d.name, &previous)
             } else {
                 String::new()
@@ -659,6 +660,38 @@ pub fn version_info(
             entries: v.metadata.clone().into_iter().collect(),
         }),
         ..Default::default()
+    }
+}
+
+/// DescribeTaskQueue's versioning info: the routing of the queue's deployment (none:
+/// unversioned, updated at Go's zero time, as Temporal answers).
+#[allow(deprecated)]
+pub fn queue_versioning_info(
+    d: Option<&WorkerDeploymentRecord>,
+) -> temporalio_protos::temporal::api::taskqueue::v1::TaskQueueVersioningInfo {
+    let go_zero_time = prost_wkt_types::Timestamp {
+        seconds: -62_135_596_800,
+        nanos: 0,
+    };
+    let Some(d) = d else {
+        return temporalio_protos::temporal::api::taskqueue::v1::TaskQueueVersioningInfo {
+            current_version: UNVERSIONED.into(),
+            update_time: Some(go_zero_time),
+            ..Default::default()
+        };
+    };
+    let routing = routing_config(d);
+    let changed = d
+        .current_changed_time
+        .max(d.ramping_changed_time)
+        .max(d.ramping_percentage_changed_time);
+    temporalio_protos::temporal::api::taskqueue::v1::TaskQueueVersioningInfo {
+        current_deployment_version: routing.current_deployment_version,
+        current_version: routing.current_version,
+        ramping_deployment_version: routing.ramping_deployment_version,
+        ramping_version: routing.ramping_version,
+        ramping_version_percentage: routing.ramping_version_percentage,
+        update_time: Some(timestamp(changed).unwrap_or(go_zero_time)),
     }
 }
 

@@ -84,8 +84,11 @@ pub(crate) fn record_completion(
         .as_ref()
         .map_or("", |v| v.build_id.as_str());
     let Some(version) = versioned_worker(&req.deployment_options) else {
-        if !build_id.is_empty() && kept(ctx) {
-            add_keyword(exec, BUILD_IDS, &format!("unversioned:{build_id}"));
+        if kept(ctx) {
+            add_keyword(exec, BUILD_IDS, "unversioned");
+            if !build_id.is_empty() {
+                add_keyword(exec, BUILD_IDS, &format!("unversioned:{build_id}"));
+            }
         }
         if let Some(v) = exec.versioning.as_mut() {
             // An unversioned worker took the run: it is unversioned again (an override stays).
@@ -202,21 +205,20 @@ pub(crate) fn pinned(exec: &ExecutionRecord) -> Option<WorkerDeploymentVersion> 
 }
 
 /// Whether the run's next workflow task should leave its sticky worker for the normal
-/// queue: it is not pinned and its queue's routing now sends it to another version than
-/// the one that last ran it.
+/// queue: the version it should run on now (its pin, or its queue's routing) is not the
+/// one that last ran it.
 pub(crate) fn leaves_sticky(ctx: &ApplyCtx, exec: &ExecutionRecord) -> ApplyResult<bool> {
-    if pinned(exec).is_some() {
+    let pin = pinned(exec);
+    let d = deployments::of_queue(ctx, &exec.namespace, &exec.task_queue)?;
+    if d.is_none() && pin.is_none() {
         return Ok(false);
     }
-    let Some(d) = deployments::of_queue(ctx, &exec.namespace, &exec.task_queue)? else {
-        return Ok(false);
-    };
     let routing = deployments::TaskRouting {
-        pinned: None,
+        pinned: pin.map(|v| (v.deployment_name, v.build_id)),
         ramp_bucket: deployments::ramp_bucket(&exec.workflow_id),
     };
     let target = deployments::task_target(
-        Some(&d),
+        d.as_ref(),
         &exec.task_queue,
         TaskQueueType::Workflow as i32,
         &routing,

@@ -33,6 +33,13 @@ use tonic::Status;
 
 type QueueKey = (String, String, TaskKind);
 
+fn queue_type(kind: TaskKind) -> i32 {
+    match kind {
+        TaskKind::Activity => TaskQueueType::Activity as i32,
+        _ => TaskQueueType::Workflow as i32,
+    }
+}
+
 /// Who is polling which queue.
 pub struct Poller {
     pub namespace: String,
@@ -209,7 +216,12 @@ struct Queue {
     dispatched_at: Mutex<VecDeque<(Instant, u32)>>,
     /// Queries for runs on this (workflow) queue; served before stored tasks.
     queries: Mutex<VecDeque<QueryTask>>,
+    /// Wakes a waiting poller of unversioned workers (or of any version, on a queue nobody
+    /// routes) when a task it may take arrives.
     added: Notify,
+    /// The same for each deployment version that polled this queue as a routed queue: a task
+    /// wakes a poller of the version it is routed to, not one that would leave it.
+    added_for_version: Mutex<HashMap<(String, String), Arc<Notify>>>,
 }
 
 /// Temporal forgets a poller five minutes after its last poll.
@@ -244,6 +256,41 @@ fn rates(events: &Mutex<VecDeque<(Instant, u32)>>) -> (f32, BTreeMap<u32, f32>) 
 }
 
 impl Queue {
+    /// What a poller of `version` waits on.
+    fn waker(&self, version: Option<&(String, String)>) -> Option<Arc<Notify>> {
+        let version = version?;
+        let mut wakers = self.added_for_version.lock().expect("wakers lock");
+        Some(wakers.entry(version.clone()).or_default().clone())
+    }
+
+    /// Wakes one waiting poller that may take a task routed to `target`.
+    fn wake_one_for(&self, target: Option<(&str, &str)>) {
+        let waker = target.and_then(|(d, b)| {
+            let wakers = self.added_for_version.lock().expect("wakers lock");
+            wakers.get(&(d.to_string(), b.to_string())).cloned()
+        });
+        match waker {
+            Some(w) => w.notify_one(),
+            None => self.added.notify_one(),
+        }
+    }
+
+    fn has_versioned_pollers(&self) -> bool {
+        !self
+            .added_for_version
+            .lock()
+            .expect("wakers lock")
+            .is_empty()
+    }
+
+    /// Wakes every waiting poller (routing changed, leadership lost, a query for anyone).
+    fn wake_all(&self) {
+        self.added.notify_waiters();
+        for w in self.added_for_version.lock().expect("wakers lock").values() {
+            w.notify_waiters();
+        }
+    }
+
     fn saw_poller(&self, identity: &str, version: &Option<(String, String)>) {
         let now = keel_raft::leader_now();
         let mut pollers = self.pollers.lock().expect("pollers lock");
@@ -312,7 +359,7 @@ impl Matching {
     }
 
     /// The deployment whose routing governs a queue, as replicated state has it now.
-    fn deployment_of(&self, namespace: &str, queue: &str) -> Option<WorkerDeploymentRecord> {
+    pub fn deployment_of(&self, namespace: &str, queue: &str) -> Option<WorkerDeploymentRecord> {
         let store = self.store.as_ref()?;
         let read = |key: Vec<u8>| store.state_get(&key).ok().flatten();
         let claim = DeploymentQueueClaim::decode(
@@ -331,7 +378,7 @@ impl Matching {
         let queues = self.queues.lock().expect("matching lock");
         for ((ns, _, _), q) in queues.iter() {
             if ns == namespace {
-                q.added.notify_waiters();
+                q.wake_all();
             }
         }
     }
@@ -375,13 +422,21 @@ impl Matching {
         routing: TaskRouting,
     ) {
         let q = self.queue(namespace, queue, kind);
+        // Which version's poller to wake, when versioned workers poll here.
+        let target = if q.has_versioned_pollers() {
+            let deployment = self.deployment_of(namespace, queue);
+            deployments::task_target(deployment.as_ref(), queue, queue_type(kind), &routing)
+                .map(|(d, b)| (d.to_string(), b.to_string()))
+        } else {
+            None
+        };
         let level =
             q.ready
                 .lock()
                 .expect("queue lock")
                 .add(&self.policy, task_key, priority, routing);
         note(&q.added_at, level);
-        q.added.notify_one();
+        q.wake_one_for(target.as_ref().map(|(d, b)| (d.as_str(), b.as_str())));
     }
 
     pub fn describe(&self, namespace: &str, queue: &str, kind: TaskKind) -> QueueDescription {
@@ -448,7 +503,11 @@ impl Matching {
     pub fn add_query(&self, queue: &str, task: QueryTask) {
         let q = self.queue(&task.namespace, queue, TaskKind::Workflow);
         q.queries.lock().expect("queue lock").push_back(task);
-        q.added.notify_one();
+        if q.has_versioned_pollers() {
+            q.wake_all();
+        } else {
+            q.added.notify_one();
+        }
     }
 
     /// Takes back a query nobody polled in time; false if a poller took it already.
@@ -465,7 +524,7 @@ impl Matching {
         self.generation.fetch_add(1, Ordering::SeqCst);
         let queues = std::mem::take(&mut *self.queues.lock().expect("matching lock"));
         for q in queues.values() {
-            q.added.notify_waiters();
+            q.wake_all();
         }
     }
 
@@ -505,18 +564,23 @@ impl Matching {
         let generation = self.generation.load(Ordering::SeqCst);
         let q = self.queue(&poller.namespace, &poller.queue, poller.kind);
         q.saw_poller(&poller.identity, &poller.version);
-        let queue_type = match poller.kind {
-            TaskKind::Activity => TaskQueueType::Activity as i32,
-            _ => TaskQueueType::Workflow as i32,
-        };
+        let queue_type = queue_type(poller.kind);
         let routed =
             poller.routed && matches!(poller.kind, TaskKind::Workflow | TaskKind::Activity);
         let version = poller
             .version
             .as_ref()
             .map(|(d, b)| (d.as_str(), b.as_str()));
+        let version_waker = if routed {
+            q.waker(poller.version.as_ref())
+        } else {
+            None
+        };
         loop {
-            let added = q.added.notified();
+            let added = match &version_waker {
+                Some(w) => w.notified(),
+                None => q.added.notified(),
+            };
             tokio::pin!(added);
             added.as_mut().enable();
             if self.generation.load(Ordering::SeqCst) != generation {

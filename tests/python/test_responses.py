@@ -30,12 +30,6 @@ KNOWN = {
     "PollWorkflowTaskQueue (second task) .pollerScalingDecision": "poller autoscaling hints: not given",
     "DescribeTaskQueue (TASK_QUEUE_TYPE_WORKFLOW, stats) .effectiveRateLimit": "task queue rate limits: none in Keel",
     "DescribeTaskQueue (TASK_QUEUE_TYPE_ACTIVITY, stats) .effectiveRateLimit": "task queue rate limits: none in Keel",
-    "DescribeTaskQueue (TASK_QUEUE_TYPE_WORKFLOW, stats) .versioningInfo": "worker versioning: not yet (issue 21)",
-    "DescribeTaskQueue (TASK_QUEUE_TYPE_ACTIVITY, stats) .versioningInfo": "worker versioning: not yet (issue 21)",
-    "DescribeWorkflowExecution (activity running) .workflowExecutionInfo.searchAttributes.indexedFields.BuildIds":
-        "the BuildIds attribute Temporal maintains: not yet (worker versioning, issue 21)",
-    "DescribeWorkflowExecution (closed) .workflowExecutionInfo.searchAttributes.indexedFields.BuildIds":
-        "the BuildIds attribute Temporal maintains: not yet (worker versioning, issue 21)",
 }
 
 

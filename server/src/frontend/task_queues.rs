@@ -118,6 +118,9 @@ pub(super) async fn describe(
     let kind = kind_of(t);
     let d = matching.describe(&namespace, &queue, kind);
     response.pollers = pollers(&d);
+    response.versioning_info = Some(keel_engine::deployments::queue_versioning_info(
+        matching.deployment_of(&namespace, &queue).as_ref(),
+    ));
     if report_stats {
         response.stats = Some(stats(&d.stats));
         response.stats_by_priority_key = stats_by_priority_key(&d);
