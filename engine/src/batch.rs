@@ -87,6 +87,18 @@ pub fn updates_workflow_options(request: &ws::StartBatchOperationRequest) -> boo
     )
 }
 
+/// Whether the operation sets or removes the runs' versioning overrides (feature level 6).
+pub fn sets_versioning_override(request: &ws::StartBatchOperationRequest) -> bool {
+    matches!(
+        &request.operation,
+        Some(Operation::UpdateWorkflowOptionsOperation(op))
+            if op.update_mask.as_ref().is_some_and(|m| m
+                .paths
+                .iter()
+                .any(|p| p == "versioning_override" || p == "versioningOverride"))
+    )
+}
+
 /// Whether the operation acts on a run's activities (feature level 3: older builds refuse
 /// such a job).
 pub fn acts_on_activities(request: &ws::StartBatchOperationRequest) -> bool {

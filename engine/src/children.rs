@@ -116,10 +116,15 @@ fn start_each(
             root_run_id,
         };
         let workflow_type = a.workflow_type.clone();
-        let started =
-            start::start_with(ctx, req, child.run_id.clone(), Some(parent_info), |_, _| {
-                Ok(())
-            });
+        let child_queue = req.task_queue.as_ref().map_or("", |q| q.name.as_str());
+        let inherited = crate::versioning::inherited(ctx, parent, &namespace, child_queue, true)?;
+        let started = start::start_with(
+            ctx,
+            req,
+            child.run_id.clone(),
+            Some((parent_info, inherited)),
+            |_, _| Ok(()),
+        );
         for (initiated_event_id, outcome) in ctx.take_deferred_child_outcomes() {
             record_outcome(ctx, parent, initiated_event_id, outcome);
         }

@@ -139,7 +139,12 @@ fn version<'a>(
     d.versions.iter().find(|v| v.build_id == build_id)
 }
 
-fn has_queue(d: &WorkerDeploymentRecord, build_id: &str, queue: &str, queue_type: i32) -> bool {
+pub(crate) fn has_queue(
+    d: &WorkerDeploymentRecord,
+    build_id: &str,
+    queue: &str,
+    queue_type: i32,
+) -> bool {
     version(d, build_id).is_some_and(|v| {
         v.task_queues
             .iter()

@@ -87,6 +87,13 @@ pub fn required(kind: &Kind) -> u32 {
         Kind::StartBatch(m)
             if m.request
                 .as_ref()
+                .is_some_and(crate::batch::sets_versioning_override) =>
+        {
+            RELEASE_6
+        }
+        Kind::StartBatch(m)
+            if m.request
+                .as_ref()
                 .is_some_and(crate::batch::updates_workflow_options) =>
         {
             RELEASE_5

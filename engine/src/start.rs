@@ -73,9 +73,13 @@ pub(crate) fn start_with(
     ctx: &mut ApplyCtx,
     mut req: ws::StartWorkflowExecutionRequest,
     run_id: String,
-    parent: Option<ParentInfo>,
+    parent: Option<(ParentInfo, crate::versioning::Inherited)>,
     first_events: impl FnOnce(&mut ApplyCtx, &mut ExecutionRecord) -> ApplyResult<()>,
 ) -> ApplyResult<Outcome> {
+    let (parent, inherited) = match parent {
+        Some((p, inherited)) => (Some(p), Some(inherited)),
+        None => (None, None),
+    };
     let namespace = ctx.namespace(&req.namespace)?;
     validate::start_request(&req).map_err(Rejection::InvalidArgument)?;
     let priority =
@@ -273,6 +277,11 @@ pub(crate) fn start_with(
     );
     // The starter's summary and details (shown by Describe), on the event as Temporal keeps them.
     started.user_metadata = user_metadata;
+    if let (Some(inherited), Some(Attributes::WorkflowExecutionStartedEventAttributes(a))) =
+        (inherited, started.attributes.as_mut())
+    {
+        inherited.apply(&mut exec, a);
+    }
     history::append(ctx, &mut exec, started);
     first_events(ctx, &mut exec)?;
     begin(ctx, exec, backoff);
@@ -305,7 +314,7 @@ pub(crate) fn retry_run(
         prev_auto_reset_points: exec.auto_reset_points.clone(),
         ..prev
     };
-    start_next_run(ctx, exec, started, backoff)
+    start_next_run(ctx, old, true, exec, started, backoff)
 }
 
 /// What the ContinueAsNewWorkflowExecution command asks of the next run, normalised.
@@ -347,6 +356,10 @@ pub(crate) fn continue_run(
     if !a.cron_schedule.is_empty() {
         exec.cron_schedule = a.cron_schedule.clone();
     }
+    // A continue-as-new may ask its next run to start afresh on the current version.
+    let inherit_pin = a.initial_versioning_behavior
+        != temporalio_protos::temporal::api::enums::v1::ContinueAsNewVersioningBehavior::AutoUpgrade
+            as i32;
     let initiator = match ContinueAsNewInitiator::try_from(a.initiator) {
         Ok(ContinueAsNewInitiator::Unspecified) | Err(_) => ContinueAsNewInitiator::Workflow,
         Ok(given) => given,
@@ -380,7 +393,7 @@ pub(crate) fn continue_run(
         identity: String::new(),
         ..prev
     };
-    start_next_run(ctx, exec, started, next.backoff)
+    start_next_run(ctx, old, inherit_pin, exec, started, next.backoff)
 }
 
 /// The WorkflowExecutionStarted attributes of a run (its first event).
@@ -441,12 +454,18 @@ fn next_run_record(
 
 /// Writes the next run's WorkflowExecutionStarted, makes it the current run, and schedules
 /// its first workflow task (after `backoff`) and its run timeout.
+/// `old`'s next run begins; it inherits `old`'s pinned override and (`with_pin`) its pinned
+/// version, where they apply (see `versioning::inherited`).
 fn start_next_run(
     ctx: &mut ApplyCtx,
+    old: &ExecutionRecord,
+    with_pin: bool,
     mut exec: ExecutionRecord,
-    started: h::WorkflowExecutionStartedEventAttributes,
+    mut started: h::WorkflowExecutionStartedEventAttributes,
     backoff: i64,
 ) -> ApplyResult<()> {
+    crate::versioning::inherited(ctx, old, &exec.namespace, &exec.task_queue, with_pin)?
+        .apply(&mut exec, &mut started);
     exec.first_task_not_before = ctx.now + backoff;
     let started = history::event(
         ctx,
@@ -524,7 +543,7 @@ pub(crate) fn cron_run(
         identity: String::new(),
         ..prev
     };
-    start_next_run(ctx, exec, started, backoff)
+    start_next_run(ctx, old, false, exec, started, backoff)
 }
 
 /// The running run gives way to a new one (conflict policy TERMINATE_EXISTING or reuse

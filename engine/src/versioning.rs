@@ -231,6 +231,75 @@ pub(crate) fn leaves_sticky(ctx: &ApplyCtx, exec: &ExecutionRecord) -> ApplyResu
     Ok(target != last)
 }
 
+/// What a new run (a child, a retry, a continue-as-new, a cron run) on `queue` inherits from
+/// the run `source` that begets it, as Temporal's: a pinned override, and (`with_pin`) the
+/// version `source` is pinned to, each only when that version's workers poll `queue` in the
+/// same namespace.
+pub(crate) struct Inherited {
+    pub pinned_version: Option<WorkerDeploymentVersion>,
+    pub versioning_override: Option<VersioningOverride>,
+}
+
+pub(crate) fn inherited(
+    ctx: &ApplyCtx,
+    source: &ExecutionRecord,
+    namespace: &str,
+    queue: &str,
+    with_pin: bool,
+) -> ApplyResult<Inherited> {
+    let polls_queue = |v: &WorkerDeploymentVersion| -> ApplyResult<bool> {
+        if namespace != source.namespace {
+            return Ok(false);
+        }
+        Ok(
+            deployments::load(ctx, namespace, &v.deployment_name)?.is_some_and(|d| {
+                deployments::has_queue(&d, &v.build_id, queue, TaskQueueType::Workflow as i32)
+            }),
+        )
+    };
+    let state = source.versioning.as_ref();
+    let versioning_override = match state.and_then(|v| v.versioning_override.as_ref()) {
+        Some(o) if override_pin(o).is_some_and(|v| polls_queue(&v).unwrap_or(false)) => {
+            Some(o.clone())
+        }
+        _ => None,
+    };
+    let base_pin = state
+        .filter(|v| with_pin && v.behavior == VersioningBehavior::Pinned as i32)
+        .and_then(|v| v.version.clone());
+    let pinned_version = match base_pin {
+        Some(v) if polls_queue(&v)? => Some(v),
+        _ => None,
+    };
+    Ok(Inherited {
+        pinned_version,
+        versioning_override,
+    })
+}
+
+impl Inherited {
+    /// The new run's versioning, and its started event's record of it.
+    pub(crate) fn apply(
+        self,
+        exec: &mut ExecutionRecord,
+        started: &mut temporalio_protos::temporal::api::history::v1::WorkflowExecutionStartedEventAttributes,
+    ) {
+        started.inherited_pinned_version = self.pinned_version.clone();
+        started.versioning_override = self.versioning_override.clone();
+        exec.versioning = (self.pinned_version.is_some() || self.versioning_override.is_some())
+            .then(|| RunVersioning {
+                behavior: if self.pinned_version.is_some() {
+                    VersioningBehavior::Pinned as i32
+                } else {
+                    0
+                },
+                version: self.pinned_version,
+                revision_number: 0,
+                versioning_override: self.versioning_override,
+            });
+    }
+}
+
 /// Checks an override as UpdateWorkflowExecutionOptions and StartWorkflowExecution take it.
 pub fn check_override(o: &VersioningOverride) -> Result<(), String> {
     match &o.r#override {

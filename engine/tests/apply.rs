@@ -4365,8 +4365,12 @@ fn complete_versioned(
     commands: Vec<Command>,
     sticky_queue: Option<&str>,
 ) -> Result<Outcome, Rejection> {
+    let child_run_ids = (0..commands.len())
+        .map(|i| format!("child-run-{i}"))
+        .collect();
     h.apply(Kind::CompleteWorkflowTask(CompleteWorkflowTask {
         next_run_id: "next".into(),
+        child_run_ids,
         token: Some(token.clone()),
         request: Some(ws::RespondWorkflowTaskCompletedRequest {
             identity: "worker".into(),
@@ -4709,6 +4713,93 @@ fn a_pinned_override_routes_the_runs_next_tasks_and_is_recorded() {
     signal(&mut h, "wf", "s1").unwrap();
     assert!(takes(&h, TaskKind::Workflow, Some("1.0")));
     assert!(!takes(&h, TaskKind::Workflow, Some("2.0")));
+}
+
+#[test]
+fn children_and_next_runs_on_the_same_queue_inherit_a_pinned_version() {
+    let mut h = Harness::new();
+    register_version(&mut h, "1.0");
+    register_version(&mut h, "2.0");
+    set_current(&mut h, "1.0").unwrap();
+    h.start("parent", "r1").unwrap();
+    let (token, _) = h.poll_workflow();
+    complete_versioned(
+        &mut h,
+        &token,
+        "1.0",
+        VersioningBehavior::Pinned,
+        vec![start_child("kid")],
+        None,
+    )
+    .unwrap();
+    set_current(&mut h, "2.0").unwrap();
+    // The child's first task goes to 1.0, its parent's version, not to the current 2.0.
+    let kid_task = h
+        .tasks
+        .iter()
+        .rev()
+        .find(|(k, key)| {
+            *k == TaskKind::Workflow
+                && TaskRecord::decode(h.state.0.get(key).unwrap().as_slice())
+                    .unwrap()
+                    .workflow_id
+                    == "kid"
+        })
+        .cloned()
+        .unwrap();
+    let record = TaskRecord::decode(h.state.0.get(&kid_task.1).unwrap().as_slice()).unwrap();
+    assert_eq!(
+        record.pinned.as_ref().map(|v| v.build_id.as_str()),
+        Some("1.0")
+    );
+    let kid = h.execution("kid", "child-run-0");
+    match &h.history("kid", "child-run-0")[0].attributes {
+        Some(EA::WorkflowExecutionStartedEventAttributes(a)) => {
+            assert_eq!(
+                a.inherited_pinned_version
+                    .as_ref()
+                    .map(|v| v.build_id.as_str()),
+                Some("1.0")
+            )
+        }
+        o => panic!("{o:?}"),
+    }
+    assert_eq!(
+        keel_engine::versioning::info(&kid).unwrap().behavior,
+        VersioningBehavior::Pinned as i32
+    );
+
+    // A continue-as-new asking for AUTO_UPGRADE starts its next run on the current version.
+    h.start("chain", "r2").unwrap();
+    let (token, _) = h.poll_workflow();
+    complete_versioned(
+        &mut h,
+        &token,
+        "2.0",
+        VersioningBehavior::AutoUpgrade,
+        vec![],
+        None,
+    )
+    .unwrap();
+    signal(&mut h, "chain", "s").unwrap();
+    let (token, _) = h.poll_workflow();
+    let mut can = continue_as_new("next", 0);
+    if let Some(A::ContinueAsNewWorkflowExecutionCommandAttributes(a)) = &mut can.attributes {
+        a.initial_versioning_behavior =
+            temporalio_protos::temporal::api::enums::v1::ContinueAsNewVersioningBehavior::AutoUpgrade
+                as i32;
+    }
+    complete_versioned(
+        &mut h,
+        &token,
+        "2.0",
+        VersioningBehavior::Pinned,
+        vec![can],
+        None,
+    )
+    .unwrap();
+    let (_, routing) = last_routing(&h, TaskKind::Workflow);
+    assert_eq!(routing.pinned, None);
 }
 
 #[test]

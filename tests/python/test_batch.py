@@ -11,6 +11,7 @@ import time
 import uuid
 
 import pytest
+from temporalio.api.deployment.v1 import WorkerDeploymentVersion
 from temporalio.api.batch.v1 import (
     BatchOperationReset,
     BatchOperationSignal,
@@ -153,17 +154,18 @@ async def test_bad_batch_requests_are_refused_with_temporals_messages(keel):
             await client.workflow_service.start_batch_operation(request)
         assert err.value.status == RPCStatusCode.INVALID_ARGUMENT, request
         assert err.value.message == message
-    # An option Keel cannot honour (a versioning override: no worker deployments) is
-    # refused, never half-run.
+    # A malformed versioning override is refused before the job starts.
     with pytest.raises(RPCError) as err:
         await client.workflow_service.start_batch_operation(StartBatchOperationRequest(
             namespace="default", job_id="j", reason="r", visibility_query="WorkflowId = 'x'",
             update_workflow_options_operation=BatchOperationUpdateWorkflowExecutionOptions(
                 identity="t", workflow_execution_options=WorkflowExecutionOptions(
-                    versioning_override=VersioningOverride(auto_upgrade=True)),
+                    versioning_override=VersioningOverride(pinned=VersioningOverride.PinnedOverride(
+                        version=WorkerDeploymentVersion(deployment_name="d")))),
                 update_mask=FieldMask(paths=["versioning_override"])),
         ))
-    assert err.value.status == RPCStatusCode.UNIMPLEMENTED
+    assert err.value.status == RPCStatusCode.INVALID_ARGUMENT
+    assert err.value.message == "must provide version if override is pinned."
     with pytest.raises(RPCError) as err:
         await client.workflow_service.start_batch_operation(StartBatchOperationRequest(
             namespace="default", job_id="j", reason="r", visibility_query="WorkflowId = 'x'",
