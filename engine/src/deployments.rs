@@ -173,23 +173,21 @@ impl TaskRouting {
 }
 
 /// The version (deployment, build) that should take a task of a normal queue, `None` for
-/// unversioned workers: a pinned task's version if that version polls this queue, else
-/// where the queue's deployment routes the workflow (unversioned when the queue belongs to
-/// none).
+/// unversioned workers: a pinned task's version if that version's workers poll this queue,
+/// else where the queue's deployment routes the workflow (unversioned when the queue belongs
+/// to none).
 pub fn task_target<'a>(
     d: Option<&'a WorkerDeploymentRecord>,
     queue: &str,
     queue_type: i32,
     routing: &'a TaskRouting,
 ) -> Option<(&'a str, &'a str)> {
+    let d = d?;
     if let Some((deployment, build)) = &routing.pinned {
-        let polled_there =
-            d.is_some_and(|d| d.name == *deployment && has_queue(d, build, queue, queue_type));
-        if polled_there || d.is_none_or(|d| d.name != *deployment) {
+        if d.name == *deployment && has_queue(d, build, queue, queue_type) {
             return Some((deployment, build));
         }
     }
-    let d = d?;
     let build = target(d, routing.ramp_bucket);
     (!build.is_empty()).then_some((d.name.as_str(), build))
 }
@@ -213,13 +211,14 @@ pub(crate) fn load(
     ctx.get(&keys::worker_deployment(namespace, name))
 }
 
-/// The deployment governing a queue's routing, if any.
+/// The deployment governing a queue's routing (its tasks of `queue_type`), if any.
 pub(crate) fn of_queue(
     ctx: &ApplyCtx,
     namespace: &str,
     queue: &str,
+    queue_type: i32,
 ) -> ApplyResult<Option<WorkerDeploymentRecord>> {
-    match ctx.get::<DeploymentQueueClaim>(&keys::deployment_queue(namespace, queue))? {
+    match ctx.get::<DeploymentQueueClaim>(&keys::deployment_queue(namespace, queue, queue_type))? {
         Some(claim) => load(ctx, namespace, &claim.deployment_name),
         None => Ok(None),
     }
@@ -278,7 +277,7 @@ pub(crate) fn register(ctx: &mut ApplyCtx, m: RegisterDeploymentVersion) -> Appl
         }
     }
     ctx.put(
-        keys::deployment_queue(&m.namespace, &m.task_queue),
+        keys::deployment_queue(&m.namespace, &m.task_queue, m.task_queue_type),
         &DeploymentQueueClaim {
             deployment_name: d.name.clone(),
         },

@@ -26,7 +26,7 @@
 //! | 18  | nexus endpoint | endpoint id                              | the API's `Endpoint` |
 //! | 19  | nexus endpoint name | name (whose endpoint it is)         | `NexusEndpointClaim` |
 //! | 20  | worker deployment | namespace, deployment name          | `WorkerDeploymentRecord` |
-//! | 21  | deployment queue | namespace, task queue (the deployment its versions' pollers registered it in) | `DeploymentQueueClaim` |
+//! | 21  | deployment queue | namespace, task queue, type (u8) (the deployment its versions' pollers registered it in) | `DeploymentQueueClaim` |
 //!
 //! Visibility index keys (see `visibility::index`) end in the run's *order*, so a scan of one
 //! index value lists runs in Temporal's fixed order: open runs first, then by close time
@@ -204,10 +204,12 @@ pub fn worker_deployment_prefix(namespace: &str) -> Vec<u8> {
         .done()
 }
 
-pub fn deployment_queue(namespace: &str, queue: &str) -> Vec<u8> {
+/// `queue_type`: the `TaskQueueType` (workflow and activity queues of one name are apart).
+pub fn deployment_queue(namespace: &str, queue: &str, queue_type: i32) -> Vec<u8> {
     KeyBuilder::new(table::DEPLOYMENT_QUEUE)
         .str(namespace)
         .str(queue)
+        .u8(queue_type.clamp(0, 255) as u8)
         .done()
 }
 

@@ -209,7 +209,12 @@ pub(crate) fn pinned(exec: &ExecutionRecord) -> Option<WorkerDeploymentVersion> 
 /// one that last ran it.
 pub(crate) fn leaves_sticky(ctx: &ApplyCtx, exec: &ExecutionRecord) -> ApplyResult<bool> {
     let pin = pinned(exec);
-    let d = deployments::of_queue(ctx, &exec.namespace, &exec.task_queue)?;
+    let d = deployments::of_queue(
+        ctx,
+        &exec.namespace,
+        &exec.task_queue,
+        TaskQueueType::Workflow as i32,
+    )?;
     if d.is_none() && pin.is_none() {
         return Ok(false);
     }

@@ -21,6 +21,9 @@ pub struct FinalWorkflow {
     pub activities: Vec<ActivityCheck>,
     /// Nexus operations by scheduled event id: scheduled, and their outcome events.
     pub nexus: Vec<NexusCheck>,
+    /// The deployment builds of its WorkflowTaskCompleted events, each once, in history
+    /// order ("" for an unversioned worker's).
+    pub completed_builds: Vec<String>,
     /// Closed by the end of the run (the liveness bound).
     pub closed: bool,
     /// Pending activities Describe shows paused at the end (open runs only).
@@ -78,6 +81,9 @@ pub struct FinalState {
     pub standalone: BTreeMap<String, FinalStandalone>,
     /// What ListActivityExecutions returned after healing (every page), in order.
     pub standalone_listed: Vec<String>,
+    /// The worker deployment's current build after healing ("" unversioned; `None`: the
+    /// cluster does not have the deployment).
+    pub deployment_current: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -133,7 +139,65 @@ pub fn check(ops: &[Op], end: &FinalState) -> Vec<Anomaly> {
     activity_operations_take(ops, end, &mut found);
     standalone_activities_exactly_once(ops, end, &mut found);
     nexus_outcomes_exactly_once(ops, end, &mut found);
+    pinned_runs_stay_on_their_version(end, &mut found);
+    routing_changes_durable(ops, end, &mut found);
     found
+}
+
+/// Worker versioning: every workflow task of a versioned workflow's run was completed by one
+/// version (its runs are pinned), and of an unversioned one by unversioned workers.
+fn pinned_runs_stay_on_their_version(end: &FinalState, found: &mut Vec<Anomaly>) {
+    for (id, w) in &end.workflows {
+        let versioned = id.starts_with(crate::workload::VERSIONED_PREFIX);
+        let wrong = if versioned {
+            w.completed_builds.len() > 1 || w.completed_builds.iter().any(|b| b.is_empty())
+        } else {
+            w.completed_builds.iter().any(|b| !b.is_empty())
+        };
+        if wrong {
+            found.push(anomaly(
+                "pinned-run-moved",
+                id,
+                format!(
+                    "workflow tasks completed by builds {:?}",
+                    w.completed_builds
+                ),
+                vec![],
+            ));
+        }
+    }
+}
+
+/// The deployment's routing after healing is what the last acknowledged change set, or what
+/// a later change of unknown outcome did (the router changes it one call at a time).
+fn routing_changes_durable(ops: &[Op], end: &FinalState, found: &mut Vec<Anomaly>) {
+    let changes: Vec<(usize, &str, &Outcome)> = ops
+        .iter()
+        .enumerate()
+        .filter_map(|(i, op)| match &op.kind {
+            OpKind::SetCurrentVersion { build_id } => Some((i, build_id.as_str(), &op.outcome)),
+            _ => None,
+        })
+        .collect();
+    let Some(last_ok) = changes.iter().rposition(|(_, _, o)| **o == Outcome::Ok) else {
+        return;
+    };
+    let mut allowed: Vec<&str> = vec![changes[last_ok].1];
+    allowed.extend(
+        changes[last_ok + 1..]
+            .iter()
+            .filter(|(_, _, o)| matches!(o, Outcome::Unknown(_)))
+            .map(|(_, b, _)| *b),
+    );
+    let current = end.deployment_current.as_deref();
+    if !current.is_some_and(|c| allowed.contains(&c)) {
+        found.push(anomaly(
+            "routing-change-lost",
+            "",
+            format!("current version {current:?} after healing; the changes allow {allowed:?}"),
+            vec![changes[last_ok].0],
+        ));
+    }
 }
 
 /// Nexus operations: started and ended at most once, never for an operation that was not
@@ -1532,5 +1596,64 @@ mod tests {
                 "lost-nexus-answer"
             ]
         );
+    }
+
+    #[test]
+    fn a_pinned_run_that_moved_and_a_lost_routing_change_are_anomalies() {
+        let mut end = healthy(&[]);
+        let w = end.workflows["w"].clone();
+        for (id, builds) in [
+            ("jv-1", vec!["a"]),
+            ("jv-2", vec!["a", "b"]),
+            ("jv-3", vec![""]),
+            ("jw-4", vec!["b"]),
+        ] {
+            end.workflows.insert(
+                id.into(),
+                FinalWorkflow {
+                    completed_builds: builds.into_iter().map(String::from).collect(),
+                    ..w.clone()
+                },
+            );
+        }
+        let moved: Vec<String> = pinned_check(&end);
+        assert_eq!(moved, vec!["jv-2", "jv-3", "jw-4"]);
+
+        let set = |b: &str, outcome: Outcome| {
+            op(OpKind::SetCurrentVersion { build_id: b.into() }, outcome)
+        };
+        let ops = vec![
+            set("a", Outcome::Ok),
+            set("b", Outcome::Ok),
+            set("a", Outcome::Unknown("DeadlineExceeded".into())),
+            set("b", Outcome::Fail("FailedPrecondition".into())),
+        ];
+        let routing = |current: Option<&str>| {
+            let mut found = Vec::new();
+            let end = FinalState {
+                deployment_current: current.map(String::from),
+                ..Default::default()
+            };
+            routing_changes_durable(&ops, &end, &mut found);
+            kinds(&found)
+        };
+        assert!(
+            routing(Some("b")).is_empty(),
+            "the last acknowledged change"
+        );
+        assert!(
+            routing(Some("a")).is_empty(),
+            "a later change of unknown outcome"
+        );
+        // Only "a" (unknown) and "b" (acknowledged) may be current: unversioned or a lost
+        // deployment means an acknowledged change was lost.
+        assert_eq!(routing(Some("")), vec!["routing-change-lost"]);
+        assert_eq!(routing(None), vec!["routing-change-lost"]);
+    }
+
+    fn pinned_check(end: &FinalState) -> Vec<String> {
+        let mut found = Vec::new();
+        pinned_runs_stay_on_their_version(end, &mut found);
+        found.into_iter().map(|a| a.workflow_id).collect()
     }
 }

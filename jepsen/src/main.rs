@@ -19,6 +19,7 @@ use cluster::{Cluster, Network};
 use nemesis::{blocked_pairs, Family, Fault, Target};
 use netns::Netns;
 use op::FaultRecord;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -194,6 +195,22 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicBool::new(false)),
     );
+    // The versioned workers poll first: their polls register the deployment's versions.
+    let mut workers = Vec::new();
+    for (i, build) in workload::VERSION_BUILDS
+        .iter()
+        .flat_map(|b| [b, b])
+        .enumerate()
+    {
+        workers.push(tokio::spawn(work.clone().workflow_worker(
+            i,
+            args.seed,
+            stop_workers.clone(),
+            Some(build),
+        )));
+    }
+    work.set_up_deployment().await?;
+    let router = tokio::spawn(work.clone().router(args.seed, stop_clients.clone()));
     let mut clients = Vec::new();
     for i in 0..args.clients {
         clients.push(tokio::spawn(work.clone().client_loop(
@@ -202,12 +219,12 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
             stop_clients.clone(),
         )));
     }
-    let mut workers = Vec::new();
     for i in 0..4 {
         workers.push(tokio::spawn(work.clone().workflow_worker(
             i,
             args.seed,
             stop_workers.clone(),
+            None,
         )));
         workers.push(tokio::spawn(work.clone().activity_worker(
             i,
@@ -273,6 +290,7 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
     for c in clients {
         let _ = c.await;
     }
+    let _ = router.await;
 
     // Heal everything, let the cluster settle, finish every workflow, check liveness.
     cluster.heal_all()?;
@@ -325,6 +343,16 @@ async fn run(args: RunArgs) -> anyhow::Result<usize> {
             .schedule
             .as_ref()
             .map(|s| (s.action_count, s.runs.len())),
+        versioned: (
+            end.workflows
+                .iter()
+                .filter(|(id, _)| id.starts_with(workload::VERSIONED_PREFIX))
+                .fold(BTreeMap::new(), |mut by, (_, w)| {
+                    *by.entry(w.completed_builds.join("+")).or_insert(0) += 1;
+                    by
+                }),
+            end.deployment_current.clone(),
+        ),
         anomalies,
         anomaly_ops,
     };

@@ -111,6 +111,8 @@ pub enum OpKind {
         scheduled_event_id: i64,
         result: String,
     },
+    /// SetWorkerDeploymentCurrentVersion of the workload's deployment.
+    SetCurrentVersion { build_id: String },
     /// GetWorkflowExecutionHistory of the current run, every page.
     Read {
         workflow_id: String,
@@ -147,6 +149,7 @@ impl OpKind {
             OpKind::StartActivity { .. } => "start-activity",
             OpKind::CompleteStandalone { .. } => "complete-standalone",
             OpKind::AnswerNexus { .. } => "answer-nexus",
+            OpKind::SetCurrentVersion { .. } => "set-current-version",
             OpKind::Read { .. } => "read",
             OpKind::CompleteWorkflowTask { .. } => "complete-workflow-task",
             OpKind::CompleteActivity { .. } => "complete-activity",

@@ -31,6 +31,9 @@ pub struct Report {
     pub counted: i64,
     /// The schedule's actions counted and runs listed after healing (none if it was lost).
     pub schedule_actions: Option<(i64, usize)>,
+    /// Versioned workflows by the build that ran them, and the deployment's current build
+    /// after healing.
+    pub versioned: (BTreeMap<String, usize>, Option<String>),
     pub anomalies: Vec<Anomaly>,
     /// The operations the anomalies name, by index.
     pub anomaly_ops: BTreeMap<usize, Op>,
@@ -134,6 +137,11 @@ impl Report {
                 "schedule after healing: {actions} actions counted, {runs} runs listed"
             );
         }
+        let (by_build, current) = &self.versioned;
+        let _ = writeln!(
+            t,
+            "worker versioning: versioned workflows by build {by_build:?}, current after healing {current:?}"
+        );
         let _ = writeln!(t, "\nlatency of acknowledged operations per 5 s:");
         for b in &self.latency {
             let _ = writeln!(

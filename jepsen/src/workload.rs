@@ -51,6 +51,8 @@ use tonic::{Code, Request};
 mod nexus;
 mod schedules;
 mod standalone;
+mod versioning;
+pub use versioning::{BUILDS as VERSION_BUILDS, VERSIONED_PREFIX};
 
 type Client = WorkflowServiceClient<Channel>;
 
@@ -222,7 +224,13 @@ impl Workload {
             let known = self.workflow_ids();
             let roll = rng.range(0, 100);
             let outcome = if known.is_empty() || roll < 8 {
-                let id = format!("jw-{index}-{n}");
+                // One new workflow in four runs on the versioned queue.
+                let prefix = if n.is_multiple_of(4) {
+                    versioning::VERSIONED_PREFIX
+                } else {
+                    "jw-"
+                };
+                let id = format!("{prefix}{index}-{n}");
                 self.ids.lock().expect("ids").push(id.clone());
                 self.start(&mut rng, &process, id, false).await
             } else {
@@ -275,7 +283,7 @@ impl Workload {
             workflow_type: Some(WorkflowType {
                 name: "jepsen".into(),
             }),
-            task_queue: self.task_queue(),
+            task_queue: self.queue_of(&id),
             request_id: format!("{process}-{invoke}-{}", rng.next_u64()),
             ..Default::default()
         };
@@ -441,14 +449,30 @@ impl Workload {
     }
 
     /// One workflow worker: poll, decide, complete, until `stop`.
-    pub async fn workflow_worker(self: Arc<Self>, index: usize, seed: u64, stop: Arc<AtomicBool>) {
-        let mut rng = Rng::new(seed ^ 0x5757 ^ index as u64);
-        let process = format!("workflow-worker-{index}");
+    /// One workflow worker; with `build`, a versioned one of that build on the versioned
+    /// queue (see `versioning`), declaring its runs pinned.
+    pub async fn workflow_worker(
+        self: Arc<Self>,
+        index: usize,
+        seed: u64,
+        stop: Arc<AtomicBool>,
+        build: Option<&'static str>,
+    ) {
+        let mut rng = Rng::new(seed ^ 0x5757 ^ index as u64 ^ (build.is_some() as u64) << 8);
+        let (process, task_queue, deployment_options) = match build {
+            Some(b) => (
+                format!("versioned-worker-{b}-{index}"),
+                self.versioned_queue(),
+                versioning::deployment_options(b),
+            ),
+            None => (format!("workflow-worker-{index}"), self.task_queue(), None),
+        };
         while !stop.load(Ordering::Relaxed) {
             let poll = PollWorkflowTaskQueueRequest {
                 namespace: NAMESPACE.into(),
-                task_queue: self.task_queue(),
+                task_queue: task_queue.clone(),
                 identity: process.clone(),
+                deployment_options: deployment_options.clone(),
                 ..Default::default()
             };
             let Ok(task) = self
@@ -474,6 +498,12 @@ impl Workload {
                 commands,
                 messages,
                 identity: process.clone(),
+                deployment_options: deployment_options.clone(),
+                versioning_behavior: if build.is_some() {
+                    versioning::PINNED
+                } else {
+                    0
+                },
                 ..Default::default()
             };
             let outcome = match self
@@ -851,6 +881,7 @@ impl Workload {
             }
         }
         end.schedule = schedules::final_schedule(via).await?;
+        end.deployment_current = versioning::final_current(&client).await?;
         let mut standalone_client = client.clone();
         (end.standalone, end.standalone_listed) =
             standalone::final_standalone(&mut standalone_client, &self.standalone_ids()).await?;
@@ -1090,6 +1121,16 @@ fn final_workflow(events: &[HistoryEvent]) -> FinalWorkflow {
         match &e.attributes {
             Some(Ev::WorkflowExecutionSignaledEventAttributes(a)) => {
                 w.signals.push(payload_text(&a.input));
+            }
+            Some(Ev::WorkflowTaskCompletedEventAttributes(a)) => {
+                let build = a
+                    .deployment_version
+                    .as_ref()
+                    .map(|v| v.build_id.clone())
+                    .unwrap_or_default();
+                if !w.completed_builds.contains(&build) {
+                    w.completed_builds.push(build);
+                }
             }
             Some(Ev::WorkflowExecutionUpdateAcceptedEventAttributes(a)) => {
                 w.updates_accepted.push(a.protocol_instance_id.clone());

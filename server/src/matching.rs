@@ -33,7 +33,8 @@ use tonic::Status;
 
 type QueueKey = (String, String, TaskKind);
 
-fn queue_type(kind: TaskKind) -> i32 {
+/// The `TaskQueueType` of a kind of task (its queue's routing).
+pub fn queue_type(kind: TaskKind) -> i32 {
     match kind {
         TaskKind::Activity => TaskQueueType::Activity as i32,
         _ => TaskQueueType::Workflow as i32,
@@ -359,11 +360,16 @@ impl Matching {
     }
 
     /// The deployment whose routing governs a queue, as replicated state has it now.
-    pub fn deployment_of(&self, namespace: &str, queue: &str) -> Option<WorkerDeploymentRecord> {
+    pub fn deployment_of(
+        &self,
+        namespace: &str,
+        queue: &str,
+        queue_type: i32,
+    ) -> Option<WorkerDeploymentRecord> {
         let store = self.store.as_ref()?;
         let read = |key: Vec<u8>| store.state_get(&key).ok().flatten();
         let claim = DeploymentQueueClaim::decode(
-            read(keys::deployment_queue(namespace, queue))?.as_slice(),
+            read(keys::deployment_queue(namespace, queue, queue_type))?.as_slice(),
         )
         .ok()?;
         WorkerDeploymentRecord::decode(
@@ -424,7 +430,7 @@ impl Matching {
         let q = self.queue(namespace, queue, kind);
         // Which version's poller to wake, when versioned workers poll here.
         let target = if q.has_versioned_pollers() {
-            let deployment = self.deployment_of(namespace, queue);
+            let deployment = self.deployment_of(namespace, queue, queue_type(kind));
             deployments::task_target(deployment.as_ref(), queue, queue_type(kind), &routing)
                 .map(|(d, b)| (d.to_string(), b.to_string()))
         } else {
@@ -590,7 +596,7 @@ impl Matching {
                 return Ok(Some(Polled::Query(query)));
             }
             let next = if routed {
-                let deployment = self.deployment_of(&poller.namespace, &poller.queue);
+                let deployment = self.deployment_of(&poller.namespace, &poller.queue, queue_type);
                 q.ready
                     .lock()
                     .expect("queue lock")

@@ -64,7 +64,7 @@ pub(super) async fn register_poller(
     let claimed = f
         .keel
         .store
-        .state_get(&keys::deployment_queue(namespace, queue))
+        .state_get(&keys::deployment_queue(namespace, queue, queue_type as i32))
         .map_err(errors::internal)?
         .is_some();
     if !known || !claimed {

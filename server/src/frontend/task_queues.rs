@@ -119,7 +119,9 @@ pub(super) async fn describe(
     let d = matching.describe(&namespace, &queue, kind);
     response.pollers = pollers(&d);
     response.versioning_info = Some(keel_engine::deployments::queue_versioning_info(
-        matching.deployment_of(&namespace, &queue).as_ref(),
+        matching
+            .deployment_of(&namespace, &queue, crate::matching::queue_type(kind))
+            .as_ref(),
     ));
     if report_stats {
         response.stats = Some(stats(&d.stats));
