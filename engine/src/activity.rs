@@ -190,7 +190,12 @@ pub(crate) fn start_attempt(
     worker_version: Option<WorkerVersionStamp>,
 ) -> ws::PollActivityTaskQueueResponse {
     let now = ctx.now;
-    let exec_version = exec.worker_version.clone();
+    // A run of a versioned worker names its version on completions, not on started events.
+    let versioned = exec
+        .versioning
+        .as_ref()
+        .is_some_and(|v| v.version.is_some());
+    let exec_version = exec.worker_version.clone().filter(|_| !versioned);
     let a = &mut exec.activities[index];
     a.started_time = now;
     a.started_identity = identity;

@@ -456,7 +456,21 @@ pub(crate) fn delete_version(
             version_key(&v)
         )));
     }
+    let gone = version(&d, &v.build_id)
+        .map(|x| x.task_queues.clone())
+        .unwrap_or_default();
     d.versions.retain(|x| x.build_id != v.build_id);
+    // A queue no version of the deployment polls any more is no longer routed by it.
+    for q in gone {
+        let still_polled = d.versions.iter().any(|x| x.task_queues.contains(&q));
+        let key = keys::deployment_queue(&req.namespace, &q.name, q.task_queue_type);
+        let claimed_here = ctx
+            .get::<DeploymentQueueClaim>(&key)?
+            .is_some_and(|c| c.deployment_name == d.name);
+        if !still_polled && claimed_here {
+            ctx.delete(key);
+        }
+    }
     d.conflict_seq += 1;
     d.last_modifier_identity = req.identity;
     save(ctx, &req.namespace, &d);

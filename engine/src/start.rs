@@ -437,7 +437,9 @@ fn next_run_record(
         task_timeout: old.task_timeout,
         start_request_id: old.start_request_id.clone(),
         memo: old.memo.clone(),
-        search_attributes: old.search_attributes.clone(),
+        search_attributes: crate::versioning::without_server_attributes(
+            old.search_attributes.clone(),
+        ),
         attempt: old.attempt,
         first_execution_run_id: old.first_execution_run_id.clone(),
         retry_policy: old.retry_policy.clone(),

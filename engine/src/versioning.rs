@@ -305,49 +305,70 @@ impl Inherited {
     }
 }
 
-/// Checks an override as UpdateWorkflowExecutionOptions and StartWorkflowExecution take it.
+/// Checks an override as UpdateWorkflowExecutionOptions, StartWorkflowExecution and batch
+/// jobs take it, with Temporal's messages.
+#[allow(deprecated)]
 pub fn check_override(o: &VersioningOverride) -> Result<(), String> {
+    use versioning_override::{Override, PinnedOverrideBehavior};
     match &o.r#override {
-        Some(versioning_override::Override::Pinned(p)) => match &p.version {
-            Some(v) if v.deployment_name.is_empty() || v.build_id.is_empty() => {
-                Err("must provide version if override is pinned.".into())
+        Some(Override::AutoUpgrade(true)) => return Ok(()),
+        Some(Override::AutoUpgrade(false)) => {
+            return Err("auto-upgrade override must be true".into())
+        }
+        Some(Override::Pinned(p)) => {
+            return match &p.version {
+                None => Err("must provide version if override is pinned.".into()),
+                Some(_) if p.behavior == PinnedOverrideBehavior::Unspecified as i32 => {
+                    Err("must specify pinned override behavior if override is pinned.".into())
+                }
+                Some(_) => Ok(()),
             }
-            _ => Ok(()),
-        },
-        Some(versioning_override::Override::AutoUpgrade(_)) => Ok(()),
-        Some(versioning_override::Override::OneTime(t)) => match &t.target_deployment_version {
-            Some(v) if !v.deployment_name.is_empty() && !v.build_id.is_empty() => Ok(()),
-            _ => Err("must provide target deployment version for a one-time override.".into()),
-        },
-        #[allow(deprecated)]
-        None => match VersioningBehavior::try_from(o.behavior) {
-            Ok(VersioningBehavior::Pinned) => {
-                deployments::requested_version(&None, &o.pinned_version)
-                    .map(|_| ())
-                    .map_err(|_| "must provide pinned version if behavior is pinned.".into())
+        }
+        Some(Override::OneTime(t)) => {
+            return match &t.target_deployment_version {
+                None => {
+                    Err("must provide target deployment version if override is one-time.".into())
+                }
+                Some(_) => Ok(()),
             }
-            Ok(VersioningBehavior::AutoUpgrade) => Ok(()),
-            _ => Err("override behavior is required".into()),
-        },
+        }
+        None => {}
+    }
+    match VersioningBehavior::try_from(o.behavior) {
+        Ok(VersioningBehavior::Pinned) if !o.pinned_version.is_empty() => {
+            deployments::requested_version(&None, &o.pinned_version).map(|_| ())
+        }
+        Ok(VersioningBehavior::Pinned) => Err(
+            "must provide deployment (deprecated) or pinned version if behavior is 'PINNED'".into(),
+        ),
+        Ok(VersioningBehavior::AutoUpgrade) if o.deployment.is_some() => {
+            Err("only provide deployment if behavior is 'PINNED'".into())
+        }
+        Ok(VersioningBehavior::AutoUpgrade) if !o.pinned_version.is_empty() => {
+            Err("only provide pinned version if behavior is 'PINNED'".into())
+        }
+        Ok(VersioningBehavior::AutoUpgrade) => Ok(()),
+        Ok(VersioningBehavior::Unspecified) => Err("override behavior is required".into()),
+        _ => Err(format!("override behavior {} not recognized", o.behavior)),
     }
 }
 
-/// An override as the run keeps it: a pinned override naming no version pins the run where
-/// it already is pinned (refused when it is not).
-pub(crate) fn completed_override(
-    exec: &ExecutionRecord,
-    mut o: VersioningOverride,
-) -> ApplyResult<VersioningOverride> {
-    if let Some(versioning_override::Override::Pinned(p)) = &mut o.r#override {
-        if p.version.is_none() {
-            p.version = Some(pinned(exec).ok_or_else(|| {
-                Rejection::FailedPrecondition(
-                    "must provide a version: the workflow is not pinned to one".into(),
-                )
-            })?);
-        }
+/// The search attributes the server keeps of a run's versioning: a new run (a continue-as-new,
+/// a retry, a cron run) starts without them, as on Temporal.
+pub(crate) fn without_server_attributes(
+    attributes: Option<temporalio_protos::temporal::api::common::v1::SearchAttributes>,
+) -> Option<temporalio_protos::temporal::api::common::v1::SearchAttributes> {
+    let mut attributes = attributes?;
+    for name in [
+        BUILD_IDS,
+        USED_VERSIONS,
+        DEPLOYMENT,
+        DEPLOYMENT_VERSION,
+        BEHAVIOR,
+    ] {
+        attributes.indexed_fields.remove(name);
     }
-    Ok(o)
+    (!attributes.indexed_fields.is_empty()).then_some(attributes)
 }
 
 /// Sets (or, with `None`, removes) a run's override.

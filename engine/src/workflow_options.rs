@@ -108,8 +108,6 @@ pub(crate) fn update(
             .as_ref()
             .and_then(|o| o.versioning_override.clone());
         wanted
-            .map(|o| versioning::completed_override(&exec, o))
-            .transpose()?
     } else {
         current_override.clone()
     };

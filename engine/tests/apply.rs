@@ -4641,7 +4641,13 @@ fn routing_changes_are_checked_against_the_deployment() {
     }))
     .unwrap();
     delete_version(&mut h, "1.0").unwrap();
+    let claim = keys::deployment_queue(NS, "q", TaskQueueType::Workflow as i32);
+    assert!(h.state.0.contains_key(&claim), "2.0 still polls q");
     delete_version(&mut h, "2.0").unwrap();
+    assert!(
+        !h.state.0.contains_key(&claim),
+        "no version polls q any more"
+    );
     delete(&mut h).unwrap();
     assert!(!h.state.0.contains_key(&keys::worker_deployment(NS, "dep")));
 }

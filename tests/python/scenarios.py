@@ -295,6 +295,38 @@ async def _nexus_async(client, queue, wf_id):
     return handle
 
 
+async def _versioning_pinned(client, queue, wf_id):
+    """A versioned worker (deployment version fixture-dep.1.0, made current) runs a pinned
+    workflow: every WorkflowTaskCompleted names the behaviour and the version."""
+    from temporalio.api.deployment.v1 import WorkerDeploymentVersion as ApiVersion
+    from temporalio.api.workflowservice.v1 import (
+        DescribeWorkerDeploymentVersionRequest, SetWorkerDeploymentCurrentVersionRequest,
+    )
+    from temporalio.common import WorkerDeploymentVersion
+    from temporalio.worker import WorkerDeploymentConfig
+    from versioning_workflows import PinnedSteps, which_activity
+
+    own_queue, deployment = f"{queue}-versioned", "fixture-dep"
+    async with Worker(client, task_queue=own_queue, workflows=[PinnedSteps], activities=[which_activity("1.0")],
+                      max_cached_workflows=0, deployment_config=WorkerDeploymentConfig(
+                          version=WorkerDeploymentVersion(deployment, "1.0"), use_worker_versioning=True)):
+        for _ in range(200):
+            try:
+                await client.workflow_service.describe_worker_deployment_version(
+                    DescribeWorkerDeploymentVersionRequest(namespace=client.namespace, deployment_version=ApiVersion(
+                        deployment_name=deployment, build_id="1.0")))
+                break
+            except RPCError:
+                await asyncio.sleep(0.05)
+        await client.workflow_service.set_worker_deployment_current_version(SetWorkerDeploymentCurrentVersionRequest(
+            namespace=client.namespace, deployment_name=deployment, build_id="1.0", identity="scenario"))
+        handle = await client.start_workflow(PinnedSteps.run, id=wf_id, task_queue=own_queue)
+        await _await_tasks(handle, 2)
+        await handle.signal(PinnedSteps.proceed)
+        await handle.result()
+    return handle
+
+
 def scenario_worker(client, queue) -> Worker:
     """A worker for every scenario workflow. No workflow cache, so no sticky queue: Keel does
     not have sticky queues yet, and the fixtures compare the mode both servers serve. (With
@@ -494,7 +526,7 @@ async def _bad_upsert(client, queue, wf_id):
     handle = await client.start_workflow(BadUpsertWorkflow.run, id=wf_id, task_queue=queue)
     for _ in range(200):
         events = (await handle.fetch_history()).events
-        if any(e.event_type == 6 for e in events):  # WorkflowTaskFailed
+        if any(e.event_type == 9 for e in events):  # WorkflowTaskFailed
             break
         await asyncio.sleep(0.05)
     await handle.terminate()
@@ -627,6 +659,7 @@ SCENARIOS = {
     "nexus_retried": lambda c, q, w: _nexus(c, q, w, "flaky"),
     "nexus_timeout": lambda c, q, w: _nexus(c, q, w, "greet", timeout_seconds=3.0, handlers=False),
     "nexus_async": _nexus_async,
+    "versioning_pinned": _versioning_pinned,
     "priority_inherited": lambda c, q, w: _run(
         c, q, w, InheritingParent.run, None,
         priority=Priority(priority_key=2, fairness_key="tenant-a", fairness_weight=2.5),

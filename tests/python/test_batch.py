@@ -165,7 +165,7 @@ async def test_bad_batch_requests_are_refused_with_temporals_messages(keel):
                 update_mask=FieldMask(paths=["versioning_override"])),
         ))
     assert err.value.status == RPCStatusCode.INVALID_ARGUMENT
-    assert err.value.message == "must provide version if override is pinned."
+    assert err.value.message == "must specify pinned override behavior if override is pinned."
     with pytest.raises(RPCError) as err:
         await client.workflow_service.start_batch_operation(StartBatchOperationRequest(
             namespace="default", job_id="j", reason="r", visibility_query="WorkflowId = 'x'",

@@ -185,8 +185,11 @@ async def test_update_workflow_execution_options_changes_a_runs_priority_as_temp
          '"temporal.api.workflow.v1.WorkflowExecutionOptions"'),
         (["priority"], PriorityProto(priority_key=-1), {}, RPCStatusCode.INVALID_ARGUMENT,
          "priority key can't be negative"),
-        (["versioning_override"], None, {"versioning_override": VersioningOverride(auto_upgrade=True)},
-         RPCStatusCode.UNIMPLEMENTED, None),
+        (["versioning_override"], None, {"versioning_override": VersioningOverride(auto_upgrade=False)},
+         RPCStatusCode.INVALID_ARGUMENT, "auto-upgrade override must be true"),
+        (["versioning_override"], None,
+         {"versioning_override": VersioningOverride(pinned=VersioningOverride.PinnedOverride())},
+         RPCStatusCode.INVALID_ARGUMENT, "must provide version if override is pinned."),
     ]:
         with pytest.raises(RPCError) as refused:
             await update(paths, priority, **options)

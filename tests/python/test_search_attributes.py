@@ -60,6 +60,9 @@ async def test_a_workflow_upserts_attributes_and_memo_and_describe_shows_them(ke
     memo = {k: json.loads(v.data) for k, v in info.memo.fields.items()}
     assert memo == {"note": "hello", "kept": 1}, "the upsert added one key and removed another"
     attributes = {k: json.loads(v.data) for k, v in info.search_attributes.indexed_fields.items()}
+    # Temporal's BuildIds: an unversioned worker of the SDK's build id completed its tasks.
+    build_ids = attributes.pop("BuildIds")
+    assert build_ids[0] == "unversioned" and build_ids[1].startswith("unversioned:") and len(build_ids) == 2
     assert attributes == {KEYWORD.name: "upserted", "TemporalChangeVersion": ["my-patch"]}, (
         "the int attribute was removed by the second upsert"
     )

@@ -30,6 +30,10 @@ class _TwoSteps:
         seen.append(await _ask())
         return seen
 
+    @workflow.signal
+    def proceed(self) -> None:
+        self.go = True
+
 
 @workflow.defn(name="PinnedSteps", versioning_behavior=VersioningBehavior.PINNED)
 class PinnedSteps(_TwoSteps):
@@ -37,17 +41,9 @@ class PinnedSteps(_TwoSteps):
     async def run(self) -> list:
         return await self.steps()
 
-    @workflow.signal
-    def proceed(self) -> None:
-        self.go = True
-
 
 @workflow.defn(name="AutoSteps", versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class AutoSteps(_TwoSteps):
     @workflow.run
     async def run(self) -> list:
         return await self.steps()
-
-    @workflow.signal
-    def proceed(self) -> None:
-        self.go = True

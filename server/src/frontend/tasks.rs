@@ -69,6 +69,19 @@ fn worker_version(
     })
 }
 
+/// The build id a poll's started event names: none for a worker that uses deployment
+/// versioning (its version is on its completions instead), as Temporal's.
+fn poller_version(
+    capabilities: &Option<WorkerVersionCapabilities>,
+    deployment: &Option<WorkerDeploymentOptions>,
+    binary_checksum: &str,
+) -> Option<WorkerVersionStamp> {
+    if keel_engine::versioning::versioned_worker(deployment).is_some() {
+        return None;
+    }
+    worker_version(capabilities, deployment, binary_checksum)
+}
+
 /// Seconds from `from` to `to`, when both are set.
 fn seconds_between(
     from: &Option<prost_wkt_types::Timestamp>,
@@ -136,7 +149,7 @@ pub(super) async fn poll_workflow_task(
                     queue,
                     TaskKind::Workflow,
                     &req.identity,
-                    worker_version(
+                    poller_version(
                         &req.worker_version_capabilities,
                         &req.deployment_options,
                         &req.binary_checksum,
@@ -268,7 +281,7 @@ pub(super) async fn poll_activity_task(
                     queue,
                     TaskKind::Activity,
                     &req.identity,
-                    worker_version(
+                    poller_version(
                         &req.worker_version_capabilities,
                         &req.deployment_options,
                         "",
