@@ -170,6 +170,7 @@ fn dispatch(ctx: &mut ApplyCtx, kind: Option<Kind>) -> ApplyResult<Outcome> {
         Some(Kind::DeleteDeploymentVersion(m)) => deployments::delete_version(ctx, m),
         Some(Kind::DeleteDeployment(m)) => deployments::delete(ctx, m),
         Some(Kind::UpdateVersionMetadata(m)) => deployments::update_metadata(ctx, m),
+        Some(Kind::SetDeploymentManager(m)) => deployments::set_manager(ctx, m),
         Some(Kind::CompleteNexusTask(m)) => nexus::complete(ctx, m),
         Some(Kind::FailNexusTask(m)) => nexus::fail(ctx, m),
         // What this build decodes from a kind it does not know. Only a build of a later

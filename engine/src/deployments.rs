@@ -250,9 +250,18 @@ pub(crate) fn register(ctx: &mut ApplyCtx, m: RegisterDeploymentVersion) -> Appl
         name: m.task_queue.clone(),
         task_queue_type: m.task_queue_type,
     };
-    match d.versions.iter_mut().find(|v| v.build_id == m.build_id) {
-        Some(v) if v.task_queues.contains(&queue) => return Ok(Outcome::Done),
-        Some(v) => {
+    let claim_key = keys::deployment_queue(&m.namespace, &m.task_queue, m.task_queue_type);
+    let claimed = ctx.get_raw(&claim_key)?.is_some();
+    let polled = version(&d, &m.build_id).is_some_and(|v| v.task_queues.contains(&queue));
+    if polled && claimed {
+        return Ok(Outcome::Done);
+    }
+    if version(&d, &m.build_id).is_none() {
+        add_version(&mut d, &m.build_id, now)?;
+        d.conflict_seq += 1;
+    }
+    if let Some(v) = d.versions.iter_mut().find(|v| v.build_id == m.build_id) {
+        if !polled {
             if v.task_queues.len() >= MAX_QUEUES_PER_VERSION {
                 return Err(Rejection::FailedPrecondition(format!(
                     "could not add task queue: version '{}' already has {MAX_QUEUES_PER_VERSION} task queues",
@@ -261,29 +270,50 @@ pub(crate) fn register(ctx: &mut ApplyCtx, m: RegisterDeploymentVersion) -> Appl
             }
             v.task_queues.push(queue);
         }
-        None => {
-            if d.versions.len() >= MAX_VERSIONS {
-                return Err(Rejection::FailedPrecondition(
-                    "could not add version: too many versions in deployment and none are eligible for deletion".into(),
-                ));
-            }
-            d.versions.push(DeploymentVersionRecord {
-                build_id: m.build_id.clone(),
-                create_time: now,
-                task_queues: vec![queue],
-                ..Default::default()
-            });
-            d.conflict_seq += 1;
-        }
     }
     ctx.put(
-        keys::deployment_queue(&m.namespace, &m.task_queue, m.task_queue_type),
+        claim_key,
         &DeploymentQueueClaim {
             deployment_name: d.name.clone(),
         },
     );
     save(ctx, &m.namespace, &d);
     Ok(Outcome::Done)
+}
+
+/// Only the manager (when one is set) changes routing and deletes versions.
+fn check_manager(d: &WorkerDeploymentRecord, identity: &str) -> ApplyResult<()> {
+    if !d.manager_identity.is_empty() && d.manager_identity != identity {
+        return Err(Rejection::FailedPrecondition(format!(
+            "ManagerIdentity '{}' is set and does not match user identity '{identity}'; to proceed, set your own identity as the ManagerIdentity, remove the ManagerIdentity, or wait for the other client to do so",
+            d.manager_identity
+        )));
+    }
+    Ok(())
+}
+
+/// A version set current or ramping before any of its workers polled
+/// (`allow_no_pollers`): it is added without queues.
+fn add_unpolled(d: &mut WorkerDeploymentRecord, build_id: &str, now: i64) -> ApplyResult<()> {
+    if build_id.is_empty() || version(d, build_id).is_some() {
+        return Ok(());
+    }
+    add_version(d, build_id, now)
+}
+
+/// A new version, without queues yet (at most `MAX_VERSIONS` of them).
+fn add_version(d: &mut WorkerDeploymentRecord, build_id: &str, now: i64) -> ApplyResult<()> {
+    if d.versions.len() >= MAX_VERSIONS {
+        return Err(Rejection::FailedPrecondition(
+            "could not add version: too many versions in deployment and none are eligible for deletion".into(),
+        ));
+    }
+    d.versions.push(DeploymentVersionRecord {
+        build_id: build_id.to_string(),
+        create_time: now,
+        ..Default::default()
+    });
+    Ok(())
 }
 
 fn check_token(d: &WorkerDeploymentRecord, token: &[u8]) -> ApplyResult<()> {
@@ -332,9 +362,13 @@ pub(crate) fn set_current(
         return Ok(answer(&d));
     }
     check_token(&d, &req.conflict_token)?;
+    if req.allow_no_pollers {
+        add_unpolled(&mut d, &build, now)?;
+    }
     if !build.is_empty() && version(&d, &build).is_none() {
         return Err(Rejection::NotFound(version_not_found_text(&d.name, &build)));
     }
+    check_manager(&d, &req.identity)?;
     if build != previous {
         deactivate(&mut d, &previous, now);
         if d.ramping && d.ramping_build_id == build {
@@ -398,6 +432,9 @@ pub(crate) fn set_ramping(
                 version_string(&d.name, &req.build_id)
             )));
         }
+        if req.allow_no_pollers {
+            add_unpolled(&mut d, &req.build_id, now)?;
+        }
         if !req.build_id.is_empty() && version(&d, &req.build_id).is_none() {
             return Err(Rejection::NotFound(version_not_found_text(
                 &d.name,
@@ -405,6 +442,7 @@ pub(crate) fn set_ramping(
             )));
         }
     }
+    check_manager(&d, &req.identity)?;
     let moved = d.ramping != m.ramping || d.ramping_build_id != req.build_id;
     if moved {
         if d.ramping {
@@ -456,6 +494,7 @@ pub(crate) fn delete_version(
             version_key(&v)
         )));
     }
+    check_manager(&d, &req.identity)?;
     let gone = version(&d, &v.build_id)
         .map(|x| x.task_queues.clone())
         .unwrap_or_default();
@@ -475,6 +514,37 @@ pub(crate) fn delete_version(
     d.last_modifier_identity = req.identity;
     save(ctx, &req.namespace, &d);
     Ok(Outcome::Done)
+}
+
+/// SetWorkerDeploymentManager: who alone may change the routing from now on (`self`: the
+/// caller; empty: anyone).
+pub(crate) fn set_manager(
+    ctx: &mut ApplyCtx,
+    req: ws::SetWorkerDeploymentManagerRequest,
+) -> ApplyResult<Outcome> {
+    use ws::set_worker_deployment_manager_request::NewManagerIdentity;
+    let mut d = must_load(ctx, &req.namespace, &req.deployment_name)?;
+    let manager = match &req.new_manager_identity {
+        Some(NewManagerIdentity::ManagerIdentity(m)) => m.clone(),
+        Some(NewManagerIdentity::Self_(true)) => req.identity.clone(),
+        Some(NewManagerIdentity::Self_(false)) | None => String::new(),
+    };
+    let previous = d.manager_identity.clone();
+    let answer = |d: &WorkerDeploymentRecord| {
+        Outcome::SetDeploymentManager(ws::SetWorkerDeploymentManagerResponse {
+            conflict_token: conflict_token(d),
+            previous_manager_identity: previous.clone(),
+        })
+    };
+    if manager == d.manager_identity && req.identity == d.last_modifier_identity {
+        return Ok(answer(&d));
+    }
+    check_token(&d, &req.conflict_token)?;
+    d.manager_identity = manager;
+    d.last_modifier_identity = req.identity;
+    d.conflict_seq += 1;
+    save(ctx, &req.namespace, &d);
+    Ok(answer(&d))
 }
 
 /// DeleteWorkerDeployment: only once it has no versions left.
@@ -635,9 +705,9 @@ pub fn info(
         create_time: timestamp(d.create_time),
         routing_config: Some(routing_config(d)),
         last_modifier_identity: d.last_modifier_identity.clone(),
+        manager_identity: d.manager_identity.clone(),
         routing_config_update_state:
             temporalio_protos::temporal::api::enums::v1::RoutingConfigUpdateState::Completed as i32,
-        ..Default::default()
     }
 }
 

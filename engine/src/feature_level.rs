@@ -155,7 +155,8 @@ pub fn required(kind: &Kind) -> u32 {
         | Kind::SetRampingVersion(_)
         | Kind::DeleteDeploymentVersion(_)
         | Kind::DeleteDeployment(_)
-        | Kind::UpdateVersionMetadata(_) => RELEASE_6,
+        | Kind::UpdateVersionMetadata(_)
+        | Kind::SetDeploymentManager(_) => RELEASE_6,
     }
 }
 

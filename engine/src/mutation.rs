@@ -14,7 +14,7 @@ pub struct Mutation {
     pub now: i64,
     #[prost(
         oneof = "Kind",
-        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53"
+        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54"
     )]
     pub kind: Option<Kind>,
 }
@@ -137,6 +137,8 @@ pub enum Kind {
     DeleteDeployment(ws::DeleteWorkerDeploymentRequest),
     #[prost(message, tag = "53")]
     UpdateVersionMetadata(ws::UpdateWorkerDeploymentVersionMetadataRequest),
+    #[prost(message, tag = "54")]
+    SetDeploymentManager(ws::SetWorkerDeploymentManagerRequest),
 }
 
 /// A versioned worker polled a task queue: its deployment version serves that queue.

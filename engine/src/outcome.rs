@@ -51,6 +51,7 @@ pub enum Outcome {
     SetCurrentVersion(temporalio_protos::temporal::api::workflowservice::v1::SetWorkerDeploymentCurrentVersionResponse),
     SetRampingVersion(temporalio_protos::temporal::api::workflowservice::v1::SetWorkerDeploymentRampingVersionResponse),
     VersionMetadata(temporalio_protos::temporal::api::deployment::v1::VersionMetadata),
+    SetDeploymentManager(temporalio_protos::temporal::api::workflowservice::v1::SetWorkerDeploymentManagerResponse),
     /// UpdateActivityOptions: the options the (last) matching activity has now.
     ActivityOptions(Box<temporalio_protos::temporal::api::activity::v1::ActivityOptions>),
     /// A speculative workflow task answered with rejections only left history unchanged: the

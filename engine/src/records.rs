@@ -442,6 +442,10 @@ pub struct WorkerDeploymentRecord {
     /// When the conflict token last changed (routing or a version added).
     #[prost(int64, tag = "13")]
     pub conflict_seq: i64,
+    /// Who alone may change the routing and delete versions (SetWorkerDeploymentManager);
+    /// empty: anyone.
+    #[prost(string, tag = "14")]
+    pub manager_identity: String,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

@@ -4809,6 +4809,61 @@ fn children_and_next_runs_on_the_same_queue_inherit_a_pinned_version() {
 }
 
 #[test]
+fn a_manager_identity_alone_changes_the_routing_and_deletes_versions() {
+    use ws::set_worker_deployment_manager_request::NewManagerIdentity;
+    let mut h = Harness::new();
+    register_version(&mut h, "1.0");
+    let manage = |h: &mut Harness, who: Option<NewManagerIdentity>, identity: &str| {
+        h.apply(Kind::SetDeploymentManager(
+            ws::SetWorkerDeploymentManagerRequest {
+                namespace: NS.into(),
+                deployment_name: "dep".into(),
+                new_manager_identity: who,
+                identity: identity.into(),
+                ..Default::default()
+            },
+        ))
+    };
+    let Outcome::SetDeploymentManager(r) =
+        manage(&mut h, Some(NewManagerIdentity::Self_(true)), "ci").unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(r.previous_manager_identity, "");
+    assert_eq!(deployment(&h).manager_identity, "ci");
+    let refused = set_current(&mut h, "1.0").unwrap_err();
+    assert!(
+        matches!(&refused, Rejection::FailedPrecondition(m) if m.starts_with("ManagerIdentity 'ci' is set and does not match user identity 'operator-")),
+        "{refused:?}"
+    );
+    h.apply(Kind::SetCurrentVersion(
+        ws::SetWorkerDeploymentCurrentVersionRequest {
+            namespace: NS.into(),
+            deployment_name: "dep".into(),
+            build_id: "1.0".into(),
+            identity: "ci".into(),
+            ..Default::default()
+        },
+    ))
+    .unwrap();
+    manage(&mut h, None, "ci").unwrap();
+    set_current(&mut h, "").unwrap();
+    // A version named before any of its workers polled, when allowed.
+    h.apply(Kind::SetCurrentVersion(
+        ws::SetWorkerDeploymentCurrentVersionRequest {
+            namespace: NS.into(),
+            deployment_name: "dep".into(),
+            build_id: "9.0".into(),
+            allow_no_pollers: true,
+            identity: "op".into(),
+            ..Default::default()
+        },
+    ))
+    .unwrap();
+    assert_eq!(deployment(&h).current_build_id, "9.0");
+}
+
+#[test]
 fn versioned_completions_and_deployment_kinds_need_release_6() {
     use keel_engine::feature_level::{required, RELEASE_6};
     let versioned = Kind::CompleteWorkflowTask(CompleteWorkflowTask {

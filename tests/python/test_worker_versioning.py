@@ -225,3 +225,49 @@ async def test_a_ramp_takes_new_workflows_and_an_override_pins_one(keel: Keel):
         assert len(updated) == 1
         assert updated[0].workflow_execution_options_updated_event_attributes.versioning_override.pinned.version \
             == ApiVersion(deployment_name=dep, build_id="2.0")
+
+
+async def test_a_manager_identity_keeps_other_clients_from_changing_the_routing(keel: Keel):
+    client = await Client.connect(keel.target)
+    dep, queue = f"dep-{uuid.uuid4().hex[:6]}", f"q-{uuid.uuid4().hex[:6]}"
+    async with versioned_worker(client, queue, dep, "1.0"):
+        await wait_for_version(client, dep, "1.0")
+        claimed = cli(keel, "worker", "deployment", "manager-identity", "set", "--deployment-name", dep,
+                      "--manager-identity", "deployer", "--yes")
+        assert claimed.returncode == 0, claimed.stderr
+        shown = json.loads(cli(keel, "worker", "deployment", "describe", "--name", dep, "-o", "json").stdout)
+        assert shown["managerIdentity"] == "deployer"
+        with pytest.raises(RPCError) as err:
+            await set_current(client, dep, "1.0")  # identity "test"
+        assert err.value.status == RPCStatusCode.FAILED_PRECONDITION
+        assert err.value.message.startswith("ManagerIdentity 'deployer' is set and does not match user identity 'test'")
+        await client.workflow_service.set_worker_deployment_current_version(SetWorkerDeploymentCurrentVersionRequest(
+            namespace="default", deployment_name=dep, build_id="1.0", identity="deployer"))
+        released = cli(keel, "worker", "deployment", "manager-identity", "unset", "--deployment-name", dep,
+                       "--identity", "deployer", "--yes")
+        assert released.returncode == 0, released.stderr
+        await set_current(client, dep, "")  # anyone may again
+
+
+async def test_a_new_current_version_missing_a_busy_queue_is_refused_unless_told_to_ignore_it(keel: Keel):
+    client = await Client.connect(keel.target)
+    dep = f"dep-{uuid.uuid4().hex[:6]}"
+    both, only_old = f"q-{uuid.uuid4().hex[:6]}", f"q-{uuid.uuid4().hex[:6]}"
+    async with versioned_worker(client, both, dep, "1.0"), versioned_worker(client, only_old, dep, "1.0"), \
+            versioned_worker(client, both, dep, "2.0"):
+        await wait_for_version(client, dep, "1.0")
+        await wait_for_version(client, dep, "2.0")
+        await set_current(client, dep, "1.0")
+        # Work arrives on the queue only 1.0 polls.
+        handle = await client.start_workflow("PinnedSteps", id=f"busy-{only_old}", task_queue=only_old)
+        with pytest.raises(RPCError) as err:
+            await set_current(client, dep, "2.0")
+        assert err.value.status == RPCStatusCode.FAILED_PRECONDITION
+        assert err.value.message == (
+            f"proposed current version '{dep}:2.0' is missing active task queues from the current version; "
+            "these would become unversioned if it is set as the current version")
+        await client.workflow_service.set_worker_deployment_current_version(SetWorkerDeploymentCurrentVersionRequest(
+            namespace="default", deployment_name=dep, build_id="2.0", identity="test",
+            ignore_missing_task_queues=True))
+        await handle.signal("proceed")
+        assert await handle.result() == ["1.0", "1.0"]

@@ -206,6 +206,44 @@ fn deployment_name(name: &str) -> Result<(), Status> {
     validate::id("DeploymentName", name).map_err(errors::invalid_argument)
 }
 
+/// Whether `build` lacks a queue of the current version that is still in use (tasks waiting
+/// or arriving, and still this deployment's): moving its work there would leave that queue
+/// to unversioned workers, so Temporal refuses unless told to ignore it.
+fn misses_active_queues(
+    f: &Frontend,
+    namespace: &str,
+    deployment: &str,
+    build: &str,
+) -> Result<bool, Status> {
+    let Some(dep) = load(f, namespace, deployment)? else {
+        return Ok(false);
+    };
+    let (Some(current), Some(next)) = (
+        d::find_version(&dep, &dep.current_build_id),
+        d::find_version(&dep, build),
+    ) else {
+        return Ok(false);
+    };
+    Ok(current
+        .task_queues
+        .iter()
+        .filter(|q| !next.task_queues.contains(q))
+        .any(|q| {
+            let kind = if q.task_queue_type == TaskQueueType::Activity as i32 {
+                keel_engine::records::TaskKind::Activity
+            } else {
+                keel_engine::records::TaskKind::Workflow
+            };
+            let ours = f
+                .keel
+                .matching
+                .deployment_of(namespace, &q.name, q.task_queue_type)
+                .is_some_and(|x| x.name == dep.name);
+            let stats = f.keel.matching.describe(namespace, &q.name, kind).stats;
+            ours && (stats.backlog > 0 || stats.add_rate > 0.0)
+        }))
+}
+
 pub(super) async fn set_current(
     f: &Frontend,
     req: Request<SetWorkerDeploymentCurrentVersionRequest>,
@@ -217,6 +255,18 @@ pub(super) async fn set_current(
     #[allow(deprecated)]
     let build = d::requested_build(&req.deployment_name, &req.build_id, &req.version)
         .map_err(errors::invalid_argument)?;
+    if !req.ignore_missing_task_queues
+        && !build.is_empty()
+        && misses_active_queues(f, &req.namespace, &req.deployment_name, &build)?
+    {
+        return Err(Status::failed_precondition(format!(
+            "proposed current version '{}' is missing active task queues from the current version; these would become unversioned if it is set as the current version",
+            d::version_key(&WorkerDeploymentVersion {
+                deployment_name: req.deployment_name.clone(),
+                build_id: build
+            })
+        )));
+    }
     req.build_id = build;
     match f.keel.propose(Kind::SetCurrentVersion(req)).await? {
         Outcome::SetCurrentVersion(answer) => Ok(Response::new(answer)),
@@ -245,6 +295,22 @@ pub(super) async fn set_ramping(
         && (version.is_empty() || version == d::UNVERSIONED));
     req.build_id = d::requested_build(&req.deployment_name, &build_id, &version)
         .map_err(errors::invalid_argument)?;
+    let first_ramp = load(f, &req.namespace, &req.deployment_name)?
+        .is_some_and(|dep| !dep.ramping || dep.ramping_build_id != req.build_id);
+    if ramping
+        && first_ramp
+        && !req.ignore_missing_task_queues
+        && !req.build_id.is_empty()
+        && misses_active_queues(f, &req.namespace, &req.deployment_name, &req.build_id)?
+    {
+        return Err(Status::failed_precondition(format!(
+            "proposed ramping version '{}' is missing active task queues from the current version; these would become unversioned if it is set as the ramping version",
+            d::version_key(&WorkerDeploymentVersion {
+                deployment_name: req.deployment_name.clone(),
+                build_id: req.build_id.clone()
+            })
+        )));
+    }
     match f
         .keel
         .propose(Kind::SetRampingVersion(SetRampingVersion {
@@ -374,6 +440,19 @@ pub(super) async fn update_version_metadata(
                 metadata: Some(metadata),
             },
         )),
+        other => Err(errors::internal(format!("unexpected outcome {other:?}"))),
+    }
+}
+
+pub(super) async fn set_manager(
+    f: &Frontend,
+    req: Request<SetWorkerDeploymentManagerRequest>,
+) -> Res<SetWorkerDeploymentManagerResponse> {
+    let req = req.into_inner();
+    f.keel.namespace(&req.namespace)?;
+    deployment_name(&req.deployment_name)?;
+    match f.keel.propose(Kind::SetDeploymentManager(req)).await? {
+        Outcome::SetDeploymentManager(answer) => Ok(Response::new(answer)),
         other => Err(errors::internal(format!("unexpected outcome {other:?}"))),
     }
 }
