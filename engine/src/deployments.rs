@@ -45,6 +45,9 @@ pub fn not_found_text(name: &str) -> String {
     )
 }
 
+/// What Temporal answers for a version (or its deployment) it does not have.
+pub const NO_SUCH_VERSION: &str = "Worker Deployment Version not found";
+
 pub fn version_not_found_text(name: &str, build_id: &str) -> String {
     format!("build ID '{build_id}' not found in Worker Deployment '{name}'")
 }
@@ -474,20 +477,26 @@ pub(crate) fn set_ramping(
     Ok(answer(&d))
 }
 
+/// The version a request names and its deployment, which must have it.
+fn with_version(
+    ctx: &ApplyCtx,
+    namespace: &str,
+    wanted: &Option<WorkerDeploymentVersion>,
+) -> ApplyResult<(WorkerDeploymentVersion, WorkerDeploymentRecord)> {
+    let v = wanted.clone().unwrap_or_default();
+    match load(ctx, namespace, &v.deployment_name)? {
+        Some(d) if version(&d, &v.build_id).is_some() => Ok((v, d)),
+        _ => Err(Rejection::NotFound(NO_SUCH_VERSION.into())),
+    }
+}
+
 /// DeleteWorkerDeploymentVersion: refused while the version is current or ramping; the
 /// frontend has checked its pollers and drainage (leader memory and visibility).
 pub(crate) fn delete_version(
     ctx: &mut ApplyCtx,
     req: ws::DeleteWorkerDeploymentVersionRequest,
 ) -> ApplyResult<Outcome> {
-    let v = req.deployment_version.clone().unwrap_or_default();
-    let mut d = load(ctx, &req.namespace, &v.deployment_name)?
-        .ok_or_else(|| Rejection::NotFound("Worker Deployment Version not found".into()))?;
-    if version(&d, &v.build_id).is_none() {
-        return Err(Rejection::NotFound(
-            "Worker Deployment Version not found".into(),
-        ));
-    }
+    let (v, mut d) = with_version(ctx, &req.namespace, &req.deployment_version)?;
     if d.current_build_id == v.build_id || (d.ramping && d.ramping_build_id == v.build_id) {
         return Err(Rejection::FailedPrecondition(format!(
             "version '{}' cannot be deleted since it is current or ramping",
@@ -571,14 +580,10 @@ pub(crate) fn update_metadata(
     ctx: &mut ApplyCtx,
     req: ws::UpdateWorkerDeploymentVersionMetadataRequest,
 ) -> ApplyResult<Outcome> {
-    let v = req.deployment_version.clone().unwrap_or_default();
-    let mut d = load(ctx, &req.namespace, &v.deployment_name)?
-        .ok_or_else(|| Rejection::NotFound("Worker Deployment Version not found".into()))?;
-    let record = d
-        .versions
-        .iter_mut()
-        .find(|x| x.build_id == v.build_id)
-        .ok_or_else(|| Rejection::NotFound("Worker Deployment Version not found".into()))?;
+    let (v, mut d) = with_version(ctx, &req.namespace, &req.deployment_version)?;
+    let Some(record) = d.versions.iter_mut().find(|x| x.build_id == v.build_id) else {
+        return Err(Rejection::NotFound(NO_SUCH_VERSION.into()));
+    };
     record.metadata.extend(req.upsert_entries);
     for key in &req.remove_entries {
         record.metadata.remove(key);

@@ -117,7 +117,7 @@ pub(crate) fn record_completion(
     }
     add_keyword(exec, USED_VERSIONS, &key);
     let attributes = exec.search_attributes.get_or_insert_with(Default::default);
-    let keyword = |s: &str| json_payload(serde_json::to_vec(s).unwrap_or_default(), "Keyword");
+    let keyword = crate::visibility::read::keyword_payload;
     attributes
         .indexed_fields
         .insert(DEPLOYMENT.into(), keyword(&version.deployment_name));

@@ -59,6 +59,16 @@ async def wait_for_version(client: Client, deployment: str, build_id: str) -> No
     raise AssertionError(f"version {deployment}.{build_id} never appeared")
 
 
+async def first_step_done(handle) -> None:
+    """Until the workflow's first activity (its first step) has completed."""
+    for _ in range(100):
+        if any([e async for e in handle.fetch_history_events()
+                if e.HasField("activity_task_completed_event_attributes")]):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{handle.id} never finished its first step")
+
+
 async def set_current(client: Client, deployment: str, build_id: str):
     return await client.workflow_service.set_worker_deployment_current_version(
         SetWorkerDeploymentCurrentVersionRequest(namespace="default", deployment_name=deployment,
@@ -88,11 +98,7 @@ async def test_pinned_stays_and_auto_upgrade_moves_as_the_current_version_change
         auto = await client.start_workflow("AutoSteps", id=f"auto-{queue}", task_queue=queue)
         # Both ran their first step on 1.0 (the activity of a workflow on 1.0 goes there too).
         for handle in (pinned, auto):
-            for _ in range(100):
-                if len([e async for e in handle.fetch_history_events()
-                        if e.HasField("activity_task_completed_event_attributes")]) == 1:
-                    break
-                await asyncio.sleep(0.05)
+            await first_step_done(handle)
         async with versioned_worker(client, queue, dep, "2.0"):
             await wait_for_version(client, dep, "2.0")
             second = await set_current(client, dep, "2.0")
@@ -206,11 +212,7 @@ async def test_a_ramp_takes_new_workflows_and_an_override_pins_one(keel: Keel):
                     "--delete", "--yes")
         assert unset.returncode == 0, unset.stderr
         moved = await client.start_workflow("AutoSteps", id=f"moved-{queue}", task_queue=queue)
-        for _ in range(100):
-            if len([e async for e in moved.fetch_history_events()
-                    if e.HasField("activity_task_completed_event_attributes")]) == 1:
-                break
-            await asyncio.sleep(0.05)
+        await first_step_done(moved)
         # Pinned to 2.0 by an operator: its next steps run there although 1.0 is current.
         override = cli(keel, "workflow", "update-options", "--workflow-id", moved.id,
                        "--versioning-override-behavior", "pinned", "--versioning-override-deployment-name", dep,

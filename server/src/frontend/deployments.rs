@@ -229,11 +229,9 @@ fn misses_active_queues(
         .iter()
         .filter(|q| !next.task_queues.contains(q))
         .any(|q| {
-            let kind = if q.task_queue_type == TaskQueueType::Activity as i32 {
-                keel_engine::records::TaskKind::Activity
-            } else {
-                keel_engine::records::TaskKind::Workflow
-            };
+            let kind = super::task_queues::kind_of(
+                TaskQueueType::try_from(q.task_queue_type).unwrap_or(TaskQueueType::Workflow),
+            );
             let ours = f
                 .keel
                 .matching
@@ -340,7 +338,7 @@ pub(super) async fn describe_version(
     #[allow(deprecated)]
     let wanted = requested(&req.deployment_version, &req.version)?;
     f.keel.linearizable().await?;
-    let not_found = || errors::not_found("Worker Deployment Version not found");
+    let not_found = || errors::not_found(d::NO_SUCH_VERSION);
     let dep = load(f, &req.namespace, &wanted.deployment_name)?.ok_or_else(not_found)?;
     let v = d::find_version(&dep, &wanted.build_id).ok_or_else(not_found)?;
     let drainage = drainage_of(f, &req.namespace, &dep, v);
@@ -349,11 +347,9 @@ pub(super) async fn describe_version(
         .iter()
         .map(|q| {
             let stats = req.report_task_queue_stats.then(|| {
-                let kind = if q.task_queue_type == TaskQueueType::Activity as i32 {
-                    keel_engine::records::TaskKind::Activity
-                } else {
-                    keel_engine::records::TaskKind::Workflow
-                };
+                let kind = super::task_queues::kind_of(
+                    TaskQueueType::try_from(q.task_queue_type).unwrap_or(TaskQueueType::Workflow),
+                );
                 super::task_queues::stats(
                     &f.keel
                         .matching

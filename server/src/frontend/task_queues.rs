@@ -22,7 +22,7 @@ use temporalio_protos::temporal::api::{
 };
 use tonic::{Request, Response};
 
-fn kind_of(t: TaskQueueType) -> TaskKind {
+pub(super) fn kind_of(t: TaskQueueType) -> TaskKind {
     match t {
         TaskQueueType::Workflow | TaskQueueType::Unspecified => TaskKind::Workflow,
         TaskQueueType::Activity => TaskKind::Activity,
